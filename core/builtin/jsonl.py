@@ -1,0 +1,116 @@
+"""The ``jsonl`` platform: appends everything it is sent to a JSON Lines file.
+
+It is the dry-run sink (point an integration at it to see exactly what a platform would get)
+and the smallest complete example of a plugin: a settings schema, a registration, and the
+hooks. A webhook sent to a jsonl integration may carry
+``{"email": ..., "list_id": ..., "subscribed": true|false}``, which makes it handy for trying
+list rewards without a real platform.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from core import (
+    Capability,
+    Contact,
+    Event,
+    InstallResult,
+    Integration,
+    ItemFailure,
+    ListSubscription,
+    Platform,
+    WebhookRejected,
+    WebhookRequest,
+    hookimpl,
+    loyalty_fields,
+)
+
+_write_lock = threading.Lock()
+
+
+class JsonlSettings(Schema):
+    path = fields.String(
+        load_default="pointbridge-out.jsonl",
+        metadata={"description": "File to append to (relative to the working directory)."},
+    )
+
+
+def _csv_row(integration: Integration, contact: Contact) -> dict[str, Any]:
+    return {"email": contact.email, **loyalty_fields(contact)}
+
+
+@hookimpl
+def register_platforms(register: Callable[[Platform], None]) -> None:
+    register(
+        Platform(
+            name="jsonl",
+            title="JSON Lines file",
+            settings_schema=JsonlSettings,
+            capabilities=frozenset(Capability),
+            max_batch=1000,
+            max_event_batch=1000,
+            csv_row=_csv_row,
+            description="Appends contacts and events to a local file: a dry-run sink.",
+        )
+    )
+
+
+def _default(value: object) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def _append(integration: Integration, kind: str, items: Sequence[Any]) -> list[ItemFailure]:
+    path = Path(integration.settings["path"])
+    lines = [
+        json.dumps(
+            {"integration": integration.name, "kind": kind, **dataclasses.asdict(item)},
+            default=_default,
+        )
+        for item in items
+    ]
+    with _write_lock, path.open("a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    return []
+
+
+@hookimpl
+def install(integration: Integration) -> InstallResult:
+    path = Path(integration.settings["path"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return InstallResult(message=f"Appending to {path.resolve()}")
+
+
+@hookimpl
+def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
+    return _append(integration, "contact", contacts)
+
+
+@hookimpl
+def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
+    return _append(integration, "event", events)
+
+
+@hookimpl
+def handle_webhook(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
+    body = request.json()
+    if not isinstance(body, dict) or not {"email", "list_id", "subscribed"} <= body.keys():
+        raise WebhookRejected(
+            400,
+            "Expected a JSON object with email, list_id and subscribed.",
+            hint='{"email": "jan@example.com", "list_id": "1", "subscribed": true}',
+        )
+    return [
+        ListSubscription(str(body["email"]), str(body["list_id"]), bool(body["subscribed"]), body)
+    ]

@@ -1,0 +1,83 @@
+"""The loyalty data sent to email platforms: one immutable snapshot per customer.
+
+Snapshots are built at send time from the database, so however many changes a customer had
+while a platform was slow, the platform receives the latest state once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+
+class MembershipState(StrEnum):
+    """What a customer is to the loyalty program (Smile calls these member / candidate)."""
+
+    MEMBER = "member"
+    GUEST = "guest"
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One customer's loyalty data, ready to be written into a platform's custom fields."""
+
+    customer_id: int
+    email: str
+    external_id: str | None
+    first_name: str | None
+    last_name: str | None
+    points: int
+    pin: str | None
+    registered: bool
+    next_expiration_date: date | None
+    next_expiration_points: int
+    last_change_at: datetime | None
+    last_change_points: int | None
+    referral_code: str | None
+    referral_link: str | None
+    tier_id: str | None
+    tier_name: str | None
+    missions: int
+    rewards: int
+    referrals: int
+
+    @property
+    def membership(self) -> MembershipState:
+        return MembershipState.MEMBER if self.registered else MembershipState.GUEST
+
+
+def format_datetime(value: date | datetime | None) -> str:
+    """``YYYY-MM-DD HH:MM:SS``, the date format SmartEmailing, Ecomail and Splio all accept."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# The loyalty field catalog (DESIGN.md section 4) under neutral names. Plugins pick the ones their
+# platform takes and prefix them; keeping the values here means every platform and the CSV export
+# agree on what "next expiration value" is.
+def loyalty_fields(contact: Contact) -> dict[str, str | int]:
+    """Every catalog field as it is written to text-typed custom fields (dates formatted)."""
+    return {
+        "credit": str(contact.points),
+        "credit_num": contact.points,
+        "pin": contact.pin or "",
+        "registered": "1" if contact.registered else "0",
+        "next_expiration_date": format_datetime(contact.next_expiration_date),
+        "next_expiration_value": str(contact.next_expiration_points),
+        "next_expiration_value_num": contact.next_expiration_points,
+        "last_change_date": format_datetime(contact.last_change_at),
+        "last_change_value": ""
+        if contact.last_change_points is None
+        else str(contact.last_change_points),
+        "referral_code": contact.referral_code or "",
+        "referral_link": contact.referral_link or "",
+        "tier_id": contact.tier_id or "",
+        "tier_name": contact.tier_name or "",
+        "missions": contact.missions,
+        "rewards": contact.rewards,
+        "referrals": contact.referrals,
+    }

@@ -1,0 +1,149 @@
+"""A ``requests`` session for plugins: pooled, with timeouts, a User-Agent and error mapping.
+
+Every plugin talks HTTP the same way, so status codes are mapped onto ``core.errors`` once,
+here: 401/403 -> ``AuthError``, 429 -> ``RateLimited`` (honouring ``Retry-After``), 408 and 5xx
+but 501 -> ``TransientError``, timeouts and connection errors -> ``TransientError``, any other
+4xx -> ``PermanentError``. A plugin that needs to act on a status itself (404 meaning "create
+instead", say) lists it in ``passthrough``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Collection, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from core.errors import AuthError, PermanentError, RateLimited, TransientError
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
+
+
+def _user_agent() -> str:
+    try:
+        return f"pointbridge/{version('pointbridge')}"
+    except PackageNotFoundError:
+        return "pointbridge/dev"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_summary(response: requests.Response, limit: int = 300) -> str:
+    """The platform's own error text, shortened, for messages and logs.
+
+    The body of an error response never holds our credentials, unlike the request.
+    """
+    text = response.text.strip().replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
+
+
+class ApiClient:
+    """One platform account's HTTP client.
+
+    :param base_url: the API root; paths passed to ``request`` are joined onto it
+    :param auth: a ``requests`` auth (e.g. ``("user", "key")`` for Basic)
+    :param headers: sent with every request (an API-key header, say)
+    :param auth_message: what an ``AuthError`` tells the admin ("Check the e-mail and API key")
+    :param retry_after: reads the wait from a 429 response; the default reads ``Retry-After``.
+        Platforms that signal differently (``RateLimit-Reset``) pass their own.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth_message: str = "The platform refused the credentials; check them.",
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        retry_after: Callable[[requests.Response], float | None] | None = None,
+        pool_size: int = 8,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.auth_message = auth_message
+        self._retry_after = retry_after or (
+            lambda response: parse_retry_after(response.headers.get("Retry-After"))
+        )
+        self.session = requests.Session()
+        self.session.auth = auth
+        adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {"User-Agent": _user_agent(), "Accept": "application/json", **(headers or {})}
+        )
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.base_url + path.lstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        passthrough: Collection[int] = (),
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request; return the response when it succeeded or is in ``passthrough``."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, self.url(path), **kwargs)
+        except requests.Timeout as exc:
+            raise TransientError(f"{method} {path}: the platform did not answer in time") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"{method} {path}: could not connect to the platform") from exc
+        if response.ok or response.status_code in passthrough:
+            return response
+        raise self.classify(method, path, response)
+
+    def classify(
+        self, method: str, path: str, response: requests.Response
+    ) -> AuthError | RateLimited | TransientError | PermanentError:
+        """The error that a failed response stands for."""
+        status = response.status_code
+        detail = f"{method} {path}: {error_summary(response)}"
+        if status in (401, 403):
+            return AuthError(f"{self.auth_message} ({detail})")
+        if status == 429:
+            return RateLimited(detail, retry_after=self._retry_after(response))
+        if status == 408 or (status >= 500 and status != 501):
+            return TransientError(detail)
+        return PermanentError(detail)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def close(self) -> None:
+        self.session.close()

@@ -1,0 +1,176 @@
+"""What a plugin declares about its platform, and what the host hands a plugin per call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import marshmallow
+
+from core.contact import Contact
+from core.errors import PermanentError, TransientError, WebhookRejected
+from core.events import Event
+
+
+class Capability(StrEnum):
+    EVENTS = "events"
+    WEBHOOKS = "webhooks"
+    CSV_EXPORT = "csv_export"
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``calls`` requests every ``per_seconds`` seconds, for one integration."""
+
+    calls: int
+    per_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.calls / self.per_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    """One configured connection, as a plugin sees it (read-only).
+
+    ``settings`` are loaded by the platform's schema, secrets decrypted. ``data`` is what the
+    plugin's ``install`` returned last (field ids, the regional endpoint...), kept by the host.
+    """
+
+    id: int
+    name: str
+    platform: str
+    settings: Mapping[str, Any]
+    data: Mapping[str, Any]
+    field_prefix: str
+    expiry_notice_days: int | None
+    webhook_secret: str
+    webhook_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstallResult:
+    """What ``install`` did: field names created and reused, and data for later calls."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """One contact or event of a batch that was not delivered.
+
+    ``key`` is ``Contact.customer_id`` or ``Event.id``. A ``PermanentError`` sends the item to
+    the dead letters; a ``TransientError`` retries that item alone.
+    """
+
+    key: int
+    error: PermanentError | TransientError
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """An HTTP request from a platform, detached from Flask so plugins stay framework-free."""
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+
+    def json(self) -> Any:
+        """The body as JSON, or ``WebhookRejected(400)`` saying where it is broken."""
+        if not self.body.strip():
+            raise WebhookRejected(400, "The request body is empty; expected JSON.")
+        try:
+            return json.loads(self.body)
+        except UnicodeDecodeError as exc:
+            raise WebhookRejected(400, f"The request body is not UTF-8: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise WebhookRejected(
+                400,
+                f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                f"column {exc.colno}.",
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ListSubscription:
+    """Normalized webhook action: ``email`` joined (``subscribed``) or left list ``list_id``.
+
+    ``raw`` keeps the platform's payload for logs and debugging (anymail's ``esp_event``).
+    """
+
+    email: str
+    list_id: str
+    subscribed: bool
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+WebhookAction = ListSubscription
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A plugin's declaration of one email platform it connects to.
+
+    :param name: short id used in config and CLI (``smartemailing``)
+    :param title: human name (``SmartEmailing``)
+    :param settings_schema: marshmallow schema of the integration's settings. Mark secret fields
+        with ``metadata={"secret": True}``: they are encrypted at rest and redacted in output.
+        An API base URL setting should default (``load_default``) to the real one.
+    :param capabilities: what the platform supports beyond contact sync
+    :param max_batch: most contacts one ``push_contact`` call receives
+    :param max_event_batch: most events one ``emit_event`` call receives
+    :param rate_limit: the platform's request budget for one integration; the host keeps every
+        worker together under it
+    :param csv_row: for ``Capability.CSV_EXPORT``, one CSV row (column -> value) per contact
+    :param description: one line for ``pointbridge plugins``
+    :param export_after_install: start a full export of every customer after a successful
+        install (Splio's initial sync), instead of waiting for the admin to ask
+    """
+
+    name: str
+    title: str
+    settings_schema: type[marshmallow.Schema]
+    capabilities: frozenset[Capability] = frozenset()
+    max_batch: int = 100
+    max_event_batch: int = 100
+    rate_limit: RateLimit | None = None
+    csv_row: Callable[[Integration, Contact], Mapping[str, Any]] | None = None
+    description: str = ""
+    export_after_install: bool = False
+
+    def secret_settings(self) -> set[str]:
+        return {
+            name
+            for name, schema_field in self.settings_schema().fields.items()
+            if schema_field.metadata.get("secret")
+        }
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+
+__all__ = [
+    "Capability",
+    "Contact",
+    "Event",
+    "InstallResult",
+    "Integration",
+    "ItemFailure",
+    "ListSubscription",
+    "Platform",
+    "RateLimit",
+    "WebhookAction",
+    "WebhookRequest",
+]

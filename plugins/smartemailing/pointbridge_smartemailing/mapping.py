@@ -1,0 +1,100 @@
+"""Which SmartEmailing custom fields pointbridge writes; how contacts and events map onto them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core import Contact, Event, EventType, loyalty_fields
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One custom field: ``key`` from the loyalty catalog, SmartEmailing ``type``."""
+
+    key: str
+    type: str
+
+
+# SmartEmailing's documented customfield types are text, textarea, date, checkbox, radio and
+# select: no numeric type is confirmed, so credit_num is text as well (the README says so).
+# registered stays text ("1"/"0") because checkbox fields take option ids, not values.
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("credit", "text"),
+    FieldSpec("credit_num", "text"),
+    FieldSpec("pin", "text"),
+    FieldSpec("registered", "text"),
+    FieldSpec("next_expiration_date", "date"),
+    FieldSpec("next_expiration_value", "text"),
+    FieldSpec("last_change_date", "date"),
+    FieldSpec("last_change_value", "text"),
+    FieldSpec("referral_code", "text"),
+    FieldSpec("referral_link", "text"),
+)
+
+
+def field_names(prefix: str) -> dict[str, FieldSpec]:
+    """SmartEmailing field name -> spec, for this integration's prefix."""
+    return {f"{prefix}{spec.key}": spec for spec in FIELDS}
+
+
+def event_name(prefix: str, event_type: EventType) -> str:
+    """``ellity_`` + ``credit-changed`` -> ``ellity-credit-changed`` (event names use dashes)."""
+    stem = prefix.replace("_", "-")
+    if stem and not stem.endswith("-"):
+        stem += "-"
+    return stem + event_type.value
+
+
+def customfield_values(
+    contact: Contact, prefix: str, ids: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """The ``customfields`` list of one import item: every loyalty field, by SmartEmailing id."""
+    values = loyalty_fields(contact)
+    out: list[dict[str, Any]] = []
+    for name, spec in field_names(prefix).items():
+        value = values[spec.key]
+        # An empty string is no date; null clears a date field instead of failing the import.
+        text: str | None = str(value)
+        if spec.type == "date" and not text:
+            text = None
+        out.append({"id": ids[name], "value": text})
+    return out
+
+
+def import_item(
+    contact: Contact, prefix: str, ids: Mapping[str, int], contact_list_id: int | None
+) -> dict[str, Any]:
+    """One contact as SmartEmailing's ``import`` takes it."""
+    item: dict[str, Any] = {"emailaddress": contact.email.strip()}
+    # Names are sent only when known: an empty value would wipe what the shop already has there.
+    if contact.first_name:
+        item["name"] = contact.first_name
+    if contact.last_name:
+        item["surname"] = contact.last_name
+    item["customfields"] = customfield_values(contact, prefix, ids)
+    if contact_list_id is not None:
+        # preserve_unsubscribed in the import settings keeps unsubscribed contacts unsubscribed.
+        item["contactlists"] = [{"id": contact_list_id, "status": "confirmed"}]
+    return item
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The ``payload`` an automation can read, per event type."""
+    data = event.data
+    if event.type is EventType.CREDIT_CHANGED:
+        return {"points": data["points"], "balance": data["balance"], "reason": data["reason"]}
+    if event.type is EventType.CREDIT_EXPIRES:
+        return {"points": data["points"], "expiration_date": str(data["expires_on"])}
+    if event.type is EventType.PIN_CHANGED:
+        return {"pin": data["pin"]}
+    return dict(data)
+
+
+def trigger_item(event: Event, prefix: str) -> dict[str, Any]:
+    return {
+        "emailaddress": event.email.strip(),
+        "name": event_name(prefix, event.type),
+        "payload": event_payload(event),
+    }

@@ -1,0 +1,167 @@
+"""The webhook a shop's SmartEmailing automation posts when a contact joins or leaves a list.
+
+SmartEmailing has no signed list webhooks; the shop builds an automation ("change in list" ->
+"Webhook" action) that POSTs a body it types itself, with the header ``X-Secret-Key``. Because
+the body is hand-typed (often pasted from SmartEmailing's own example, which is broken JSON with
+``listd`` for ``listId``), every rejection says exactly what is wrong and the ``hint`` is the
+body to paste.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from typing import Any
+
+from core import Integration, ListSubscription, WebhookRejected, WebhookRequest
+
+SECRET_HEADER = "X-Secret-Key"
+EMAIL_MERGE_TAG = "{{ df_emailaddress }}"
+EVENT_NAMES = {"subscribed": True, "unsubscribed": False}
+PROBE_METHODS = frozenset({"HEAD", "GET", "OPTIONS"})
+
+_EVENT_NAME = re.compile(r'"eventName"\s*:\s*"([^"]*)"', re.IGNORECASE)
+_LIST_ID = re.compile(r'"(?:list_?i?d|listd)"\s*:\s*"?\s*(\d+)', re.IGNORECASE)
+_PLAUSIBLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def paste_body(event_name: str, list_id: str) -> str:
+    """The exact body the Webhook action should send."""
+    body = {"eventName": event_name, "data": {"email": EMAIL_MERGE_TAG, "listId": list_id}}
+    return json.dumps(body, ensure_ascii=False)
+
+
+def _hint(integration: Integration, text: str) -> str:
+    """The body to paste, with whatever event name and list id the broken body still shows."""
+    event = "subscribed"
+    if (match := _EVENT_NAME.search(text)) and match.group(1).strip().lower() in EVENT_NAMES:
+        event = match.group(1).strip().lower()
+    list_id = "1"
+    if match := _LIST_ID.search(text):
+        list_id = match.group(1)
+    elif integration.settings.get("contact_list_id") not in (None, ""):
+        list_id = str(integration.settings["contact_list_id"])
+    return paste_body(event, list_id)
+
+
+def _check_secret(integration: Integration, request: WebhookRequest) -> None:
+    given = request.header(SECRET_HEADER)
+    if not given:
+        raise WebhookRejected(
+            401,
+            f"The {SECRET_HEADER} header is missing: in the automation's Webhook action add the "
+            f"header {SECRET_HEADER} with this integration's webhook secret from pointbridge.",
+        )
+    expected = integration.webhook_secret or ""
+    # An integration without a secret accepts nobody rather than everybody.
+    if not expected or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise WebhookRejected(
+            401,
+            f"The {SECRET_HEADER} header does not match this integration's webhook secret: "
+            "copy the secret from pointbridge into the Webhook action again.",
+        )
+
+
+def _parse(integration: Integration, request: WebhookRequest) -> tuple[str, Any]:
+    try:
+        text = request.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookRejected(
+            400,
+            f"The body is not UTF-8 text ({exc.reason} at byte {exc.start}).",
+            _hint(integration, ""),
+        ) from exc
+    if not text.strip():
+        raise WebhookRejected(
+            400,
+            "The body is empty: paste the body from the hint into the Webhook action.",
+            _hint(integration, ""),
+        )
+    try:
+        return text, json.loads(text)
+    except json.JSONDecodeError as exc:
+        near = text[exc.pos : exc.pos + 30].replace("\n", " ")
+        message = (
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+            + (f" (just before '{near}')" if near else " (the body ends too early)")
+            + "."
+        )
+        # The vendor's mistake: a key follows a value with no comma between them.
+        missing_comma = exc.msg.startswith("Expecting ','") and near.lstrip().startswith('"')
+        if "listd" in text or missing_comma:
+            message += (
+                " SmartEmailing's published example is missing the comma after the e-mail and "
+                "spells listId as 'listd'."
+            )
+        message += " Paste the body from the hint into the Webhook action instead."
+        raise WebhookRejected(400, message, _hint(integration, text)) from exc
+
+
+def _list_id_problem(data: dict[str, Any]) -> str:
+    near = [
+        key
+        for key in data
+        if key != "listId"
+        and key.lower().replace("_", "").replace("-", "") in ("listid", "listd", "list", "id")
+    ]
+    if "listd" in near:
+        return "data.listId is missing (found 'listd' — a known typo in SmartEmailing's example)."
+    if near:
+        return f"data.listId is missing (found '{near[0]}'; the key is spelt listId, capital I)."
+    return "data.listId is missing: it names the list the contact joined or left."
+
+
+def parse_subscription(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
+    if request.method.upper() in PROBE_METHODS:
+        # Some set-ups probe the URL before saving it; nothing to do, but answer 200.
+        return []
+    _check_secret(integration, request)
+    text, body = _parse(integration, request)
+
+    def reject(message: str) -> WebhookRejected:
+        return WebhookRejected(400, message, _hint(integration, text))
+
+    if not isinstance(body, dict):
+        raise reject("The body must be a JSON object with eventName and data.")
+    event = body.get("eventName")
+    if event is None:
+        raise reject('eventName is missing: it must be "subscribed" or "unsubscribed".')
+    if not isinstance(event, str) or event.strip().lower() not in EVENT_NAMES:
+        raise reject(
+            f'eventName is {json.dumps(event)}: it must be "subscribed" or "unsubscribed".'
+        )
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise reject("data is missing or not an object: it must hold email and listId.")
+
+    email = data.get("email")
+    if email is None:
+        raise reject(f"data.email is missing: it must be the merge tag {EMAIL_MERGE_TAG}.")
+    email = str(email).strip()
+    if not email:
+        raise reject(
+            f"data.email is empty: the merge tag is probably misspelt; use {EMAIL_MERGE_TAG}."
+        )
+    if "{{" in email or "}}" in email:
+        raise reject(
+            f"data.email is {email!r}, a merge tag SmartEmailing did not fill in: use "
+            f"{EMAIL_MERGE_TAG}."
+        )
+    if not _PLAUSIBLE_EMAIL.match(email):
+        raise reject(f"data.email {email!r} is not an e-mail address.")
+
+    if "listId" not in data:
+        raise reject(_list_id_problem(data))
+    list_id = data["listId"]
+    if isinstance(list_id, bool) or not isinstance(list_id, str | int) or not str(list_id).strip():
+        raise reject(f'data.listId is {json.dumps(list_id)}: it must be the list\'s ID, e.g. "1".')
+
+    return [
+        ListSubscription(
+            email=email,
+            list_id=str(list_id).strip(),
+            subscribed=EVENT_NAMES[event.strip().lower()],
+            raw=body,
+        )
+    ]

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pointbridge_smartemailing import emit_event
+from pointbridge_smartemailing.fake import FakeSmartEmailing
+
+from core import Event, EventType, Integration, PermanentError
+from core.testing import FakeServer
+
+
+def test_event_names_and_payloads(
+    make_integration: Callable[..., Integration],
+    make_event: Callable[..., Event],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+) -> None:
+    events = [
+        make_event(1, EventType.CREDIT_CHANGED, points=-30, balance=90, reason="expiration"),
+        make_event(2, EventType.CREDIT_EXPIRES),
+        make_event(3, EventType.PIN_CHANGED, pin="0042"),
+    ]
+    assert emit_event(make_integration(), events) == []
+    assert fake.events == [
+        {
+            "emailaddress": "jan@example.cz",
+            "name": "ellity-credit-changed",
+            "payload": {"points": -30, "balance": 90, "reason": "expiration"},
+        },
+        {
+            "emailaddress": "jan@example.cz",
+            "name": "ellity-credit-expires",
+            "payload": {"points": 50, "expiration_date": "2026-12-31"},
+        },
+        {
+            "emailaddress": "jan@example.cz",
+            "name": "ellity-pin-changed",
+            "payload": {"pin": "0042"},
+        },
+    ]
+    # One trigger-event call carrying the array, not one per event.
+    assert len(server.requests_to("POST", "/trigger-event")) == 1
+    # SmartEmailing creates the contact an event names: no event waits for a contact.
+    assert "jan@example.cz" in fake.contacts
+
+
+def test_legacy_prefix_names(
+    make_integration: Callable[..., Integration],
+    make_event: Callable[..., Event],
+    fake: FakeSmartEmailing,
+) -> None:
+    emit_event(make_integration(prefix="mehub_"), [make_event(1, EventType.PIN_CHANGED)])
+    assert fake.events[0]["name"] == "mehub-pin-changed"
+
+
+def test_events_split_at_500(
+    make_integration: Callable[..., Integration],
+    make_event: Callable[..., Event],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+) -> None:
+    events = [make_event(n, email=f"c{n}@example.cz") for n in range(1, 502)]
+    assert emit_event(make_integration(), events) == []
+    assert [len(r.json()) for r in server.requests_to("POST", "/trigger-event")] == [500, 1]
+    assert len(fake.events) == 501
+
+
+def test_event_for_a_bad_address_fails_alone(
+    make_integration: Callable[..., Integration],
+    make_event: Callable[..., Event],
+    fake: FakeSmartEmailing,
+) -> None:
+    failures = emit_event(
+        make_integration(), [make_event(1, email="nobody"), make_event(2, email="ok@example.cz")]
+    )
+    assert [f.key for f in failures] == [1]
+    assert isinstance(failures[0].error, PermanentError)
+    assert [e["emailaddress"] for e in fake.events] == ["ok@example.cz"]

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from pointbridge_smartemailing import install, push_contact
+from pointbridge_smartemailing.fake import FakeSmartEmailing
+
+from core import Contact, Integration, PermanentError
+from core.testing import FakeServer
+
+
+@pytest.fixture
+def installed(make_integration: Callable[..., Integration]) -> Callable[..., Integration]:
+    def make(**settings: object) -> Integration:
+        return make_integration(data=install(make_integration(**settings)).data, **settings)
+
+    return make
+
+
+def test_contact_fields_arrive_as_smartemailing_stores_them(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+) -> None:
+    assert push_contact(installed(), [make_contact()]) == []
+    assert fake.field_values("jan@example.cz") == {
+        "ellity_credit": "120",
+        "ellity_credit_num": "120",
+        "ellity_pin": "4821",
+        "ellity_registered": "0",
+        "ellity_next_expiration_date": "2026-12-31 00:00:00",
+        "ellity_next_expiration_value": "50",
+        "ellity_last_change_date": "2026-05-04 13:30:05",
+        "ellity_last_change_value": "20",
+        "ellity_referral_code": "JAN120",
+        "ellity_referral_link": "https://shop.example/r/JAN120",
+    }
+    contact = fake.contacts["jan@example.cz"]
+    assert (contact.name, contact.surname) == ("Jan", "Novák")
+    assert contact.contactlists == {}
+    sent = server.requests_to("POST", "/import")[-1].json()
+    assert sent["settings"] == {
+        "update": True,
+        "preserve_unsubscribed": True,
+        "skip_invalid_emails": True,
+    }
+
+
+def test_missing_dates_clear_the_date_fields(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+) -> None:
+    contact = make_contact(next_expiration_date=None, last_change_at=None, pin=None)
+    assert push_contact(installed(), [contact]) == []
+    values = fake.field_values("jan@example.cz")
+    assert values["ellity_next_expiration_date"] is None
+    assert values["ellity_last_change_date"] is None
+    assert values["ellity_pin"] == ""
+
+
+def test_unknown_names_do_not_wipe_the_shops_names(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+) -> None:
+    integration = installed()
+    push_contact(integration, [make_contact()])
+    push_contact(integration, [make_contact(first_name=None, last_name=None, points=5)])
+    contact = fake.contacts["jan@example.cz"]
+    assert (contact.name, contact.surname) == ("Jan", "Novák")
+    assert fake.field_values("jan@example.cz")["ellity_credit"] == "5"
+
+
+def test_list_is_joined_as_confirmed_but_unsubscribed_stay_unsubscribed(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+) -> None:
+    fake.add_contact("left@example.cz", {7: "unsubscribed"})
+    failures = push_contact(
+        installed(contact_list_id=7),
+        [make_contact(1, "jan@example.cz"), make_contact(2, "left@example.cz")],
+    )
+    assert failures == []
+    assert fake.contacts["jan@example.cz"].contactlists == {7: "confirmed"}
+    assert fake.contacts["left@example.cz"].contactlists == {7: "unsubscribed"}
+    assert fake.field_values("left@example.cz")["ellity_credit"] == "120"
+
+
+def test_batches_split_at_500(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+) -> None:
+    contacts = [make_contact(n, f"c{n}@example.cz") for n in range(1, 1102)]
+    assert push_contact(installed(), contacts) == []
+    sizes = [len(r.json()["data"]) for r in server.requests_to("POST", "/import")]
+    assert sizes == [500, 500, 101]
+    assert len(fake.contacts) == 1101
+
+
+def test_bad_addresses_fail_alone(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+) -> None:
+    contacts = [
+        make_contact(1, "Jan.Novak@Example.cz"),
+        make_contact(2, ""),
+        make_contact(3, "not an address"),
+        make_contact(4, "double@dot..cz"),  # plausible to us, refused by SmartEmailing
+    ]
+    failures = push_contact(installed(), contacts)
+    assert sorted(f.key for f in failures) == [2, 3, 4]
+    assert all(isinstance(f.error, PermanentError) for f in failures)
+    by_key = {f.key: str(f.error) for f in failures}
+    assert "no e-mail" in by_key[2]
+    assert "SmartEmailing skipped 'double@dot..cz'" in by_key[4]
+    assert set(fake.contacts) == {"jan.novak@example.cz"}
+
+
+def test_works_without_stored_install_data(
+    make_integration: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+) -> None:
+    install(make_integration())
+    before = len(fake.customfields)
+    assert push_contact(make_integration(data={}), [make_contact()]) == []
+    assert len(fake.customfields) == before
+    assert fake.field_values("jan@example.cz")["ellity_credit"] == "120"
+
+
+def test_field_deleted_in_smartemailing_is_recreated(
+    installed: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+) -> None:
+    integration = installed()
+    push_contact(integration, [make_contact()])
+    server.requests.clear()
+    old_id = fake.field_id("ellity_pin")
+    del fake.customfields[old_id]
+    assert push_contact(integration, [make_contact(pin="9999")]) == []
+    assert fake.field_id("ellity_pin") != old_id
+    assert fake.field_values("jan@example.cz")["ellity_pin"] == "9999"
+    assert [r.status for r in server.requests_to("POST", "/import")] == [422, 201]

@@ -1,0 +1,113 @@
+"""``push_contact``: loyalty fields into the chosen list through ``subscribe-bulk``."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from core import Contact, Integration, ItemFailure, PermanentError
+from core.http import error_summary
+from pointbridge_ecomail.client import BULK_MAX, EcomailClient
+from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
+from pointbridge_ecomail.settings import list_id_of
+
+log = logging.getLogger(__name__)
+
+# Deliberately loose: catch what can never be an address, let Ecomail judge the rest.
+_PLAUSIBLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
+    """One ``subscriber_data`` item.
+
+    Names are sent only when known, so a name the customer gave Ecomail is never blanked out.
+    """
+    item: dict[str, Any] = {"email": contact.email.strip()}
+    if contact.first_name:
+        item["name"] = contact.first_name
+    if contact.last_name:
+        item["surname"] = contact.last_name
+    item["custom_fields"] = custom_fields(prefix, contact)
+    return item
+
+
+def push(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
+    client = EcomailClient.for_integration(integration)
+    list_id = list_id_of(integration)
+    if not list_id:
+        raise PermanentError("No Ecomail list is chosen: set list_id and install again.")
+    failures: list[ItemFailure] = []
+    ready: list[tuple[Contact, dict[str, Any]]] = []
+    for contact in contacts:
+        if not contact.email or not _PLAUSIBLE_EMAIL.match(contact.email.strip()):
+            failures.append(
+                ItemFailure(
+                    contact.customer_id,
+                    PermanentError(f"Customer {contact.customer_id} has no usable e-mail address."),
+                )
+            )
+            continue
+        item = subscriber(integration.field_prefix, contact)
+        size = custom_fields_size(item["custom_fields"])
+        if size > CUSTOM_FIELDS_MAX_CHARS:
+            failures.append(
+                ItemFailure(
+                    contact.customer_id,
+                    PermanentError(
+                        f"Customer {contact.customer_id}'s loyalty fields take {size} characters; "
+                        f"Ecomail takes at most {CUSTOM_FIELDS_MAX_CHARS} (is the referral link "
+                        "unusually long?)."
+                    ),
+                )
+            )
+            continue
+        ready.append((contact, item))
+    # The host sends at most max_batch (= BULK_MAX) contacts, but a caller that sends more must
+    # not lose the tail to Ecomail's silent cut-off.
+    for start in range(0, len(ready), BULK_MAX):
+        failures.extend(_send(client, list_id, ready[start : start + BULK_MAX]))
+    return failures
+
+
+def _send(
+    client: EcomailClient, list_id: str, batch: list[tuple[Contact, dict[str, Any]]]
+) -> list[ItemFailure]:
+    """Send a batch; when Ecomail rejects it as a whole, halve it until the bad items are alone.
+
+    Ecomail answers a bulk call with a count, not per-item results, so a validation error on one
+    subscriber would otherwise sink the other 2,999. Re-sending the good halves is safe: upserts.
+    """
+    if not batch:
+        return []
+    response = client.subscribe_bulk(list_id, [item for _, item in batch])
+    if response.ok:
+        sent = len(batch)
+        inserts = _inserts(response)
+        if inserts is not None and inserts < sent:
+            # Not an error: Ecomail counts some updates of unchanged subscribers differently
+            # across versions. Logged so a real shortfall can be traced.
+            log.info("Ecomail list %s: subscribe-bulk took %s of %s", list_id, inserts, sent)
+        return []
+    if len(batch) == 1:
+        contact, _ = batch[0]
+        return [
+            ItemFailure(
+                contact.customer_id,
+                PermanentError(
+                    f"Ecomail rejected customer {contact.customer_id}: {error_summary(response)}"
+                ),
+            )
+        ]
+    middle = len(batch) // 2
+    return _send(client, list_id, batch[:middle]) + _send(client, list_id, batch[middle:])
+
+
+def _inserts(response: Any) -> int | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    value = body.get("inserts") if isinstance(body, dict) else None
+    return value if isinstance(value, int) else None

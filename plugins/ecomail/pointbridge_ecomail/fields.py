@@ -1,0 +1,119 @@
+"""The loyalty custom fields pointbridge keeps in an Ecomail list, and their values per contact.
+
+Ecomail has no API that defines a custom field up front: a list gains a field the first time a
+subscriber write carries it, and a typed value (``{"value": 120, "type": "int"}``) sets the
+field's type. So every push sends every field, typed where the type matters to segments and
+automations (numbers compared, dates counted down), and the values here are the whole story.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from core import Contact, loyalty_fields
+
+# Ecomail's own limit on one subscriber's custom fields, in characters (docs: subscribe-bulk).
+CUSTOM_FIELDS_MAX_CHARS = 5000
+
+STRING = "string"
+INT = "int"
+DATE = "date"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One catalog field: its neutral name (``core.loyalty_fields``) and its Ecomail type."""
+
+    name: str
+    type: str
+    label: str
+
+
+# Order is the CSV column order. Text fields stay plain strings: a plain string is the form every
+# Ecomail example uses, and it keeps fields an admin already created as text untouched.
+CATALOG: tuple[FieldSpec, ...] = (
+    FieldSpec("credit", STRING, "Points balance (text)"),
+    FieldSpec("credit_num", INT, "Points balance (number)"),
+    FieldSpec("pin", STRING, "PIN of an unregistered customer"),
+    FieldSpec("registered", STRING, "Registered in the loyalty program (1/0)"),
+    FieldSpec("next_expiration_date", DATE, "Date the next points expire"),
+    FieldSpec("next_expiration_value", STRING, "Points expiring next (text)"),
+    FieldSpec("next_expiration_value_num", INT, "Points expiring next (number)"),
+    FieldSpec("last_change_date", DATE, "Date of the last points change"),
+    FieldSpec("last_change_value", STRING, "Points of the last change"),
+    FieldSpec("referral_code", STRING, "Referral code"),
+    FieldSpec("referral_link", STRING, "Referral link"),
+)
+
+
+def normalize_key(name: str) -> str:
+    """Ecomail trims and lower-cases custom-field keys; compare names the same way."""
+    return name.strip().lower()
+
+
+def field_name(prefix: str, spec: FieldSpec) -> str:
+    return normalize_key(f"{prefix}{spec.name}")
+
+
+def field_names(prefix: str) -> list[str]:
+    return [field_name(prefix, spec) for spec in CATALOG]
+
+
+def event_category(prefix: str) -> str:
+    """``ellity_`` -> ``ellity``: the tracker category automations filter on."""
+    return normalize_key(prefix).rstrip("_") or "pointbridge"
+
+
+def _date_value(value: date | datetime | None) -> str:
+    # Ecomail's documented date format is YYYY-MM-DD; a time part would make the value a
+    # string the date-typed field might refuse, and automations count in days anyway.
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d")
+
+
+def plain_values(contact: Contact) -> dict[str, str | int]:
+    """Every catalog field's value under its neutral name, as Ecomail should store it."""
+    values = loyalty_fields(contact)
+    plain: dict[str, str | int] = {spec.name: values[spec.name] for spec in CATALOG}
+    plain["next_expiration_date"] = _date_value(contact.next_expiration_date)
+    plain["last_change_date"] = _date_value(contact.last_change_at)
+    return plain
+
+
+def custom_fields(prefix: str, contact: Contact) -> dict[str, Any]:
+    """The ``custom_fields`` object of one subscriber, typed where the type matters."""
+    plain = plain_values(contact)
+    out: dict[str, Any] = {}
+    for spec in CATALOG:
+        value = plain[spec.name]
+        key = field_name(prefix, spec)
+        if spec.type == STRING:
+            out[key] = str(value)
+        elif spec.type == DATE and value == "":
+            # An empty date clears the field; sent typed so a first write still makes it a date.
+            out[key] = {"value": None, "type": DATE}
+        else:
+            out[key] = {"value": value, "type": spec.type}
+    return out
+
+
+def custom_fields_size(fields: dict[str, Any]) -> int:
+    """How long the fields are by Ecomail's 5,000-character rule (measured as compact JSON)."""
+    return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+
+
+def csv_columns(prefix: str) -> list[str]:
+    return ["email", *field_names(prefix)]
+
+
+def csv_values(prefix: str, contact: Contact) -> dict[str, str | int]:
+    """One row for Ecomail's CSV import: the e-mail and every prefixed column."""
+    plain = plain_values(contact)
+    row: dict[str, str | int] = {"email": contact.email}
+    for spec in CATALOG:
+        row[field_name(prefix, spec)] = plain[spec.name]
+    return row

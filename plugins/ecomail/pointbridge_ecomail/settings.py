@@ -1,0 +1,35 @@
+"""The Ecomail integration's own settings (prefix, expiry notice, webhook secret are the host's)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from core import Integration
+from pointbridge_ecomail.client import DEFAULT_API_URL
+
+
+class EcomailSettings(Schema):
+    api_key = fields.String(
+        required=True,
+        metadata={
+            "secret": True,
+            "description": "Ecomail API key (Ecomail → Account management → For developers).",
+        },
+    )
+    list_id = fields.String(
+        load_default="",
+        metadata={
+            "description": "ID of the Ecomail contact list to keep the loyalty fields in. "
+            "Leave empty and install: pointbridge lists your lists to pick from."
+        },
+    )
+    api_url = fields.Url(
+        load_default=DEFAULT_API_URL,
+        require_tld=False,
+        metadata={"description": "Ecomail API base URL; change only for testing."},
+    )
+
+
+def list_id_of(integration: Integration) -> str:
+    # Settings may come from TOML or the CLI as a number; Ecomail ids are compared as text.
+    return str(integration.settings.get("list_id") or "").strip()

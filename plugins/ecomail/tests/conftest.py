@@ -1,0 +1,127 @@
+"""Fixtures: a fake Ecomail account on a real loopback server, and integrations aimed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
+
+from core import Contact, Event, EventType, Integration
+from core.testing import FakeServer
+
+API_KEY = "eco-test-key-8f2a"
+
+
+@pytest.fixture
+def account() -> FakeEcomail:
+    fake = FakeEcomail(api_key=API_KEY)
+    fake.add_list("Newsletter", 1)
+    fake.add_list("VIP", 2)
+    return fake
+
+
+class _Switch:
+    """A WSGI app that forwards to this test's fake, so one server serves the whole session.
+
+    Stopping a FakeServer takes half a second (werkzeug's poll interval); one per test would
+    spend most of the suite's time waiting.
+    """
+
+    def __init__(self) -> None:
+        self.app: Callable[..., Any] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        assert self.app is not None
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="session")
+def _shared_server() -> Iterator[tuple[FakeServer, _Switch]]:
+    switch = _Switch()
+    with FakeServer(switch, error_body=error_body) as running:
+        yield running, switch
+
+
+@pytest.fixture
+def server(
+    account: FakeEcomail, _shared_server: tuple[FakeServer, _Switch]
+) -> Iterator[FakeServer]:
+    running, switch = _shared_server
+    switch.app = create_app(account)
+    running.requests.clear()
+    yield running
+    switch.app = None
+
+
+@pytest.fixture
+def make_integration(server: FakeServer) -> Callable[..., Integration]:
+    def make(*, url: str | None = None, prefix: str = "ellity_", **settings: Any) -> Integration:
+        merged = {"api_key": API_KEY, "list_id": "1", "api_url": url or server.url, **settings}
+        return Integration(
+            id=7,
+            name="shop-ecomail",
+            platform="ecomail",
+            settings=merged,
+            data={},
+            field_prefix=prefix,
+            expiry_notice_days=14,
+            webhook_secret="whsec-unused",
+            webhook_url="https://shop.example/webhooks/7/tok",
+        )
+
+    return make
+
+
+@pytest.fixture
+def integration(make_integration: Callable[..., Integration]) -> Integration:
+    return make_integration()
+
+
+def contact(customer_id: int = 1, email: str | None = None, **overrides: Any) -> Contact:
+    values: dict[str, Any] = {
+        "customer_id": customer_id,
+        "email": email if email is not None else f"c{customer_id}@example.cz",
+        "external_id": None,
+        "first_name": "Jan",
+        "last_name": "Novák",
+        "points": 120,
+        "pin": "4321",
+        "registered": False,
+        "next_expiration_date": date(2026, 12, 31),
+        "next_expiration_points": 40,
+        "last_change_at": datetime(2026, 5, 1, 10, 30),
+        "last_change_points": 20,
+        "referral_code": "JAN120",
+        "referral_link": "https://shop.example/r/JAN120",
+        "tier_id": None,
+        "tier_name": None,
+        "missions": 0,
+        "rewards": 0,
+        "referrals": 0,
+    }
+    values.update(overrides)
+    return Contact(**values)
+
+
+def event(event_id: int, type_: EventType, email: str = "c1@example.cz", **data: Any) -> Event:
+    return Event(
+        id=event_id,
+        type=type_,
+        customer_id=1,
+        email=email,
+        occurred_at=datetime(2026, 5, 1, 10, 30),
+        data=data,
+    )
+
+
+@pytest.fixture
+def make_contact() -> Callable[..., Contact]:
+    return contact
+
+
+@pytest.fixture
+def make_event() -> Callable[..., Event]:
+    return event

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import json
+
+import pointbridge_ecomail as plugin
+import pytest
+from pointbridge_ecomail.fake import FakeEcomail, create_app, rate_limit_rule
+
+from core import AuthError, EventType, PermanentError, RateLimited, TransientError
+from core.testing import FakeServer
+
+
+@pytest.fixture
+def known(account: FakeEcomail) -> FakeEcomail:
+    for email in ("c1@example.cz", "c2@example.cz", "c3@example.cz", "c4@example.cz"):
+        account.add_subscriber("1", email)
+    return account
+
+
+def test_each_event_type_reaches_the_tracker_with_its_label_and_details(
+    known: FakeEcomail, integration, make_event
+):
+    events = [
+        make_event(11, EventType.CREDIT_CHANGED, points=20, balance=140, reason="order"),
+        make_event(12, EventType.CREDIT_EXPIRES, points=40, expires_on="2026-12-31"),
+        make_event(13, EventType.PIN_CHANGED, pin="9876"),
+    ]
+    assert plugin.emit_event(integration, events) == []
+    stored = known.events_for("c1@example.cz")
+    assert [(e["category"], e["action"], e["label"]) for e in stored] == [
+        ("ellity", "change", "credit"),
+        ("ellity", "change", "expiry"),
+        ("ellity", "change", "pin"),
+    ]
+    assert json.loads(stored[0]["value"]) == {"points": 20, "balance": 140, "reason": "order"}
+    assert json.loads(stored[1]["value"]) == {"points": 40, "expires_on": "2026-12-31"}
+    assert json.loads(stored[2]["value"]) == {"pin": "9876"}
+
+
+def test_legacy_prefix_becomes_the_category(known: FakeEcomail, make_integration, make_event):
+    integration = make_integration(prefix="mehub_")
+    plugin.emit_event(integration, [make_event(1, EventType.PIN_CHANGED, pin="1")])
+    assert known.events[0]["category"] == "mehub"
+
+
+def test_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(
+    known: FakeEcomail, integration, make_event
+):
+    events = [
+        make_event(21, EventType.PIN_CHANGED, email="stranger@example.cz", pin="1"),
+        make_event(22, EventType.PIN_CHANGED, email="c2@example.cz", pin="2"),
+    ]
+    failures = plugin.emit_event(integration, events)
+    assert [f.key for f in failures] == [21]
+    assert isinstance(failures[0].error, TransientError)
+    assert "not an Ecomail subscriber yet" in str(failures[0].error)
+    assert [e["email"] for e in known.events] == ["c2@example.cz"]
+
+
+def test_once_the_contact_is_pushed_the_retried_event_goes_through(
+    known: FakeEcomail, integration, make_event, make_contact
+):
+    pending = make_event(31, EventType.PIN_CHANGED, email="new@example.cz", pin="5")
+    assert [f.key for f in plugin.emit_event(integration, [pending])] == [31]
+    plugin.push_contact(integration, [make_contact(8, email="new@example.cz")])
+    assert plugin.emit_event(integration, [pending]) == []
+    assert len(known.events_for("new@example.cz")) == 1
+
+
+def test_throttled_mid_batch_keeps_what_went_through_and_retries_only_the_rest(
+    known: FakeEcomail, make_integration, make_event
+):
+    events = [
+        make_event(40 + i, EventType.PIN_CHANGED, email=f"c{i}@example.cz", pin=str(i))
+        for i in range(1, 5)
+    ]
+    with FakeServer(create_app(known), rate_limits=[rate_limit_rule(2, 60)]) as limited:
+        failures = plugin.emit_event(make_integration(url=limited.url), events)
+        sent = limited.requests_to("POST", "/tracker/events")
+    assert [e["email"] for e in known.events] == ["c1@example.cz", "c2@example.cz"]
+    assert [f.key for f in failures] == [43, 44]
+    assert all(isinstance(f.error, TransientError) for f in failures)
+    assert "retry after" in str(failures[0].error)
+    # It stopped at the first 429 instead of hammering on.
+    assert [r.status for r in sent] == [200, 200, 429]
+
+
+def test_throttled_before_anything_went_through_raises_with_the_wait(
+    known: FakeEcomail, make_integration, make_event
+):
+    rule = rate_limit_rule(1, 60)
+    rule.check("/warm-up")  # the budget is already spent
+    with (
+        FakeServer(create_app(known), rate_limits=[rule]) as limited,
+        pytest.raises(RateLimited) as caught,
+    ):
+        plugin.emit_event(
+            make_integration(url=limited.url), [make_event(1, EventType.PIN_CHANGED, pin="1")]
+        )
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 55
+    assert known.events == []
+
+
+def test_oversized_value_fails_that_event_only(known: FakeEcomail, integration, make_event):
+    events = [
+        make_event(51, EventType.CREDIT_CHANGED, points=1, balance=1, reason="x" * 21000),
+        make_event(52, EventType.PIN_CHANGED, pin="2"),
+    ]
+    failures = plugin.emit_event(integration, events)
+    assert [f.key for f in failures] == [51]
+    assert isinstance(failures[0].error, PermanentError)
+    assert len(known.events) == 1
+
+
+def test_bad_key_raises_auth_error(known: FakeEcomail, make_integration, make_event):
+    with pytest.raises(AuthError, match="For developers"):
+        plugin.emit_event(
+            make_integration(api_key="nope"), [make_event(1, EventType.PIN_CHANGED, pin="1")]
+        )
+
+
+def test_events_of_one_call_are_spaced_to_ecomails_rate(
+    known: FakeEcomail, integration, make_event
+):
+    from pointbridge_ecomail import tracker
+
+    waits: list[float] = []
+    events = [make_event(60 + i, EventType.PIN_CHANGED, pin=str(i)) for i in range(3)]
+    # A frozen clock: every answer looks instant, so each later event must wait a full slot.
+    assert tracker.emit(integration, events, sleep=waits.append, clock=lambda: 100.0) == []
+    assert waits == [tracker.MIN_SPACING_SECONDS] * 2
+    assert len(known.events) == 3

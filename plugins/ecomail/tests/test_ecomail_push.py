@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import pointbridge_ecomail as plugin
+import pytest
+from pointbridge_ecomail.fake import UNSUBSCRIBED, FakeEcomail, create_app, rate_limit_rule
+
+from core import AuthError, PermanentError, RateLimited, TransientError
+from core.testing import FakeServer, Faults
+
+
+def test_contact_lands_with_every_loyalty_field_typed(
+    account: FakeEcomail, server: FakeServer, integration, make_contact
+):
+    assert plugin.push_contact(integration, [make_contact(1, email="Jan@Example.cz ")]) == []
+    stored = account.contacts["jan@example.cz"]
+    assert stored["name"] == "Jan"
+    assert stored["surname"] == "Novák"
+    assert stored["custom_fields"] == {
+        "ellity_credit": "120",
+        "ellity_credit_num": 120,
+        "ellity_pin": "4321",
+        "ellity_registered": "0",
+        "ellity_next_expiration_date": "2026-12-31",
+        "ellity_next_expiration_value": "40",
+        "ellity_next_expiration_value_num": 40,
+        "ellity_last_change_date": "2026-05-01",
+        "ellity_last_change_value": "20",
+        "ellity_referral_code": "JAN120",
+        "ellity_referral_link": "https://shop.example/r/JAN120",
+    }
+    assert account.status("1", "jan@example.cz") == 1
+    sent = server.requests_to("POST", "/lists/1/subscribe-bulk")[0].json()
+    assert sent["subscriber_data"][0]["custom_fields"]["ellity_credit_num"] == {
+        "value": 120,
+        "type": "int",
+    }
+
+
+def test_flags_never_resubscribe_nor_start_automations_nor_confirmations(
+    server: FakeServer, integration, make_contact
+):
+    plugin.push_contact(integration, [make_contact(1)])
+    body = server.requests_to("POST", "/lists/1/subscribe-bulk")[0].json()
+    assert body["update_existing"] is True
+    assert body["resubscribe"] is False
+    assert body["trigger_autoresponders"] is False
+    assert body["skip_confirmation"] is True
+
+
+def test_unsubscribed_contact_gets_fields_but_stays_unsubscribed(
+    account: FakeEcomail, integration, make_contact
+):
+    account.add_subscriber("1", "gone@example.cz", status=UNSUBSCRIBED, name="Eva")
+    assert plugin.push_contact(integration, [make_contact(5, email="gone@example.cz")]) == []
+    assert account.status("1", "gone@example.cz") == UNSUBSCRIBED
+    assert account.contacts["gone@example.cz"]["custom_fields"]["ellity_credit"] == "120"
+
+
+def test_unknown_names_do_not_blank_the_names_in_ecomail(
+    account: FakeEcomail, integration, make_contact
+):
+    account.add_subscriber("1", "eva@example.cz", name="Eva", surname="Malá")
+    plugin.push_contact(
+        integration, [make_contact(3, email="eva@example.cz", first_name=None, last_name=None)]
+    )
+    assert account.contacts["eva@example.cz"]["name"] == "Eva"
+    assert account.contacts["eva@example.cz"]["surname"] == "Malá"
+
+
+def test_empty_values_clear_fields(account: FakeEcomail, integration, make_contact):
+    bare = make_contact(
+        9,
+        pin=None,
+        registered=True,
+        next_expiration_date=None,
+        next_expiration_points=0,
+        last_change_at=None,
+        last_change_points=None,
+        referral_code=None,
+        referral_link=None,
+    )
+    assert plugin.push_contact(integration, [bare]) == []
+    fields = account.contacts["c9@example.cz"]["custom_fields"]
+    assert fields["ellity_pin"] == ""
+    assert fields["ellity_registered"] == "1"
+    assert fields["ellity_next_expiration_date"] is None
+    assert fields["ellity_last_change_value"] == ""
+
+
+def test_never_more_than_3000_a_call_so_nobody_is_silently_dropped(
+    account: FakeEcomail, server: FakeServer, integration, make_contact
+):
+    contacts = [make_contact(i) for i in range(1, 3002)]
+    assert plugin.push_contact(integration, contacts) == []
+    calls = server.requests_to("POST", "/lists/1/subscribe-bulk")
+    assert [len(c.json()["subscriber_data"]) for c in calls] == [3000, 1]
+    assert len(account.lists["1"].members) == 3001
+
+
+def test_contact_without_usable_email_fails_alone(account: FakeEcomail, integration, make_contact):
+    failures = plugin.push_contact(
+        integration, [make_contact(1), make_contact(2, email=""), make_contact(3, email="no at")]
+    )
+    assert [f.key for f in failures] == [2, 3]
+    assert all(isinstance(f.error, PermanentError) for f in failures)
+    assert "no usable e-mail" in str(failures[0].error)
+    assert set(account.contacts) == {"c1@example.cz"}
+
+
+def test_one_address_ecomail_rejects_does_not_sink_the_batch(
+    account: FakeEcomail, server: FakeServer, integration, make_contact
+):
+    # Plausible to us, invalid to Ecomail (no dot in the domain): the whole call gets 422.
+    contacts = [make_contact(i) for i in range(1, 9)]
+    contacts[5] = make_contact(6, email="jan@localhost")
+    failures = plugin.push_contact(integration, contacts)
+    assert [f.key for f in failures] == [6]
+    assert isinstance(failures[0].error, PermanentError)
+    assert "valid email" in str(failures[0].error)
+    assert len(account.lists["1"].members) == 7
+
+
+def test_oversized_fields_fail_that_contact_only(account: FakeEcomail, integration, make_contact):
+    huge = make_contact(2, referral_link="https://shop.example/r/" + "x" * 6000)
+    failures = plugin.push_contact(integration, [make_contact(1), huge])
+    assert [f.key for f in failures] == [2]
+    assert "at most 5000" in str(failures[0].error)
+    assert set(account.contacts) == {"c1@example.cz"}
+
+
+def test_missing_list_id_is_a_permanent_error(make_integration, make_contact):
+    with pytest.raises(PermanentError, match="list_id"):
+        plugin.push_contact(make_integration(list_id=""), [make_contact(1)])
+
+
+def test_bad_key_raises_auth_error(make_integration, make_contact):
+    with pytest.raises(AuthError, match="Ecomail refused the API key"):
+        plugin.push_contact(make_integration(api_key="revoked"), [make_contact(1)])
+
+
+def test_server_errors_are_transient(account: FakeEcomail, make_integration, make_contact):
+    faults = Faults(rate=1.0, kinds=("503",))
+    with (
+        FakeServer(create_app(account), faults=faults) as failing,
+        pytest.raises(TransientError),
+    ):
+        plugin.push_contact(make_integration(url=failing.url), [make_contact(1)])
+    assert account.contacts == {}
+
+
+def test_dropped_connection_is_transient(account: FakeEcomail, make_integration, make_contact):
+    faults = Faults(rate=1.0, kinds=("drop",))
+    with (
+        FakeServer(create_app(account), faults=faults) as failing,
+        pytest.raises(TransientError),
+    ):
+        plugin.push_contact(make_integration(url=failing.url), [make_contact(1)])
+
+
+def test_throttled_call_raises_rate_limited_with_ecomails_wait(
+    account: FakeEcomail, make_integration, make_contact
+):
+    with FakeServer(create_app(account), rate_limits=[rate_limit_rule(1, 60)]) as limited:
+        integration = make_integration(url=limited.url)
+        assert plugin.push_contact(integration, [make_contact(1)]) == []
+        with pytest.raises(RateLimited) as caught:
+            plugin.push_contact(integration, [make_contact(2)])
+    assert 55 <= caught.value.retry_after <= 60
+    assert "c2@example.cz" not in account.contacts

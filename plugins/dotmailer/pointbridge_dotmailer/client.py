@@ -1,0 +1,257 @@
+"""Dotdigital API calls, through ``core.http.ApiClient``.
+
+Dotdigital has two API frameworks side by side: v2 (account info, data fields, address books;
+errors as ``{"message": "... ERROR_CODE"}``) and v3 contacts (errors as
+``{"errorCode": "contacts:...", "description": ..., "details": [...]}``). Both take HTTP Basic
+with an API user's e-mail and password on every call, on the account's regional host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from core import PermanentError, RateLimited, TransientError
+from core.http import ApiClient, error_summary, parse_retry_after
+
+DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
+
+AUTH_MESSAGE = (
+    "Dotdigital refused the API user: check the API user's e-mail and password "
+    "(Dotdigital → Settings → Access → API users)."
+)
+
+# Dotdigital asks clients to allow 121 s before treating a call as timed out.
+TIMEOUT = (5.0, 121.0)
+
+# v2 lists page by select/skip; 1000 is the documented maximum page size.
+PAGE_SIZE = 1000
+
+# How long to wait between polls of an import, and for how long in all. Imports usually finish
+# in seconds; one that has not finished within the budget is retried later by the host, which
+# is safe because an overwrite import is an upsert.
+POLL_DELAYS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
+POLL_BUDGET_SECONDS = 60.0
+
+# More than 25 imports running: Dotdigital says to wait for one to finish. Imports take seconds.
+ACTIVE_IMPORTS_WAIT = 10.0
+
+# The legacy flat scheme (calls per hour) answers 400 with this code instead of 429.
+_FLAT_RATE_CODE = "ERROR_APIUSAGE_EXCEEDED"
+_EPOCH_THRESHOLD = 1_000_000_000  # values above this are timestamps, below are seconds to wait
+
+
+def ratelimit_wait(response: requests.Response, now: float | None = None) -> float | None:
+    """Seconds to wait from a Dotdigital 429.
+
+    ``Retry-After`` wins when present. Otherwise ``x-ratelimit-reset``, which Dotdigital
+    describes as the UTC epoch second when the window resets; a small value is read as seconds
+    from now, so either reading waits the right time.
+    """
+    wait = parse_retry_after(response.headers.get("Retry-After"))
+    if wait is not None:
+        return wait
+    reset = response.headers.get("x-ratelimit-reset")
+    if not reset:
+        return None
+    try:
+        value = float(reset.strip())
+    except ValueError:
+        return parse_retry_after(reset, now)  # an HTTP date, should it ever be one
+    if value > _EPOCH_THRESHOLD:
+        return max(0.0, value - (time.time() if now is None else now))
+    return max(0.0, value)
+
+
+def error_code(response: requests.Response) -> str:
+    """The v3 ``errorCode`` or the v2 ``ERROR_*`` token of an error response, or ''."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        if isinstance(body.get("errorCode"), str):
+            return body["errorCode"]
+        message = body.get("message")
+        if isinstance(message, str) and message.split():
+            last = message.split()[-1]
+            if last.startswith("ERROR_"):
+                return last
+    return ""
+
+
+class DotdigitalClient:
+    """One API user on one Dotdigital host."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.http = ApiClient(
+            base_url,
+            auth=(username, password),
+            headers={"Content-Type": "application/json"},
+            auth_message=AUTH_MESSAGE,
+            timeout=TIMEOUT,
+            retry_after=ratelimit_wait,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _request(
+        self, method: str, path: str, *, passthrough: Sequence[int] = (), **kwargs: Any
+    ) -> requests.Response:
+        """Send; 400s from the legacy rate scheme raise ``RateLimited``, other 400s raise
+        ``PermanentError`` unless the caller handles 400 itself (``passthrough``)."""
+        response = self.http.request(method, path, passthrough=(400, *passthrough), **kwargs)
+        if response.status_code == 400:
+            if error_code(response) == _FLAT_RATE_CODE:
+                raise RateLimited(f"{method} {path}: {error_summary(response)}")
+            if 400 not in passthrough:
+                raise PermanentError(f"{method} {path}: {error_summary(response)}")
+        return response
+
+    # v2 -------------------------------------------------------------------------------------
+
+    def api_endpoint(self) -> str:
+        """The account's regional API host, from ``GET /v2/account-info``."""
+        body = self._request("GET", "v2/account-info").json()
+        for prop in body.get("properties") or []:
+            if isinstance(prop, dict) and prop.get("name") == "ApiEndpoint" and prop.get("value"):
+                return str(prop["value"]).rstrip("/") + "/"
+        # Accounts always carry it; without it the configured host is the best guess.
+        return self.base_url
+
+    def data_fields(self) -> list[dict[str, Any]]:
+        return list(self._request("GET", "v2/data-fields").json())
+
+    def create_data_field(self, name: str, type_: str, default: Any) -> bool:
+        """Create a data field; ``False`` when one of that name already exists."""
+        body = {"name": name, "type": type_, "visibility": "Private", "defaultValue": default}
+        response = self._request("POST", "v2/data-fields", json=body, passthrough=(400,))
+        if response.status_code == 400:
+            if error_code(response) == "ERROR_NON_UNIQUE_DATAFIELD":
+                return False
+            raise PermanentError(
+                f"Dotdigital refused to create the data field {name}: {error_summary(response)}"
+            )
+        return True
+
+    def address_books(self) -> list[dict[str, Any]]:
+        """Every address book, paging with select/skip until a page comes back empty."""
+        books: list[dict[str, Any]] = []
+        skip = 0
+        while True:
+            page = self._request(
+                "GET", "v2/address-books", params={"select": PAGE_SIZE, "skip": skip}
+            ).json()
+            if not page:
+                return books
+            books.extend(page)
+            skip += len(page)
+
+    def address_book(self, book_id: int) -> dict[str, Any] | None:
+        response = self._request("GET", f"v2/address-books/{book_id}", passthrough=(400, 404))
+        if response.status_code == 404 or (
+            response.status_code == 400 and error_code(response) == "ERROR_ADDRESSBOOK_NOT_FOUND"
+        ):
+            return None
+        if response.status_code == 400:
+            raise PermanentError(f"GET v2/address-books/{book_id}: {error_summary(response)}")
+        return dict(response.json())
+
+    # v3 contacts ----------------------------------------------------------------------------
+
+    def upsert_contact(
+        self, email: str, data_fields: Mapping[str, Any], lists: Sequence[int]
+    ) -> requests.Response:
+        """Create or update one contact (``PATCH /contacts/v3/email/{email}``).
+
+        Returns the response; a 400 (the contact's data was refused) is returned, not raised,
+        so the caller can fail that one contact.
+        """
+        body = {"identifiers": {"email": email}, "dataFields": dict(data_fields)}
+        if lists:
+            body["lists"] = list(lists)
+        return self._request(
+            "PATCH",
+            f"contacts/v3/email/{quote(email, safe='@')}",
+            params={"merge-option": "overwrite"},
+            json=body,
+            passthrough=(400,),
+        )
+
+    def start_import(self, contacts: Sequence[Mapping[str, Any]]) -> str:
+        """Submit a bulk import (``PUT /contacts/v3/import``) and return its id."""
+        body = {"mergeOption": "overwrite", "contacts": list(contacts)}
+        response = self._request("PUT", "contacts/v3/import", json=body, passthrough=(400, 429))
+        if response.status_code == 429:
+            if error_code(response) == "contacts:tooManyActiveImports":
+                raise RateLimited(
+                    "Dotdigital is already running 25 imports for this account; "
+                    "waiting for one to finish.",
+                    retry_after=ACTIVE_IMPORTS_WAIT,
+                )
+            raise self.http.classify("PUT", "contacts/v3/import", response)
+        if response.status_code == 400:
+            raise import_rejected(response)
+        import_id = response.json().get("importId")
+        if not import_id:
+            raise TransientError(
+                f"PUT contacts/v3/import: no importId in {error_summary(response)}"
+            )
+        return str(import_id)
+
+    def import_status(self, import_id: str) -> dict[str, Any]:
+        path = f"contacts/v3/import/{quote(import_id, safe='')}"
+        response = self._request("GET", path, passthrough=(404,))
+        if response.status_code == 404:
+            # Only our own ids are polled; a vanished one means the import state was lost.
+            raise TransientError(f"GET {path}: Dotdigital no longer knows this import")
+        return dict(response.json())
+
+    def wait_for_import(
+        self,
+        import_id: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """Poll until the import is no longer ``NotFinished``, within ``POLL_BUDGET_SECONDS``."""
+        deadline = clock() + POLL_BUDGET_SECONDS
+        attempt = 0
+        while True:
+            delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
+            if clock() + delay > deadline:
+                raise TransientError(
+                    f"Dotdigital import {import_id} has not finished within "
+                    f"{POLL_BUDGET_SECONDS:g} s; the contacts will be sent again."
+                )
+            sleep(delay)
+            attempt += 1
+            status = self.import_status(import_id)
+            if status.get("status") not in ("NotFinished", "NotStarted", None):
+                return status
+
+
+def is_data_field_error(response: requests.Response) -> bool:
+    """Whether a 400 says a data field does not exist (v3 ``contacts:…DataField…`` codes, v2
+    ``ERROR_DATAFIELD_NOTFOUND``)."""
+    return "datafield" in error_code(response).lower().replace("_", "")
+
+
+def import_rejected(response: requests.Response) -> PermanentError:
+    """A 400 on a contact write: the request as a whole was refused."""
+    detail = error_summary(response)
+    if is_data_field_error(response):
+        return PermanentError(
+            "Dotdigital does not know one of the data fields pointbridge writes; install the "
+            f"integration again to re-create them. ({detail})"
+        )
+    return PermanentError(f"Dotdigital refused the import: {detail}")

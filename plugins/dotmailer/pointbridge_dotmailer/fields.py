@@ -1,0 +1,92 @@
+"""The Dotdigital data fields pointbridge writes, and their values for one contact.
+
+Dotdigital data field names are at most 20 characters of ``[A-Za-z0-9_-]`` and are shown in
+upper case, so the integration's field prefix (``ellity_``) becomes ``ELLITY_`` and the suffixes
+are kept short enough for the legacy ``mehub_`` and the default ``ellity_`` prefixes alike.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core import Contact, PermanentError
+
+MAX_NAME_LENGTH = 20
+_NAME_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One data field: ``key`` is pointbridge's name for it, ``suffix`` follows the prefix."""
+
+    key: str
+    suffix: str
+    type: str  # Dotdigital's v2 data field type: String | Numeric | Date | Boolean
+    default: Any
+    label: str
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("points", "POINTS", "Numeric", 0, "points balance"),
+    FieldSpec("referral_url", "REFERRAL_URL", "String", None, "referral URL"),
+    FieldSpec("state", "STATE", "String", None, "membership state (member / guest)"),
+    FieldSpec("tier_name", "TIER_NAME", "String", None, "VIP tier name"),
+    FieldSpec("tier_id", "TIER_ID", "String", None, "VIP tier id"),
+)
+
+# Every Dotdigital account starts with these contact data fields; names are sent only when the
+# account still has them (install records which), so a deleted FIRSTNAME never fails a sync.
+NAME_FIELDS = {"first_name": "FIRSTNAME", "last_name": "LASTNAME"}
+
+_LONGEST_SUFFIX = max(len(spec.suffix) for spec in FIELDS)
+
+
+def normalize_prefix(prefix: str) -> str:
+    """The prefix as Dotdigital names start with it, or a ``PermanentError`` telling what to fix."""
+    normalized = (prefix or "").upper()
+    if not _NAME_CHARS.match(normalized):
+        raise PermanentError(
+            f"The field prefix {prefix!r} cannot be used in Dotdigital data field names, which "
+            "allow only letters, digits, '_' and '-'. Change the integration's field prefix "
+            "(e.g. 'ellity_')."
+        )
+    allowed = MAX_NAME_LENGTH - _LONGEST_SUFFIX
+    if len(normalized) > allowed:
+        longest = normalized + next(s.suffix for s in FIELDS if len(s.suffix) == _LONGEST_SUFFIX)
+        raise PermanentError(
+            f"The field prefix {prefix!r} is too long for Dotdigital: data field names are at "
+            f"most {MAX_NAME_LENGTH} characters and {longest} would be {len(longest)}. Shorten "
+            f"the integration's field prefix to at most {allowed} characters (e.g. 'ellity_')."
+        )
+    return normalized
+
+
+def field_names(prefix: str) -> dict[str, str]:
+    """pointbridge key -> Dotdigital data field name, for this prefix."""
+    normalized = normalize_prefix(prefix)
+    return {spec.key: normalized + spec.suffix for spec in FIELDS}
+
+
+def data_field_values(
+    contact: Contact, names: dict[str, str], name_fields: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The ``dataFields`` object of a v3 contact for this snapshot.
+
+    Empty strings are sent on purpose: with ``overwrite`` they clear a tier or referral URL the
+    customer no longer has, so the platform always shows the latest state.
+    """
+    values: dict[str, Any] = {
+        names["points"]: contact.points,
+        names["referral_url"]: contact.referral_link or "",
+        names["state"]: contact.membership.value,
+        names["tier_name"]: contact.tier_name or "",
+        names["tier_id"]: contact.tier_id or "",
+    }
+    # Names are only ever filled in, never blanked: the shop or another integration may own them.
+    for attribute, field in NAME_FIELDS.items():
+        value = getattr(contact, attribute)
+        if field in name_fields and value:
+            values[field] = value
+    return values

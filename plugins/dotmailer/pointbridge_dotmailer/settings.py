@@ -1,0 +1,42 @@
+"""The settings an admin fills in for a Dotdigital integration."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from pointbridge_dotmailer.client import DEFAULT_API_URL
+
+
+class DotdigitalSettings(Schema):
+    username = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={
+            "description": "E-mail of a Dotdigital API user "
+            "(Dotdigital → Settings → Access → API users), e.g. apiuser-1a2b@apiconnector.com."
+        },
+    )
+    password = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"secret": True, "description": "The API user's password."},
+    )
+    # A string, not an integer: the admin may save the form before picking one, and an empty
+    # value is what makes install list the address books to choose from.
+    address_book_id = fields.String(
+        load_default="",
+        allow_none=True,
+        validate=validate.Regexp(r"^\d*$", error="An address book id is a number."),
+        metadata={
+            "description": "The address book (list) contacts are added to. Leave empty and "
+            "install to pick one; choose one that holds all of the shop's customers."
+        },
+    )
+    api_url = fields.URL(
+        load_default=DEFAULT_API_URL,
+        require_tld=False,
+        metadata={
+            "description": "Where the account's region is looked up. The regional host "
+            "(r1/r2/r3) is found automatically; change only for testing."
+        },
+    )

@@ -1,0 +1,141 @@
+"""Writing contacts to Dotdigital: one contact by PATCH, a batch by an asynchronous v3 import.
+
+Both are upserts keyed by e-mail with ``overwrite``, so a retried batch does no harm. Neither
+sends ``channelProperties``: an existing contact's subscription status and opt-in type stay
+as they are (no resubscribing someone who unsubscribed) and no opt-in type is requested that
+could send a double opt-in e-mail. New contacts get Dotdigital's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from core import Contact, Integration, ItemFailure, PermanentError, TransientError
+from core.http import error_summary
+from pointbridge_dotmailer.client import DotdigitalClient, import_rejected, is_data_field_error
+from pointbridge_dotmailer.fields import data_field_values, field_names
+
+
+def _lists(integration: Integration) -> list[int]:
+    book = str(integration.settings.get("address_book_id") or "").strip()
+    return [int(book)] if book.isdigit() else []
+
+
+def push(
+    client: DotdigitalClient, integration: Integration, contacts: Sequence[Contact]
+) -> list[ItemFailure]:
+    names = field_names(integration.field_prefix)
+    name_fields = list(integration.data.get("name_fields", ()))
+    lists = _lists(integration)
+    failures: list[ItemFailure] = []
+    sendable: list[Contact] = []
+    for contact in contacts:
+        if contact.email and "@" in contact.email:
+            sendable.append(contact)
+        else:
+            failures.append(
+                ItemFailure(
+                    contact.customer_id,
+                    PermanentError("The customer has no e-mail address; Dotdigital needs one."),
+                )
+            )
+    if len(sendable) == 1:
+        failures.extend(_patch_one(client, sendable[0], names, name_fields, lists))
+    elif sendable:
+        failures.extend(_import(client, sendable, names, name_fields, lists))
+    return failures
+
+
+def _patch_one(
+    client: DotdigitalClient,
+    contact: Contact,
+    names: dict[str, str],
+    name_fields: list[str],
+    lists: list[int],
+) -> list[ItemFailure]:
+    response = client.upsert_contact(
+        contact.email, data_field_values(contact, names, name_fields), lists
+    )
+    if response.status_code != 400:
+        return []
+    if is_data_field_error(response):
+        # A missing data field fails every contact alike: say so once, for the whole call.
+        raise import_rejected(response)
+    return [
+        ItemFailure(
+            contact.customer_id,
+            PermanentError(f"Dotdigital refused {contact.email}: {error_summary(response)}"),
+        )
+    ]
+
+
+def _import(
+    client: DotdigitalClient,
+    contacts: Sequence[Contact],
+    names: dict[str, str],
+    name_fields: list[str],
+    lists: list[int],
+) -> list[ItemFailure]:
+    rows: list[dict[str, Any]] = []
+    for contact in contacts:
+        row: dict[str, Any] = {
+            "matchIdentifier": "email",
+            "identifiers": {"email": contact.email},
+            "dataFields": data_field_values(contact, names, name_fields),
+        }
+        if lists:
+            row["lists"] = lists
+        rows.append(row)
+    import_id = client.start_import(rows)
+    result = client.wait_for_import(import_id)
+    status = result.get("status")
+    if status == "RejectedByWatchdog":
+        raise PermanentError(
+            "Dotdigital's import watchdog rejected the batch (it checks imports for signs of "
+            "bought or poor-quality lists); ask Dotdigital support to review import "
+            f"{import_id}."
+        )
+    if status == "ExceedsAllowedContactLimit":
+        raise PermanentError(
+            "The Dotdigital account has reached its contact limit; raise the limit with "
+            "Dotdigital, then replay the failed deliveries."
+        )
+    if status != "Finished":
+        # "Failed" and anything unknown: Dotdigital gave no reason, so try the batch again.
+        raise TransientError(f"Dotdigital import {import_id} ended with status {status!r}.")
+    return _map_failures(contacts, result.get("failures") or [])
+
+
+def _map_failures(
+    contacts: Sequence[Contact], failures: Sequence[Mapping[str, Any]]
+) -> list[ItemFailure]:
+    """Dotdigital's per-contact failures, by customer.
+
+    Failures name the contact by the identifiers sent, so the e-mail is matched exactly first:
+    of two customers sharing an address in different case, the copy Dotdigital refused fails.
+    """
+    remaining = list(contacts)
+    out: list[ItemFailure] = []
+    for failure in failures:
+        email = str((failure.get("identifiers") or {}).get("email") or "").strip()
+        match = next((c for c in remaining if c.email.strip() == email), None) or next(
+            (c for c in remaining if c.email.strip().lower() == email.lower()), None
+        )
+        if match is None:
+            continue
+        remaining.remove(match)
+        reasons = "; ".join(
+            f"{reason.get('failureCode', '?')}: {reason.get('description', '')}".strip()
+            for reason in failure.get("failures") or []
+            if isinstance(reason, Mapping)
+        )
+        out.append(
+            ItemFailure(
+                match.customer_id,
+                PermanentError(
+                    f"Dotdigital did not import {email}: {reasons or 'no reason given'}"
+                ),
+            )
+        )
+    return out

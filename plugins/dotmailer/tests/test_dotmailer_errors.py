@@ -1,0 +1,119 @@
+"""How Dotdigital's failures reach the host: auth, rate limits, 5xx, slow or failed imports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+from pointbridge_dotmailer import client, install, push_contact
+from pointbridge_dotmailer.client import ratelimit_wait
+from pointbridge_dotmailer.fake import DotdigitalState, create_app, import_rate_limit
+
+from core import AuthError, PermanentError, RateLimited, TransientError
+from core.testing import FakeServer, Faults
+
+
+@pytest.fixture
+def installed(make_integration):
+    return make_integration(data=dict(install(make_integration()).data))
+
+
+def _response(headers: dict[str, str]) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 429
+    response.headers.update(headers)
+    return response
+
+
+def test_ratelimit_reset_is_read_as_epoch_or_as_seconds() -> None:
+    now = 1_800_000_000.0
+    assert ratelimit_wait(_response({"x-ratelimit-reset": "1800000042"}), now) == 42.0
+    assert ratelimit_wait(_response({"X-RateLimit-Reset": "17"}), now) == 17.0
+    assert ratelimit_wait(_response({"x-ratelimit-reset": "1799999990"}), now) == 0.0
+    assert ratelimit_wait(_response({"Retry-After": "3", "x-ratelimit-reset": "99"}), now) == 3.0
+    assert ratelimit_wait(_response({}), now) is None
+
+
+@pytest.fixture
+def limited(dd_state: DotdigitalState) -> Iterator[FakeServer]:
+    with FakeServer(create_app(dd_state), rate_limits=[import_rate_limit(1, 30.0)]) as server:
+        yield server
+
+
+def test_import_rate_limit_waits_until_the_window_resets(
+    make_integration, limited, dd_state, make_contact
+) -> None:
+    integration = make_integration(url=limited.url)
+    integration = make_integration(url=limited.url, data=dict(install(integration).data))
+    assert push_contact(integration, [make_contact(1), make_contact(2)]) == []
+    with pytest.raises(RateLimited) as caught:
+        push_contact(integration, [make_contact(3), make_contact(4)])
+    assert 25.0 <= caught.value.retry_after <= 32.0
+    throttled = limited.requests_to("PUT", "/contacts/v3/import")[-1]
+    assert throttled.status == 429
+    assert "customer3@example.com" not in dd_state.contacts
+
+
+def test_too_many_running_imports_is_a_rate_limit(
+    installed, dd_state, make_contact, monkeypatch
+) -> None:
+    dd_state.max_active_imports = 1
+    dd_state.finish_after_polls = 1000
+    dd_state.finish_after_seconds = None
+    monkeypatch.setattr(client, "POLL_BUDGET_SECONDS", 0.1)
+    # An import that does not finish in time: the host is told to send the batch again.
+    with pytest.raises(TransientError, match="will be sent again"):
+        push_contact(installed, [make_contact(1), make_contact(2)])
+    # It is still running, so Dotdigital refuses another one.
+    with pytest.raises(RateLimited) as caught:
+        push_contact(installed, [make_contact(3), make_contact(4)])
+    assert caught.value.retry_after == client.ACTIVE_IMPORTS_WAIT
+    # Once Dotdigital catches up, the retried batch lands; the upsert makes it harmless.
+    dd_state.finish_after_polls = 0
+    dd_state.max_active_imports = 25
+    assert push_contact(installed, [make_contact(1), make_contact(2)]) == []
+    assert dd_state.contacts["customer1@example.com"].data_fields["ELLITY_POINTS"] == 120
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "text"),
+    [
+        ("Failed", TransientError, "Failed"),
+        ("RejectedByWatchdog", PermanentError, "watchdog"),
+        ("ExceedsAllowedContactLimit", PermanentError, "contact limit"),
+    ],
+)
+def test_import_outcomes(installed, dd_state, make_contact, status, error, text) -> None:
+    dd_state.force_import_status = status
+    with pytest.raises(error, match=text):
+        push_contact(installed, [make_contact(1), make_contact(2)])
+
+
+def test_server_errors_are_transient(make_integration, dd_state, make_contact) -> None:
+    with FakeServer(create_app(dd_state), faults=Faults(rate=1.0, kinds=("503",))) as server:
+        integration = make_integration(url=server.url, data={"api_endpoint": server.url + "/"})
+        with pytest.raises(TransientError, match="503"):
+            push_contact(integration, [make_contact(1)])
+        with pytest.raises(TransientError):
+            push_contact(integration, [make_contact(1), make_contact(2)])
+
+
+def test_revoked_password_pauses_with_the_admin_message(installed, dd_state, make_contact) -> None:
+    dd_state.password = "rotated-in-dotdigital"
+    for batch in ([make_contact(1)], [make_contact(1), make_contact(2)]):
+        with pytest.raises(AuthError) as caught:
+            push_contact(installed, batch)
+        assert "check the API user's e-mail and password" in str(caught.value)
+        assert "Correct-Horse-9" not in str(caught.value)
+
+
+def test_unreachable_platform_is_transient(make_integration, make_contact) -> None:
+    integration = make_integration(
+        url="http://127.0.0.1:9", data={"api_endpoint": "http://127.0.0.1:9/"}
+    )
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="could not connect"):
+        push_contact(integration, [make_contact(1)])
+    assert time.monotonic() - started < 5

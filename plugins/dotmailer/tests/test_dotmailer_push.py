@@ -1,0 +1,145 @@
+"""push_contact: what lands in Dotdigital, single contacts and batch imports."""
+
+from __future__ import annotations
+
+import pytest
+from pointbridge_dotmailer import MAX_BATCH, install, push_contact
+from pointbridge_dotmailer.fake import FakeContact
+
+from core import PermanentError
+
+BOOK = 7
+
+
+@pytest.fixture
+def installed(make_integration):
+    """An integration after a successful install, carrying install's data."""
+    result = install(make_integration())
+    return make_integration(data=dict(result.data))
+
+
+def test_single_contact_is_patched_with_its_loyalty_fields(
+    installed, dd_state, dd_server, make_contact
+) -> None:
+    failures = push_contact(installed, [make_contact(1, email="jana@example.com")])
+    assert failures == []
+    contact = dd_state.contacts["jana@example.com"]
+    assert contact.data_fields == {
+        "ELLITY_POINTS": 120,
+        "ELLITY_REFERRAL_URL": "https://shop.example.com/r/JANA1",
+        "ELLITY_STATE": "member",
+        "ELLITY_TIER_NAME": "Gold",
+        "ELLITY_TIER_ID": "gold",
+        "FIRSTNAME": "Jana",
+        "LASTNAME": "Nováková",
+    }
+    assert contact.lists == {BOOK}
+    (patch,) = dd_server.requests_to("PATCH", "/contacts/v3/email/jana@example.com")
+    assert patch.query == {"merge-option": "overwrite"}
+    assert "channelProperties" not in patch.json()
+    assert not dd_server.requests_to("PUT", "/contacts/v3/import")
+
+
+def test_existing_contact_joins_the_book_and_keeps_its_subscription(
+    installed, dd_state, make_contact
+) -> None:
+    dd_state.contacts["old@example.com"] = FakeContact(
+        1, "old@example.com", {"ELLITY_TIER_NAME": "Silver"}, {8}, status="unsubscribed"
+    )
+    push_contact(installed, [make_contact(5, email="old@example.com", tier_name=None)])
+    contact = dd_state.contacts["old@example.com"]
+    assert contact.lists == {8, BOOK}
+    assert contact.status == "unsubscribed"
+    assert contact.data_fields["ELLITY_TIER_NAME"] == ""  # no tier any more: cleared
+    assert dd_state.resubscribed == [] and dd_state.optin_emails == []
+
+
+def test_guest_without_tier_or_referral(installed, dd_state, make_contact) -> None:
+    guest = make_contact(
+        3, registered=False, tier_id=None, tier_name=None, referral_link=None, points=0
+    )
+    push_contact(installed, [guest])
+    fields = dd_state.contacts["customer3@example.com"].data_fields
+    assert fields["ELLITY_STATE"] == "guest"
+    assert fields["ELLITY_POINTS"] == 0
+    assert fields["ELLITY_TIER_ID"] == "" and fields["ELLITY_REFERRAL_URL"] == ""
+
+
+def test_batch_goes_through_one_import_and_waits_for_it(
+    installed, dd_state, dd_server, make_contact
+) -> None:
+    contacts = [make_contact(i, points=i * 10) for i in range(1, 4)]
+    assert push_contact(installed, contacts) == []
+    (put,) = dd_server.requests_to("PUT", "/contacts/v3/import")
+    body = put.json()
+    assert body["mergeOption"] == "overwrite"
+    assert {row["matchIdentifier"] for row in body["contacts"]} == {"email"}
+    assert all(row["lists"] == [BOOK] for row in body["contacts"])
+    polls = [r for r in dd_server.requests if r.path.startswith("/contacts/v3/import/")]
+    assert len(polls) == 2  # NotFinished, then Finished
+    for i in range(1, 4):
+        contact = dd_state.contacts[f"customer{i}@example.com"]
+        assert contact.data_fields["ELLITY_POINTS"] == i * 10
+        assert contact.lists == {BOOK}
+    assert dd_state.optin_emails == []
+
+
+def test_a_full_batch_fits_one_import(installed, dd_state, dd_server, make_contact) -> None:
+    assert push_contact(installed, [make_contact(i) for i in range(MAX_BATCH)]) == []
+    assert len(dd_server.requests_to("PUT", "/contacts/v3/import")) == 1
+    assert len(dd_state.book_members(BOOK)) == MAX_BATCH
+
+
+def test_more_than_the_import_maximum_is_refused_whole(installed, dd_state, make_contact) -> None:
+    # The host never sends more than max_batch; were it to, Dotdigital refuses the request.
+    with pytest.raises(PermanentError, match="tooManyContacts"):
+        push_contact(installed, [make_contact(i) for i in range(MAX_BATCH + 1)])
+    assert dd_state.contacts == {}
+
+
+def test_failed_contacts_of_a_batch_are_reported_one_by_one(
+    installed, dd_state, make_contact
+) -> None:
+    contacts = [
+        make_contact(1),
+        make_contact(2, email="not-an-email@"),
+        make_contact(3, email=""),
+        make_contact(4, email="shared@example.com"),
+        make_contact(5, email="Shared@example.com"),
+    ]
+    failures = {f.key: f.error for f in push_contact(installed, contacts)}
+    assert set(failures) == {2, 3, 5}
+    assert all(isinstance(error, PermanentError) for error in failures.values())
+    assert "invalidEmail" in str(failures[2])
+    assert "no e-mail" in str(failures[3])
+    assert "duplicateIdentifier" in str(failures[5])
+    assert set(dd_state.contacts) == {"customer1@example.com", "shared@example.com"}
+
+
+def test_single_contact_refused_is_an_item_failure(installed, dd_state, make_contact) -> None:
+    dd_state.suppressed.add("gone@example.com")
+    (failure,) = push_contact(installed, [make_contact(9, email="gone@example.com")])
+    assert failure.key == 9
+    assert isinstance(failure.error, PermanentError)
+    assert "gone@example.com" in str(failure.error)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_missing_data_fields_tell_the_admin_to_install_again(
+    make_integration, dd_state, make_contact, count
+) -> None:
+    # Never installed (or the fields were deleted in Dotdigital).
+    with pytest.raises(PermanentError, match="install the integration again"):
+        push_contact(make_integration(), [make_contact(i) for i in range(count)])
+    assert dd_state.contacts == {}
+
+
+def test_name_fields_are_skipped_when_the_account_lacks_them(
+    make_integration, dd_state, make_contact
+) -> None:
+    del dd_state.data_fields["FIRSTNAME"]
+    result = install(make_integration())
+    assert result.data["name_fields"] == ["LASTNAME"]
+    integration = make_integration(data=dict(result.data))
+    assert push_contact(integration, [make_contact(1), make_contact(2)]) == []
+    assert "FIRSTNAME" not in dd_state.contacts["customer1@example.com"].data_fields

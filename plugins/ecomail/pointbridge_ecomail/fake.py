@@ -5,7 +5,7 @@ do not (marked UNCONFIRMED; see the plugin README)::
 
     account = FakeEcomail(api_key="k")
     list_id = account.add_list("Newsletter")
-    with FakeServer(create_app(account), rate_limits=[rate_limit_rule()]) as server:
+    with FakeServer(create_app(account), **fake_server_kwargs()) as server:
         ...  # point api_url at server.url
     account.contacts["jan@example.com"]["custom_fields"]["ellity_credit"]
 
@@ -23,7 +23,6 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -385,9 +384,7 @@ def create_app(account: FakeEcomail) -> Flask:
     return app
 
 
-def fake_server_kwargs(
-    *, rate_limit: bool = True, **extra: Any
-) -> dict[str, Callable[..., Any] | Any]:
+def fake_server_kwargs(*, rate_limit: bool = True, **extra: Any) -> dict[str, Any]:
     """The ``FakeServer`` keyword arguments that make it answer like Ecomail."""
     kwargs: dict[str, Any] = {"error_body": error_body}
     if rate_limit:

@@ -9,6 +9,7 @@ from core.contact import Contact, MembershipState, format_datetime, loyalty_fiel
 from core.errors import (
     AuthError,
     ChoiceRequired,
+    ConfigurationError,
     DeliveryError,
     PermanentError,
     RateLimited,
@@ -33,6 +34,7 @@ __all__ = [
     "AuthError",
     "Capability",
     "ChoiceRequired",
+    "ConfigurationError",
     "Contact",
     "DeliveryError",
     "Event",

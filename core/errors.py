@@ -18,7 +18,16 @@ class DeliveryError(PointbridgeError):
     """Something went wrong talking to an email platform."""
 
 
-class AuthError(DeliveryError):
+class ConfigurationError(DeliveryError):
+    """The account needs an admin before anything more can be sent.
+
+    A data field deleted on the platform, a contact limit reached, a prefix the platform
+    rejects: the host pauses the integration (state ``failing``, the message shown to the admin)
+    and keeps its rows waiting, instead of dead-lettering every contact.
+    """
+
+
+class AuthError(ConfigurationError):
     """The platform refused the credentials; retrying will not help until an admin fixes them."""
 
 

@@ -82,6 +82,8 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> Seque
     :raises RateLimited: the whole call was throttled; ``retry_after`` seconds if known
     :raises TransientError: the whole call may succeed later (timeout, 5xx, connection)
     :raises AuthError: the credentials stopped working; the integration pauses
+    :raises ConfigurationError: the account needs an admin (a field was deleted, a limit
+        reached); the integration pauses with the message shown, the rows wait
     :raises PermanentError: the whole batch is unacceptable (rare; prefer ``ItemFailure``)
     """
 

@@ -133,7 +133,9 @@ class FakeServer:
             "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
         )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> FakeServer:
         self._thread.start()
@@ -148,6 +150,11 @@ class FakeServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def clear(self) -> None:
+        """Forget the recorded requests (the app's own state is the app's business)."""
+        with self._lock:
+            self.requests.clear()
 
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
         with self._lock:

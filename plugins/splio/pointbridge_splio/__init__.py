@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from core import (
+    ConfigurationError,
     Contact,
     InstallResult,
     Integration,
     ItemFailure,
-    PermanentError,
     Platform,
     RateLimit,
     RateLimited,
@@ -73,7 +73,7 @@ def _install(integration: Integration) -> InstallResult:
     notes: list[str] = []
     unique_key = client.unique_key()
     if unique_key == "cellphone":
-        raise PermanentError(
+        raise ConfigurationError(
             "This Splio universe identifies contacts by cellphone; pointbridge identifies "
             "them by e-mail. Ask Splio to make e-mail the universe's unique key."
         )

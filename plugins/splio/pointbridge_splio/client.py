@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from core import AuthError, Integration, PermanentError, TransientError
+from core import AuthError, ConfigurationError, Integration, PermanentError, TransientError
 from core.http import ApiClient, error_summary
 from pointbridge_splio.auth import Token
 from pointbridge_splio.pacing import window_for
@@ -187,7 +187,9 @@ class SplioClient:
             "POST", "data/contacts/bulk", json={"contacts": list(contacts)}, passthrough=(400,)
         )
         if response.status_code == 400:
-            raise PermanentError(
+            # We build every contact the same way: a refused batch is a set-up problem (a field
+            # deleted or retyped in Splio), which pauses the integration until an admin acts.
+            raise ConfigurationError(
                 f"Splio rejected the whole batch of contacts ({splio_error(response)}). "
                 "If a custom field was deleted or retyped in Splio, reinstall the integration."
             )

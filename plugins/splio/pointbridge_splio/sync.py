@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from core import (
+    ConfigurationError,
     Contact,
     Integration,
     ItemFailure,
@@ -24,6 +25,11 @@ from pointbridge_splio.client import BULK_MAX, SplioClient, splio_error
 from pointbridge_splio.fields import custom_fields
 
 log = logging.getLogger(__name__)
+
+FIELDS_BROKEN = (
+    "Splio refused the loyalty fields ({detail}). A field was probably deleted or its type "
+    "changed in Splio: reinstall the integration to recreate it."
+)
 
 # After this many timeouts/5xx in a row the remaining updates are handed back at once instead
 # of each waiting out its own timeout against a platform that is down.
@@ -97,6 +103,8 @@ def _read_bulk_items(
     reported: set[str] = set()
     existing: list[Contact] = []
     failures: list[ItemFailure] = []
+    created = 0
+    field_errors: list[str] = []
     for item in items:
         key = _key(str(item.get("contact_id") or ""))
         contact = by_key.get(key)
@@ -109,6 +117,7 @@ def _read_bulk_items(
             code = 0
         description = str(item.get("description") or "").strip()
         if 200 <= code < 300:
+            created += 1
             continue
         if "already exists" in description.lower():
             existing.append(contact)
@@ -123,6 +132,8 @@ def _read_bulk_items(
                 )
             )
         else:
+            if "custom field" in description.lower() or "custom_field" in description.lower():
+                field_errors.append(description)
             failures.append(
                 ItemFailure(
                     contact.customer_id,
@@ -131,6 +142,10 @@ def _read_bulk_items(
                     ),
                 )
             )
+    if field_errors and created == 0:
+        # Every contact gets the same fields: when none could be created and Splio blames a
+        # custom field, the set-up is broken, not the contacts. Pause rather than dead-letter.
+        raise ConfigurationError(FIELDS_BROKEN.format(detail=field_errors[0]))
     for key, contact in by_key.items():
         if key not in reported:
             failures.append(
@@ -197,6 +212,8 @@ def _update_each(
                     TransientError(f"Splio no longer finds the contact ({splio_error(response)})."),
                 )
             )
+        elif not response.ok and _blames_custom_fields(response):
+            raise ConfigurationError(FIELDS_BROKEN.format(detail=splio_error(response)))
         elif not response.ok:
             failures.append(
                 ItemFailure(
@@ -205,3 +222,11 @@ def _update_each(
                 )
             )
     return failures
+
+
+def _blames_custom_fields(response: Any) -> bool:
+    try:
+        errors = response.json().get("errors") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(isinstance(e, dict) and e.get("error_key") == "custom_fields" for e in errors)

@@ -1,0 +1,456 @@
+"""The outbox worker: claim, coalesce, batch, send, and record what happened.
+
+One worker at a time holds an integration's sending lease (a compare-and-set on the
+integration row), which keeps the platform's rate budget whole however many workers run, on
+SQLite or PostgreSQL alike. Workers spread across integrations. A lease that is not renewed
+(the worker died) lapses and another worker takes over; rows it had sent but not yet marked go
+out again, which is why deliveries are upserts and at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from core import metrics
+from core.db import Database
+from core.errors import ConfigurationError, PermanentError, RateLimited, TransientError
+from core.events import Event, EventType
+from core.integrations import Integrations
+from core.models import (
+    Customer,
+    IntegrationRow,
+    IntegrationStatus,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+)
+from core.platform import Integration, ItemFailure, Platform
+from core.ratelimit import Pacer
+from core.snapshots import load_contacts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE_LIMIT_WAIT = 30.0
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, times 0.5..1."""
+
+    base: float = 2.0
+    cap: float = 3600.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.base * 2 ** max(0, attempt - 1)) * self.rng.uniform(0.5, 1.0)
+
+
+@dataclass
+class RoundResult:
+    delivered: int = 0
+    failed: int = 0
+
+    def __iadd__(self, other: RoundResult) -> RoundResult:
+        self.delivered += other.delivered
+        self.failed += other.failed
+        return self
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        integrations: Integrations,
+        *,
+        max_attempts: int = 12,
+        lease_seconds: float = 30.0,
+        backoff: Backoff | None = None,
+        worker_id: str | None = None,
+        round_seconds: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.integrations = integrations
+        self.host = integrations.host
+        self.max_attempts = max_attempts
+        self.lease = timedelta(seconds=lease_seconds)
+        self.backoff = backoff or Backoff()
+        self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.round_seconds = round_seconds
+        self._pacers: dict[int, Pacer] = {}
+
+    # leases ------------------------------------------------------------------------------
+
+    def _acquire(self, integration_id: int) -> bool:
+        now = now_utc()
+        with self.db.transaction() as session:
+            result = session.execute(
+                update(IntegrationRow)
+                .where(
+                    IntegrationRow.id == integration_id,
+                    or_(
+                        IntegrationRow.lease_owner.is_(None),
+                        IntegrationRow.lease_owner == self.worker_id,
+                        IntegrationRow.lease_until < now,
+                    ),
+                )
+                .values(lease_owner=self.worker_id, lease_until=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def _release(self, integration_id: int) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(IntegrationRow)
+                .where(
+                    IntegrationRow.id == integration_id,
+                    IntegrationRow.lease_owner == self.worker_id,
+                )
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    # the loop ----------------------------------------------------------------------------
+
+    def _candidates(self) -> list[int]:
+        now = now_utc()
+        with self.db.transaction() as session:
+            due = exists().where(
+                OutboxMessage.integration_id == IntegrationRow.id,
+                OutboxMessage.status == OutboxStatus.PENDING,
+                OutboxMessage.next_attempt_at <= now,
+            )
+            ids = session.scalars(
+                select(IntegrationRow.id).where(
+                    IntegrationRow.status == IntegrationStatus.ACTIVE,
+                    IntegrationRow.platform.in_(list(self.host.platforms)),
+                    or_(IntegrationRow.resume_at.is_(None), IntegrationRow.resume_at <= now),
+                    or_(
+                        IntegrationRow.lease_until.is_(None),
+                        IntegrationRow.lease_until < now,
+                        IntegrationRow.lease_owner == self.worker_id,
+                    ),
+                    due,
+                )
+            ).all()
+        random.shuffle(ids)  # workers starting together spread over integrations
+        return ids
+
+    def run_once(self) -> RoundResult:
+        """One pass over every integration with due rows whose lease this worker can take."""
+        total = RoundResult()
+        for integration_id in self._candidates():
+            if not self._acquire(integration_id):
+                continue
+            try:
+                total += self._deliver_integration(integration_id)
+            finally:
+                self._release(integration_id)
+        return total
+
+    def drain(self, *, timeout: float | None = None) -> RoundResult:
+        """Deliver until nothing is due (rows backing off later are left for later)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        total = RoundResult()
+        while deadline is None or time.monotonic() < deadline:
+            result = self.run_once()
+            total += result
+            if result.delivered == 0 and result.failed == 0:
+                break
+        return total
+
+    def run_forever(
+        self, stop: threading.Event, wakeup: threading.Event | None = None, idle: float = 1.0
+    ) -> None:
+        """Deliver until ``stop`` is set; sleep ``idle`` seconds (or until woken) when idle."""
+        log.info("worker %s started", self.worker_id)
+        while not stop.is_set():
+            try:
+                result = self.run_once()
+            except Exception:
+                log.exception("delivery round failed; retrying shortly")
+                result = RoundResult()
+            if result.delivered or result.failed:
+                continue
+            if wakeup is not None:
+                wakeup.wait(idle)
+                wakeup.clear()
+            else:
+                stop.wait(idle)
+        log.info("worker %s stopped", self.worker_id)
+
+    # one integration ---------------------------------------------------------------------
+
+    def _deliver_integration(self, integration_id: int) -> RoundResult:
+        with self.db.transaction() as session:
+            row = session.get(IntegrationRow, integration_id)
+            if row is None:
+                return RoundResult()
+            integration = self.integrations.view(row)
+        platform = self.host.platform(integration.platform)
+        pacer = self._pacers.setdefault(integration_id, Pacer(platform.rate_limit))
+        claim = max(platform.max_batch, platform.max_event_batch) * 2
+        deadline = time.monotonic() + self.round_seconds
+        total = RoundResult()
+        while time.monotonic() < deadline:
+            if not self._acquire(integration_id):
+                break
+            batch = self._eligible(integration_id, claim)
+            if not batch:
+                break
+            try:
+                total += self._send_batch(integration, platform, pacer, batch)
+            except _StopIntegration:
+                break
+        return total
+
+    def _eligible(self, integration_id: int, limit: int) -> list[OutboxMessage]:
+        """Due rows in order; an event waits until earlier rows of its customer are gone."""
+        earlier = aliased(OutboxMessage)
+        with self.db.transaction() as session:
+            blocked = exists().where(
+                earlier.integration_id == OutboxMessage.integration_id,
+                earlier.customer_id == OutboxMessage.customer_id,
+                earlier.status == OutboxStatus.PENDING,
+                earlier.id < OutboxMessage.id,
+            )
+            return list(
+                session.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.integration_id == integration_id,
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at <= now_utc(),
+                        or_(OutboxMessage.kind == OutboxKind.CONTACT, ~blocked),
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(limit)
+                )
+            )
+
+    def _send_batch(
+        self,
+        integration: Integration,
+        platform: Platform,
+        pacer: Pacer,
+        batch: list[OutboxMessage],
+    ) -> RoundResult:
+        total = RoundResult()
+        customer_ids = list(dict.fromkeys(m.customer_id for m in batch if m.kind == "contact"))
+        for chunk in _chunks(customer_ids, platform.max_batch):
+            total += self._send_contacts(integration, pacer, chunk)
+        events = [m for m in batch if m.kind == OutboxKind.EVENT]
+        for chunk in _chunks(events, platform.max_event_batch):
+            total += self._send_events(integration, pacer, chunk)
+        return total
+
+    def _send_contacts(
+        self, integration: Integration, pacer: Pacer, customer_ids: Sequence[int]
+    ) -> RoundResult:
+        with self.db.transaction() as session:
+            # Every pending update of these customers is covered by the snapshot read after
+            # it: that is the coalescing, latest state wins.
+            covered = session.execute(
+                select(OutboxMessage.id, OutboxMessage.customer_id, OutboxMessage.created_at).where(
+                    OutboxMessage.integration_id == integration.id,
+                    OutboxMessage.customer_id.in_(customer_ids),
+                    OutboxMessage.kind == OutboxKind.CONTACT,
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                )
+            ).all()
+            contacts = load_contacts(
+                session, customer_ids, self.integrations.settings.referral_prefix
+            )
+        rows_by_key: dict[int, list[int]] = defaultdict(list)
+        created: dict[int, datetime] = {}
+        for row_id, customer_id, created_at in covered:
+            rows_by_key[customer_id].append(row_id)
+            created[row_id] = created_at
+        items = [contacts[c] for c in customer_ids if c in contacts]
+        return self._call(
+            integration,
+            pacer,
+            "push_contact",
+            {"contacts": items},
+            rows_by_key,
+            created,
+            kind="contact",
+        )
+
+    def _send_events(
+        self, integration: Integration, pacer: Pacer, messages: Sequence[OutboxMessage]
+    ) -> RoundResult:
+        with self.db.transaction() as session:
+            emails = dict(
+                session.execute(
+                    select(Customer.id, Customer.email).where(
+                        Customer.id.in_({m.customer_id for m in messages})
+                    )
+                ).all()
+            )
+        events = [
+            Event(
+                id=m.id,
+                type=EventType(m.event_type),
+                customer_id=m.customer_id,
+                email=emails[m.customer_id],
+                occurred_at=m.created_at,
+                data=m.payload,
+            )
+            for m in messages
+            if m.customer_id in emails
+        ]
+        return self._call(
+            integration,
+            pacer,
+            "emit_event",
+            {"events": events},
+            {m.id: [m.id] for m in messages},
+            {m.id: m.created_at for m in messages},
+            kind="event",
+        )
+
+    def _call(
+        self,
+        integration: Integration,
+        pacer: Pacer,
+        hook: str,
+        kwargs: dict[str, Any],
+        rows_by_key: dict[int, list[int]],
+        created: dict[int, datetime],
+        *,
+        kind: str,
+    ) -> RoundResult:
+        pacer.wait()
+        started = time.monotonic()
+        try:
+            failures: Sequence[ItemFailure] = (
+                self.host.call(hook, integration.platform, integration=integration, **kwargs) or []
+            )
+        except RateLimited as exc:
+            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+            self._pause(integration, wait, str(exc))
+            metrics.RATE_LIMITED.labels(integration.name).inc()
+            raise _StopIntegration from None
+        except ConfigurationError as exc:
+            self._mark_failing(integration, str(exc))
+            raise _StopIntegration from None
+        except (PermanentError, TransientError) as exc:
+            failures = [ItemFailure(key, exc) for key in rows_by_key]
+        except Exception as exc:  # a plugin bug must not stop the other integrations
+            log.exception("%s.%s raised unexpectedly", integration.platform, hook)
+            error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
+            failures = [ItemFailure(key, error) for key in rows_by_key]
+        finally:
+            metrics.CALL_SECONDS.labels(integration.name, hook).observe(time.monotonic() - started)
+        failed = {f.key: f.error for f in failures if f.key in rows_by_key}
+        delivered = {k: v for k, v in rows_by_key.items() if k not in failed}
+        return self._record(integration, kind, delivered, failed, rows_by_key, created)
+
+    def _record(
+        self,
+        integration: Integration,
+        kind: str,
+        delivered: dict[int, list[int]],
+        failed: dict[int, PermanentError | TransientError],
+        rows_by_key: dict[int, list[int]],
+        created: dict[int, datetime],
+    ) -> RoundResult:
+        now = now_utc()
+        delivered_rows = [row for rows in delivered.values() for row in rows]
+        with self.db.transaction() as session:
+            if delivered_rows:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id.in_(delivered_rows),
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                    )
+                    .values(
+                        status=OutboxStatus.DELIVERED,
+                        delivered_at=now,
+                        attempts=OutboxMessage.attempts + 1,
+                        last_error=None,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            for key, error in failed.items():
+                self._fail_rows(session, rows_by_key.get(key, []), error, now)
+        for row in delivered_rows:
+            metrics.DELIVERY_LATENCY.labels(integration.name, kind).observe(
+                (now - created[row]).total_seconds()
+            )
+        metrics.DELIVERED.labels(integration.name, kind).inc(len(delivered_rows))
+        failed_rows = sum(len(rows_by_key.get(k, [])) for k in failed)
+        if failed_rows:
+            metrics.FAILED.labels(integration.name, kind).inc(failed_rows)
+        return RoundResult(delivered=len(delivered_rows), failed=failed_rows)
+
+    def _fail_rows(
+        self,
+        session: Session,
+        row_ids: list[int],
+        error: PermanentError | TransientError,
+        now: datetime,
+    ) -> None:
+        for message in session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.id.in_(row_ids), OutboxMessage.status == OutboxStatus.PENDING
+            )
+        ):
+            message.attempts += 1
+            message.last_error = str(error)[:2000]
+            if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:
+                message.status = OutboxStatus.DEAD
+            else:
+                message.next_attempt_at = now + timedelta(
+                    seconds=self.backoff.delay(message.attempts)
+                )
+
+    def _pause(self, integration: Integration, seconds: float, reason: str) -> None:
+        log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
+        with self.db.transaction() as session:
+            session.execute(
+                update(IntegrationRow)
+                .where(IntegrationRow.id == integration.id)
+                .values(resume_at=now_utc() + timedelta(seconds=seconds))
+                .execution_options(synchronize_session=False)
+            )
+
+    def _mark_failing(self, integration: Integration, message: str) -> None:
+        log.warning(
+            "%s: credentials refused, pausing its deliveries: %s", integration.name, message
+        )
+        with self.db.transaction() as session:
+            session.execute(
+                update(IntegrationRow)
+                .where(IntegrationRow.id == integration.id)
+                .values(status=IntegrationStatus.FAILING, last_error=message)
+                .execution_options(synchronize_session=False)
+            )
+
+
+class _StopIntegration(Exception):
+    """Stop sending for this integration this round (paused or failing)."""

@@ -1,0 +1,331 @@
+"""The nightly expiry job: expire due point lots, and warn customers N days ahead.
+
+Both halves are set-based and paged by customer id, so a million customers never sit in
+memory, and both are idempotent: the expiration entry carries the reference
+``expiration:<day>`` (unique per customer) and a notice carries the outbox dedupe key
+``credit-expires:<integration>:<customer>:<expiry date>``. Running a day twice, on two machines
+at once, or again by hand changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.events import EventType
+from core.models import (
+    Customer,
+    IntegrationRow,
+    IntegrationStatus,
+    JobRun,
+    LedgerEntry,
+    OutboxMessage,
+    PointLot,
+)
+from core.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+JOB_NAME = "expiry"
+EXPIRATION_REASON = "expiration"
+MAX_CATCH_UP_DAYS = 60
+SAMPLE_SIZE = 10
+
+
+@dataclass
+class DayReport:
+    day: date
+    dry_run: bool
+    customers_expired: int = 0
+    points_expired: int = 0
+    notices: dict[str, int] = field(default_factory=dict)
+    sample_expired: list[tuple[str, int]] = field(default_factory=list)
+    sample_notices: list[tuple[str, str, int, date]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        verb = "would expire" if self.dry_run else "expired"
+        notices = ", ".join(f"{name}: {count}" for name, count in self.notices.items()) or "none"
+        return (
+            f"{self.day}: {verb} {self.points_expired} points of {self.customers_expired} "
+            f"customers; {'would notify' if self.dry_run else 'notices'}: {notices}"
+        )
+
+
+def notice_key(integration_id: int, customer_id: int, expires_on: str) -> str:
+    return f"credit-expires:{integration_id}:{customer_id}:{expires_on}"
+
+
+class Expiry:
+    def __init__(self, db: Database, outbox: Outbox, *, page_size: int = 2000) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.page_size = page_size
+
+    # the days to run ---------------------------------------------------------------------
+
+    def last_run(self) -> date | None:
+        with self.db.transaction() as session:
+            return session.scalar(select(func.max(JobRun.day)).where(JobRun.job == JOB_NAME))
+
+    def due_days(self, today: date) -> list[date]:
+        """Today, plus every day missed since the last run (bounded)."""
+        last = self.last_run()
+        if last is None or last >= today:
+            return [] if last == today else [today]
+        first = max(last + timedelta(days=1), today - timedelta(days=MAX_CATCH_UP_DAYS - 1))
+        return [first + timedelta(days=n) for n in range((today - first).days + 1)]
+
+    def catch_up(self, today: date) -> list[DayReport]:
+        return [self.run_day(day) for day in self.due_days(today)]
+
+    def run_day(self, day: date, *, dry_run: bool = False) -> DayReport:
+        report = DayReport(day, dry_run)
+        self._expire(day, report)
+        self._notify(day, report)
+        if not dry_run:
+            with self.db.transaction() as session:
+                _insert_ignore(session, JobRun, [{"job": JOB_NAME, "day": day}], ["job", "day"])
+            log.info(report.summary())
+        return report
+
+    # expiring ----------------------------------------------------------------------------
+
+    def _due_customer_pages(self, day: date) -> Iterator[list[int]]:
+        after = 0
+        while True:
+            with self.db.transaction() as session:
+                page = list(
+                    session.scalars(
+                        select(PointLot.customer_id)
+                        .where(
+                            PointLot.remaining > 0,
+                            PointLot.expires_on <= day,
+                            PointLot.customer_id > after,
+                        )
+                        .group_by(PointLot.customer_id)
+                        .order_by(PointLot.customer_id)
+                        .limit(self.page_size)
+                    )
+                )
+            if not page:
+                return
+            yield page
+            after = page[-1]
+
+    def _expire(self, day: date, report: DayReport) -> None:
+        for page in self._due_customer_pages(day):
+            with self.db.transaction() as session:
+                if report.dry_run:
+                    due = self._due_points(session, page, day)
+                else:
+                    due = self._expire_page(session, page, day)
+                report.customers_expired += len(due)
+                report.points_expired += sum(due.values())
+                if len(report.sample_expired) < SAMPLE_SIZE and due:
+                    emails = dict(
+                        session.execute(
+                            select(Customer.id, Customer.email).where(
+                                Customer.id.in_(list(due)[:SAMPLE_SIZE])
+                            )
+                        ).all()
+                    )
+                    report.sample_expired.extend(
+                        (emails[c], points) for c, points in list(due.items())[:SAMPLE_SIZE]
+                    )
+                    del report.sample_expired[SAMPLE_SIZE:]
+
+    def _due_points(
+        self, session: Session, customer_ids: Sequence[int], day: date
+    ) -> dict[int, int]:
+        rows = session.execute(
+            select(PointLot.customer_id, func.sum(PointLot.remaining))
+            .where(
+                PointLot.customer_id.in_(customer_ids),
+                PointLot.remaining > 0,
+                PointLot.expires_on <= day,
+            )
+            .group_by(PointLot.customer_id)
+        )
+        return {customer_id: int(points) for customer_id, points in rows if points}
+
+    def _expire_page(self, session: Session, customer_ids: list[int], day: date) -> dict[int, int]:
+        # Locking the customers first makes a second run (another machine) wait, then find
+        # nothing left to expire.
+        balances = dict(
+            session.execute(
+                select(Customer.id, Customer.balance)
+                .where(Customer.id.in_(customer_ids))
+                .order_by(Customer.id)
+                .with_for_update()
+            ).all()
+        )
+        due = self._due_points(session, customer_ids, day)
+        if not due:
+            return {}
+        session.execute(
+            update(PointLot)
+            .where(
+                PointLot.customer_id.in_(list(due)),
+                PointLot.remaining > 0,
+                PointLot.expires_on <= day,
+            )
+            .values(remaining=0)
+            .execution_options(synchronize_session=False)
+        )
+        at = datetime.combine(day, time(0), tzinfo=UTC)
+        session.execute(
+            LedgerEntry.__table__.insert(),
+            [
+                {
+                    "customer_id": customer_id,
+                    "points": -points,
+                    "reason": EXPIRATION_REASON,
+                    "reference": f"{EXPIRATION_REASON}:{day.isoformat()}",
+                    "created_at": at,
+                }
+                for customer_id, points in due.items()
+            ],
+        )
+        session.execute(
+            update(Customer.__table__)
+            .where(Customer.__table__.c.id == bindparam("customer_id"))
+            .values(
+                balance=bindparam("balance"),
+                last_change_at=at,
+                last_change_points=bindparam("change"),
+            ),
+            [
+                {
+                    "customer_id": customer_id,
+                    "balance": balances[customer_id] - points,
+                    "change": -points,
+                }
+                for customer_id, points in due.items()
+            ],
+        )
+        self.outbox.contacts_changed(session, list(due))
+        self.outbox.events(
+            session,
+            EventType.CREDIT_CHANGED,
+            [
+                (
+                    customer_id,
+                    {
+                        "points": -points,
+                        "balance": balances[customer_id] - points,
+                        "reason": EXPIRATION_REASON,
+                    },
+                )
+                for customer_id, points in due.items()
+            ],
+        )
+        return due
+
+    # notices -----------------------------------------------------------------------------
+
+    def _notify(self, day: date, report: DayReport) -> None:
+        with self.db.transaction() as session:
+            integrations = session.execute(
+                select(IntegrationRow.id, IntegrationRow.name, IntegrationRow.expiry_notice_days)
+                .where(
+                    IntegrationRow.status != IntegrationStatus.DISABLED,
+                    IntegrationRow.expiry_notice_days.is_not(None),
+                )
+                .order_by(IntegrationRow.id)
+            ).all()
+        for integration_id, name, days in integrations:
+            report.notices[name] = self._notify_integration(
+                integration_id, name, day, day + timedelta(days=days), report
+            )
+
+    def _notify_integration(
+        self, integration_id: int, name: str, day: date, horizon: date, report: DayReport
+    ) -> int:
+        count = 0
+        after = 0
+        while True:
+            with self.db.transaction() as session:
+                rows = session.execute(
+                    select(PointLot.customer_id, PointLot.expires_on, func.sum(PointLot.remaining))
+                    .where(
+                        PointLot.remaining > 0,
+                        PointLot.expires_on > day,
+                        PointLot.expires_on <= horizon,
+                        PointLot.customer_id > after,
+                    )
+                    .group_by(PointLot.customer_id, PointLot.expires_on)
+                    .order_by(PointLot.customer_id, PointLot.expires_on)
+                    .limit(self.page_size)
+                ).all()
+                if not rows:
+                    return count
+                # A page ends between customers, so a customer's dates are never split.
+                last_customer = rows[-1][0]
+                if len(rows) == self.page_size and rows[0][0] != last_customer:
+                    rows = [r for r in rows if r[0] != last_customer]
+                    after = rows[-1][0]
+                else:
+                    after = last_customer
+                items = [
+                    (customer_id, {"points": int(points), "expires_on": expires_on.isoformat()})
+                    for customer_id, expires_on, points in rows
+                ]
+                fresh = self._unsent(session, integration_id, items)
+                if not report.dry_run and fresh:
+                    self.outbox.events(
+                        session,
+                        EventType.CREDIT_EXPIRES,
+                        fresh,
+                        dedupe_key=lambda iid, customer_id, data: notice_key(
+                            iid, customer_id, data["expires_on"]
+                        ),
+                        integration_ids=[integration_id],
+                    )
+                count += len(fresh)
+                if len(report.sample_notices) < SAMPLE_SIZE and fresh:
+                    emails = dict(
+                        session.execute(
+                            select(Customer.id, Customer.email).where(
+                                Customer.id.in_([c for c, _ in fresh[:SAMPLE_SIZE]])
+                            )
+                        ).all()
+                    )
+                    for customer_id, data in fresh[: SAMPLE_SIZE - len(report.sample_notices)]:
+                        report.sample_notices.append(
+                            (
+                                name,
+                                emails[customer_id],
+                                data["points"],
+                                date.fromisoformat(data["expires_on"]),
+                            )
+                        )
+
+    def _unsent(
+        self, session: Session, integration_id: int, items: list[tuple[int, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        keys = {
+            notice_key(integration_id, customer_id, data["expires_on"]): (customer_id, data)
+            for customer_id, data in items
+        }
+        sent = set(
+            session.scalars(
+                select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(list(keys)))
+            )
+        )
+        return [item for key, item in keys.items() if key not in sent]
+
+
+def _insert_ignore(
+    session: Session, model: type[Any], values: list[dict[str, Any]], keys: list[str]
+) -> None:
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).on_conflict_do_nothing(index_elements=keys), values)

@@ -1,0 +1,255 @@
+"""Integrations: configured connections to a platform, their settings, secrets and install."""
+
+from __future__ import annotations
+
+import secrets as token_source
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.db import Database
+from core.errors import AuthError, ChoiceRequired, DeliveryError, PointbridgeError
+from core.models import IntegrationRow, IntegrationStatus
+from core.platform import Capability, InstallResult, Integration, Platform
+from core.plugins import PluginHost
+from core.secrets import SecretBox, redact
+from core.settings import Settings
+
+HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
+NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
+
+
+class IntegrationError(PointbridgeError):
+    """Bad input for an integration: the message says what to fix."""
+
+
+class IntegrationNotFound(IntegrationError):
+    pass
+
+
+def parse_notice_days(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+        return None
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise IntegrationError(
+            f"expiry_notice_days must be a number of days or 'off', not {value!r}."
+        ) from None
+    if not 1 <= days <= 365:
+        raise IntegrationError("expiry_notice_days must be between 1 and 365, or 'off'.")
+    return days
+
+
+def parse_list_rewards(value: Any) -> dict[str, int]:
+    """``{"1": 50}`` from TOML, or ``1:50,2:20`` from the command line."""
+    if isinstance(value, str):
+        pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise IntegrationError("list_rewards takes LIST_ID:POINTS pairs, e.g. 1:50,2:20.")
+        value = {list_id.strip(): points.strip() for list_id, points in pairs}
+    if not isinstance(value, Mapping):
+        raise IntegrationError("list_rewards must map list ids to points.")
+    rewards: dict[str, int] = {}
+    for list_id, points in value.items():
+        try:
+            rewards[str(list_id)] = int(points)
+        except (TypeError, ValueError):
+            raise IntegrationError(
+                f"list_rewards: points for list {list_id} must be a number."
+            ) from None
+        if rewards[str(list_id)] <= 0:
+            raise IntegrationError(f"list_rewards: points for list {list_id} must be positive.")
+    return rewards
+
+
+def _format_validation(error: marshmallow.ValidationError) -> str:
+    messages = error.normalized_messages()
+    if isinstance(messages, dict):
+        return "; ".join(
+            f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
+            for key, value in messages.items()
+        )
+    return str(messages)
+
+
+class Integrations:
+    def __init__(self, host: PluginHost, box: SecretBox, settings: Settings) -> None:
+        self.host = host
+        self.box = box
+        self.settings = settings
+
+    def get(self, session: Session, name_or_id: str | int) -> IntegrationRow:
+        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+            row = session.get(IntegrationRow, int(name_or_id))
+        else:
+            row = session.scalar(select(IntegrationRow).where(IntegrationRow.name == name_or_id))
+        if row is None:
+            raise IntegrationNotFound(f"No integration named {name_or_id!r}.")
+        return row
+
+    def add(
+        self, session: Session, name: str, platform_name: str, values: Mapping[str, Any]
+    ) -> IntegrationRow:
+        platform = self.host.platform(platform_name)
+        if session.scalar(select(IntegrationRow.id).where(IntegrationRow.name == name)):
+            raise IntegrationError(f"An integration named {name!r} exists already.")
+        row = IntegrationRow(
+            name=name,
+            platform=platform.name,
+            settings={},
+            data={},
+            list_rewards={},
+            field_prefix="ellity_",
+            status=IntegrationStatus.NEW,
+            webhook_token=token_source.token_urlsafe(24),
+            webhook_secret=self.box.encrypt(token_source.token_urlsafe(24)),
+        )
+        self._apply(row, platform, values)
+        session.add(row)
+        session.flush()
+        return row
+
+    def update(self, row: IntegrationRow, values: Mapping[str, Any]) -> list[str]:
+        """Apply changed settings; returns the names of what changed."""
+        self._apply(row, self.host.platform(row.platform), values)
+        return sorted(values)
+
+    def _apply(self, row: IntegrationRow, platform: Platform, values: Mapping[str, Any]) -> None:
+        values = dict(values)
+        if "field_prefix" in values:
+            row.field_prefix = str(values.pop("field_prefix"))
+        if "expiry_notice_days" in values:
+            days = parse_notice_days(values.pop("expiry_notice_days"))
+            if days is not None and not platform.supports(Capability.EVENTS):
+                raise IntegrationError(
+                    f"{platform.title} has no events in pointbridge, so the expiry notice does "
+                    "not apply; leave expiry_notice_days unset."
+                )
+            row.expiry_notice_days = days
+        if "list_rewards" in values:
+            row.list_rewards = parse_list_rewards(values.pop("list_rewards"))
+        secret_names = platform.secret_settings()
+        current = {**row.settings, **self.box.decrypt_json(row.secrets)}
+        merged = {**current, **values}
+        schema = platform.settings_schema()
+        unknown = set(merged) - set(schema.fields)
+        if unknown:
+            allowed = sorted({*schema.fields, *HOST_SETTINGS})
+            raise IntegrationError(
+                f"{platform.title} has no setting {', '.join(sorted(unknown))}; "
+                f"its settings are: {', '.join(allowed)}."
+            )
+        try:
+            schema.load(merged)
+        except marshmallow.ValidationError as exc:
+            raise IntegrationError(
+                f"Invalid {platform.title} settings: {_format_validation(exc)}"
+            ) from None
+        row.settings = {k: v for k, v in merged.items() if k not in secret_names}
+        row.secrets = self.box.encrypt_json({k: v for k, v in merged.items() if k in secret_names})
+
+    def webhook_url(self, row: IntegrationRow) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/webhooks/{row.id}/{row.webhook_token}"
+
+    def webhook_secret(self, row: IntegrationRow) -> str:
+        return self.box.decrypt(row.webhook_secret)
+
+    def view(self, row: IntegrationRow) -> Integration:
+        """The plugin's view: settings loaded by the schema, secrets decrypted."""
+        platform = self.host.platform(row.platform)
+        loaded = platform.settings_schema().load(
+            {**row.settings, **self.box.decrypt_json(row.secrets)}
+        )
+        return Integration(
+            id=row.id,
+            name=row.name,
+            platform=row.platform,
+            settings=loaded,
+            data=dict(row.data or {}),
+            field_prefix=row.field_prefix,
+            expiry_notice_days=row.expiry_notice_days,
+            webhook_secret=self.webhook_secret(row),
+            webhook_url=self.webhook_url(row),
+        )
+
+    def describe(
+        self, row: IntegrationRow, *, reveal_webhook_secret: bool = False
+    ) -> dict[str, Any]:
+        """What ``integrations show`` prints: secrets redacted."""
+        platform = self.host.platform(row.platform)
+        secret_values = self.box.decrypt_json(row.secrets)
+        notice = (
+            "does not apply (no events)"
+            if not platform.supports(Capability.EVENTS)
+            else (f"{row.expiry_notice_days} days ahead" if row.expiry_notice_days else "off")
+        )
+        described: dict[str, Any] = {
+            "id": row.id,
+            "name": row.name,
+            "platform": row.platform,
+            "status": row.status,
+            "last_error": row.last_error,
+            "field_prefix": row.field_prefix,
+            "expiry_notice": notice,
+            "list_rewards": row.list_rewards,
+            "settings": {
+                **row.settings,
+                **{key: redact(str(value)) for key, value in secret_values.items()},
+            },
+        }
+        if platform.supports(Capability.WEBHOOKS):
+            described["webhook_url"] = self.webhook_url(row)
+            secret = self.webhook_secret(row)
+            described["webhook_secret"] = secret if reveal_webhook_secret else redact(secret)
+        return described
+
+    def install(self, db: Database, name: str) -> InstallResult:
+        """Run the plugin's install; on success the integration turns active."""
+        with db.transaction() as session:
+            row = self.get(session, name)
+            integration = self.view(row)
+        try:
+            result: InstallResult = self.host.call("install", row.platform, integration=integration)
+        except (AuthError, ChoiceRequired, DeliveryError) as exc:
+            with db.transaction() as session:
+                row = self.get(session, name)
+                row.last_error = str(exc)
+                if isinstance(exc, AuthError):
+                    row.status = IntegrationStatus.FAILING
+            raise
+        with db.transaction() as session:
+            row = self.get(session, name)
+            row.data = {**(row.data or {}), **dict(result.data)}
+            row.status = IntegrationStatus.ACTIVE
+            row.last_error = None
+        return result
+
+    def disable(self, row: IntegrationRow) -> None:
+        row.status = IntegrationStatus.DISABLED
+
+    def sync_config(self, session: Session) -> list[str]:
+        """Upsert the integrations declared in the config file; returns what changed."""
+        changed = []
+        for name, declared in self.settings.integrations.items():
+            declared = dict(declared)
+            platform_name = declared.pop("plugin", None) or declared.pop("platform", None)
+            values = {**declared.pop("settings", {}), **declared}
+            existing = session.scalar(select(IntegrationRow).where(IntegrationRow.name == name))
+            if existing is None:
+                if not platform_name:
+                    raise IntegrationError(f'[integrations.{name}] needs plugin = "...".')
+                self.add(session, name, platform_name, values)
+                changed.append(f"added {name}")
+            else:
+                if platform_name and platform_name != existing.platform:
+                    raise IntegrationError(
+                        f"[integrations.{name}] says plugin {platform_name!r}, but the "
+                        f"integration uses {existing.platform!r}."
+                    )
+                self.update(existing, values)
+                changed.append(f"updated {name}")
+        return changed

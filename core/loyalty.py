@@ -1,0 +1,282 @@
+"""The loyalty domain: customers, the points ledger, expiry lots and PINs.
+
+Every change writes its ledger rows and its outbox rows in the caller's transaction, so either
+both happen or neither does.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core.errors import PointbridgeError
+from core.events import EventType
+from core.models import Customer, LedgerEntry, PointLot
+from core.outbox import Outbox
+from core.settings import Settings
+
+REASON_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,12}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+PROFILE_FIELDS = (
+    "email",
+    "external_id",
+    "first_name",
+    "last_name",
+    "registered",
+    "tier_id",
+    "tier_name",
+    "missions",
+    "rewards",
+    "referrals",
+)
+
+
+class LoyaltyError(PointbridgeError):
+    """A request the loyalty rules refuse; ``status`` is the HTTP status that fits."""
+
+    status = 422
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class CustomerNotFound(LoyaltyError):
+    status = 404
+
+
+class Conflict(LoyaltyError):
+    status = 409
+
+
+class InsufficientPoints(Conflict):
+    pass
+
+
+def normalize_email(email: str) -> str:
+    normalized = email.strip().lower()
+    if not EMAIL_PATTERN.match(normalized) or len(normalized) > 320:
+        raise LoyaltyError(f"{email!r} is not an e-mail address.", field="email")
+    return normalized
+
+
+def generate_pin() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def _referral_code() -> str:
+    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(10))
+
+
+class Loyalty:
+    def __init__(self, settings: Settings, outbox: Outbox) -> None:
+        self.settings = settings
+        self.outbox = outbox
+
+    # customers ---------------------------------------------------------------------------
+
+    def find(self, session: Session, email: str) -> Customer:
+        normalized = normalize_email(email)
+        customer = session.scalar(select(Customer).where(Customer.email == normalized))
+        if customer is None:
+            raise CustomerNotFound(f"No customer with e-mail {normalized}.", email=normalized)
+        return customer
+
+    def get(self, session: Session, customer_id: int, *, for_update: bool = False) -> Customer:
+        customer = session.get(Customer, customer_id, with_for_update=for_update)
+        if customer is None:
+            raise CustomerNotFound(f"No customer with id {customer_id}.", id=customer_id)
+        return customer
+
+    def create_customer(self, session: Session, values: Mapping[str, Any]) -> Customer:
+        values = dict(values)
+        email = normalize_email(values.pop("email"))
+        if session.scalar(select(Customer.id).where(Customer.email == email)):
+            raise Conflict(f"A customer with e-mail {email} exists already.", email=email)
+        self._check_external_id(session, values.get("external_id"), None)
+        pin = values.pop("pin", None)
+        customer = Customer(
+            email=email,
+            referral_code=_referral_code(),
+            balance=0,
+            registered=False,
+            missions=0,
+            rewards=0,
+            referrals=0,
+            **{key: values[key] for key in PROFILE_FIELDS if key in values},
+        )
+        session.add(customer)
+        session.flush()
+        self.outbox.contact_changed(session, customer.id)
+        if pin is not None:
+            self.set_pin(session, customer, pin)
+        return customer
+
+    def update_customer(
+        self, session: Session, customer: Customer, values: Mapping[str, Any]
+    ) -> Customer:
+        values = dict(values)
+        if "email" in values:
+            email = normalize_email(values["email"])
+            clash = session.scalar(select(Customer.id).where(Customer.email == email))
+            if clash and clash != customer.id:
+                raise Conflict(f"Another customer has e-mail {email}.", email=email)
+            values["email"] = email
+        if "external_id" in values:
+            self._check_external_id(session, values["external_id"], customer.id)
+        pin = values.pop("pin", None)
+        for key in PROFILE_FIELDS:
+            if key in values:
+                setattr(customer, key, values[key])
+        session.flush()
+        self.outbox.contact_changed(session, customer.id)
+        if pin is not None:
+            self.set_pin(session, customer, pin)
+        return customer
+
+    def _check_external_id(
+        self, session: Session, external_id: str | None, own: int | None
+    ) -> None:
+        if external_id is None:
+            return
+        clash = session.scalar(select(Customer.id).where(Customer.external_id == external_id))
+        if clash and clash != own:
+            raise Conflict(
+                f"Another customer has external id {external_id}.", external_id=external_id
+            )
+
+    def set_pin(self, session: Session, customer: Customer, pin: str | None = None) -> str:
+        """Set the PIN (or generate one) and tell the platforms."""
+        pin = generate_pin() if pin is None else pin
+        if not PIN_PATTERN.match(pin):
+            raise LoyaltyError("A PIN is 4 to 12 letters or digits.", field="pin")
+        customer.pin = pin
+        session.flush()
+        self.outbox.contact_changed(session, customer.id)
+        self.outbox.event(session, customer.id, EventType.PIN_CHANGED, {"pin": pin})
+        return pin
+
+    # points ------------------------------------------------------------------------------
+
+    def post_transaction(
+        self,
+        session: Session,
+        customer: Customer,
+        points: int,
+        reason: str,
+        *,
+        reference: str | None = None,
+        expires_on: date | None = None,
+        now: datetime | None = None,
+    ) -> tuple[LedgerEntry, bool]:
+        """Credit (points > 0) or debit (points < 0) a customer.
+
+        Returns the entry and whether it is new: a ``reference`` seen before for this customer
+        returns the earlier entry, so a retried request never credits twice.
+        """
+        now = now or datetime.now(UTC)
+        if points == 0:
+            raise LoyaltyError("points must not be 0.", field="points")
+        if not REASON_PATTERN.match(reason):
+            raise LoyaltyError(
+                "reason is a slug: lower-case letters, digits, '-' or '_' (e.g. order).",
+                field="reason",
+            )
+        if points < 0 and expires_on is not None:
+            raise LoyaltyError("expires_at applies to credits only.", field="expires_at")
+        if reference is not None:
+            earlier = self._entry_by_reference(session, customer.id, reference)
+            if earlier is not None:
+                return self._replayed(earlier, points, reason), False
+        customer = self.get(session, customer.id, for_update=True)
+        if points < 0 and customer.balance + points < 0:
+            raise InsufficientPoints(
+                f"The balance is {customer.balance} points; cannot take {-points}.",
+                balance=customer.balance,
+            )
+        if points > 0 and expires_on is None and self.settings.points_validity_days:
+            expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
+        entry = LedgerEntry(
+            customer_id=customer.id,
+            points=points,
+            reason=reason,
+            reference=reference,
+            expires_on=expires_on if points > 0 else None,
+            created_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(entry)
+                session.flush()
+        except IntegrityError:
+            # A concurrent request with the same reference won the race.
+            earlier = self._entry_by_reference(session, customer.id, reference or "")
+            if earlier is None:
+                raise
+            return self._replayed(earlier, points, reason), False
+        if points > 0:
+            session.add(
+                PointLot(
+                    customer_id=customer.id,
+                    entry_id=entry.id,
+                    points=points,
+                    remaining=points,
+                    expires_on=expires_on,
+                )
+            )
+        else:
+            self._consume_lots(session, customer.id, -points)
+        customer.balance += points
+        customer.last_change_at = now
+        customer.last_change_points = points
+        session.flush()
+        self.outbox.contact_changed(session, customer.id)
+        self.outbox.event(
+            session,
+            customer.id,
+            EventType.CREDIT_CHANGED,
+            {"points": points, "balance": customer.balance, "reason": reason},
+        )
+        return entry, True
+
+    def _entry_by_reference(
+        self, session: Session, customer_id: int, reference: str
+    ) -> LedgerEntry | None:
+        return session.scalar(
+            select(LedgerEntry).where(
+                LedgerEntry.customer_id == customer_id, LedgerEntry.reference == reference
+            )
+        )
+
+    def _replayed(self, earlier: LedgerEntry, points: int, reason: str) -> LedgerEntry:
+        if earlier.points != points or earlier.reason != reason:
+            raise Conflict(
+                f"Reference {earlier.reference!r} was already used for {earlier.points} points "
+                f"({earlier.reason}); use a new reference for a new transaction.",
+                reference=earlier.reference,
+            )
+        return earlier
+
+    def _consume_lots(self, session: Session, customer_id: int, points: int) -> None:
+        """Take ``points`` from the lots that expire first; lots without expiry go last."""
+        lots = session.scalars(
+            select(PointLot)
+            .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
+            .order_by(PointLot.expires_on.is_(None), PointLot.expires_on, PointLot.id)
+        )
+        for lot in lots:
+            if points == 0:
+                break
+            taken = min(lot.remaining, points)
+            lot.remaining -= taken
+            points -= taken

@@ -1,0 +1,236 @@
+"""Database tables (SQLAlchemy 2.0 typed models)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite's INTEGER PRIMARY KEY is its rowid only when spelled INTEGER, not BIGINT.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    pin: Mapped[str | None] = mapped_column(String(32))
+    referral_code: Mapped[str] = mapped_column(String(32), unique=True)
+    tier_id: Mapped[str | None] = mapped_column(String(100))
+    tier_name: Mapped[str | None] = mapped_column(String(200))
+    missions: Mapped[int] = mapped_column(Integer, default=0)
+    rewards: Mapped[int] = mapped_column(Integer, default=0)
+    referrals: Mapped[int] = mapped_column(Integer, default=0)
+    # Kept equal to the sum of the ledger in the same transaction as every entry, so snapshots
+    # and exports of a million customers never sum a million ledgers.
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_change_at: Mapped[datetime | None]
+    last_change_points: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LedgerEntry(Base):
+    """Append-only: a row is never updated or deleted."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        # The shop's reference makes a retried POST idempotent: the same reference twice is
+        # one entry, never a double credit.
+        UniqueConstraint("customer_id", "reference", name="uq_ledger_customer_reference"),
+        Index("ix_ledger_customer_id", "customer_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PointLot(Base):
+    """Points from one credit that are still spendable, and when they expire."""
+
+    __tablename__ = "point_lot"
+    __table_args__ = (
+        Index("ix_lot_customer_open", "customer_id", "expires_on", "id"),
+        Index(
+            "ix_lot_expiring",
+            "expires_on",
+            "customer_id",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id", ondelete="CASCADE"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    expires_on: Mapped[date | None] = mapped_column(Date)
+
+
+class IntegrationStatus(StrEnum):
+    NEW = "new"
+    ACTIVE = "active"
+    FAILING = "failing"
+    DISABLED = "disabled"
+
+
+class IntegrationRow(Base):
+    __tablename__ = "integration"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    platform: Mapped[str] = mapped_column(String(100))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Fernet token of the JSON of the secret settings; never stored or logged in clear.
+    secrets: Mapped[bytes | None] = mapped_column(LargeBinary)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    field_prefix: Mapped[str] = mapped_column(String(32), default="ellity_")
+    expiry_notice_days: Mapped[int | None] = mapped_column(Integer)
+    list_rewards: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=IntegrationStatus.NEW)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    # One worker at a time sends for an integration, so one rate budget holds however many
+    # workers run; a crashed worker's lease lapses and another takes over.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    # Set when the platform answered 429: nobody sends for this integration before then.
+    resume_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ListMembership(Base):
+    """A customer's last known state in one platform list, and the points it earned them.
+
+    Webhook credits are transitions of this row, which is what makes a duplicate delivery of the
+    same webhook change nothing.
+    """
+
+    __tablename__ = "list_membership"
+    __table_args__ = (UniqueConstraint("integration_id", "customer_id", "list_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    list_id: Mapped[str] = mapped_column(String(100))
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    credited_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboxKind(StrEnum):
+    CONTACT = "contact"
+    EVENT = "event"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at", "id"),
+        Index("ix_outbox_customer", "integration_id", "customer_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    event_type: Mapped[str | None] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # e.g. credit-expires:<integration>:<customer>:<date>; unique, so a job run twice enqueues once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # SHA-256 of the token: a leaked database does not leak working tokens.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+
+class JobRun(Base):
+    """A finished run of a daily job for one day: what lets a restart catch up missed days."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (UniqueConstraint("job", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    finished_at: Mapped[datetime] = mapped_column(default=utcnow)

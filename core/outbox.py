@@ -1,0 +1,141 @@
+"""Writing outbox rows in the caller's transaction, and waking the worker after commit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.events import EventType
+from core.models import IntegrationRow, IntegrationStatus, OutboxKind, OutboxMessage
+from core.platform import Capability
+from core.plugins import PluginHost
+
+_PENDING_WAKE = "pointbridge.outbox.wake"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    integration_id: int
+    takes_events: bool
+
+
+class Outbox:
+    """Enqueues contact updates and events for every integration that is not disabled."""
+
+    def __init__(self, host: PluginHost) -> None:
+        self.host = host
+        self._listeners: list[Callable[[], None]] = []
+        self.wakeup = threading.Event()
+
+    def watch(self, sessions: sessionmaker[Session]) -> None:
+        """Wake the worker when a transaction that wrote outbox rows commits."""
+
+        @event.listens_for(sessions, "after_commit")
+        def _after_commit(session: Session) -> None:
+            if session.info.pop(_PENDING_WAKE, False):
+                self.wake()
+
+        @event.listens_for(sessions, "after_rollback")
+        def _after_rollback(session: Session) -> None:
+            session.info.pop(_PENDING_WAKE, None)
+
+    def wake(self) -> None:
+        self.wakeup.set()
+        for listener in self._listeners:
+            listener()
+
+    def on_wake(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def targets(self, session: Session) -> list[Target]:
+        rows = session.execute(
+            select(IntegrationRow.id, IntegrationRow.platform).where(
+                IntegrationRow.status != IntegrationStatus.DISABLED
+            )
+        )
+        return [Target(row.id, self._takes_events(row.platform)) for row in rows]
+
+    def _takes_events(self, platform_name: str) -> bool:
+        registered = self.host.platforms.get(platform_name)
+        # A platform whose plugin is not loaded in this process keeps its events: the worker
+        # that has the plugin delivers them.
+        return registered is None or registered.platform.supports(Capability.EVENTS)
+
+    def contact_changed(self, session: Session, customer_id: int) -> None:
+        self.contacts_changed(session, [customer_id])
+
+    def contacts_changed(self, session: Session, customer_ids: Sequence[int]) -> None:
+        targets = self.targets(session)
+        self._add(
+            session,
+            [
+                {"integration_id": t.integration_id, "customer_id": c, "kind": OutboxKind.CONTACT}
+                for t in targets
+                for c in customer_ids
+            ],
+        )
+
+    def event(
+        self,
+        session: Session,
+        customer_id: int,
+        event_type: EventType,
+        data: Mapping[str, Any],
+    ) -> None:
+        """Enqueue an event for every integration that takes events."""
+        self.events(session, event_type, [(customer_id, data)])
+
+    def events(
+        self,
+        session: Session,
+        event_type: EventType,
+        items: Sequence[tuple[int, Mapping[str, Any]]],
+        *,
+        dedupe_key: Callable[[int, int, Mapping[str, Any]], str] | None = None,
+        integration_ids: Iterable[int] | None = None,
+    ) -> None:
+        """Enqueue ``(customer_id, data)`` events for every integration taking events.
+
+        ``integration_ids`` narrows the integrations; with ``dedupe_key`` (integration id,
+        customer id, data -> key) an event whose key was enqueued before is skipped.
+        """
+        wanted = None if integration_ids is None else set(integration_ids)
+        targets = [
+            t
+            for t in self.targets(session)
+            if t.takes_events and (wanted is None or t.integration_id in wanted)
+        ]
+        self._add(
+            session,
+            [
+                {
+                    "integration_id": t.integration_id,
+                    "customer_id": customer_id,
+                    "kind": OutboxKind.EVENT,
+                    "event_type": str(event_type),
+                    "payload": dict(data),
+                    "dedupe_key": dedupe_key(t.integration_id, customer_id, data)
+                    if dedupe_key
+                    else None,
+                }
+                for t in targets
+                for customer_id, data in items
+            ],
+        )
+
+    def _add(self, session: Session, values: list[dict[str, Any]]) -> None:
+        if not values:
+            return
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(
+            insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"]), values
+        )
+        session.info[_PENDING_WAKE] = True

@@ -1,0 +1,148 @@
+"""What admins see and do with the outbox: status, dead letters, retry, purge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import case, delete, func, select, update
+
+from core.db import Database
+from core.integrations import IntegrationNotFound
+from core.models import Customer, IntegrationRow, IntegrationStatus, OutboxMessage, OutboxStatus
+
+
+@dataclass(frozen=True)
+class OutboxLine:
+    integration: str
+    status: str
+    pending: int
+    retrying: int
+    dead: int
+    oldest_pending_seconds: float | None
+
+
+def outbox_status(db: Database) -> list[OutboxLine]:
+    pending = OutboxMessage.status == OutboxStatus.PENDING
+    with db.transaction() as session:
+        rows = session.execute(
+            select(
+                IntegrationRow.name,
+                IntegrationRow.status,
+                func.count(case((pending & (OutboxMessage.attempts == 0), 1))),
+                func.count(case((pending & (OutboxMessage.attempts > 0), 1))),
+                func.count(case((OutboxMessage.status == OutboxStatus.DEAD, 1))),
+                func.min(case((pending, OutboxMessage.created_at))),
+            )
+            .select_from(IntegrationRow)
+            .outerjoin(
+                OutboxMessage,
+                (OutboxMessage.integration_id == IntegrationRow.id)
+                & (OutboxMessage.status != OutboxStatus.DELIVERED),
+            )
+            .group_by(IntegrationRow.id, IntegrationRow.name, IntegrationRow.status)
+            .order_by(IntegrationRow.name)
+        ).all()
+    now = datetime.now(UTC)
+    lines = []
+    for name, status, fresh, retrying, dead, oldest in rows:
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        age = None if oldest is None else (now - oldest).total_seconds()
+        lines.append(OutboxLine(name, status, fresh, retrying, dead, age))
+    return lines
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    integration: str
+    customer_email: str
+    kind: str
+    event_type: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+def dead_letters(
+    db: Database, integration: str | None = None, limit: int = 100
+) -> list[DeadLetter]:
+    with db.transaction() as session:
+        statement = (
+            select(
+                OutboxMessage.id,
+                IntegrationRow.name,
+                Customer.email,
+                OutboxMessage.kind,
+                OutboxMessage.event_type,
+                OutboxMessage.attempts,
+                OutboxMessage.last_error,
+                OutboxMessage.created_at,
+            )
+            .join(IntegrationRow, IntegrationRow.id == OutboxMessage.integration_id)
+            .join(Customer, Customer.id == OutboxMessage.customer_id)
+            .where(OutboxMessage.status == OutboxStatus.DEAD)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if integration:
+            statement = statement.where(IntegrationRow.name == integration)
+        return [DeadLetter(*row) for row in session.execute(statement)]
+
+
+def retry(db: Database, integration: str | None = None, ids: Sequence[int] = ()) -> RetryResult:
+    """Dead rows (all, one integration's, or by id) go back to pending, due now.
+
+    Retrying an integration also lifts its ``failing`` state and any rate-limit pause: the
+    admin fixed the credentials and wants what waited delivered.
+    """
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        statement = update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.DEAD)
+        reactivated: list[str] = []
+        if integration:
+            row = session.scalar(select(IntegrationRow).where(IntegrationRow.name == integration))
+            if row is None:
+                raise IntegrationNotFound(f"No integration named {integration!r}.")
+            statement = statement.where(OutboxMessage.integration_id == row.id)
+            if row.status == IntegrationStatus.FAILING:
+                row.status = IntegrationStatus.ACTIVE
+                row.last_error = None
+                reactivated.append(row.name)
+            row.resume_at = None
+            session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.integration_id == row.id,
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                )
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if ids:
+            statement = statement.where(OutboxMessage.id.in_(list(ids)))
+        revived = session.execute(
+            statement.values(
+                status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now
+            ).execution_options(synchronize_session=False)
+        ).rowcount
+    return RetryResult(revived, reactivated)
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    revived: int
+    reactivated: list[str]
+
+
+def purge(db: Database, delivered_before: datetime) -> int:
+    """Delete delivered rows older than the date; pending and dead rows are never purged."""
+    with db.transaction() as session:
+        return session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.status == OutboxStatus.DELIVERED,
+                OutboxMessage.delivered_at < delivered_before,
+            )
+        ).rowcount

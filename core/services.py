@@ -1,0 +1,48 @@
+"""Wiring: everything the web app, the CLI and the worker share, built from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.db import Database
+from core.delivery import Worker
+from core.integrations import Integrations
+from core.loyalty import Loyalty
+from core.outbox import Outbox
+from core.plugins import PluginHost, allowed_plugins_from_env
+from core.secrets import SecretBox, load_key
+from core.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    host: PluginHost
+    integrations: Integrations
+    outbox: Outbox
+    loyalty: Loyalty
+
+    @classmethod
+    def build(cls, settings: Settings, host: PluginHost | None = None) -> Services:
+        host = host or PluginHost(allowed_plugins_from_env())
+        db = Database(settings.database_url)
+        box = SecretBox(load_key(settings.secret_key, settings.instance_path))
+        outbox = Outbox(host)
+        outbox.watch(db.sessions)
+        return cls(
+            settings=settings,
+            db=db,
+            host=host,
+            integrations=Integrations(host, box, settings),
+            outbox=outbox,
+            loyalty=Loyalty(settings, outbox),
+        )
+
+    def worker(self, **options: object) -> Worker:
+        return Worker(
+            self.db,
+            self.integrations,
+            max_attempts=self.settings.max_attempts,
+            **options,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,105 @@
+"""Host configuration: environment variables and the optional TOML file.
+
+Environment: ``POINTBRIDGE_DATABASE_URL``, ``POINTBRIDGE_SECRET_KEY``, ``POINTBRIDGE_CONFIG``,
+``POINTBRIDGE_PLUGINS``, ``POINTBRIDGE_PUBLIC_URL``, ``POINTBRIDGE_INSTANCE``. The TOML file's
+``[pointbridge]`` table holds the rest; its ``[integrations.<name>]`` tables declare
+integrations, with secrets written as ``${ENV_VAR}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import PointbridgeError
+
+
+class ConfigError(PointbridgeError):
+    pass
+
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: Any) -> Any:
+    """Replace ``${NAME}`` with the environment variable, recursively; missing ones fail."""
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"The config refers to ${{{name}}}, which is not set.")
+            return os.environ[name]
+
+        return _ENV_REFERENCE.sub(lookup, value)
+    if isinstance(value, dict):
+        return {key: expand_env(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [expand_env(item) for item in value]
+    return value
+
+
+@dataclass
+class Settings:
+    instance_path: Path
+    database_url: str
+    secret_key: str | None = None
+    public_url: str = "http://127.0.0.1:5000"
+    referral_base_url: str | None = None
+    points_validity_days: int | None = None
+    expiry_hour: int = 2
+    expiry_timezone: str = "Europe/Prague"
+    max_attempts: int = 12
+    integrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def referral_prefix(self) -> str:
+        return self.referral_base_url or self.public_url.rstrip("/") + "/r/"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        instance = Path(os.environ.get("POINTBRIDGE_INSTANCE", "instance")).resolve()
+        values: dict[str, Any] = {
+            "instance_path": instance,
+            "database_url": os.environ.get("POINTBRIDGE_DATABASE_URL")
+            or f"sqlite:///{instance / 'pointbridge.sqlite3'}",
+            "secret_key": os.environ.get("POINTBRIDGE_SECRET_KEY") or None,
+        }
+        config_path = os.environ.get("POINTBRIDGE_CONFIG")
+        if config_path:
+            values.update(load_config_file(Path(config_path)))
+        if os.environ.get("POINTBRIDGE_PUBLIC_URL"):
+            values["public_url"] = os.environ["POINTBRIDGE_PUBLIC_URL"]
+        values.update(overrides)
+        return cls(**values)
+
+
+_HOST_KEYS = {
+    "public_url",
+    "referral_base_url",
+    "points_validity_days",
+    "expiry_hour",
+    "expiry_timezone",
+    "max_attempts",
+}
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"POINTBRIDGE_CONFIG names {path}, which does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    host = raw.get("pointbridge", {})
+    unknown = set(host) - _HOST_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown keys in [pointbridge]: {', '.join(sorted(unknown))} "
+            f"(known: {', '.join(sorted(_HOST_KEYS))})"
+        )
+    return {**host, "integrations": expand_env(raw.get("integrations", {}))}

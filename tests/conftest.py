@@ -1,0 +1,96 @@
+"""Host test fixtures: services on SQLite and on a real PostgreSQL, an app, an API client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from core.migrate import upgrade
+from core.plugins import PluginHost
+from core.services import Services
+from core.settings import Settings
+from core.testing.databases import fresh_postgres_database, truncate_all
+from core.tokens import create_token
+from web import create_app
+
+os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "tests-only-secret-key")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'pointbridge.sqlite3'}"
+        upgrade(url)
+        return url
+    url = request.getfixturevalue("postgres_url")
+    truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'pointbridge.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        instance_path=tmp_path / "instance",
+        database_url=database_url,
+        secret_key="tests-only-secret-key",
+        public_url="http://pointbridge.test",
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+def plugin_host() -> PluginHost:
+    return PluginHost()
+
+
+@pytest.fixture
+def services(settings: Settings, plugin_host: PluginHost) -> Iterator[Services]:
+    built = Services.build(settings, plugin_host)
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
+def app(services: Services) -> Flask:
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def token(services: Services) -> str:
+    with services.db.transaction() as session:
+        return create_token(session, "tests")
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

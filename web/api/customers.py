@@ -1,0 +1,181 @@
+"""Customers, their points transactions, PINs and ledger."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import abort, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.loyalty import normalize_email
+from core.models import Customer, LedgerEntry
+from core.snapshots import next_expirations
+from core.tokens import verify_token
+from web.api.schemas import (
+    CustomerCreate,
+    CustomerOut,
+    CustomerPage,
+    CustomerQuery,
+    CustomerUpdate,
+    LedgerPage,
+    PageQuery,
+    PinIn,
+    PinOut,
+    TransactionIn,
+    TransactionOut,
+)
+from web.services import services
+
+# Larger ids cannot exist and would overflow the database's integer: a plain 404.
+MAX_ID = 2**62
+CUSTOMER_PATH = f"/customers/<int(max={MAX_ID}):customer_id>"
+blp = Blueprint(
+    "customers", __name__, description="Customers, points, PINs: what the shop's systems call."
+)
+
+
+@blp.before_request
+def _require_token() -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(401, description="Send 'Authorization: Bearer <token>' (pointbridge tokens create).")
+    with services().db.transaction() as session:
+        if verify_token(session, token.strip()) is None:
+            abort(401, description="The API token is not valid.")
+    if request.content_length and request.is_json:
+        try:
+            json.loads(request.get_data(cache=True))
+        except ValueError as exc:
+            abort(400, description=f"The request body is not valid JSON: {exc}")
+
+
+def _customer_out(session: Session, customers: list[Customer]) -> list[dict[str, Any]]:
+    expiries = next_expirations(session, [c.id for c in customers])
+    prefix = services().settings.referral_prefix
+    out = []
+    for customer in customers:
+        expiry = expiries.get(customer.id)
+        out.append(
+            {
+                **{c.key: getattr(customer, c.key) for c in Customer.__table__.columns},
+                "referral_link": prefix + customer.referral_code,
+                "next_expiration_date": expiry[0] if expiry else None,
+                "next_expiration_points": expiry[1] if expiry else 0,
+            }
+        )
+    return out
+
+
+def _one(session: Session, customer: Customer) -> dict[str, Any]:
+    return _customer_out(session, [customer])[0]
+
+
+@blp.route("/customers")
+class Customers(MethodView):
+    @blp.arguments(CustomerQuery, location="query")
+    @blp.response(200, CustomerPage)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List customers in id order (keyset pages), or find one by e-mail."""
+        with services().db.transaction() as session:
+            statement = select(Customer).where(Customer.id > query["after"])
+            if "email" in query:
+                statement = statement.where(Customer.email == normalize_email(query["email"]))
+            customers = list(session.scalars(statement.order_by(Customer.id).limit(query["limit"])))
+            items = _customer_out(session, customers)
+        full = len(customers) == query["limit"]
+        return {"items": items, "next_after": customers[-1].id if full else None}
+
+    @blp.arguments(CustomerCreate)
+    @blp.response(201, CustomerOut)
+    @blp.alt_response(409, description="A customer with this e-mail or external id exists.")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a customer."""
+        with services().db.transaction() as session:
+            customer = services().loyalty.create_customer(session, body)
+            return _one(session, customer)
+
+
+@blp.route(CUSTOMER_PATH)
+class CustomerById(MethodView):
+    @blp.response(200, CustomerOut)
+    @blp.alt_response(404, description="No such customer.")
+    def get(self, customer_id: int) -> dict[str, Any]:
+        """One customer with balance, next expiration and last change."""
+        with services().db.transaction() as session:
+            return _one(session, services().loyalty.get(session, customer_id))
+
+    @blp.arguments(CustomerUpdate)
+    @blp.response(200, CustomerOut)
+    @blp.alt_response(404, description="No such customer.")
+    @blp.alt_response(409, description="The e-mail or external id belongs to another customer.")
+    def patch(self, body: dict[str, Any], customer_id: int) -> dict[str, Any]:
+        """Change profile fields, registration, VIP tier or counters."""
+        loyalty = services().loyalty
+        with services().db.transaction() as session:
+            customer = loyalty.update_customer(session, loyalty.get(session, customer_id), body)
+            return _one(session, customer)
+
+
+@blp.route(CUSTOMER_PATH + "/transactions", methods=["POST"])
+@blp.arguments(TransactionIn)
+@blp.response(201, TransactionOut)
+@blp.alt_response(200, schema=TransactionOut, description="The reference was seen before.")
+@blp.alt_response(404, description="No such customer.")
+@blp.alt_response(409, description="Not enough points, or the reference was used otherwise.")
+def post_transaction(body: dict[str, Any], customer_id: int) -> tuple[dict[str, Any], int]:
+    """Credit or debit points. Debits take the points that expire first."""
+    loyalty = services().loyalty
+    with services().db.transaction() as session:
+        customer = loyalty.get(session, customer_id)
+        entry, created = loyalty.post_transaction(
+            session,
+            customer,
+            body["points"],
+            body["reason"],
+            reference=body.get("reference"),
+            expires_on=body.get("expires_at"),
+        )
+        out = {
+            **{c.key: getattr(entry, c.key) for c in LedgerEntry.__table__.columns},
+            "balance": customer.balance,
+            "replayed": not created,
+        }
+    return out, 201 if created else 200
+
+
+@blp.route(CUSTOMER_PATH + "/pin", methods=["PUT"])
+@blp.arguments(PinIn)
+@blp.response(200, PinOut)
+@blp.alt_response(404, description="No such customer.")
+def put_pin(body: dict[str, Any], customer_id: int) -> dict[str, Any]:
+    """Set the customer's PIN, or generate a new one when none is given."""
+    loyalty = services().loyalty
+    with services().db.transaction() as session:
+        customer = loyalty.get(session, customer_id)
+        return {"pin": loyalty.set_pin(session, customer, body.get("pin"))}
+
+
+@blp.route(CUSTOMER_PATH + "/ledger", methods=["GET"])
+@blp.arguments(PageQuery, location="query")
+@blp.response(200, LedgerPage)
+@blp.alt_response(404, description="No such customer.")
+def get_ledger(query: dict[str, Any], customer_id: int) -> dict[str, Any]:
+    """The customer's ledger entries, oldest first, in keyset pages."""
+    with services().db.transaction() as session:
+        services().loyalty.get(session, customer_id)
+        entries = list(
+            session.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.customer_id == customer_id, LedgerEntry.id > query["after"])
+                .order_by(LedgerEntry.id)
+                .limit(query["limit"])
+            )
+        )
+        items = [{c.key: getattr(e, c.key) for c in LedgerEntry.__table__.columns} for e in entries]
+    full = len(entries) == query["limit"]
+    return {"items": items, "next_after": entries[-1].id if full else None}

@@ -1,0 +1,48 @@
+"""The ``pointbridge`` command (click, through Flask's FlaskGroup)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask.cli import FlaskGroup, ScriptInfo
+
+from core.errors import PointbridgeError
+from web import create_app
+from web.cli.customers import customers
+from web.cli.expiry import expiry
+from web.cli.integrations import integrations
+from web.cli.outbox import outbox
+from web.cli.system import db, plugins, run, tokens, worker
+
+
+class PointbridgeGroup(FlaskGroup):
+    """Runs every command inside the app context, and turns pointbridge's own errors into
+    one line and a non-zero exit instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        if not ctx.protected_args and not ctx.args:
+            return super().invoke(ctx)
+        try:
+            with ctx.ensure_object(ScriptInfo).load_app().app_context():
+                return super().invoke(ctx)
+        except PointbridgeError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(
+    cls=PointbridgeGroup,
+    create_app=create_app,
+    add_default_commands=False,
+    help="pointbridge: keeps loyalty data live in the shop's email platform.",
+)
+def cli() -> None:
+    pass
+
+
+for command in (run, worker, db, plugins, tokens, integrations, customers, outbox, expiry):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="pointbridge")

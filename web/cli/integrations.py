@@ -1,0 +1,143 @@
+"""``pointbridge integrations``: add, configure, install, show and disable integrations."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from core.errors import AuthError, ChoiceRequired, DeliveryError
+from core.integrations import IntegrationError
+from core.models import IntegrationRow
+from web.services import services
+
+
+def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise IntegrationError(f"{pair!r} is not KEY=VALUE.")
+        values[key.strip()] = value
+    return values
+
+
+def _install(name: str) -> None:
+    svc = services()
+    try:
+        result = svc.integrations.install(svc.db, name)
+    except ChoiceRequired as exc:
+        click.echo(f"{exc}")
+        for value, label in exc.options:
+            click.echo(f"  {value}  {label}")
+        raise click.ClickException(
+            f"pick one: pointbridge integrations set {name} {exc.setting}=VALUE"
+        ) from None
+    except AuthError as exc:
+        raise click.ClickException(f"{name}: {exc}") from None
+    except DeliveryError as exc:
+        raise click.ClickException(f"{name}: could not install: {exc}") from None
+    if result.created:
+        click.echo(f"created: {', '.join(result.created)}")
+    if result.existing:
+        click.echo(f"already there: {', '.join(result.existing)}")
+    if result.message:
+        click.echo(result.message)
+    click.echo(f"{name} is active")
+    if svc.host.platform(_row(name).platform).export_after_install:
+        from web.cli.export import run_export
+
+        click.echo("starting the initial sync of every customer")
+        run_export(name)
+
+
+def _row(name: str) -> IntegrationRow:
+    svc = services()
+    with svc.db.transaction() as session:
+        return svc.integrations.get(session, name)
+
+
+@click.group()
+def integrations() -> None:
+    """Connections to email platforms."""
+
+
+@integrations.command("add")
+@click.argument("name")
+@click.option("--plugin", "platform", required=True, help="Platform name (see `plugins`).")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="A setting.")
+@click.option("--no-install", is_flag=True, help="Save only; install later.")
+def add(name: str, platform: str, pairs: tuple[str, ...], no_install: bool) -> None:
+    """Add an integration NAME using a platform, then check it and create its fields."""
+    svc = services()
+    with svc.db.transaction() as session:
+        row = svc.integrations.add(session, name, platform, parse_assignments(pairs))
+    click.echo(f"added integration {name} ({row.platform}, id {row.id})")
+    if not no_install:
+        _install(name)
+
+
+@integrations.command("set")
+@click.argument("name")
+@click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
+def set_(name: str, pairs: tuple[str, ...]) -> None:
+    """Change settings (platform settings, field_prefix, expiry_notice_days, list_rewards)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        changed = svc.integrations.update(
+            svc.integrations.get(session, name), parse_assignments(pairs)
+        )
+    click.echo(f"{name}: changed {', '.join(changed)}")
+
+
+@integrations.command("install")
+@click.argument("name")
+def install(name: str) -> None:
+    """Check the credentials and create the platform's fields (safe to repeat)."""
+    _install(name)
+
+
+@integrations.command("list")
+def list_() -> None:
+    """One line per integration."""
+    svc = services()
+    with svc.db.transaction() as session:
+        rows = session.query(IntegrationRow).order_by(IntegrationRow.name).all()
+        for row in rows:
+            error = f"  ({row.last_error})" if row.last_error else ""
+            click.echo(f"{row.id:>4}  {row.name:<20} {row.platform:<14} {row.status}{error}")
+    if not rows:
+        click.echo("no integrations yet: pointbridge integrations add NAME --plugin PLATFORM")
+
+
+@integrations.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--reveal-webhook-secret", is_flag=True, help="Print the webhook secret in full.")
+def show(name: str, as_json: bool, reveal_webhook_secret: bool) -> None:
+    """Settings (secrets redacted), status, webhook URL and secret."""
+    svc = services()
+    with svc.db.transaction() as session:
+        described = svc.integrations.describe(
+            svc.integrations.get(session, name), reveal_webhook_secret=reveal_webhook_secret
+        )
+    if as_json:
+        click.echo(json.dumps(described, indent=2, default=str))
+        return
+    for key, value in described.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for inner, inner_value in value.items():
+                click.echo(f"  {inner}: {inner_value}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@integrations.command("disable")
+@click.argument("name")
+def disable(name: str) -> None:
+    """Stop syncing to this integration (nothing more is queued for it)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        svc.integrations.disable(svc.integrations.get(session, name))
+    click.echo(f"{name} is disabled")

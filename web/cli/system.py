@@ -1,0 +1,125 @@
+"""Serving, the standalone worker, migrations, plugins and API tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from typing import Any
+
+import click
+from flask import current_app
+
+from core.migrate import upgrade
+from core.tokens import create_token
+from web.services import services
+
+
+def sync_config() -> None:
+    svc = services()
+    with svc.db.transaction() as session:
+        for line in svc.integrations.sync_config(session):
+            click.echo(f"config: {line}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Leave delivery to separate `pointbridge worker`s.")
+def run(host: str, port: int, no_worker: bool) -> None:
+    """Serve the API and webhooks, with the scheduler and a delivery worker in-process."""
+    import waitress
+
+    from core.scheduler import start_scheduler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    svc = services()
+    sync_config()
+    stop = threading.Event()
+    if not no_worker:
+        worker_thread = threading.Thread(
+            target=svc.worker().run_forever,
+            args=(stop, svc.outbox.wakeup),
+            name="pointbridge-worker",
+            daemon=True,
+        )
+        worker_thread.start()
+    scheduler = start_scheduler(svc)
+    click.echo(f"pointbridge is serving on http://{host}:{port}/ (API docs: /api/docs)")
+    try:
+        waitress.serve(current_app._get_current_object(), host=host, port=port, threads=8)
+    finally:
+        stop.set()
+        scheduler.shutdown(wait=False)
+
+
+@click.command()
+@click.option("--idle", default=1.0, show_default=True, help="Seconds between polls when idle.")
+@click.option("--lease", default=30.0, show_default=True, help="Sending lease in seconds.")
+def worker(idle: float, lease: float) -> None:
+    """Deliver the outbox until stopped (SIGTERM or Ctrl-C finish the current batch)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    delivery = services().worker(lease_seconds=lease)
+    click.echo(f"worker {delivery.worker_id} delivering")
+    delivery.run_forever(stop, idle=idle)
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    svc = services()
+    upgrade(svc.settings.database_url)
+    click.echo(
+        f"database at {svc.db.engine.url.render_as_string(hide_password=True)} is up to date"
+    )
+    sync_config()
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: name, package, version, hooks and platforms."""
+    described = services().host.describe()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for plugin in described:
+        click.echo(f"{plugin['name']}  {plugin['package']} {plugin['version']}")
+        click.echo(f"  hooks: {', '.join(plugin['hooks'])}")
+        for platform in plugin["platforms"]:
+            caps = ", ".join(platform["capabilities"]) or "contacts only"
+            click.echo(
+                f"  platform {platform['name']} ({platform['title']}): {caps}; "
+                f"batch {platform['max_batch']}; rate {platform['rate_limit'] or 'unlimited'}"
+            )
+
+
+@click.group()
+def tokens() -> None:
+    """REST API tokens."""
+
+
+@tokens.command("create")
+@click.option("--name", default="api", show_default=True, help="What the token is for.")
+def tokens_create(name: str) -> None:
+    """Create an API token; it is shown once, store it now."""
+    with services().db.transaction() as session:
+        token = create_token(session, name)
+    click.echo(token)

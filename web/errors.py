@@ -1,0 +1,39 @@
+"""JSON error bodies ``{"code", "message", "errors"}`` for the API and webhooks."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, jsonify
+
+from core.errors import PointbridgeError
+from core.integrations import IntegrationError
+from core.loyalty import LoyaltyError
+from core.secrets import SecretsUnreadable
+
+
+def error_response(
+    status: int, message: str, errors: Any = None, **extra: Any
+) -> tuple[Response, int]:
+    code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    body = {"code": code, "message": message, "errors": errors or {}, **extra}
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(LoyaltyError)
+    def _loyalty(error: LoyaltyError) -> tuple[Response, int]:
+        return error_response(error.status, error.message, error.details)
+
+    @app.errorhandler(IntegrationError)
+    def _integration(error: IntegrationError) -> tuple[Response, int]:
+        return error_response(422, str(error))
+
+    @app.errorhandler(SecretsUnreadable)
+    def _secrets(error: SecretsUnreadable) -> tuple[Response, int]:
+        return error_response(500, str(error))
+
+    @app.errorhandler(PointbridgeError)
+    def _other(error: PointbridgeError) -> tuple[Response, int]:
+        return error_response(500, str(error))

@@ -1,0 +1,11 @@
+"""Access to the app's shared services from request handlers and commands."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from core.services import Services
+
+
+def services() -> Services:
+    return current_app.extensions["pointbridge"]

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from core import AuthError, ConfigurationError, Integration, PermanentError, TransientError
+from core import AuthError, ConfigurationError, Integration, TransientError
 from core.http import ApiClient, error_summary
 from pointbridge_splio.auth import Token
 from pointbridge_splio.pacing import window_for
@@ -172,7 +172,7 @@ class SplioClient:
             passthrough=(400, 409, 422),
         )
         if not response.ok:
-            raise PermanentError(
+            raise ConfigurationError(
                 f"Splio did not create the custom field {name!r} ({splio_error(response)})."
             )
         return _json(response)

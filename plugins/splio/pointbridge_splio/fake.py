@@ -52,6 +52,7 @@ BULK_MAX = 1000
 FIELD_TYPES = ("date", "text", "int", "double")
 SCOPES = ("contacts", "stores", "products", "order_products", "orders", "rewards", "loyalty")
 _INT = re.compile(r"^-?\d+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
@@ -439,6 +440,8 @@ def _bulk_item(state: FakeSplio, raw: Any) -> dict[str, Any]:
     email = raw.get("email") if isinstance(raw, dict) else None
     if not isinstance(email, str) or not email.strip():
         return {"contact_id": "", "code": 400, "description": "Missing unique key email."}
+    if not _EMAIL.match(email):
+        return {"contact_id": email, "code": 400, "description": f"Invalid email {email}."}
     if email.lower() in state.contacts:
         return {
             "contact_id": email,

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 FIELDS_BROKEN = (
     "Splio refused the loyalty fields ({detail}). A field was probably deleted or its type "
-    "changed in Splio: reinstall the integration to recreate it."
+    "changed in Splio: give it back its type (or delete it), then reinstall the integration."
 )
 
 # After this many timeouts/5xx in a row the remaining updates are handed back at once instead

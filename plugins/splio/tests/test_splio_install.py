@@ -6,7 +6,7 @@ import pytest
 from pointbridge_splio import install
 from pointbridge_splio.fake import FakeSplio
 
-from core import AuthError, Capability, PermanentError
+from core import AuthError, Capability, ConfigurationError
 from core.plugins import PluginHost
 from core.testing import FakeServer
 
@@ -100,6 +100,6 @@ def test_a_universe_keyed_by_cellphone_is_refused_before_creating_fields(
     fake: FakeSplio, make_integration
 ) -> None:
     fake.unique_key = "cellphone"
-    with pytest.raises(PermanentError, match="e-mail"):
+    with pytest.raises(ConfigurationError, match="e-mail"):
         install(make_integration())
     assert fake.custom_field_names() == ["civility"]

@@ -10,7 +10,7 @@ from pointbridge_splio.client import client_for, contact_path
 from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
 from pointbridge_splio.sync import _update_each
 
-from core import Integration, PermanentError, RateLimited, TransientError
+from core import ConfigurationError, Integration, PermanentError, RateLimited, TransientError
 from core.testing import FakeServer, Faults
 
 
@@ -119,24 +119,33 @@ def test_a_mixed_batch_reports_only_what_failed(
     assert fake.values("old@example.cz")["ellity_points_balance"] == "2"
 
 
-def test_a_retyped_field_fails_the_items_for_good_not_the_batch(
+def test_a_contact_splio_refuses_fails_alone(
     fake: FakeSplio, installed: Integration, make_contact
 ) -> None:
-    fake.add_contact("old@example.cz")
+    failures = push_contact(
+        installed, [make_contact(1, "ok@example.cz"), make_contact(2, "not-an-address")]
+    )
+    assert [(f.key, type(f.error)) for f in failures] == [(2, PermanentError)]
+    assert "Invalid email" in str(failures[0].error)
+    assert "ok@example.cz" in fake.contacts
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new contact", "existing contact"])
+def test_a_retyped_field_pauses_the_integration_instead_of_failing_every_contact(
+    fake: FakeSplio, installed: Integration, make_contact, existing: bool
+) -> None:
+    if existing:
+        fake.add_contact("eva@example.cz", {"ellity_points_balance": "10"})
     # An admin turned the points field into a date in Splio's UI.
     fake.field_by_name("ellity_points_balance")["data_type"] = "date"
 
-    failures = push_contact(
-        installed,
-        [make_contact(1, "new@example.cz", points=5), make_contact(2, "old@example.cz", points=6)],
-    )
+    with pytest.raises(ConfigurationError, match="reinstall the integration"):
+        push_contact(installed, [make_contact(1, "eva@example.cz", points=5)])
 
-    assert sorted((f.key, type(f.error)) for f in failures) == [
-        (1, PermanentError),
-        (2, PermanentError),
-    ]
-    assert all("type date" in str(f.error) for f in failures)
-    assert "new@example.cz" not in fake.contacts
+    if existing:
+        assert fake.values("eva@example.cz")["ellity_points_balance"] == "10"
+    else:
+        assert "eva@example.cz" not in fake.contacts
 
 
 def test_more_than_a_bulk_is_split_at_1000(
@@ -210,6 +219,7 @@ def test_a_throttled_bulk_call_raises_rate_limited_with_splios_reset(
     fake = FakeSplio(api_keys={"k"})
     with serve(fake, rate_limits=rate_limit_rules(contacts_per_second=1)) as server:
         integration = make_integration(api_key="k", url=server.url)
+        install(integration)
         push_contact(integration, [make_contact(1, "a@example.cz")])
         with pytest.raises(RateLimited) as raised:
             push_contact(integration, [make_contact(2, "b@example.cz")])
@@ -265,3 +275,11 @@ def test_addresses_with_plus_and_slash_reach_the_right_contact(
     assert patch.path == "/data/contacts/jan+vip/shop@example.cz"
     # A raw "+" would read as a space and a raw "/" as another path segment.
     assert contact_path("jan+vip/shop@example.cz") == "data/contacts/jan%2Bvip%2Fshop@example.cz"
+
+
+def test_pushing_before_install_pauses_with_a_clear_message(
+    fake: FakeSplio, make_integration, make_contact
+) -> None:
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        push_contact(make_integration(), [make_contact(1, "a@example.cz")])
+    assert fake.contacts == {}

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from core import metrics
+from core import leases, metrics
 from core.db import Database
 from core.errors import ConfigurationError, PermanentError, RateLimited, TransientError
 from core.events import Event, EventType
@@ -38,7 +38,7 @@ from core.models import (
     OutboxStatus,
 )
 from core.platform import Integration, ItemFailure, Platform
-from core.ratelimit import Pacer
+from core.ratelimit import Pacer, pacer_for
 from core.snapshots import load_contacts
 
 log = logging.getLogger(__name__)
@@ -98,39 +98,12 @@ class Worker:
         self.backoff = backoff or Backoff()
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.round_seconds = round_seconds
-        self._pacers: dict[int, Pacer] = {}
-
-    # leases ------------------------------------------------------------------------------
 
     def _acquire(self, integration_id: int) -> bool:
-        now = now_utc()
-        with self.db.transaction() as session:
-            result = session.execute(
-                update(IntegrationRow)
-                .where(
-                    IntegrationRow.id == integration_id,
-                    or_(
-                        IntegrationRow.lease_owner.is_(None),
-                        IntegrationRow.lease_owner == self.worker_id,
-                        IntegrationRow.lease_until < now,
-                    ),
-                )
-                .values(lease_owner=self.worker_id, lease_until=now + self.lease)
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1
+        return leases.acquire(self.db, IntegrationRow, integration_id, self.worker_id, self.lease)
 
     def _release(self, integration_id: int) -> None:
-        with self.db.transaction() as session:
-            session.execute(
-                update(IntegrationRow)
-                .where(
-                    IntegrationRow.id == integration_id,
-                    IntegrationRow.lease_owner == self.worker_id,
-                )
-                .values(lease_owner=None, lease_until=None)
-                .execution_options(synchronize_session=False)
-            )
+        leases.release(self.db, IntegrationRow, integration_id, self.worker_id)
 
     # the loop ----------------------------------------------------------------------------
 
@@ -210,7 +183,7 @@ class Worker:
                 return RoundResult()
             integration = self.integrations.view(row)
         platform = self.host.platform(integration.platform)
-        pacer = self._pacers.setdefault(integration_id, Pacer(platform.rate_limit))
+        pacer = pacer_for(integration_id, platform.rate_limit)
         claim = max(platform.max_batch, platform.max_event_batch) * 2
         deadline = time.monotonic() + self.round_seconds
         total = RoundResult()
@@ -343,12 +316,16 @@ class Worker:
         *,
         kind: str,
     ) -> RoundResult:
-        pacer.wait()
         started = time.monotonic()
         try:
-            failures: Sequence[ItemFailure] = (
-                self.host.call(hook, integration.platform, integration=integration, **kwargs) or []
-            )
+            with (
+                pacer.call(),
+                leases.kept(self.db, IntegrationRow, integration.id, self.worker_id, self.lease),
+            ):
+                failures: Sequence[ItemFailure] = (
+                    self.host.call(hook, integration.platform, integration=integration, **kwargs)
+                    or []
+                )
         except RateLimited as exc:
             wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
             self._pause(integration, wait, str(exc))

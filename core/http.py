@@ -19,6 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from core.errors import AuthError, PermanentError, RateLimited, TransientError
+from core.ratelimit import Pacer
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
 
@@ -66,6 +67,9 @@ class ApiClient:
     :param auth_message: what an ``AuthError`` tells the admin ("Check the e-mail and API key")
     :param retry_after: reads the wait from a 429 response; the default reads ``Retry-After``.
         Platforms that signal differently (``RateLimit-Reset``) pass their own.
+    :param pacer: the integration's shared budget, ``core.ratelimit.pacer_for(integration.id,
+        platform.rate_limit)``: every request waits for its slot, so a call that makes many
+        requests stays under the platform's limit together with everything else sent
     """
 
     def __init__(
@@ -78,7 +82,9 @@ class ApiClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry_after: Callable[[requests.Response], float | None] | None = None,
         pool_size: int = 8,
+        pacer: Pacer | None = None,
     ) -> None:
+        self.pacer = pacer
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.auth_message = auth_message
@@ -109,6 +115,8 @@ class ApiClient:
     ) -> requests.Response:
         """Send a request; return the response when it succeeded or is in ``passthrough``."""
         kwargs.setdefault("timeout", self.timeout)
+        if self.pacer is not None:
+            self.pacer.request()
         try:
             response = self.session.request(method, self.url(path), **kwargs)
         except requests.Timeout as exc:

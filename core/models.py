@@ -234,3 +234,48 @@ class JobRun(Base):
     job: Mapped[str] = mapped_column(String(64))
     day: Mapped[date] = mapped_column(Date)
     finished_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ExportJob(Base):
+    """A full export of every customer to one integration, resumable from ``cursor``."""
+
+    __tablename__ = "export_job"
+    __table_args__ = (Index("ix_export_job_integration", "integration_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integration.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=ExportStatus.QUEUED)
+    # The last customer id sent: customers are exported in id order, so this is where a
+    # restarted export continues.
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    deferred: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class ExportFailure(Base):
+    """A customer the platform refused during an export, reported at the end."""
+
+    __tablename__ = "export_failure"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("export_job.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger)
+    email: Mapped[str] = mapped_column(String(320))
+    error: Mapped[str] = mapped_column(Text)

@@ -1,10 +1,17 @@
-"""Pacing requests under a platform's rate limit."""
+"""Pacing requests under a platform's rate limit: one budget per integration per process.
+
+Only the worker holding an integration's lease sends for it, so a per-process budget is the
+integration's whole budget. The host takes one slot per hook call; a plugin whose call makes
+several requests paces them through ``core.http.ApiClient(pacer=pacer_for(...))``, whose first
+request of a call uses the slot the host already took.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from core.platform import RateLimit
 
@@ -12,9 +19,11 @@ from core.platform import RateLimit
 # platform measures, sliding or fixed, instead of bursting into its 429s.
 SAFETY = 0.95
 
+_call_slot = threading.local()
+
 
 class Pacer:
-    """Spaces calls at least ``1 / rate`` seconds apart (a token bucket holding one token)."""
+    """Spaces requests at least ``1 / rate`` seconds apart (a token bucket holding one token)."""
 
     def __init__(
         self,
@@ -23,6 +32,7 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.limit = limit
         self.interval = 0.0 if limit is None else 1.0 / (limit.per_second * SAFETY)
         self._clock = clock
         self._sleep = sleep
@@ -30,7 +40,7 @@ class Pacer:
         self._lock = threading.Lock()
 
     def wait(self) -> float:
-        """Block until the next call may go; returns how long it waited."""
+        """Block until the next request may go; returns how long it waited."""
         with self._lock:
             now = self._clock()
             wait = max(0.0, self._next - now)
@@ -38,3 +48,33 @@ class Pacer:
         if wait:
             self._sleep(wait)
         return wait
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """The host's side: one slot for a whole hook call, usable by its first request."""
+        self.wait()
+        _call_slot.pacer = self
+        try:
+            yield
+        finally:
+            _call_slot.pacer = None
+
+    def request(self) -> None:
+        """A plugin's side: each HTTP request takes a slot, the first of a call the host's."""
+        if getattr(_call_slot, "pacer", None) is self:
+            _call_slot.pacer = None
+            return
+        self.wait()
+
+
+_pacers: dict[int, Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def pacer_for(integration_id: int, limit: RateLimit | None) -> Pacer:
+    """The process-wide pacer of one integration."""
+    with _pacers_lock:
+        pacer = _pacers.get(integration_id)
+        if pacer is None or pacer.limit != limit:
+            pacer = _pacers[integration_id] = Pacer(limit)
+        return pacer

@@ -87,6 +87,33 @@ def upgrade() -> None:
         sa.UniqueConstraint("job", "day"),
     )
     op.create_table(
+        "export_job",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "integration_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("cursor", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("done", sa.BigInteger(), nullable=False),
+        sa.Column("failed", sa.BigInteger(), nullable=False),
+        sa.Column("deferred", sa.BigInteger(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("lease_owner", sa.String(length=100), nullable=True),
+        sa.Column("lease_until", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["integration_id"], ["integration.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("export_job", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_export_job_integration", ["integration_id", "status"], unique=False
+        )
+
+    op.create_table(
         "ledger_entry",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -155,6 +182,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_outbox_due", ["status", "next_attempt_at", "id"], unique=False)
 
     op.create_table(
+        "export_failure",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("job_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("customer_id", sa.BigInteger(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["job_id"], ["export_job.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("export_failure", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_export_failure_job_id"), ["job_id"], unique=False)
+
+    op.create_table(
         "point_lot",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -194,6 +234,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_lot_customer_open")
 
     op.drop_table("point_lot")
+    with op.batch_alter_table("export_failure", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_export_failure_job_id"))
+
+    op.drop_table("export_failure")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_due")
         batch_op.drop_index("ix_outbox_customer")
@@ -204,6 +248,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_customer_id")
 
     op.drop_table("ledger_entry")
+    with op.batch_alter_table("export_job", schema=None) as batch_op:
+        batch_op.drop_index("ix_export_job_integration")
+
+    op.drop_table("export_job")
     op.drop_table("job_run")
     op.drop_table("integration")
     op.drop_table("customer")

@@ -11,6 +11,7 @@ from core.errors import PointbridgeError
 from web import create_app
 from web.cli.customers import customers
 from web.cli.expiry import expiry
+from web.cli.export import export
 from web.cli.integrations import integrations
 from web.cli.outbox import outbox
 from web.cli.system import db, plugins, run, tokens, worker
@@ -21,7 +22,7 @@ class PointbridgeGroup(FlaskGroup):
     one line and a non-zero exit instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        if not ctx.protected_args and not ctx.args:
+        if not ctx.args and not getattr(ctx, "_protected_args", None):
             return super().invoke(ctx)
         try:
             with ctx.ensure_object(ScriptInfo).load_app().app_context():
@@ -40,7 +41,7 @@ def cli() -> None:
     pass
 
 
-for command in (run, worker, db, plugins, tokens, integrations, customers, outbox, expiry):
+for command in (run, worker, db, plugins, tokens, integrations, customers, outbox, expiry, export):
     cli.add_command(command)
 
 

@@ -7,6 +7,7 @@ import json
 import click
 
 from core.errors import AuthError, ChoiceRequired, DeliveryError
+from core.export import queue_export
 from core.integrations import IntegrationError
 from core.models import IntegrationRow
 from web.services import services
@@ -44,11 +45,14 @@ def _install(name: str) -> None:
     if result.message:
         click.echo(result.message)
     click.echo(f"{name} is active")
-    if svc.host.platform(_row(name).platform).export_after_install:
-        from web.cli.export import run_export
-
-        click.echo("starting the initial sync of every customer")
-        run_export(name)
+    row = _row(name)
+    if svc.host.platform(row.platform).export_after_install:
+        job = queue_export(svc.db, row.id)
+        click.echo(
+            f"initial sync of every customer queued (export {job.id}): the worker runs it; "
+            f"follow it with `pointbridge export {name} --status`, or run it here with "
+            f"`pointbridge export {name}`"
+        )
 
 
 def _row(name: str) -> IntegrationRow:

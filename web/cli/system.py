@@ -31,6 +31,7 @@ def run(host: str, port: int, no_worker: bool) -> None:
     """Serve the API and webhooks, with the scheduler and a delivery worker in-process."""
     import waitress
 
+    from core.runner import start_background
     from core.scheduler import start_scheduler
 
     logging.basicConfig(
@@ -40,13 +41,7 @@ def run(host: str, port: int, no_worker: bool) -> None:
     sync_config()
     stop = threading.Event()
     if not no_worker:
-        worker_thread = threading.Thread(
-            target=svc.worker().run_forever,
-            args=(stop, svc.outbox.wakeup),
-            name="pointbridge-worker",
-            daemon=True,
-        )
-        worker_thread.start()
+        start_background(svc, stop, wakeup=svc.outbox.wakeup)
     scheduler = start_scheduler(svc)
     click.echo(f"pointbridge is serving on http://{host}:{port}/ (API docs: /api/docs)")
     try:
@@ -71,9 +66,12 @@ def worker(idle: float, lease: float) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    delivery = services().worker(lease_seconds=lease)
-    click.echo(f"worker {delivery.worker_id} delivering")
-    delivery.run_forever(stop, idle=idle)
+    from core.runner import start_background
+
+    threads = start_background(services(), stop, idle=idle, lease_seconds=lease)
+    click.echo("worker delivering; stop with Ctrl-C or SIGTERM")
+    for thread in threads:
+        thread.join()
 
 
 @click.group()

@@ -1,0 +1,60 @@
+"""The background work of a process: delivering the outbox, and running queued exports."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from core.export import Exporter
+from core.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def run_exports(services: Services, owner: str, stop: threading.Event, idle: float = 5.0) -> None:
+    """Pick up queued exports, and those whose process died, until ``stop`` is set."""
+    exporter = Exporter(services.db, services.integrations, services.outbox, owner=owner)
+    while not stop.is_set():
+        try:
+            for job_id in exporter.claimable():
+                progress = exporter.run(job_id, stop=stop)
+                log.info(
+                    "export %s: %s, %s of %s sent, %s refused",
+                    job_id,
+                    progress.status,
+                    progress.done,
+                    progress.total,
+                    progress.failed,
+                )
+        except Exception:
+            log.exception("export runner failed; retrying shortly")
+        stop.wait(idle)
+
+
+def start_background(
+    services: Services,
+    stop: threading.Event,
+    *,
+    wakeup: threading.Event | None = None,
+    idle: float = 1.0,
+    lease_seconds: float = 30.0,
+) -> list[threading.Thread]:
+    worker = services.worker(lease_seconds=lease_seconds)
+    threads = [
+        threading.Thread(
+            target=worker.run_forever,
+            args=(stop, wakeup),
+            kwargs={"idle": idle},
+            name="pointbridge-worker",
+            daemon=True,
+        ),
+        threading.Thread(
+            target=run_exports,
+            args=(services, f"{worker.worker_id}:export", stop),
+            name="pointbridge-exports",
+            daemon=True,
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads

@@ -1,0 +1,255 @@
+"""A whole pointbridge host for end-to-end tests of a plugin.
+
+``Pointbridge`` runs the real host: a fresh database (SQLite file, or any URL you pass), the
+Flask app served over real HTTP on a loopback port, the real CLI, and a worker you drive with
+``deliver()``. A plugin's e2e test points an integration at its fake platform and checks what
+arrives there::
+
+    from core.testing import FakeServer
+    from core.testing.e2e import Pointbridge
+
+    def test_story(tmp_path):
+        with FakeServer(create_fake_app()) as fake, Pointbridge(tmp_path) as pb:
+            pb.cli("integrations", "add", "shop", "--plugin", "myplatform",
+                   "--set", f"api_url={fake.url}", "--set", "api_key=good")
+            customer = pb.create_customer("jana@example.com", first_name="Jana")
+            pb.transaction(customer["id"], 120, "order")
+            pb.deliver()
+            assert fake_state.contacts["jana@example.com"]["points"] == 120
+
+``cli()`` fails the test when the exit code is not the expected one and returns the output;
+``webhook()`` posts to the integration's real webhook URL; ``seed_customers()`` inserts many
+customers fast (for export tests); ``deliver()`` runs the worker until nothing is pending,
+waiting out backoff and rate-limit pauses, and fails with the outbox status on timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from click.testing import Result
+from sqlalchemy import func, literal, select, update
+
+from core.delivery import Backoff, RoundResult
+from core.migrate import upgrade
+from core.models import (
+    Customer,
+    IntegrationRow,
+    LedgerEntry,
+    OutboxMessage,
+    OutboxStatus,
+    PointLot,
+)
+from core.outbox_admin import dead_letters, outbox_status
+from core.plugins import PluginHost
+from core.services import Services
+from core.settings import Settings
+from core.testing.server import FakeServer
+from core.tokens import create_token
+
+
+class Pointbridge:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        database_url: str | None = None,
+        host: PluginHost | None = None,
+        max_attempts: int = 8,
+        **settings: Any,
+    ) -> None:
+        os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "tests-only-secret-key")
+        url = database_url or f"sqlite:///{tmp_path / 'pointbridge-e2e.sqlite3'}"
+        upgrade(url)
+        self.settings = Settings(
+            instance_path=tmp_path / "instance",
+            database_url=url,
+            secret_key="tests-only-secret-key",
+            max_attempts=max_attempts,
+            **settings,
+        )
+        self.services = Services.build(self.settings, host)
+        from web import create_app
+
+        self.app = create_app(services=self.services)
+        self._server = FakeServer(self.app)
+        self.url = self._server.url
+        self.settings.public_url = self.url
+        with self.services.db.transaction() as session:
+            self.token = create_token(session, "e2e")
+        self.worker = self.services.worker(backoff=Backoff(base=0.05, cap=0.5))
+
+    def __enter__(self) -> Pointbridge:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+        self.services.db.dispose()
+
+    # the CLI ------------------------------------------------------------------------------
+
+    def cli(self, *args: str, exit_code: int | None = 0) -> str:
+        """Run ``pointbridge ARGS``; fail unless it exits with ``exit_code`` (None: any)."""
+        from web.cli import cli
+
+        result: Result = self.app.test_cli_runner().invoke(cli, list(args))
+        if exit_code is not None and result.exit_code != exit_code:
+            raise AssertionError(
+                f"pointbridge {' '.join(args)} exited {result.exit_code}, expected "
+                f"{exit_code}:\n{result.output}"
+                + (f"\n{result.exception!r}" if result.exception else "")
+            )
+        return result.output
+
+    # the REST API over HTTP ---------------------------------------------------------------
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return requests.request(
+            method, f"{self.url}/api{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def create_customer(self, email: str, **fields: Any) -> dict[str, Any]:
+        response = self.api("POST", "/customers", json={"email": email, **fields})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def update_customer(self, customer_id: int, **fields: Any) -> dict[str, Any]:
+        response = self.api("PATCH", f"/customers/{customer_id}", json=fields)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def transaction(
+        self, customer_id: int, points: int, reason: str, **fields: Any
+    ) -> dict[str, Any]:
+        body = {"points": points, "reason": reason, **fields}
+        if isinstance(body.get("expires_at"), date):
+            body["expires_at"] = body["expires_at"].isoformat()
+        response = self.api("POST", f"/customers/{customer_id}/transactions", json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def set_pin(self, customer_id: int, pin: str | None = None) -> str:
+        response = self.api(
+            "PUT", f"/customers/{customer_id}/pin", json={} if pin is None else {"pin": pin}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["pin"]
+
+    def customer(self, customer_id: int) -> dict[str, Any]:
+        response = self.api("GET", f"/customers/{customer_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    # webhooks -----------------------------------------------------------------------------
+
+    def integration(self, name: str) -> IntegrationRow:
+        with self.services.db.transaction() as session:
+            return self.services.integrations.get(session, name)
+
+    def webhook_url(self, name: str) -> str:
+        return self.services.integrations.webhook_url(self.integration(name))
+
+    def webhook_secret(self, name: str) -> str:
+        return self.services.integrations.webhook_secret(self.integration(name))
+
+    def webhook(self, name: str, **kwargs: Any) -> requests.Response:
+        """POST to the integration's webhook URL (``json=``, ``data=``, ``headers=``)."""
+        return requests.post(self.webhook_url(name), timeout=30, **kwargs)
+
+    # delivery -----------------------------------------------------------------------------
+
+    def pending(self, name: str | None = None) -> int:
+        with self.services.db.transaction() as session:
+            statement = select(func.count(OutboxMessage.id)).where(
+                OutboxMessage.status == OutboxStatus.PENDING
+            )
+            if name:
+                statement = statement.where(
+                    OutboxMessage.integration_id == self.integration(name).id
+                )
+            return session.scalar(statement) or 0
+
+    def dead(self, name: str | None = None) -> int:
+        return len(dead_letters(self.services.db, name, limit=100_000))
+
+    def deliver(self, timeout: float = 60.0) -> RoundResult:
+        """Run the worker until no row is pending; waits out backoff and 429 pauses."""
+        deadline = time.monotonic() + timeout
+        total = RoundResult()
+        while True:
+            result = self.worker.run_once()
+            total += result
+            if self.pending() == 0:
+                return total
+            if time.monotonic() > deadline:
+                status = "\n".join(str(line) for line in outbox_status(self.services.db))
+                raise AssertionError(f"outbox not drained in {timeout}s:\n{status}")
+            if not (result.delivered or result.failed):
+                time.sleep(0.05)
+
+    def lift_pauses(self) -> None:
+        """Forget rate-limit pauses (a test that does not want to wait out a long reset)."""
+        with self.services.db.transaction() as session:
+            session.execute(update(IntegrationRow).values(resume_at=None))
+
+    # bulk data ----------------------------------------------------------------------------
+
+    def seed_customers(self, count: int, *, points: int = 10, start: int = 0) -> None:
+        """Insert ``count`` customers (``customer{n}@example.com``) with ``points`` each, fast,
+        without outbox rows: for export tests."""
+        now = datetime.now(UTC)
+        chunk = 5000
+        with self.services.db.transaction() as session:
+            for first in range(start, start + count, chunk):
+                numbers = range(first, min(first + chunk, start + count))
+                rows = [
+                    {
+                        "email": f"customer{n}@example.com",
+                        "first_name": f"First{n}",
+                        "last_name": f"Last{n}",
+                        "referral_code": f"SEED{n:08d}",
+                        "registered": True,
+                        "balance": points,
+                        "missions": 0,
+                        "rewards": 0,
+                        "referrals": 0,
+                        "last_change_at": now,
+                        "last_change_points": points,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for n in numbers
+                ]
+                session.execute(Customer.__table__.insert(), rows)
+            if points:
+                session.execute(
+                    LedgerEntry.__table__.insert().from_select(
+                        ["customer_id", "points", "reason", "created_at"],
+                        select(
+                            Customer.id,
+                            literal(points, LedgerEntry.points.type),
+                            literal("import"),
+                            literal(now, LedgerEntry.created_at.type),
+                        )
+                        .where(Customer.referral_code.like("SEED%"))
+                        .where(~Customer.id.in_(select(LedgerEntry.customer_id))),
+                    )
+                )
+                session.execute(
+                    PointLot.__table__.insert().from_select(
+                        ["customer_id", "entry_id", "points", "remaining"],
+                        select(
+                            LedgerEntry.customer_id,
+                            LedgerEntry.id,
+                            LedgerEntry.points,
+                            LedgerEntry.points,
+                        ).where(~LedgerEntry.id.in_(select(PointLot.entry_id))),
+                    )
+                )

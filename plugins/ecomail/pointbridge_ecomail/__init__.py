@@ -20,13 +20,12 @@ from core import (
     ItemFailure,
     ListSubscription,
     Platform,
-    RateLimit,
     WebhookRequest,
     hookimpl,
 )
 from pointbridge_ecomail import install as _install
 from pointbridge_ecomail import tracker, webhooks
-from pointbridge_ecomail.client import BULK_MAX
+from pointbridge_ecomail.client import BULK_MAX, RATE_LIMIT
 from pointbridge_ecomail.contacts import push as push_contacts
 from pointbridge_ecomail.fields import csv_values
 from pointbridge_ecomail.settings import EcomailSettings
@@ -49,7 +48,7 @@ PLATFORM = Platform(
     capabilities=frozenset({Capability.EVENTS, Capability.WEBHOOKS, Capability.CSV_EXPORT}),
     max_batch=BULK_MAX,
     max_event_batch=MAX_EVENT_BATCH,
-    rate_limit=RateLimit(1000, 60),
+    rate_limit=RATE_LIMIT,
     csv_row=csv_row,
     description="Ecomail: loyalty custom fields in a contact list, tracker events, list webhooks.",
 )

@@ -9,8 +9,9 @@ from typing import Any
 
 import requests
 
-from core import Integration
+from core import Integration, RateLimit
 from core.http import ApiClient
+from core.ratelimit import pacer_for
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
 AUTH_MESSAGE = (
@@ -20,6 +21,9 @@ AUTH_MESSAGE = (
 BULK_MAX = 3000
 # A 3,000-contact upsert can take Ecomail a while; the default 30 s read timeout is for small calls.
 BULK_TIMEOUT = (5.0, 90.0)
+# 1,000 requests a minute per API key (documented; 429 + Retry-After beyond). Contact pushes and
+# events share it through the host's per-integration pacer.
+RATE_LIMIT = RateLimit(1000, 60)
 # Lists are paginated on big accounts (``last_page``); a shop has few, this is just a fuse.
 MAX_LIST_PAGES = 20
 
@@ -28,7 +32,12 @@ _clients_lock = threading.Lock()
 
 
 def api_client(integration: Integration) -> ApiClient:
-    """One pooled client per integration and credentials, reused across hook calls."""
+    """One pooled client per integration and credentials, reused across hook calls.
+
+    Every request waits for a slot of the integration's shared budget (``pacer_for``): the host
+    takes one per hook call, which the call's first request reuses, so a batch of events (one
+    request each) stays under Ecomail's limit together with the contact pushes.
+    """
     api_key = str(integration.settings.get("api_key") or "")
     api_url = str(integration.settings.get("api_url") or DEFAULT_API_URL)
     # The cache key holds a digest, never the key itself.
@@ -45,7 +54,10 @@ def api_client(integration: Integration) -> ApiClient:
                 auth_message=AUTH_MESSAGE,
             )
             _clients[cache_key] = client
-        return client
+    # Looked up on every call: pacer_for hands out a new pacer when the limit changes, and the
+    # host and this client must always share the same one.
+    client.pacer = pacer_for(integration.id, RATE_LIMIT)
+    return client
 
 
 class EcomailClient:

@@ -9,8 +9,7 @@ automation twice), so an interruption after the first event returns the rest as
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -35,10 +34,6 @@ LABELS: Mapping[EventType, str] = {
     EventType.PIN_CHANGED: "pin",
 }
 VALUE_MAX_CHARS = 20_000
-# 1,000 requests a minute per key. The host paces hook calls, not the requests inside them, so
-# the events after the first of a call are spaced here, 5 % under the limit like the host's own
-# pacer, or a batch would burst past the budget the contact pushes share.
-MIN_SPACING_SECONDS = 60 / (1000 * 0.95)
 
 
 def _jsonable(value: Any) -> Any:
@@ -66,17 +61,12 @@ def _is_unknown_subscriber(status: int, text: str) -> bool:
     return "subscriber" in lowered and ("not found" in lowered or "exist" in lowered)
 
 
-def emit(
-    integration: Integration,
-    events: Sequence[Event],
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> list[ItemFailure]:
+def emit(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
+    # No spacing here: every request of the loop waits for its slot in the integration's shared
+    # pacer (see client.api_client), which also counts the contact pushes.
     client = EcomailClient.for_integration(integration)
     failures: list[ItemFailure] = []
     delivered_any = False
-    last_sent: float | None = None
     for index, event in enumerate(events):
         if event.type not in LABELS:
             failures.append(
@@ -95,11 +85,6 @@ def emit(
                 )
             )
             continue
-        if last_sent is not None:
-            wait = MIN_SPACING_SECONDS - (clock() - last_sent)
-            if wait > 0:
-                sleep(wait)
-        last_sent = clock()
         try:
             response = client.track_event(payload)
         except AuthError:

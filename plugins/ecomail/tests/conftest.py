@@ -7,12 +7,39 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
+from pointbridge_ecomail import client as client_module
 from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
 
-from core import Contact, Event, EventType, Integration
+from core import Contact, Event, EventType, Integration, RateLimit
+from core.ratelimit import Pacer
 from core.testing import FakeServer
 
 API_KEY = "eco-test-key-8f2a"
+
+
+class RecordingPacer(Pacer):
+    """The integration's pacer with the real interval, recording its waits instead of sleeping.
+
+    Unit tests call hooks directly, outside the host's one-slot-per-call, so every request
+    would otherwise really wait 1/16 s; this keeps them fast and lets a test read the pacing.
+    """
+
+    def __init__(self, limit: RateLimit | None) -> None:
+        self.waits: list[float] = []
+        self.clock = 1000.0
+        super().__init__(limit, clock=lambda: self.clock, sleep=self.waits.append)
+
+
+@pytest.fixture(autouse=True)
+def pacer(monkeypatch: pytest.MonkeyPatch) -> RecordingPacer:
+    made: dict[int, RecordingPacer] = {}
+
+    def pacer_for(integration_id: int, limit: RateLimit | None) -> RecordingPacer:
+        return made.setdefault(integration_id, RecordingPacer(limit))
+
+    monkeypatch.setattr(client_module, "pacer_for", pacer_for)
+    # The integrations the fixtures build all have id 7.
+    return pacer_for(7, client_module.RATE_LIMIT)
 
 
 @pytest.fixture

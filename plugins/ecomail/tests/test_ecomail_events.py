@@ -4,9 +4,11 @@ import json
 
 import pointbridge_ecomail as plugin
 import pytest
+from pointbridge_ecomail import PLATFORM
 from pointbridge_ecomail.fake import FakeEcomail, create_app, rate_limit_rule
 
 from core import AuthError, EventType, PermanentError, RateLimited, TransientError
+from core.ratelimit import SAFETY
 from core.testing import FakeServer
 
 
@@ -119,14 +121,25 @@ def test_bad_key_raises_auth_error(known: FakeEcomail, make_integration, make_ev
         )
 
 
-def test_events_of_one_call_are_spaced_to_ecomails_rate(
-    known: FakeEcomail, integration, make_event
+def test_every_event_request_waits_for_the_integrations_shared_budget(
+    known: FakeEcomail, integration, make_event, pacer
 ):
-    from pointbridge_ecomail import tracker
-
-    waits: list[float] = []
     events = [make_event(60 + i, EventType.PIN_CHANGED, pin=str(i)) for i in range(3)]
-    # A frozen clock: every answer looks instant, so each later event must wait a full slot.
-    assert tracker.emit(integration, events, sleep=waits.append, clock=lambda: 100.0) == []
-    assert waits == [tracker.MIN_SPACING_SECONDS] * 2
+    assert pacer.limit == PLATFORM.rate_limit
+    with pacer.call():  # the host's slot for the call, which the first request reuses
+        assert plugin.emit_event(integration, events) == []
+    # The clock stands still: the two later events wait one and two full slots.
+    interval = 60 / (1000 * SAFETY)
+    assert pacer.waits == pytest.approx([interval, 2 * interval])
     assert len(known.events) == 3
+
+
+def test_a_contact_push_and_the_events_after_it_share_one_budget(
+    known: FakeEcomail, integration, make_event, make_contact, pacer
+):
+    with pacer.call():
+        plugin.push_contact(integration, [make_contact(1, email="c1@example.cz")])
+    with pacer.call():
+        plugin.emit_event(integration, [make_event(70, EventType.PIN_CHANGED, pin="1")])
+    # Two hook calls, one request each: the second waits for the slot after the first.
+    assert pacer.waits == pytest.approx([60 / (1000 * SAFETY)])

@@ -19,7 +19,6 @@ from core import (
     ListSubscription,
     PermanentError,
     Platform,
-    RateLimit,
     WebhookRequest,
     hookimpl,
 )
@@ -28,6 +27,7 @@ from pointbridge_smartemailing.client import (
     MAX_EVENTS,
     MAX_IMPORT,
     PLAUSIBLE_EMAIL,
+    RATE_LIMIT,
     SmartEmailingClient,
     client_for,
     contact_list_id,
@@ -36,11 +36,6 @@ from pointbridge_smartemailing.mapping import field_names, import_item, trigger_
 from pointbridge_smartemailing.webhooks import parse_subscription
 
 NAME = "smartemailing"
-
-# SmartEmailing publishes no rate limit. 5 requests a second is a guess on the safe side: at 500
-# contacts an import call it still moves 2,500 contacts a second, more than the API's own
-# latency allows, so the cap costs nothing when the platform is healthy.
-RATE_LIMIT = RateLimit(calls=5, per_seconds=1.0)
 
 
 class SmartEmailingSettings(Schema):

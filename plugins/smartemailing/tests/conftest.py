@@ -9,15 +9,42 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from pointbridge_smartemailing import client as client_module
 from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_body
 
-from core import Contact, Event, EventType, Integration
+from core import Contact, Event, EventType, Integration, RateLimit
+from core.ratelimit import Pacer
 from core.testing import FakeServer
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
 
 
 _accounts = itertools.count(1)
+
+
+class RecordingPacer(Pacer):
+    """The integration's pacer with the real interval, recording its waits instead of sleeping.
+
+    Unit tests call hooks directly, outside the host's one-slot-per-call, so every request
+    would otherwise really wait 1/5 s; this keeps them fast and lets a test read the pacing.
+    """
+
+    def __init__(self, limit: RateLimit | None) -> None:
+        self.waits: list[float] = []
+        self.clock = 1000.0
+        super().__init__(limit, clock=lambda: self.clock, sleep=self.waits.append)
+
+
+@pytest.fixture(autouse=True)
+def pacer(monkeypatch: pytest.MonkeyPatch) -> RecordingPacer:
+    made: dict[int, RecordingPacer] = {}
+
+    def pacer_for(integration_id: int, limit: RateLimit | None) -> RecordingPacer:
+        return made.setdefault(integration_id, RecordingPacer(limit))
+
+    monkeypatch.setattr(client_module, "pacer_for", pacer_for)
+    # Every test's integration has id 1; the one the conftest builds is the one tests read.
+    return pacer_for(1, client_module.RATE_LIMIT)
 
 
 @pytest.fixture

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pointbridge_smartemailing import emit_event, install, push_contact
-from pointbridge_smartemailing.client import SmartEmailingClient
+from pointbridge_smartemailing.client import RATE_LIMIT, SmartEmailingClient
 from pointbridge_smartemailing.fake import (
     FakeSmartEmailing,
     create_app,
@@ -13,6 +14,7 @@ from pointbridge_smartemailing.fake import (
 )
 
 from core import AuthError, Contact, Event, Integration, PermanentError, RateLimited, TransientError
+from core.ratelimit import SAFETY
 from core.testing import FakeServer, Faults
 
 
@@ -76,3 +78,39 @@ def test_whole_batch_refusal_is_permanent(fake: FakeSmartEmailing, server: FakeS
         client.import_contacts(items)
     assert "500" in str(caught.value)
     assert fake.contacts == {}
+
+
+def test_every_request_of_a_call_waits_for_the_integrations_shared_budget(
+    make_integration: Callable[..., Integration],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+    pacer: Any,  # conftest's RecordingPacer
+) -> None:
+    integration = make_integration()
+    # install makes a dozen requests (check, list fields, create ten): none may go unpaced.
+    install(integration)
+    requests_made = len(server.requests)
+    assert requests_made == 12
+    assert pacer.limit == RATE_LIMIT
+    # The clock stands still, so every request after the first waits one full slot more.
+    interval = 1 / (RATE_LIMIT.per_second * SAFETY)
+    assert pacer.waits == pytest.approx([interval * n for n in range(1, requests_made)])
+
+
+def test_the_first_request_of_a_hook_call_uses_the_slot_the_host_took(
+    make_integration: Callable[..., Integration],
+    make_contact: Callable[..., Contact],
+    fake: FakeSmartEmailing,
+    server: FakeServer,
+    pacer: Any,  # conftest's RecordingPacer
+) -> None:
+    integration = make_integration()
+    install(integration)
+    pacer.clock += 3600  # long after: the budget is whole again
+    pacer.waits.clear()
+    server.requests.clear()
+    with pacer.call():  # what the host does around every hook call
+        assert push_contact(integration, [make_contact()]) == []
+    assert [r.path for r in server.requests] == ["/import"]
+    # One slot for the host's call, shared with its single request: nobody waited.
+    assert pacer.waits == []

@@ -242,7 +242,14 @@ class Expiry:
                 )
                 .order_by(IntegrationRow.id)
             ).all()
+            # A platform without events has nowhere to put a notice: the outbox would drop it,
+            # so counting it would report (and dry-run promise) notices that never go out.
+            takes_events = {
+                t.integration_id for t in self.outbox.targets(session) if t.takes_events
+            }
         for integration_id, name, days in integrations:
+            if integration_id not in takes_events:
+                continue
             report.notices[name] = self._notify_integration(
                 integration_id, name, day, day + timedelta(days=days), report
             )

@@ -26,6 +26,8 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, host: PluginHost | None = None) -> Services:
         host = host or PluginHost(allowed_plugins_from_env())
+        # SQLite creates its file but not the folder holding it.
+        settings.instance_path.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         box = SecretBox(load_key(settings.secret_key, settings.instance_path))
         outbox = Outbox(host)

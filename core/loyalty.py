@@ -105,15 +105,13 @@ class Loyalty:
             raise Conflict(f"A customer with e-mail {email} exists already.", email=email)
         self._check_external_id(session, values.get("external_id"), None)
         pin = values.pop("pin", None)
+        defaults = {"registered": False, "missions": 0, "rewards": 0, "referrals": 0}
+        profile = {key: values[key] for key in PROFILE_FIELDS if key in values}
         customer = Customer(
             email=email,
             referral_code=_referral_code(),
             balance=0,
-            registered=False,
-            missions=0,
-            rewards=0,
-            referrals=0,
-            **{key: values[key] for key in PROFILE_FIELDS if key in values},
+            **{**defaults, **profile},
         )
         session.add(customer)
         session.flush()

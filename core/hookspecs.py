@@ -63,6 +63,8 @@ def install(integration: Integration) -> InstallResult:
     :returns: ``InstallResult`` naming the fields created and reused; its ``data`` (field ids,
         regional endpoint...) is stored and handed back as ``integration.data`` on later calls
     :raises AuthError: credentials refused; the message tells the admin what to check
+    :raises ConfigurationError: the account cannot work this way (a prefix the platform
+        rejects, an unsupported set-up); the message says what to change
     :raises ChoiceRequired: a setting must be picked first (e.g. the list to sync to); its
         options are shown to the admin
     """

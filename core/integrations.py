@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import Database
-from core.errors import AuthError, ChoiceRequired, DeliveryError, PointbridgeError
+from core.errors import ChoiceRequired, ConfigurationError, DeliveryError, PointbridgeError
 from core.models import IntegrationRow, IntegrationStatus
 from core.platform import Capability, InstallResult, Integration, Platform
 from core.plugins import PluginHost
@@ -214,11 +214,11 @@ class Integrations:
             integration = self.view(row)
         try:
             result: InstallResult = self.host.call("install", row.platform, integration=integration)
-        except (AuthError, ChoiceRequired, DeliveryError) as exc:
+        except (ChoiceRequired, DeliveryError) as exc:
             with db.transaction() as session:
                 row = self.get(session, name)
                 row.last_error = str(exc)
-                if isinstance(exc, AuthError):
+                if isinstance(exc, ConfigurationError):
                     row.status = IntegrationStatus.FAILING
             raise
         with db.transaction() as session:

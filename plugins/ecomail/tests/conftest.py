@@ -133,11 +133,15 @@ def contact(customer_id: int = 1, email: str | None = None, **overrides: Any) ->
     return Contact(**values)
 
 
+_customer_ids: dict[str, int] = {}
+
+
 def event(event_id: int, type_: EventType, email: str = "c1@example.cz", **data: Any) -> Event:
     return Event(
         id=event_id,
         type=type_,
-        customer_id=1,
+        # One customer per address, as in the host: the plugin keeps each customer's order.
+        customer_id=_customer_ids.setdefault(email, len(_customer_ids) + 1),
         email=email,
         occurred_at=datetime(2026, 5, 1, 10, 30),
         data=data,

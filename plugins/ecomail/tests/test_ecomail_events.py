@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pointbridge_ecomail as plugin
 import pytest
@@ -143,3 +144,53 @@ def test_a_contact_push_and_the_events_after_it_share_one_budget(
         plugin.emit_event(integration, [make_event(70, EventType.PIN_CHANGED, pin="1")])
     # Two hook calls, one request each: the second waits for the slot after the first.
     assert pacer.waits == pytest.approx([60 / (1000 * SAFETY)])
+
+
+class _FailingRequests:
+    """The fake Ecomail, but the tracker requests numbered in ``failing`` answer 503."""
+
+    def __init__(self, app: Any, failing: set[int]) -> None:
+        self.app = app
+        self.failing = failing
+        self.seen = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == "/tracker/events":
+            self.seen += 1
+            if self.seen in self.failing:
+                start_response("503 Service Unavailable", [("Content-Type", "application/json")])
+                return [b'{"message":"Server Error"}']
+        return self.app(environ, start_response)
+
+
+def test_one_failed_request_costs_only_its_event_and_that_customers_later_ones(
+    known: FakeEcomail, make_integration, make_event
+):
+    events = [
+        make_event(81, EventType.PIN_CHANGED, email="c1@example.cz", pin="1"),
+        make_event(82, EventType.PIN_CHANGED, email="c2@example.cz", pin="2"),  # 503
+        make_event(83, EventType.PIN_CHANGED, email="c2@example.cz", pin="3"),  # held back
+        make_event(84, EventType.PIN_CHANGED, email="c3@example.cz", pin="4"),
+    ]
+    with FakeServer(_FailingRequests(create_app(known), {2})) as flaky:
+        failures = plugin.emit_event(make_integration(url=flaky.url), events)
+        sent = len(flaky.requests_to("POST", "/tracker/events"))
+    assert [f.key for f in failures] == [82, 83]
+    assert all(isinstance(f.error, TransientError) for f in failures)
+    # c2's second PIN was not sent ahead of its first: it is retried after it, in order.
+    assert sent == 3
+    assert [e["email"] for e in known.events] == ["c1@example.cz", "c3@example.cz"]
+
+
+def test_two_failures_in_a_row_stop_the_batch(known: FakeEcomail, make_integration, make_event):
+    events = [
+        make_event(90 + n, EventType.PIN_CHANGED, email=f"c{n}@example.cz", pin=str(n))
+        for n in range(1, 5)
+    ]
+    with FakeServer(_FailingRequests(create_app(known), {2, 3})) as down:
+        failures = plugin.emit_event(make_integration(url=down.url), events)
+        sent = len(down.requests_to("POST", "/tracker/events"))
+    assert [f.key for f in failures] == [92, 93, 94]
+    assert "stopped answering" in str(failures[-1].error)
+    assert sent == 3  # the fourth event was not tried against a platform that looks down
+    assert [e["email"] for e in known.events] == ["c1@example.cz"]

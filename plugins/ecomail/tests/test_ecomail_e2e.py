@@ -1,0 +1,366 @@
+"""Ecomail end to end: the whole pointbridge host (REST API, CLI, webhooks, worker, export) over
+real HTTP against the fake Ecomail, checking what a shop would see in its Ecomail account."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pointbridge_ecomail import client
+from pointbridge_ecomail.client import AUTH_MESSAGE, BULK_MAX
+from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body, rate_limit_rule
+from pointbridge_ecomail.fields import field_names
+from sqlalchemy import select
+
+from core import ratelimit
+from core.models import OutboxMessage
+from core.testing import FakeServer, Faults
+from core.testing.e2e import Pointbridge
+
+NAME = "eco"
+PREFIX = "ellity_"
+API_KEY = "eco-e2e-key-5c1d"
+LIST_ID = "1"
+
+
+@pytest.fixture(autouse=True)
+def pacer() -> None:
+    """Overrides the unit tests' recording pacer: end to end runs the real shared budget."""
+    assert client.pacer_for is ratelimit.pacer_for
+
+
+@contextmanager
+def running(tmp_path: Path, **server: Any) -> Iterator[tuple[FakeEcomail, FakeServer, Pointbridge]]:
+    account = FakeEcomail(api_key=API_KEY)
+    account.add_list("Newsletter", LIST_ID)
+    with (
+        FakeServer(create_app(account), error_body=error_body, **server) as api,
+        Pointbridge(tmp_path) as pb,
+    ):
+        yield account, api, pb
+
+
+def add(pb: Pointbridge, api: FakeServer, api_key: str = API_KEY) -> str:
+    """``pointbridge integrations add`` pointed at the fake; returns the CLI's output."""
+    return pb.cli(
+        "integrations",
+        "add",
+        NAME,
+        "--plugin",
+        "ecomail",
+        "--set",
+        f"api_url={api.url}",
+        "--set",
+        f"api_key={api_key}",
+        "--set",
+        f"list_id={LIST_ID}",
+        exit_code=0 if api_key == API_KEY else 1,
+    )
+
+
+def expected_fields(customer: dict[str, Any]) -> dict[str, Any]:
+    """What the Ecomail list should hold for a customer as the REST API shows it."""
+
+    def day(value: str | None) -> str | None:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d") if value else None
+
+    last_change = customer["last_change_points"]
+    return {
+        f"{PREFIX}credit": str(customer["balance"]),
+        f"{PREFIX}credit_num": customer["balance"],
+        f"{PREFIX}pin": customer["pin"] or "",
+        f"{PREFIX}registered": "1" if customer["registered"] else "0",
+        f"{PREFIX}next_expiration_date": day(customer["next_expiration_date"]),
+        f"{PREFIX}next_expiration_value": str(customer["next_expiration_points"]),
+        f"{PREFIX}next_expiration_value_num": customer["next_expiration_points"],
+        f"{PREFIX}last_change_date": day(customer["last_change_at"]),
+        f"{PREFIX}last_change_value": "" if last_change is None else str(last_change),
+        f"{PREFIX}referral_code": customer["referral_code"],
+        f"{PREFIX}referral_link": customer["referral_link"],
+    }
+
+
+def fields_of(account: FakeEcomail, email: str) -> dict[str, Any]:
+    with account.lock:
+        return dict(account.contacts[email]["custom_fields"])
+
+
+def events_of(account: FakeEcomail, email: str) -> list[tuple[str, dict[str, Any]]]:
+    """(label, value) of every tracker event of one contact, oldest first."""
+    assert all(
+        (e["category"], e["action"]) == ("ellity", "change") for e in account.events_for(email)
+    )
+    return [(e["label"], json.loads(e["value"])) for e in account.events_for(email)]
+
+
+def subscription(email: str, status: str = "SUBSCRIBED") -> dict[str, Any]:
+    return {"payload": {"email": email, "status": status, "listId": 1, "campaignId": None}}
+
+
+def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
+    tmp_path: Path,
+) -> None:
+    with running(tmp_path) as (account, api, pb):
+        refused = add(pb, api, api_key="not-the-key")
+        assert AUTH_MESSAGE in refused
+        assert "not-the-key" not in refused
+        assert {r.method for r in api.requests} == {"GET"}
+        assert account.contacts == {} and account.lists[LIST_ID].custom_fields == {}
+        assert "failing" in pb.cli("integrations", "list")
+
+        pb.cli("integrations", "set", NAME, f"api_key={API_KEY}")
+        first = pb.cli("integrations", "install", NAME)
+        assert f"{NAME} is active" in first
+        # Ecomail's API cannot define a field; install says so instead of writing a dummy
+        # contact, and the first sync brings every field in, typed.
+        assert "at the first sync" in first
+        assert account.contacts == {} and account.bulk_calls == []
+        pb.create_customer("jana@example.com")
+        pb.deliver()
+        types = {k: v["type"] for k, v in account.lists[LIST_ID].custom_fields.items()}
+        assert set(types) == set(field_names(PREFIX))
+        assert types[f"{PREFIX}credit_num"] == "int"
+        assert types[f"{PREFIX}next_expiration_date"] == "date"
+        assert types[f"{PREFIX}credit"] == "string"
+
+        api.clear()
+        again = pb.cli("integrations", "install", NAME)
+        assert "11 loyalty field(s) already there" in again
+        assert "first sync" not in again
+        assert len(account.lists[LIST_ID].custom_fields) == 11
+        assert list(account.contacts) == ["jana@example.com"]
+        assert {r.method for r in api.requests} == {"GET"}
+
+
+def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(
+    tmp_path: Path,
+) -> None:
+    expires = date.today() + timedelta(days=30)
+    with running(tmp_path) as (account, api, pb):
+        add(pb, api)
+        created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
+        pb.transaction(created["id"], 120, "order", expires_at=expires)
+        pb.transaction(created["id"], -20, "manual")
+        pb.deliver()
+
+        customer = pb.customer(created["id"])
+        values = fields_of(account, "jana@example.com")
+        assert values == expected_fields(customer)
+        assert values[f"{PREFIX}credit"] == "100" and values[f"{PREFIX}credit_num"] == 100
+        assert values[f"{PREFIX}next_expiration_date"] == expires.isoformat()
+        # The debit took 20 of the 120 expiring points: 100 are left to expire that day.
+        assert values[f"{PREFIX}next_expiration_value_num"] == 100
+        assert values[f"{PREFIX}last_change_value"] == "-20"
+        assert values[f"{PREFIX}referral_link"].endswith(customer["referral_code"])
+        assert account.contacts["jana@example.com"]["name"] == "Jana"
+        assert account.status(LIST_ID, "jana@example.com") == 1
+        assert events_of(account, "jana@example.com") == [
+            ("credit", {"points": 120, "balance": 120, "reason": "order"}),
+            ("credit", {"points": -20, "balance": 100, "reason": "manual"}),
+        ]
+        # No sync may resubscribe anybody or fire "new subscriber" automations.
+        assert {(c["resubscribe"], c["trigger_autoresponders"]) for c in account.bulk_calls} == {
+            (False, False)
+        }
+
+        pin = pb.set_pin(created["id"], "4821")
+        pb.deliver()
+        assert fields_of(account, "jana@example.com")[f"{PREFIX}pin"] == "4821"
+        assert events_of(account, "jana@example.com")[-1] == ("pin", {"pin": pin})
+
+
+def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path) -> None:
+    expires = date.today() + timedelta(days=40)
+    with running(tmp_path) as (account, api, pb):
+        add(pb, api)
+        pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
+        customer = pb.create_customer("petr@example.com")
+        pb.transaction(customer["id"], 80, "review", expires_at=expires)
+        pb.transaction(customer["id"], 15, "order")  # never expires: not in the notice
+        pb.deliver()
+
+        notice_day = (expires - timedelta(days=7)).isoformat()
+        pb.cli("expiry", "run", "--date", notice_day)
+        pb.deliver()
+        pb.cli("expiry", "run", "--date", notice_day)
+        pb.deliver()
+
+        notices = [e for e in events_of(account, "petr@example.com") if e[0] == "expiry"]
+        assert notices == [("expiry", {"points": 80, "expires_on": expires.isoformat()})]
+
+
+def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(
+    tmp_path: Path,
+) -> None:
+    expires = date.today() + timedelta(days=20)
+    with running(tmp_path) as (account, api, pb):
+        add(pb, api)
+        pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
+        customer = pb.create_customer("ola@example.com")
+        pb.transaction(customer["id"], 30, "order", expires_at=expires)
+        pb.deliver()
+        # Gone from the list (deleted in Ecomail, or an import not finished there yet): the
+        # expiry notice, an event with no contact update before it, meets an unknown contact.
+        with account.lock:
+            del account.lists[LIST_ID].members["ola@example.com"]
+        pb.cli("expiry", "run", "--date", (expires - timedelta(days=7)).isoformat())
+
+        pb.worker.run_once()
+        assert [r.status for r in api.requests_to("POST", "/tracker/events")][-1] == 404
+        with pb.services.db.transaction() as session:
+            waiting = session.scalars(
+                select(OutboxMessage).where(OutboxMessage.status == "pending")
+            ).all()
+            assert [(m.event_type, m.attempts) for m in waiting] == [("credit-expires", 1)]
+            assert "not an Ecomail subscriber yet" in (waiting[0].last_error or "")
+        assert pb.dead() == 0
+
+        # The customer's next change brings the contact back; the notice follows it.
+        pb.transaction(customer["id"], 5, "review")
+        pb.deliver()
+        assert pb.dead() == 0
+        assert [label for label, _ in events_of(account, "ola@example.com")] == [
+            "credit",
+            "expiry",
+            "credit",
+        ]
+        assert account.status(LIST_ID, "ola@example.com") == 1
+
+
+def test_list_webhook_credits_once_and_unsubscribe_takes_the_points_back(
+    tmp_path: Path,
+) -> None:
+    with running(tmp_path) as (account, api, pb):
+        add(pb, api)
+        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        customer = pb.create_customer("eva@example.com")
+        pb.transaction(customer["id"], 10, "registration")
+        pb.deliver()
+
+        joined = pb.webhook(NAME, json=subscription("eva@example.com"))
+        assert joined.status_code == 200, joined.text
+        assert "+50 points" in joined.json()["message"]
+        duplicate = pb.webhook(NAME, json=subscription("eva@example.com"))
+        assert duplicate.status_code == 200
+        assert "nothing changed" in duplicate.json()["message"]
+        assert pb.customer(customer["id"])["balance"] == 60
+        pb.deliver()
+        assert fields_of(account, "eva@example.com")[f"{PREFIX}credit_num"] == 60
+        credits = [value for label, value in events_of(account, "eva@example.com")]
+        assert credits[1:] == [{"points": 50, "balance": 60, "reason": "subscription"}]
+
+        left = pb.webhook(NAME, json=subscription("eva@example.com", "UNSUBSCRIBED"))
+        assert left.status_code == 200, left.text
+        assert pb.customer(customer["id"])["balance"] == 10
+        pb.deliver()
+        assert fields_of(account, "eva@example.com")[f"{PREFIX}credit_num"] == 10
+        assert events_of(account, "eva@example.com")[-1] == (
+            "credit",
+            {"points": -50, "balance": 10, "reason": "subscription"},
+        )
+
+
+def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(tmp_path: Path) -> None:
+    with running(tmp_path) as (_account, api, pb):
+        add(pb, api)
+        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        customer = pb.create_customer("eva@example.com")
+        pb.deliver()
+        api.clear()
+
+        # Ecomail signs nothing: the token in the URL is the webhook's only secret.
+        url = pb.webhook_url(NAME)
+        guessed = url[: url.rindex("/") + 1] + "guessed-token"
+        refused = requests.post(guessed, json=subscription("eva@example.com"), timeout=30)
+        assert refused.status_code == 401
+        assert "Unknown webhook URL" in refused.json()["message"]
+        malformed = pb.webhook(NAME, json={"email": "eva@example.com", "status": "SUBSCRIBED"})
+        assert malformed.status_code == 400
+        assert '"payload"' in malformed.json()["message"]
+        assert "SUBSCRIBED or UNSUBSCRIBED" in malformed.json()["hint"]
+        assert pb.customer(customer["id"])["balance"] == 0
+        assert pb.pending() == 0
+        pb.deliver()
+        assert api.requests == []
+        # The same subscription at the right URL and in the right shape is taken.
+        assert pb.webhook(NAME, json=subscription("eva@example.com")).status_code == 200
+        assert pb.customer(customer["id"])["balance"] == 50
+
+
+def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(tmp_path: Path) -> None:
+    with running(tmp_path) as (account, api, pb):
+        add(pb, api)
+        pb.seed_customers(10_001, points=10)
+        # An account whose budget something else is using up: the export meets 429s.
+        api.rate_limits.append(rate_limit_rule(2, 1.0))
+        output = pb.cli("export", NAME)
+        assert "10001 customers sent, 0 refused" in output
+        assert [r.status for r in api.requests_to("POST", "/lists/1/subscribe-bulk")].count(429)
+
+        assert [(c["received"], c["taken"]) for c in account.bulk_calls] == [
+            (BULK_MAX, BULK_MAX)
+        ] * 3 + [(1001, 1001)]
+        everybody = {f"customer{n}@example.com" for n in range(10_001)}
+        assert set(account.lists[LIST_ID].members) == everybody
+        with account.lock:
+            credits = Counter(
+                (c["custom_fields"][f"{PREFIX}credit"], c["custom_fields"][f"{PREFIX}credit_num"])
+                for c in account.contacts.values()
+            )
+        assert credits == {("10", 10): 10_001}
+
+        # "Export Points": the same customers as a CSV for Ecomail's own import.
+        path = tmp_path / "ecomail.csv"
+        assert "wrote 10001 customers" in pb.cli("export", NAME, "--csv", str(path))
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+        assert reader.fieldnames == ["email", *field_names(PREFIX)]
+        assert len(rows) == 10_001 and {row["email"] for row in rows} == everybody
+        last = next(row for row in rows if row["email"] == "customer10000@example.com")
+        assert (last[f"{PREFIX}credit"], last[f"{PREFIX}credit_num"]) == ("10", "10")
+        assert last[f"{PREFIX}referral_code"] == "SEED00010000"
+        assert last[f"{PREFIX}referral_link"].endswith("SEED00010000")
+
+
+def test_throttling_and_failures_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    with running(tmp_path) as (account, api, pb):
+        add(pb, api)
+        # Below the 1,000 a minute the host paces at, so its pacing alone cannot avoid 429s.
+        api.rate_limits.append(rate_limit_rule(10, 1.0))
+        # No "slow" kind: neither the plugin nor the host lets a test shorten the client's
+        # timeout, so a slow answer would only be a late success.
+        api.faults = Faults(rate=0.1, kinds=("500", "503", "429", "drop"), seed=6)
+        customers = [pb.create_customer(f"shopper{n}@example.com") for n in range(10)]
+        with_pin = customers[::3]
+        for round_ in range(2):
+            for n, customer in enumerate(customers):
+                pb.transaction(customer["id"], 5 + n + round_, "order")
+            if round_ == 1:
+                for customer in with_pin:
+                    pb.set_pin(customer["id"])
+            pb.deliver(timeout=90)
+
+        statuses = Counter(r.status for r in api.requests)
+        # Throttled, and failed: 5xx, or 0 for a dropped connection.
+        assert statuses[429] and statuses[500] + statuses[503] + statuses[0]
+        assert pb.dead() == 0
+        for customer in customers:
+            now = pb.customer(customer["id"])
+            assert fields_of(account, now["email"]) == expected_fields(now)
+            events = events_of(account, now["email"])
+            balances = [value["balance"] for label, value in events if label == "credit"]
+            # Every event exactly once (a refused or dropped request was never processed), in
+            # the order it happened.
+            assert len(balances) == 2
+            assert balances == sorted(balances) and balances[-1] == now["balance"]
+            pins = [value["pin"] for label, value in events if label == "pin"]
+            assert pins == ([now["pin"]] if customer in with_pin else [])

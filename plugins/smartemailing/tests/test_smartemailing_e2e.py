@@ -1,0 +1,328 @@
+"""SmartEmailing end to end: the whole pointbridge host (REST API, CLI, webhooks, worker, export)
+over real HTTP against the fake SmartEmailing, checking what a shop would see in its account."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pointbridge_smartemailing import client
+from pointbridge_smartemailing.client import AUTH_MESSAGE, MAX_IMPORT
+from pointbridge_smartemailing.fake import (
+    FakeSmartEmailing,
+    create_app,
+    error_body,
+    rate_limit_rule,
+)
+from pointbridge_smartemailing.mapping import field_names
+from pointbridge_smartemailing.webhooks import paste_body
+
+from core import ratelimit
+from core.testing import FakeServer, Faults
+from core.testing.e2e import Pointbridge
+
+NAME = "se"
+PREFIX = "ellity_"
+# SmartEmailing's own example webhook body, as shops paste it: no comma after the e-mail and
+# "listd" for "listId".
+VENDOR_EXAMPLE = (
+    '{"eventName": "subscribed", "data": {"email": "{{ df_emailaddress }}" "listd": "1"}}'
+)
+
+
+@pytest.fixture(autouse=True)
+def pacer() -> None:
+    """Overrides the unit tests' recording pacer: end to end runs the real shared budget."""
+    assert client.pacer_for is ratelimit.pacer_for
+
+
+@contextmanager
+def running(
+    tmp_path: Path, **server: Any
+) -> Iterator[tuple[FakeSmartEmailing, FakeServer, Pointbridge]]:
+    fake = FakeSmartEmailing(contactlists={1: "Newsletter"})
+    with (
+        FakeServer(create_app(fake), error_body=error_body, **server) as api,
+        Pointbridge(tmp_path) as pb,
+    ):
+        yield fake, api, pb
+
+
+def add(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer, **settings: str) -> str:
+    """``pointbridge integrations add`` pointed at the fake; returns the CLI's output."""
+    values = {"api_url": api.url, "username": fake.username, "api_key": fake.api_key, **settings}
+    pairs = [item for key, value in values.items() for item in ("--set", f"{key}={value}")]
+    exit_code = 0 if settings.get("api_key", fake.api_key) == fake.api_key else 1
+    return pb.cli(
+        "integrations", "add", NAME, "--plugin", "smartemailing", *pairs, exit_code=exit_code
+    )
+
+
+def connected(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer) -> None:
+    """An active integration whose fields already exist in the account (a shop reconnecting).
+
+    Install then only reads them: creating ten fields at SmartEmailing's 5 requests a second
+    would add two seconds to every test; creating them is what the activation test covers.
+    """
+    for name, spec in field_names(PREFIX).items():
+        fake.add_customfield(name, spec.type)
+    add(pb, fake, api)
+
+
+def expected_fields(customer: dict[str, Any]) -> dict[str, str | None]:
+    """What SmartEmailing should hold for a customer as the REST API shows it."""
+
+    def stamp(value: str | None) -> str | None:
+        if not value:
+            return None
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
+
+    last_change = customer["last_change_points"]
+    return {
+        f"{PREFIX}credit": str(customer["balance"]),
+        f"{PREFIX}credit_num": str(customer["balance"]),
+        f"{PREFIX}pin": customer["pin"] or "",
+        f"{PREFIX}registered": "1" if customer["registered"] else "0",
+        f"{PREFIX}next_expiration_date": stamp(customer["next_expiration_date"]),
+        f"{PREFIX}next_expiration_value": str(customer["next_expiration_points"]),
+        f"{PREFIX}last_change_date": stamp(customer["last_change_at"]),
+        f"{PREFIX}last_change_value": "" if last_change is None else str(last_change),
+        f"{PREFIX}referral_code": customer["referral_code"],
+        f"{PREFIX}referral_link": customer["referral_link"],
+    }
+
+
+def events_of(fake: FakeSmartEmailing, email: str) -> list[tuple[str, dict[str, Any]]]:
+    with fake.lock:
+        return [(e["name"], e["payload"]) for e in fake.events if e["emailaddress"] == email]
+
+
+def subscription(email: str, event: str = "subscribed", list_id: str = "1") -> bytes:
+    return json.dumps({"eventName": event, "data": {"email": email, "listId": list_id}}).encode()
+
+
+def post_webhook(pb: Pointbridge, body: bytes, secret: str | None = None) -> Any:
+    return pb.webhook(
+        NAME,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Secret-Key": pb.webhook_secret(NAME) if secret is None else secret,
+        },
+    )
+
+
+def test_activation_checks_the_login_creates_the_fields_once_and_reuses_them(
+    tmp_path: Path,
+) -> None:
+    with running(tmp_path) as (fake, api, pb):
+        refused = add(pb, fake, api, api_key="not-the-key")
+        assert AUTH_MESSAGE in refused
+        assert "not-the-key" not in refused
+        assert fake.customfields == {}
+        assert [(r.method, r.path) for r in api.requests] == [("GET", "/check-credentials")]
+        assert "failing" in pb.cli("integrations", "list")
+
+        pb.cli("integrations", "set", NAME, f"api_key={fake.api_key}")
+        first = pb.cli("integrations", "install", NAME)
+        assert "10 custom fields created, 0 reused" in first
+        assert f"{NAME} is active" in first
+        assert sorted((f["name"], f["type"]) for f in fake.customfields.values()) == sorted(
+            (name, spec.type) for name, spec in field_names(PREFIX).items()
+        )
+
+        api.clear()
+        again = pb.cli("integrations", "install", NAME)
+        assert "0 custom fields created, 10 reused" in again
+        assert len(fake.customfields) == 10
+        assert api.requests_to("POST", "/customfields") == []
+
+
+def test_a_customer_credited_through_the_api_reaches_smartemailing_with_every_field(
+    tmp_path: Path,
+) -> None:
+    expires = date.today() + timedelta(days=30)
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
+        pb.transaction(created["id"], 120, "order", expires_at=expires)
+        pb.transaction(created["id"], -20, "manual")
+        pb.deliver()
+
+        customer = pb.customer(created["id"])
+        assert fake.field_values("jana@example.com") == expected_fields(customer)
+        values = fake.field_values("jana@example.com")
+        assert values[f"{PREFIX}credit"] == values[f"{PREFIX}credit_num"] == "100"
+        assert values[f"{PREFIX}next_expiration_date"] == f"{expires} 00:00:00"
+        # The debit took 20 of the 120 expiring points: 100 are left to expire that day.
+        assert values[f"{PREFIX}next_expiration_value"] == "100"
+        assert values[f"{PREFIX}last_change_value"] == "-20"
+        assert values[f"{PREFIX}referral_link"].endswith(customer["referral_code"])
+        contact = fake.contacts["jana@example.com"]
+        assert (contact.name, contact.surname) == ("Jana", "Nová")
+        assert events_of(fake, "jana@example.com") == [
+            ("ellity-credit-changed", {"points": 120, "balance": 120, "reason": "order"}),
+            ("ellity-credit-changed", {"points": -20, "balance": 100, "reason": "manual"}),
+        ]
+        # The fields went before the events, so an automation reads the new balance.
+        paths = [r.path for r in api.requests if r.status < 300]
+        assert paths.index("/import") < paths.index("/trigger-event")
+
+        pin = pb.set_pin(created["id"], "4821")
+        pb.deliver()
+        assert fake.field_values("jana@example.com")[f"{PREFIX}pin"] == "4821"
+        assert events_of(fake, "jana@example.com")[-1] == ("ellity-pin-changed", {"pin": pin})
+
+
+def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path) -> None:
+    expires = date.today() + timedelta(days=40)
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
+        customer = pb.create_customer("petr@example.com")
+        pb.transaction(customer["id"], 80, "review", expires_at=expires)
+        pb.transaction(customer["id"], 15, "order")  # never expires: not in the notice
+        pb.deliver()
+
+        notice_day = (expires - timedelta(days=7)).isoformat()
+        pb.cli("expiry", "run", "--date", notice_day)
+        pb.deliver()
+        pb.cli("expiry", "run", "--date", notice_day)
+        pb.deliver()
+
+        notices = [e for e in events_of(fake, "petr@example.com") if "expires" in e[0]]
+        assert notices == [
+            ("ellity-credit-expires", {"points": 80, "expiration_date": expires.isoformat()})
+        ]
+        assert pb.customer(customer["id"])["balance"] == 95
+
+
+def test_list_subscription_webhook_credits_once_and_unsubscribe_takes_the_points_back(
+    tmp_path: Path,
+) -> None:
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        customer = pb.create_customer("eva@example.com")
+        pb.transaction(customer["id"], 10, "registration")
+        pb.deliver()
+
+        joined = post_webhook(pb, subscription("eva@example.com"))
+        assert joined.status_code == 200, joined.text
+        assert "+50 points" in joined.json()["message"]
+        duplicate = post_webhook(pb, subscription("eva@example.com"))
+        assert duplicate.status_code == 200
+        assert "nothing changed" in duplicate.json()["message"]
+        assert pb.customer(customer["id"])["balance"] == 60
+        pb.deliver()
+        assert fake.field_values("eva@example.com")[f"{PREFIX}credit"] == "60"
+        changes = [p for n, p in events_of(fake, "eva@example.com") if n.endswith("changed")]
+        assert changes[-1] == {"points": 50, "balance": 60, "reason": "subscription"}
+        assert len(changes) == 2  # registration and one subscription, not two
+
+        left = post_webhook(pb, subscription("eva@example.com", "unsubscribed"))
+        assert left.status_code == 200, left.text
+        assert pb.customer(customer["id"])["balance"] == 10
+        pb.deliver()
+        assert fake.field_values("eva@example.com")[f"{PREFIX}credit"] == "10"
+        changes = [p for n, p in events_of(fake, "eva@example.com") if n.endswith("changed")]
+        assert changes[-1] == {"points": -50, "balance": 10, "reason": "subscription"}
+
+
+def test_the_vendors_broken_example_body_is_refused_with_the_fix(tmp_path: Path) -> None:
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        customer = pb.create_customer("eva@example.com")
+        pb.deliver()
+
+        answer = post_webhook(pb, VENDOR_EXAMPLE.encode())
+        assert answer.status_code == 400
+        body = answer.json()
+        assert "not valid JSON" in body["message"]
+        assert "missing the comma" in body["message"]
+        assert "listd" in body["message"]
+        assert body["hint"] == paste_body("subscribed", "1")
+        # The hint really is a body that works.
+        fixed = body["hint"].replace("{{ df_emailaddress }}", "eva@example.com").encode()
+        assert post_webhook(pb, fixed).status_code == 200
+        assert pb.customer(customer["id"])["balance"] == 50
+
+
+def test_a_wrong_secret_key_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        customer = pb.create_customer("eva@example.com")
+        pb.deliver()
+        api.clear()
+
+        answer = post_webhook(pb, subscription("eva@example.com"), secret="guessed-secret")
+        assert answer.status_code == 401
+        assert "X-Secret-Key" in answer.json()["message"]
+        missing = pb.webhook(NAME, data=subscription("eva@example.com"))
+        assert missing.status_code == 401
+        assert pb.customer(customer["id"])["balance"] == 0
+        assert pb.pending() == 0
+        pb.deliver()
+        assert api.requests == []
+
+
+def test_export_of_10001_customers_goes_out_500_a_call_and_all_arrive(tmp_path: Path) -> None:
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        pb.seed_customers(10_001, points=10)
+        output = pb.cli("export", NAME)
+        assert "10001 customers sent, 0 refused" in output
+
+        imports = [r.json()["data"] for r in api.requests_to("POST", "/import")]
+        assert [len(batch) for batch in imports] == [MAX_IMPORT] * 20 + [1]
+        assert set(fake.contacts) == {f"customer{n}@example.com" for n in range(10_001)}
+        credit_id = fake.field_id(f"{PREFIX}credit")
+        with fake.lock:
+            credits = Counter(c.customfields.get(credit_id) for c in fake.contacts.values())
+        assert credits == {"10": 10_001}
+        assert fake.field_values("customer10000@example.com")[f"{PREFIX}referral_code"] == (
+            "SEED00010000"
+        )
+
+
+def test_throttling_and_failures_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    with running(tmp_path) as (fake, api, pb):
+        connected(pb, fake, api)
+        # Below the plugin's 5 a second, so the host's pacing alone cannot avoid every 429.
+        api.rate_limits.append(rate_limit_rule(2, 1.0))
+        # No "slow" kind: neither the plugin nor the host lets a test shorten the client's
+        # timeout, so a slow answer would only be a late success.
+        api.faults = Faults(rate=0.2, kinds=("500", "503", "429", "drop"), seed=3)
+        customers = [pb.create_customer(f"shopper{n}@example.com") for n in range(20)]
+        with_pin = customers[::3]
+        for round_ in range(3):
+            for n, customer in enumerate(customers):
+                pb.transaction(customer["id"], 5 + n + round_, "order")
+            if round_ == 1:
+                for customer in with_pin:
+                    pb.set_pin(customer["id"])
+            pb.deliver(timeout=90)
+
+        statuses = Counter(r.status for r in api.requests)
+        # Throttled, and failed: 5xx, or 0 for a dropped connection.
+        assert statuses[429] and statuses[500] + statuses[503] + statuses[0]
+        assert pb.dead() == 0
+        for customer in customers:
+            now = pb.customer(customer["id"])
+            assert fake.field_values(now["email"]) == expected_fields(now)
+            events = events_of(fake, now["email"])
+            balances = [p["balance"] for n, p in events if n == "ellity-credit-changed"]
+            # Every event exactly once (a refused or dropped request was never processed), in
+            # the order it happened.
+            assert len(balances) == 3
+            assert balances == sorted(balances) and balances[-1] == now["balance"]
+            pins = [p["pin"] for n, p in events if n == "ellity-pin-changed"]
+            assert pins == ([now["pin"]] if customer in with_pin else [])

@@ -1,10 +1,10 @@
 """The nightly expiry job: expire due point lots, and warn customers N days ahead.
 
-Both halves are set-based and paged by customer id, so a million customers never sit in
-memory, and both are idempotent: the expiration entry carries the reference
-``expiration:<day>`` (unique per customer) and a notice carries the outbox dedupe key
-``credit-expires:<integration>:<customer>:<expiry date>``. Running a day twice, on two machines
-at once, or again by hand changes nothing the second time.
+Both halves are set-based and paged (expiry by customer id, notices by expiry date then
+customer id), so a million customers never sit in memory, and both are idempotent: the
+expiration entry carries the reference ``expiration:<day>`` (unique per customer) and a notice
+carries the outbox dedupe key ``credit-expires:<integration>:<customer>:<expiry date>``.
+Running a day twice, on two machines at once, or again by hand changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -258,63 +258,67 @@ class Expiry:
         self, integration_id: int, name: str, day: date, horizon: date, report: DayReport
     ) -> int:
         count = 0
-        after = 0
-        while True:
-            with self.db.transaction() as session:
-                rows = session.execute(
-                    select(PointLot.customer_id, PointLot.expires_on, func.sum(PointLot.remaining))
-                    .where(
-                        PointLot.remaining > 0,
-                        PointLot.expires_on > day,
-                        PointLot.expires_on <= horizon,
-                        PointLot.customer_id > after,
-                    )
-                    .group_by(PointLot.customer_id, PointLot.expires_on)
-                    .order_by(PointLot.customer_id, PointLot.expires_on)
-                    .limit(self.page_size)
-                ).all()
-                if not rows:
-                    return count
-                # A page ends between customers, so a customer's dates are never split.
-                last_customer = rows[-1][0]
-                if len(rows) == self.page_size and rows[0][0] != last_customer:
-                    rows = [r for r in rows if r[0] != last_customer]
-                    after = rows[-1][0]
-                else:
-                    after = last_customer
-                items = [
-                    (customer_id, {"points": int(points), "expires_on": expires_on.isoformat()})
-                    for customer_id, expires_on, points in rows
-                ]
-                fresh = self._unsent(session, integration_id, items)
-                if not report.dry_run and fresh:
-                    self.outbox.events(
-                        session,
-                        EventType.CREDIT_EXPIRES,
-                        fresh,
-                        dedupe_key=lambda iid, customer_id, data: notice_key(
-                            iid, customer_id, data["expires_on"]
-                        ),
-                        integration_ids=[integration_id],
-                    )
-                count += len(fresh)
-                if len(report.sample_notices) < SAMPLE_SIZE and fresh:
-                    emails = dict(
-                        session.execute(
-                            select(Customer.id, Customer.email).where(
-                                Customer.id.in_([c for c, _ in fresh[:SAMPLE_SIZE]])
-                            )
-                        ).all()
-                    )
-                    for customer_id, data in fresh[: SAMPLE_SIZE - len(report.sample_notices)]:
-                        report.sample_notices.append(
-                            (
-                                name,
-                                emails[customer_id],
-                                data["points"],
-                                date.fromisoformat(data["expires_on"]),
-                            )
+        # One date at a time: (expires_on = d, customer_id > after) is a seek along the partial
+        # index ix_lot_expiring, so a page costs its own rows. Paging the whole window by
+        # customer made every page scan and sort all N days' open lots again: quadratic, 95 s
+        # of a million customers' night.
+        for offset in range(1, (horizon - day).days + 1):
+            expires_on = day + timedelta(days=offset)
+            after = 0
+            while True:
+                with self.db.transaction() as session:
+                    rows = session.execute(
+                        select(PointLot.customer_id, func.sum(PointLot.remaining))
+                        .where(
+                            PointLot.remaining > 0,
+                            PointLot.expires_on == expires_on,
+                            PointLot.customer_id > after,
                         )
+                        .group_by(PointLot.customer_id)
+                        .order_by(PointLot.customer_id)
+                        .limit(self.page_size)
+                    ).all()
+                    if not rows:
+                        break
+                    after = rows[-1][0]
+                    items = [
+                        (customer_id, {"points": int(points), "expires_on": expires_on.isoformat()})
+                        for customer_id, points in rows
+                    ]
+                    fresh = self._unsent(session, integration_id, items)
+                    if not report.dry_run and fresh:
+                        self.outbox.events(
+                            session,
+                            EventType.CREDIT_EXPIRES,
+                            fresh,
+                            dedupe_key=lambda iid, customer_id, data: notice_key(
+                                iid, customer_id, data["expires_on"]
+                            ),
+                            integration_ids=[integration_id],
+                        )
+                    count += len(fresh)
+                    if len(report.sample_notices) < SAMPLE_SIZE and fresh:
+                        self._sample_notices(session, name, fresh, report)
+        return count
+
+    def _sample_notices(
+        self,
+        session: Session,
+        name: str,
+        fresh: list[tuple[int, dict[str, Any]]],
+        report: DayReport,
+    ) -> None:
+        emails = dict(
+            session.execute(
+                select(Customer.id, Customer.email).where(
+                    Customer.id.in_([c for c, _ in fresh[:SAMPLE_SIZE]])
+                )
+            ).all()
+        )
+        for customer_id, data in fresh[: SAMPLE_SIZE - len(report.sample_notices)]:
+            report.sample_notices.append(
+                (name, emails[customer_id], data["points"], date.fromisoformat(data["expires_on"]))
+            )
 
     def _unsent(
         self, session: Session, integration_id: int, items: list[tuple[int, dict[str, Any]]]

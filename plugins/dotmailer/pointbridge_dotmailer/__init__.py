@@ -19,6 +19,7 @@ from core import (
     RateLimit,
     hookimpl,
 )
+from core.ratelimit import Pacer, pacer_for
 from pointbridge_dotmailer import connection
 from pointbridge_dotmailer.fields import FIELDS, NAME_FIELDS, field_names
 from pointbridge_dotmailer.settings import DotdigitalSettings
@@ -63,13 +64,20 @@ def _address_book_choice(books: list[dict], message: str) -> ChoiceRequired:
     return ChoiceRequired("address_book_id", options, message)
 
 
+def _pacer(integration: Integration) -> Pacer:
+    # The budget the host paces this integration's calls with; the plugin's contact writes
+    # take their slots from it too (the first of a call uses the one the host took).
+    return pacer_for(integration.id, PLATFORM.rate_limit)
+
+
 @hookimpl
 def install(integration: Integration) -> InstallResult:
     # A prefix Dotdigital cannot take is reported before anything is sent.
     names = field_names(integration.field_prefix)
     settings = integration.settings
-    endpoint = connection.discover_endpoint(settings)  # checks the credentials
-    client = connection.client_at(endpoint, settings)
+    pacer = _pacer(integration)
+    endpoint = connection.discover_endpoint(integration, pacer)  # checks the credentials
+    client = connection.client_at(endpoint, integration, pacer)
 
     book_setting = str(settings.get("address_book_id") or "").strip()
     advice = "Pick the address book that holds all of the shop's customers."
@@ -119,4 +127,4 @@ def install(integration: Integration) -> InstallResult:
 
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    return push(connection.regional_client(integration), integration, contacts)
+    return push(connection.regional_client(integration, _pacer(integration)), integration, contacts)

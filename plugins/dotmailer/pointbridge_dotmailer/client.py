@@ -17,6 +17,7 @@ import requests
 
 from core import PermanentError, RateLimited, TransientError
 from core.http import ApiClient, error_summary, parse_retry_after
+from core.ratelimit import Pacer
 
 DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
 
@@ -84,32 +85,60 @@ def error_code(response: requests.Response) -> str:
     return ""
 
 
-class DotdigitalClient:
-    """One API user on one Dotdigital host."""
+class ImportLost(TransientError):
+    """Dotdigital does not know an import we started: polling it again will not help."""
 
-    def __init__(self, base_url: str, username: str, password: str) -> None:
-        self.http = ApiClient(
-            base_url,
-            auth=(username, password),
-            headers={"Content-Type": "application/json"},
-            auth_message=AUTH_MESSAGE,
-            timeout=TIMEOUT,
-            retry_after=ratelimit_wait,
-        )
+
+class DotdigitalClient:
+    """One API user on one Dotdigital host, for one integration.
+
+    Dotdigital counts calls per tier, each tier in its own per-minute window: contact writes
+    (imports in the "low" tier, single updates in "medium") are what the integration's rate
+    limit stands for, so they go through ``pacer``, the integration's shared budget. Account
+    info, data fields, address books (install) and import status polls sit in the higher tiers
+    and are not paced against it: spacing a poll 1.8 s apart like an import would only slow
+    every batch down, and an install of nine calls would keep the admin waiting for 15 s.
+    """
+
+    def __init__(
+        self, base_url: str, username: str, password: str, *, pacer: Pacer | None = None
+    ) -> None:
+        common: dict[str, Any] = {
+            "auth": (username, password),
+            "headers": {"Content-Type": "application/json"},
+            "auth_message": AUTH_MESSAGE,
+            "timeout": TIMEOUT,
+            "retry_after": ratelimit_wait,
+        }
+        self.http = ApiClient(base_url, **common)
+        self.writes = ApiClient(base_url, pacer=pacer, **common)
 
     @property
     def base_url(self) -> str:
         return self.http.base_url
 
+    @property
+    def pacer(self) -> Pacer | None:
+        return self.writes.pacer
+
     def close(self) -> None:
         self.http.close()
+        self.writes.close()
 
     def _request(
-        self, method: str, path: str, *, passthrough: Sequence[int] = (), **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        passthrough: Sequence[int] = (),
+        paced: bool = False,
+        **kwargs: Any,
     ) -> requests.Response:
         """Send; 400s from the legacy rate scheme raise ``RateLimited``, other 400s raise
-        ``PermanentError`` unless the caller handles 400 itself (``passthrough``)."""
-        response = self.http.request(method, path, passthrough=(400, *passthrough), **kwargs)
+        ``PermanentError`` unless the caller handles 400 itself (``passthrough``).
+        ``paced`` requests (contact writes) wait for the integration's shared budget."""
+        http = self.writes if paced else self.http
+        response = http.request(method, path, passthrough=(400, *passthrough), **kwargs)
         if response.status_code == 400:
             if error_code(response) == _FLAT_RATE_CODE:
                 raise RateLimited(f"{method} {path}: {error_summary(response)}")
@@ -185,12 +214,15 @@ class DotdigitalClient:
             params={"merge-option": "overwrite"},
             json=body,
             passthrough=(400,),
+            paced=True,
         )
 
     def start_import(self, contacts: Sequence[Mapping[str, Any]]) -> str:
         """Submit a bulk import (``PUT /contacts/v3/import``) and return its id."""
         body = {"mergeOption": "overwrite", "contacts": list(contacts)}
-        response = self._request("PUT", "contacts/v3/import", json=body, passthrough=(400, 429))
+        response = self._request(
+            "PUT", "contacts/v3/import", json=body, passthrough=(400, 429), paced=True
+        )
         if response.status_code == 429:
             if error_code(response) == "contacts:tooManyActiveImports":
                 raise RateLimited(
@@ -213,7 +245,7 @@ class DotdigitalClient:
         response = self._request("GET", path, passthrough=(404,))
         if response.status_code == 404:
             # Only our own ids are polled; a vanished one means the import state was lost.
-            raise TransientError(f"GET {path}: Dotdigital no longer knows this import")
+            raise ImportLost(f"GET {path}: Dotdigital no longer knows this import")
         return dict(response.json())
 
     def wait_for_import(
@@ -223,19 +255,35 @@ class DotdigitalClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> dict[str, Any]:
-        """Poll until the import is no longer ``NotFinished``, within ``POLL_BUDGET_SECONDS``."""
+        """Poll until the import is no longer ``NotFinished``, within ``POLL_BUDGET_SECONDS``.
+
+        A poll that fails (5xx, timeout, 429) is tried again within the budget: the import
+        runs on at Dotdigital whatever happened to one poll, and giving up on it would send
+        the batch again while the first import may still land later, over newer values.
+        """
         deadline = clock() + POLL_BUDGET_SECONDS
         attempt = 0
+        last_error: TransientError | RateLimited | None = None
         while True:
             delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
+            if isinstance(last_error, RateLimited) and last_error.retry_after:
+                delay = max(delay, last_error.retry_after)
             if clock() + delay > deadline:
+                why = f" (last poll: {last_error})" if last_error else ""
                 raise TransientError(
                     f"Dotdigital import {import_id} has not finished within "
-                    f"{POLL_BUDGET_SECONDS:g} s; the contacts will be sent again."
+                    f"{POLL_BUDGET_SECONDS:g} s{why}; the contacts will be sent again."
                 )
             sleep(delay)
             attempt += 1
-            status = self.import_status(import_id)
+            try:
+                status = self.import_status(import_id)
+            except ImportLost:
+                raise
+            except (TransientError, RateLimited) as exc:
+                last_error = exc
+                continue
+            last_error = None
             if status.get("status") not in ("NotFinished", "NotStarted", None):
                 return status
 

@@ -3,6 +3,9 @@
 ``GET /v2/account-info`` on the configured host (r1) names the account's ``ApiEndpoint``; every
 other call goes there. Install stores it in ``InstallResult.data``; should the data lack it (an
 integration installed by an older version), it is looked up once per process and remembered.
+
+Clients are kept per integration, not only per API user: each carries its integration's pacer
+(``core.ratelimit.pacer_for``), the one budget the host and the plugin share for it.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import Integration
+from core.ratelimit import Pacer
 from pointbridge_dotmailer.client import DEFAULT_API_URL, DotdigitalClient
 
 _lock = threading.Lock()
-_clients: dict[tuple[str, str, str], DotdigitalClient] = {}
+_clients: dict[tuple[int, str, str, str], DotdigitalClient] = {}
 _endpoints: dict[tuple[str, str, str], str] = {}
 
 
@@ -27,27 +31,34 @@ def _key(base_url: str, settings: Mapping[str, Any]) -> tuple[str, str, str]:
     return (base_url.rstrip("/") + "/", str(settings["username"]), digest)
 
 
-def client_at(base_url: str, settings: Mapping[str, Any]) -> DotdigitalClient:
-    """A pooled client for this host and API user."""
-    key = _key(base_url, settings)
+def client_at(
+    base_url: str, integration: Integration, pacer: Pacer | None = None
+) -> DotdigitalClient:
+    """A pooled client for this host, API user and integration, writing through ``pacer``."""
+    key = (integration.id, *_key(base_url, integration.settings))
     with _lock:
         client = _clients.get(key)
-        if client is None:
-            client = DotdigitalClient(key[0], key[1], str(settings["password"]))
+        # A new pacer (the host's rate limit for the integration changed) needs a new client;
+        # the old one is dropped, not closed, as another thread may be finishing a call on it.
+        if client is None or client.pacer is not pacer:
+            client = DotdigitalClient(
+                key[1], key[2], str(integration.settings["password"]), pacer=pacer
+            )
             _clients[key] = client
         return client
 
 
-def discover_endpoint(settings: Mapping[str, Any]) -> str:
+def discover_endpoint(integration: Integration, pacer: Pacer | None = None) -> str:
     """Ask the configured host which regional host serves this account (always a call)."""
+    settings = integration.settings
     api_url = str(settings.get("api_url") or DEFAULT_API_URL)
-    endpoint = client_at(api_url, settings).api_endpoint()
+    endpoint = client_at(api_url, integration, pacer).api_endpoint()
     with _lock:
         _endpoints[_key(api_url, settings)] = endpoint
     return endpoint
 
 
-def regional_client(integration: Integration) -> DotdigitalClient:
+def regional_client(integration: Integration, pacer: Pacer | None = None) -> DotdigitalClient:
     """The client for the account's regional host, looking the host up only when unknown."""
     settings = integration.settings
     endpoint = integration.data.get("api_endpoint")
@@ -56,8 +67,8 @@ def regional_client(integration: Integration) -> DotdigitalClient:
         with _lock:
             endpoint = _endpoints.get(_key(api_url, settings))
         if not endpoint:
-            endpoint = discover_endpoint(settings)
-    return client_at(str(endpoint), settings)
+            endpoint = discover_endpoint(integration, pacer)
+    return client_at(str(endpoint), integration, pacer)
 
 
 def reset() -> None:

@@ -6,12 +6,14 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
+import pointbridge_dotmailer
 import pytest
 from pointbridge_dotmailer import client, connection
 from pointbridge_dotmailer.fake import DotdigitalState, create_app
 from pointbridge_dotmailer.settings import DotdigitalSettings
 
 from core import Contact, Integration
+from core.ratelimit import Pacer
 from core.testing import FakeServer
 
 BOOK_ID = 7
@@ -49,11 +51,34 @@ def dd_server(dd_state: DotdigitalState, _dd_session_server: FakeServer) -> Fake
     return server
 
 
+@pytest.fixture
+def pacer_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """What the integration's shared pacer made requests wait, recorded instead of slept.
+
+    Unit tests call the hooks directly, without the host taking a slot per call, so at 35
+    calls a minute every write would sleep 1.8 s. The pacer is the real one otherwise.
+    """
+    waits: list[float] = []
+    pacers: dict[int, Pacer] = {}
+
+    def pacer(integration: Integration) -> Pacer:
+        if integration.id not in pacers:
+            pacers[integration.id] = Pacer(
+                pointbridge_dotmailer.PLATFORM.rate_limit, sleep=waits.append
+            )
+        return pacers[integration.id]
+
+    monkeypatch.setattr(pointbridge_dotmailer, "_pacer", pacer)
+    return waits
+
+
 MakeIntegration = Callable[..., Integration]
 
 
 @pytest.fixture
-def make_integration(dd_state: DotdigitalState, dd_server: FakeServer) -> MakeIntegration:
+def make_integration(
+    dd_state: DotdigitalState, dd_server: FakeServer, pacer_waits: list[float]
+) -> MakeIntegration:
     def make(
         *,
         url: str | None = None,

@@ -12,7 +12,7 @@ from pointbridge_dotmailer.client import ratelimit_wait
 from pointbridge_dotmailer.fake import DotdigitalState, create_app, import_rate_limit
 
 from core import AuthError, PermanentError, RateLimited, TransientError
-from core.testing import FakeServer, Faults
+from core.testing import FakeServer, Faults, RateLimitRule
 
 
 @pytest.fixture
@@ -98,6 +98,32 @@ def test_server_errors_are_transient(make_integration, dd_state, make_contact) -
             push_contact(integration, [make_contact(1)])
         with pytest.raises(TransientError):
             push_contact(integration, [make_contact(1), make_contact(2)])
+
+
+def test_a_failed_status_poll_is_polled_again_not_imported_twice(
+    make_integration, dd_state, make_contact
+) -> None:
+    polls = 0
+
+    def first_two_polls(path: str) -> bool:
+        nonlocal polls
+        if not path.startswith("/contacts/v3/import/"):
+            return False
+        polls += 1
+        return polls <= 2
+
+    # The first poll passes (NotFinished), the second meets a 503, later ones pass.
+    fails_once = RateLimitRule(
+        1, 60.0, respond=lambda wait: (503, {}, b""), applies=first_two_polls
+    )
+    with FakeServer(create_app(dd_state), rate_limits=[fails_once]) as server:
+        integration = make_integration(url=server.url)
+        integration = make_integration(url=server.url, data=dict(install(integration).data))
+        assert push_contact(integration, [make_contact(1), make_contact(2)]) == []
+    assert len(server.requests_to("PUT", "/contacts/v3/import")) == 1
+    statuses = [r.status for r in server.requests if r.path.startswith("/contacts/v3/import/")]
+    assert statuses == [200, 503, 200]
+    assert dd_state.contacts["customer2@example.com"].data_fields["ELLITY_POINTS"] == 120
 
 
 def test_revoked_password_pauses_with_the_admin_message(installed, dd_state, make_contact) -> None:

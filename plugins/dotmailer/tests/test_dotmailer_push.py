@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pointbridge_dotmailer
 import pytest
 from pointbridge_dotmailer import MAX_BATCH, install, push_contact
 from pointbridge_dotmailer.fake import FakeContact
@@ -143,3 +144,23 @@ def test_name_fields_are_skipped_when_the_account_lacks_them(
     integration = make_integration(data=dict(result.data))
     assert push_contact(integration, [make_contact(1), make_contact(2)]) == []
     assert "FIRSTNAME" not in dd_state.contacts["customer1@example.com"].data_fields
+
+
+def test_contact_writes_take_the_integrations_shared_budget_and_polls_do_not(
+    installed, dd_server, make_contact, pacer_waits
+) -> None:
+    # Install's calls (account info, data fields, address books) are in Dotdigital's higher
+    # tiers: none of them waited for the import budget.
+    assert pacer_waits == []
+    pacer = pointbridge_dotmailer._pacer(installed)
+    with pacer.call():  # what the host does around a hook call
+        push_contact(installed, [make_contact(i) for i in range(1, 4)])
+    # The import used the host's slot; its two status polls took none.
+    assert pacer_waits == []
+    assert len([r for r in dd_server.requests if r.path.startswith("/contacts/v3/import/")]) == 2
+    with pacer.call():
+        push_contact(installed, [make_contact(5)])
+    assert len(pacer_waits) == 1  # the host waited for its slot; the PATCH went in it
+    push_contact(installed, [make_contact(6)])  # a write outside a host call waits on its own
+    assert len(pacer_waits) == 2
+    assert all(wait > 0 for wait in pacer_waits)

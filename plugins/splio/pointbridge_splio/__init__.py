@@ -18,12 +18,12 @@ from core import (
     Integration,
     ItemFailure,
     Platform,
-    RateLimit,
     RateLimited,
     hookimpl,
 )
 from pointbridge_splio.client import client_for
 from pointbridge_splio.fields import FIELDS, field_name
+from pointbridge_splio.pacing import RATE_LIMIT
 from pointbridge_splio.settings import SplioSettings
 from pointbridge_splio.sync import push_contacts
 
@@ -33,8 +33,9 @@ PLATFORM = Platform(
     settings_schema=SplioSettings,
     capabilities=frozenset(),
     max_batch=1000,
-    # Splio: 20 requests/s on data/contacts, 10/s elsewhere, per client IP.
-    rate_limit=RateLimit(20, 1.0),
+    # Splio: 20 requests/s on data/contacts, 10/s elsewhere, per client IP; the client paces
+    # its requests with the same budget (and the 10/s apart).
+    rate_limit=RATE_LIMIT,
     description="Loyalty points, counts and VIP tier in Splio contact custom fields.",
     export_after_install=True,
 )

@@ -20,8 +20,9 @@ import requests
 
 from core import AuthError, ConfigurationError, Integration, TransientError
 from core.http import ApiClient, error_summary
+from core.ratelimit import Pacer, pacer_for
 from pointbridge_splio.auth import Token
-from pointbridge_splio.pacing import window_for
+from pointbridge_splio.pacing import RATE_LIMIT, is_contacts_path, others_window
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,26 @@ def contact_path(email: str) -> str:
 
 
 class SplioClient:
-    """One Splio API user: its token and its HTTP session. Safe to share between threads."""
+    """One Splio API user: its token and its HTTP session. Safe to share between threads.
 
-    def __init__(self, api_url: str, api_key: str) -> None:
+    Requests to ``data/contacts`` wait for their slot in ``pacer``, the integration's shared
+    budget; the others, which Splio counts apart, pass their own window (see
+    ``pointbridge_splio.pacing``).
+    """
+
+    def __init__(self, api_url: str, api_key: str, pacer: Pacer | None = None) -> None:
         self.api_url = api_url
         self.api = ApiClient(api_url, auth_message=AUTH_MESSAGE, retry_after=rate_limit_reset)
+        self.contacts_api = ApiClient(
+            api_url, auth_message=AUTH_MESSAGE, retry_after=rate_limit_reset, pacer=pacer
+        )
         self._api_key = api_key
         self._token: Token | None = None
         self._lock = threading.Lock()
+
+    @property
+    def pacer(self) -> Pacer | None:
+        return self.contacts_api.pacer
 
     # -- authentication --------------------------------------------------------------------
 
@@ -132,7 +145,9 @@ class SplioClient:
     def _paced(
         self, method: str, path: str, *, passthrough: Collection[int], **kwargs: Any
     ) -> requests.Response:
-        window_for(self.api_url, path).wait()
+        if is_contacts_path(path):
+            return self.contacts_api.request(method, path, passthrough=passthrough, **kwargs)
+        others_window(self.api_url).wait()
         return self.api.request(method, path, passthrough=passthrough, **kwargs)
 
     # -- universe and fields -----------------------------------------------------------------
@@ -202,6 +217,7 @@ class SplioClient:
 
     def close(self) -> None:
         self.api.close()
+        self.contacts_api.close()
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
@@ -228,14 +244,17 @@ def client_for(integration: Integration) -> SplioClient:
     api_key = str(integration.settings.get("api_key") or "")
     fingerprint = hashlib.sha256(api_key.encode()).hexdigest()[:16]
     key = (integration.id, api_url.rstrip("/"), fingerprint)
+    # The budget the host paces this integration's calls with (the platform declares the same
+    # RATE_LIMIT); it is replaced only if that limit changes, and the client with it.
+    pacer = pacer_for(integration.id, RATE_LIMIT)
     with _clients_lock:
         client = _clients.get(key)
-        if client is None:
+        if client is None or client.pacer is not pacer:
             # A changed key or URL replaces the entry; the old client is dropped, not closed,
             # since another thread may still be finishing a call with it.
             for old in [k for k in _clients if k[0] == integration.id]:
                 del _clients[old]
-            client = _clients[key] = SplioClient(api_url, api_key)
+            client = _clients[key] = SplioClient(api_url, api_key, pacer)
         return client
 
 

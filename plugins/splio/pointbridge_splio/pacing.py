@@ -1,12 +1,16 @@
-"""Keeps this process under Splio's per-second limits, per path family.
+"""Splio's two request budgets: contacts on the integration's shared pacer, the rest apart.
 
-The host's rate limiter counts ``push_contact`` calls, but one call may PATCH up to a thousand
-existing contacts, each a request against Splio's 20 requests/s on ``data/contacts``; install
-makes several calls against the 10/s of everything else. Splio counts per client IP, so every
-integration of this process talking to the same API host shares the same windows.
+Splio allows 20 requests/s on ``data/contacts`` and 10/s on everything else, each counted in
+its own window, per client IP. The platform declares the 20/s (``RATE_LIMIT``): the host paces
+each hook call with it, and the client paces each ``data/contacts`` request through the same
+``core.ratelimit.pacer_for`` budget, so the thousand PATCHes of one call and every other call
+of the integration stay under it together.
 
-The limiter mirrors Splio's own rule (at most N requests in any window), slightly tighter, so a
-burst after a quiet moment goes out at once and a long run settles at the limit.
+Requests off ``data/contacts`` (authentication, the unique key, field listing and creation:
+install's calls, and a token renewal now and then) do not use that budget, as Splio does not
+count them in it; they pass a small sliding window of Splio's 10/s instead. It is kept per
+API host rather than per integration because Splio counts per IP, so two integrations
+installing at once share those 10/s.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-# A little under Splio's 20/s and 10/s, over a slightly longer window: the requests reach
-# Splio with some jitter, and Splio's clock is not ours.
-CONTACTS_LIMIT = 19
+from core.platform import RateLimit
+
+# Splio: 20 requests/s on data/contacts (the most the integration ever sends), per client IP.
+RATE_LIMIT = RateLimit(20, 1.0)
+
+# A little under Splio's 10/s, over a slightly longer window: the requests reach Splio with
+# some jitter, and Splio's clock is not ours.
 OTHERS_LIMIT = 9
 WINDOW_SECONDS = 1.05
 
@@ -64,17 +72,17 @@ def is_contacts_path(path: str) -> bool:
     return path == "data/contacts" or path.startswith("data/contacts/")
 
 
-_windows: dict[tuple[str, bool], SlidingWindow] = {}
+_windows: dict[str, SlidingWindow] = {}
 _windows_lock = threading.Lock()
 
 
-def window_for(api_url: str, path: str) -> SlidingWindow:
-    contacts = is_contacts_path(path)
-    key = (api_url.rstrip("/").lower(), contacts)
+def others_window(api_url: str) -> SlidingWindow:
+    """The window of the requests off ``data/contacts`` to this API host."""
+    key = api_url.rstrip("/").lower()
     with _windows_lock:
         window = _windows.get(key)
         if window is None:
-            window = _windows[key] = SlidingWindow(CONTACTS_LIMIT if contacts else OTHERS_LIMIT)
+            window = _windows[key] = SlidingWindow(OTHERS_LIMIT)
         return window
 
 

@@ -1,0 +1,278 @@
+"""The whole host against a fake Dotdigital over real HTTP: CLI, REST API, worker, export.
+
+Contact writes are paced by the integration's shared budget at the declared 35 calls a minute,
+as in production, so each delivered batch costs about 1.8 s of waiting. The export and retry
+tests, which need many calls, declare the same budget ten times faster (35 calls per 6 s):
+at the real rate the export alone would sleep 20 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pointbridge_dotmailer
+import pytest
+from pointbridge_dotmailer import MAX_BATCH
+from pointbridge_dotmailer.fake import (
+    DEFAULT_DATA_FIELDS,
+    DotdigitalState,
+    create_app,
+    import_rate_limit,
+)
+from sqlalchemy import select
+
+from core.export import Exporter, Progress, queue_export
+from core.models import Customer
+from core.platform import RateLimit
+from core.testing import FakeServer, Faults
+from core.testing.e2e import Pointbridge
+
+NAME = "shop"
+SEED = 2  # faults on the 3rd, 5th and 7th request after they are switched on
+BOOK = 7
+FIELDS = {
+    "ELLITY_POINTS": "Numeric",
+    "ELLITY_REFERRAL_URL": "String",
+    "ELLITY_STATE": "String",
+    "ELLITY_TIER_NAME": "String",
+    "ELLITY_TIER_ID": "String",
+}
+
+
+@pytest.fixture
+def account() -> DotdigitalState:
+    return DotdigitalState(address_books={BOOK: "Customers", 8: "Newsletter"})
+
+
+@pytest.fixture
+def fake(account: DotdigitalState) -> Iterator[FakeServer]:
+    with FakeServer(create_app(account)) as server:
+        yield server
+
+
+@pytest.fixture
+def pb(tmp_path: Path) -> Iterator[Pointbridge]:
+    with Pointbridge(tmp_path) as host:
+        yield host
+
+
+@pytest.fixture
+def fast_pb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pointbridge]:
+    """A host where Dotdigital declares 35 calls per 6 s: the host registers the patched
+    platform and the plugin paces with its limit, so they still share one budget."""
+    platform = dataclasses.replace(pointbridge_dotmailer.PLATFORM, rate_limit=RateLimit(35, 6.0))
+    monkeypatch.setattr(pointbridge_dotmailer, "PLATFORM", platform)
+    with Pointbridge(tmp_path) as host:
+        assert host.services.host.platform("dotmailer").rate_limit == RateLimit(35, 6.0)
+        yield host
+
+
+def _add(pb: Pointbridge, fake: FakeServer, account: DotdigitalState, *extra: str) -> str:
+    """``integrations add`` with good credentials and the address book: installs at once."""
+    args = [
+        f"api_url={fake.url}",
+        f"username={account.username}",
+        f"password={account.password}",
+        f"address_book_id={BOOK}",
+        *extra,
+    ]
+    return pb.cli(
+        "integrations", "add", NAME, "--plugin", "dotmailer", *[f"--set={a}" for a in args]
+    )
+
+
+def _imports(fake: FakeServer) -> list[list[str]]:
+    """The e-mails of each import Dotdigital accepted, in order."""
+    return [
+        [row["identifiers"]["email"] for row in request.json()["contacts"]]
+        for request in fake.requests_to("PUT", "/contacts/v3/import")
+        if request.status == 202
+    ]
+
+
+def _assert_fake_matches_database(pb: Pointbridge, account: DotdigitalState) -> None:
+    with pb.services.db.transaction() as session:
+        customers = list(session.scalars(select(Customer).order_by(Customer.id)))
+        assert customers
+        for customer in customers:
+            contact = account.contacts[customer.email]
+            assert contact.data_fields["ELLITY_POINTS"] == customer.balance, customer.email
+            assert contact.data_fields["ELLITY_TIER_NAME"] == (customer.tier_name or "")
+            assert contact.data_fields["ELLITY_TIER_ID"] == (customer.tier_id or "")
+            state = "member" if customer.registered else "guest"
+            assert contact.data_fields["ELLITY_STATE"] == state
+            assert BOOK in contact.lists
+    assert pb.pending() == 0
+    assert pb.dead() == 0
+
+
+def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once(
+    pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+) -> None:
+    out = pb.cli(
+        "integrations",
+        "add",
+        "wrong",
+        "--plugin",
+        "dotmailer",
+        f"--set=api_url={fake.url}",
+        f"--set=username={account.username}",
+        "--set=password=not-the-password",
+        f"--set=address_book_id={BOOK}",
+        exit_code=1,
+    )
+    assert "Dotdigital refused the API user: check the API user's e-mail and password" in out
+    assert "not-the-password" not in out
+    assert sorted(account.data_fields) == sorted(DEFAULT_DATA_FIELDS)  # nothing created
+    assert "status: failing" in pb.cli("integrations", "show", "wrong")
+
+    # Good credentials but no address book: install lists the account's books to pick from.
+    out = pb.cli(
+        "integrations",
+        "add",
+        NAME,
+        "--plugin",
+        "dotmailer",
+        f"--set=api_url={fake.url}",
+        f"--set=username={account.username}",
+        f"--set=password={account.password}",
+        exit_code=1,
+    )
+    assert "Choose the Dotdigital address book to sync to" in out
+    assert f"{BOOK}  Customers" in out and "8  Newsletter" in out
+    assert f"pointbridge integrations set {NAME} address_book_id=VALUE" in out
+    assert sorted(account.data_fields) == sorted(DEFAULT_DATA_FIELDS)
+
+    assert "changed address_book_id" in pb.cli(
+        "integrations", "set", NAME, f"address_book_id={BOOK}"
+    )
+    out = pb.cli("integrations", "install", NAME)
+    assert f"created: {', '.join(FIELDS)}" in out
+    assert "Contacts go to address book “Customers”" in out
+    assert f"{NAME} is active" in out
+    assert {name: account.data_fields[name]["type"] for name in FIELDS} == FIELDS
+
+    out = pb.cli("integrations", "install", NAME)
+    assert "created:" not in out
+    assert f"already there: {', '.join(FIELDS)}" in out
+    assert len(fake.requests_to("POST", "/v2/data-fields")) == len(FIELDS)
+    assert len(account.data_fields) == len(DEFAULT_DATA_FIELDS) + len(FIELDS)
+
+
+def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
+    pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+) -> None:
+    _add(pb, fake, account)
+    customer = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nováková")
+    pb.transaction(customer["id"], 120, "order")
+    pb.deliver()
+
+    contact = account.contacts["jana@example.com"]
+    assert contact.data_fields == {
+        "ELLITY_POINTS": 120,
+        "ELLITY_REFERRAL_URL": customer["referral_link"],
+        "ELLITY_STATE": "guest",
+        "ELLITY_TIER_NAME": "",
+        "ELLITY_TIER_ID": "",
+        "FIRSTNAME": "Jana",
+        "LASTNAME": "Nováková",
+    }
+    assert customer["referral_link"].endswith(customer["referral_code"])
+    assert contact.lists == {BOOK}
+    assert contact.status == "subscribed" and account.optin_emails == []
+
+    pb.update_customer(customer["id"], registered=True, tier_id="gold", tier_name="Gold")
+    pb.transaction(customer["id"], -20, "manual")
+    pb.deliver()
+    fields = account.contacts["jana@example.com"].data_fields
+    assert fields["ELLITY_POINTS"] == 100
+    assert fields["ELLITY_STATE"] == "member"
+    assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == ("Gold", "gold")
+
+    pb.update_customer(customer["id"], tier_id=None, tier_name=None)
+    pb.deliver()
+    fields = account.contacts["jana@example.com"].data_fields
+    assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == ("", "")
+    assert fields["ELLITY_POINTS"] == 100
+
+    # Dotdigital gets no events: the expiry notice is not offered.
+    assert "expiry_notice: does not apply (no events)" in pb.cli("integrations", "show", NAME)
+    out = pb.cli("integrations", "set", NAME, "expiry_notice_days=7", exit_code=1)
+    assert "has no events in pointbridge, so the expiry notice does not apply" in out
+    assert "expiry_notice: does not apply (no events)" in pb.cli("integrations", "show", NAME)
+
+
+def test_an_interrupted_export_of_10001_customers_resumes_in_full_imports(
+    fast_pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+) -> None:
+    pb = fast_pb
+    _add(pb, fake, account)
+    pb.seed_customers(10_001)
+
+    # A first run stopped after three pages (a crash, a deploy, Ctrl-C)...
+    integration_id = pb.integration(NAME).id
+    job = queue_export(pb.services.db, integration_id)
+    stop = threading.Event()
+
+    def stop_after_three_pages(progress: Progress) -> None:
+        if progress.done >= 3 * MAX_BATCH:
+            stop.set()
+
+    exporter = Exporter(pb.services.db, pb.services.integrations, pb.services.outbox, owner="a")
+    first = exporter.run(job.id, stop=stop, on_progress=stop_after_three_pages)
+    # The page under way when the stop came is finished, not cut in half.
+    assert first.status == "running"
+    assert 3 * MAX_BATCH <= first.done < 10_001 and first.done % MAX_BATCH == 0
+    assert len(account.contacts) == first.done
+
+    # ...and `pointbridge export` continues where it stopped.
+    out = pb.cli("export", NAME)
+    assert f"resuming export {job.id} after {first.done} customers" in out
+    assert f"export {job.id} finished: 10001 customers sent, 0 refused" in out
+
+    imports = _imports(fake)
+    assert [len(emails) for emails in imports] == [MAX_BATCH] * 10
+    # The one customer of the last page is written alone, which needs no import.
+    patches = [r.path for r in fake.requests if r.method == "PATCH"]
+    assert patches == ["/contacts/v3/email/customer10000@example.com"]
+    sent = [email for emails in imports for email in emails] + ["customer10000@example.com"]
+    assert len(sent) == len(set(sent)) == 10_001  # every customer exactly once
+    assert len(account.contacts) == 10_001
+    assert account.book_members(BOOK) == {f"customer{n}@example.com" for n in range(10_001)}
+    assert all(c.data_fields["ELLITY_POINTS"] == 10 for c in account.contacts.values())
+    assert "finished: 10001/10001" in pb.cli("export", NAME, "--status")
+
+
+def test_rate_limits_and_failures_are_retried_and_nothing_is_lost(
+    fast_pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+) -> None:
+    pb = fast_pb
+    _add(pb, fake, account)
+    # Another tool on the account leaves us one import a second, under the 0.18 s we pace at:
+    # the second import meets Dotdigital's 429 with x-ratelimit-reset.
+    fake.rate_limits = [import_rate_limit(1, 1.0)]
+    ids = [pb.create_customer(f"c{n}@example.com")["id"] for n in range(12)]
+    pb.deliver()
+    for n, customer_id in enumerate(ids):
+        pb.transaction(customer_id, 10 * (n + 1), "order")
+    pb.deliver()
+    throttled = [r for r in fake.requests if r.status == 429]
+    assert throttled and {r.path for r in throttled} == {"/contacts/v3/import"}
+    assert pb.integration(NAME).status == "active"
+
+    # Then a third of all requests fail (500, 503) or lose their connection unanswered.
+    fake.faults = Faults(rate=0.35, kinds=("500", "503", "drop"), seed=SEED)
+    pb.update_customer(ids[0], tier_id="silver", tier_name="Silver", registered=True)
+    for customer_id in ids[1:]:
+        pb.transaction(customer_id, 7, "review")
+    pb.deliver()
+    pb.transaction(ids[1], -5, "manual")
+    pb.deliver()
+
+    assert {r.status for r in fake.requests} >= {0, 500}  # the seed's first draws fail
+    _assert_fake_matches_database(pb, account)
+    assert account.contacts["c1@example.com"].data_fields["ELLITY_POINTS"] == 22
+    assert account.contacts["c0@example.com"].data_fields["ELLITY_TIER_NAME"] == "Silver"

@@ -95,7 +95,9 @@ class RateLimitRule:
             while self._times and now - self._times[0] >= self.per_seconds:
                 self._times.popleft()
             if len(self._times) >= self.calls:
-                return self.respond(self.per_seconds - (now - self._times[0]))
+                # calls=0 throttles everything: the wait is a whole window.
+                oldest = self._times[0] if self._times else now
+                return self.respond(self.per_seconds - (now - oldest))
             self._times.append(now)
             return None
 

@@ -10,36 +10,19 @@ import pytest
 from pointbridge_ecomail import client as client_module
 from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
 
-from core import Contact, Event, EventType, Integration, RateLimit
-from core.ratelimit import Pacer
+from core import Contact, Event, EventType, Integration
 from core.testing import FakeServer
+from core.testing.pacing import RecordingPacer, RecordingPacers
 
 API_KEY = "eco-test-key-8f2a"
 
 
-class RecordingPacer(Pacer):
-    """The integration's pacer with the real interval, recording its waits instead of sleeping.
-
-    Unit tests call hooks directly, outside the host's one-slot-per-call, so every request
-    would otherwise really wait 1/16 s; this keeps them fast and lets a test read the pacing.
-    """
-
-    def __init__(self, limit: RateLimit | None) -> None:
-        self.waits: list[float] = []
-        self.clock = 1000.0
-        super().__init__(limit, clock=lambda: self.clock, sleep=self.waits.append)
-
-
 @pytest.fixture(autouse=True)
 def pacer(monkeypatch: pytest.MonkeyPatch) -> RecordingPacer:
-    made: dict[int, RecordingPacer] = {}
-
-    def pacer_for(integration_id: int, limit: RateLimit | None) -> RecordingPacer:
-        return made.setdefault(integration_id, RecordingPacer(limit))
-
-    monkeypatch.setattr(client_module, "pacer_for", pacer_for)
+    pacers = RecordingPacers()
+    monkeypatch.setattr(client_module, "pacer_for", pacers.pacer_for)
     # The integrations the fixtures build all have id 7.
-    return pacer_for(7, client_module.RATE_LIMIT)
+    return pacers.pacer_for(7, client_module.RATE_LIMIT)
 
 
 @pytest.fixture
@@ -50,37 +33,10 @@ def account() -> FakeEcomail:
     return fake
 
 
-class _Switch:
-    """A WSGI app that forwards to this test's fake, so one server serves the whole session.
-
-    Stopping a FakeServer takes half a second (werkzeug's poll interval); one per test would
-    spend most of the suite's time waiting.
-    """
-
-    def __init__(self) -> None:
-        self.app: Callable[..., Any] | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        assert self.app is not None
-        return self.app(environ, start_response)
-
-
-@pytest.fixture(scope="session")
-def _shared_server() -> Iterator[tuple[FakeServer, _Switch]]:
-    switch = _Switch()
-    with FakeServer(switch, error_body=error_body) as running:
-        yield running, switch
-
-
 @pytest.fixture
-def server(
-    account: FakeEcomail, _shared_server: tuple[FakeServer, _Switch]
-) -> Iterator[FakeServer]:
-    running, switch = _shared_server
-    switch.app = create_app(account)
-    running.requests.clear()
-    yield running
-    switch.app = None
+def server(account: FakeEcomail) -> Iterator[FakeServer]:
+    with FakeServer(create_app(account), error_body=error_body) as running:
+        yield running
 
 
 @pytest.fixture

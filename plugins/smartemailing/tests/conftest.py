@@ -4,7 +4,7 @@ contacts and events pointed at it."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,9 +12,9 @@ import pytest
 from pointbridge_smartemailing import client as client_module
 from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_body
 
-from core import Contact, Event, EventType, Integration, RateLimit
-from core.ratelimit import Pacer
+from core import Contact, Event, EventType, Integration
 from core.testing import FakeServer
+from core.testing.pacing import RecordingPacer, RecordingPacers
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
 
@@ -22,29 +22,12 @@ WEBHOOK_SECRET = "whsec-0123456789abcdef"
 _accounts = itertools.count(1)
 
 
-class RecordingPacer(Pacer):
-    """The integration's pacer with the real interval, recording its waits instead of sleeping.
-
-    Unit tests call hooks directly, outside the host's one-slot-per-call, so every request
-    would otherwise really wait 1/5 s; this keeps them fast and lets a test read the pacing.
-    """
-
-    def __init__(self, limit: RateLimit | None) -> None:
-        self.waits: list[float] = []
-        self.clock = 1000.0
-        super().__init__(limit, clock=lambda: self.clock, sleep=self.waits.append)
-
-
 @pytest.fixture(autouse=True)
 def pacer(monkeypatch: pytest.MonkeyPatch) -> RecordingPacer:
-    made: dict[int, RecordingPacer] = {}
-
-    def pacer_for(integration_id: int, limit: RateLimit | None) -> RecordingPacer:
-        return made.setdefault(integration_id, RecordingPacer(limit))
-
-    monkeypatch.setattr(client_module, "pacer_for", pacer_for)
+    pacers = RecordingPacers()
+    monkeypatch.setattr(client_module, "pacer_for", pacers.pacer_for)
     # Every test's integration has id 1; the one the conftest builds is the one tests read.
-    return pacer_for(1, client_module.RATE_LIMIT)
+    return pacers.pacer_for(1, client_module.RATE_LIMIT)
 
 
 @pytest.fixture
@@ -56,35 +39,10 @@ def fake() -> FakeSmartEmailing:
     )
 
 
-class _Dispatch:
-    """WSGI app that forwards to whichever fake the current test installed."""
-
-    def __init__(self) -> None:
-        self.app: Callable[..., Iterable[bytes]] | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        assert self.app is not None
-        return self.app(environ, start_response)
-
-
-@pytest.fixture(scope="session")
-def _shared_server() -> Iterator[tuple[FakeServer, _Dispatch]]:
-    # Stopping a server costs half a second (werkzeug's poll interval); one for the whole
-    # session keeps the suite fast. Tests needing faults or rate limits start their own.
-    dispatch = _Dispatch()
-    with FakeServer(dispatch, error_body=error_body) as running:
-        yield running, dispatch
-
-
 @pytest.fixture
-def server(
-    _shared_server: tuple[FakeServer, _Dispatch], fake: FakeSmartEmailing
-) -> Iterator[FakeServer]:
-    running, dispatch = _shared_server
-    dispatch.app = create_app(fake)
-    running.requests.clear()
-    yield running
-    dispatch.app = None
+def server(fake: FakeSmartEmailing) -> Iterator[FakeServer]:
+    with FakeServer(create_app(fake), error_body=error_body) as running:
+        yield running
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ out again, which is why deliveries are upserts and at-least-once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import socket
@@ -17,11 +18,12 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Row, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core import leases, metrics
@@ -44,6 +46,9 @@ from core.snapshots import load_contacts
 log = logging.getLogger(__name__)
 
 DEFAULT_RATE_LIMIT_WAIT = 30.0
+# After a whole call failed, its retry waits at least this many times as long as the call took
+# (a timed-out request the platform is still working on gets that long to land first).
+RETRY_FLOOR_FACTOR = 2.0
 
 
 def now_utc() -> datetime:
@@ -71,6 +76,27 @@ class RoundResult:
         self.delivered += other.delivered
         self.failed += other.failed
         return self
+
+
+@dataclass
+class _Call:
+    """One hook call, read from the database and ready to send."""
+
+    hook: str
+    kind: str
+    kwargs: dict[str, Any]
+    rows_by_key: dict[int, list[int]]  # Contact.customer_id or Event.id -> outbox rows
+    created: dict[int, datetime]  # outbox row -> created_at
+
+    @property
+    def size(self) -> int:
+        return sum(len(rows) for rows in self.rows_by_key.values())
+
+    def holds(self, row: Row[Any]) -> bool:
+        """Whether this call covers ``row``: its customer's contact, or the event itself."""
+        if self.kind == OutboxKind.CONTACT:
+            return row.kind == OutboxKind.CONTACT and row.customer_id in self.rows_by_key
+        return row.id in self.rows_by_key
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -177,6 +203,13 @@ class Worker:
     # one integration ---------------------------------------------------------------------
 
     def _deliver_integration(self, integration_id: int) -> RoundResult:
+        """Send for one integration until nothing is due or the round is over.
+
+        One call at a time is in flight (the platform's budget is per integration), but the
+        next call's rows and snapshots are read while it is: the sender thread waits on the
+        platform while this one works on the database, so a call's round trip, not the
+        database work, sets the pace.
+        """
         with self.db.transaction() as session:
             row = session.get(IntegrationRow, integration_id)
             if row is None:
@@ -187,21 +220,44 @@ class Worker:
         claim = max(platform.max_batch, platform.max_event_batch) * 2
         deadline = time.monotonic() + self.round_seconds
         total = RoundResult()
-        while time.monotonic() < deadline:
-            if not self._acquire(integration_id):
-                break
-            batch = self._eligible(integration_id, claim)
-            if not batch:
-                break
+        sending: Future[RoundResult] | None = None
+        in_flight: _Call | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="pointbridge-send") as sender:
             try:
-                total += self._send_batch(integration, platform, pacer, batch)
+                while time.monotonic() < deadline:
+                    if not self._acquire(integration_id):
+                        break
+                    if in_flight is None:
+                        batch = self._eligible(integration_id, claim)
+                    else:
+                        # The call in flight still holds its rows (pending until recorded):
+                        # claim past them, and leave its customers to after its answer.
+                        batch = self._eligible(integration_id, claim + in_flight.size)
+                        batch = [m for m in batch if not in_flight.holds(m)]
+                    if not batch:
+                        if sending is None:
+                            break
+                        total += sending.result()
+                        sending = in_flight = None
+                        continue
+                    for call in self._calls(integration, platform, batch):
+                        if sending is not None:
+                            total += sending.result()
+                        sending = sender.submit(self._call, integration, pacer, call)
+                        in_flight = call
             except _StopIntegration:
-                break
+                pass
+            finally:
+                if sending is not None:
+                    with contextlib.suppress(_StopIntegration):
+                        total += sending.result()
         return total
 
-    def _eligible(self, integration_id: int, limit: int) -> list[OutboxMessage]:
-        """Due rows in order; an event waits until earlier rows of its customer are gone."""
+    def _eligible(self, integration_id: int, limit: int) -> list[Row[Any]]:
+        """Due rows, oldest due first; an event waits until earlier rows of its customer are
+        gone, a contact while an earlier push of the customer is backing off."""
         earlier = aliased(OutboxMessage)
+        now = now_utc()
         with self.db.transaction() as session:
             blocked = exists().where(
                 earlier.integration_id == OutboxMessage.integration_id,
@@ -209,39 +265,54 @@ class Worker:
                 earlier.status == OutboxStatus.PENDING,
                 earlier.id < OutboxMessage.id,
             )
+            # A push that timed out may still be applied by the platform later; a newer
+            # change sent before that would be overwritten by the stale one. So a customer
+            # whose push is backing off gets nothing until its retry, which sends the latest.
+            # (The rows of a customer fail together, so looking at earlier rows suffices.)
+            backing_off = blocked.where(
+                earlier.kind == OutboxKind.CONTACT, earlier.next_attempt_at > now
+            )
             return list(
-                session.scalars(
-                    select(OutboxMessage)
-                    .where(
-                        OutboxMessage.integration_id == integration_id,
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= now_utc(),
-                        or_(OutboxMessage.kind == OutboxKind.CONTACT, ~blocked),
+                session.execute(
+                    # Columns, not ORM objects: loading a thousand objects cost five times the
+                    # query itself.
+                    select(
+                        OutboxMessage.id,
+                        OutboxMessage.customer_id,
+                        OutboxMessage.kind,
+                        OutboxMessage.event_type,
+                        OutboxMessage.payload,
+                        OutboxMessage.created_at,
                     )
-                    .order_by(OutboxMessage.id)
+                    .where(
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at <= now,
+                        OutboxMessage.integration_id == integration_id,
+                        or_(
+                            and_(OutboxMessage.kind == OutboxKind.CONTACT, ~backing_off),
+                            ~blocked,
+                        ),
+                    )
+                    # The order of ix_outbox_due, so the database walks that index and stops
+                    # at ``limit`` instead of sorting every pending row each round. Ordering
+                    # between a customer's rows is kept by the two conditions above.
+                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                     .limit(limit)
                 )
             )
 
-    def _send_batch(
-        self,
-        integration: Integration,
-        platform: Platform,
-        pacer: Pacer,
-        batch: list[OutboxMessage],
-    ) -> RoundResult:
-        total = RoundResult()
+    def _calls(
+        self, integration: Integration, platform: Platform, batch: list[Row[Any]]
+    ) -> Iterator[_Call]:
+        """The batch's calls, contacts first; each is read from the database when asked for."""
         customer_ids = list(dict.fromkeys(m.customer_id for m in batch if m.kind == "contact"))
         for chunk in _chunks(customer_ids, platform.max_batch):
-            total += self._send_contacts(integration, pacer, chunk)
+            yield self._contacts_call(integration, chunk)
         events = [m for m in batch if m.kind == OutboxKind.EVENT]
         for chunk in _chunks(events, platform.max_event_batch):
-            total += self._send_events(integration, pacer, chunk)
-        return total
+            yield self._events_call(chunk)
 
-    def _send_contacts(
-        self, integration: Integration, pacer: Pacer, customer_ids: Sequence[int]
-    ) -> RoundResult:
+    def _contacts_call(self, integration: Integration, customer_ids: Sequence[int]) -> _Call:
         with self.db.transaction() as session:
             # Every pending update of these customers is covered by the snapshot read after
             # it: that is the coalescing, latest state wins.
@@ -262,19 +333,9 @@ class Worker:
             rows_by_key[customer_id].append(row_id)
             created[row_id] = created_at
         items = [contacts[c] for c in customer_ids if c in contacts]
-        return self._call(
-            integration,
-            pacer,
-            "push_contact",
-            {"contacts": items},
-            rows_by_key,
-            created,
-            kind="contact",
-        )
+        return _Call("push_contact", OutboxKind.CONTACT, {"contacts": items}, rows_by_key, created)
 
-    def _send_events(
-        self, integration: Integration, pacer: Pacer, messages: Sequence[OutboxMessage]
-    ) -> RoundResult:
+    def _events_call(self, messages: Sequence[Row[Any]]) -> _Call:
         with self.db.transaction() as session:
             emails = dict(
                 session.execute(
@@ -295,27 +356,15 @@ class Worker:
             for m in messages
             if m.customer_id in emails
         ]
-        return self._call(
-            integration,
-            pacer,
+        return _Call(
             "emit_event",
+            OutboxKind.EVENT,
             {"events": events},
             {m.id: [m.id] for m in messages},
             {m.id: m.created_at for m in messages},
-            kind="event",
         )
 
-    def _call(
-        self,
-        integration: Integration,
-        pacer: Pacer,
-        hook: str,
-        kwargs: dict[str, Any],
-        rows_by_key: dict[int, list[int]],
-        created: dict[int, datetime],
-        *,
-        kind: str,
-    ) -> RoundResult:
+    def _call(self, integration: Integration, pacer: Pacer, call: _Call) -> RoundResult:
         started = time.monotonic()
         try:
             with (
@@ -323,7 +372,9 @@ class Worker:
                 leases.kept(self.db, IntegrationRow, integration.id, self.worker_id, self.lease),
             ):
                 failures: Sequence[ItemFailure] = (
-                    self.host.call(hook, integration.platform, integration=integration, **kwargs)
+                    self.host.call(
+                        call.hook, integration.platform, integration=integration, **call.kwargs
+                    )
                     or []
                 )
         except RateLimited as exc:
@@ -335,16 +386,32 @@ class Worker:
             self._mark_failing(integration, str(exc))
             raise _StopIntegration from None
         except (PermanentError, TransientError) as exc:
-            failures = [ItemFailure(key, exc) for key in rows_by_key]
+            failures = [ItemFailure(key, exc) for key in call.rows_by_key]
+            whole_call_failed = True
         except Exception as exc:  # a plugin bug must not stop the other integrations
-            log.exception("%s.%s raised unexpectedly", integration.platform, hook)
+            log.exception("%s.%s raised unexpectedly", integration.platform, call.hook)
             error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
-            failures = [ItemFailure(key, error) for key in rows_by_key]
+            failures = [ItemFailure(key, error) for key in call.rows_by_key]
+            whole_call_failed = True
+        else:
+            whole_call_failed = False
         finally:
-            metrics.CALL_SECONDS.labels(integration.name, hook).observe(time.monotonic() - started)
-        failed = {f.key: f.error for f in failures if f.key in rows_by_key}
-        delivered = {k: v for k, v in rows_by_key.items() if k not in failed}
-        return self._record(integration, kind, delivered, failed, rows_by_key, created)
+            elapsed = time.monotonic() - started
+            metrics.CALL_SECONDS.labels(integration.name, call.hook).observe(elapsed)
+        failed = {f.key: f.error for f in failures if f.key in call.rows_by_key}
+        delivered = {k: v for k, v in call.rows_by_key.items() if k not in failed}
+        # A call that timed out may still be running on the platform: retrying sooner than
+        # it took would race the stale request, which could land after the retry's newer data.
+        retry_floor = RETRY_FLOOR_FACTOR * elapsed if whole_call_failed else 0.0
+        return self._record(
+            integration,
+            call.kind,
+            delivered,
+            failed,
+            call.rows_by_key,
+            call.created,
+            retry_floor,
+        )
 
     def _record(
         self,
@@ -354,6 +421,7 @@ class Worker:
         failed: dict[int, PermanentError | TransientError],
         rows_by_key: dict[int, list[int]],
         created: dict[int, datetime],
+        retry_floor: float = 0.0,
     ) -> RoundResult:
         now = now_utc()
         delivered_rows = [row for rows in delivered.values() for row in rows]
@@ -373,12 +441,12 @@ class Worker:
                     )
                     .execution_options(synchronize_session=False)
                 )
-            for key, error in failed.items():
-                self._fail_rows(session, rows_by_key.get(key, []), error, now)
+            if failed:
+                errors = {row: error for key, error in failed.items() for row in rows_by_key[key]}
+                self._fail_rows(session, errors, now, retry_floor)
+        latency = metrics.DELIVERY_LATENCY.labels(integration.name, kind)
         for row in delivered_rows:
-            metrics.DELIVERY_LATENCY.labels(integration.name, kind).observe(
-                (now - created[row]).total_seconds()
-            )
+            latency.observe((now - created[row]).total_seconds())
         metrics.DELIVERED.labels(integration.name, kind).inc(len(delivered_rows))
         failed_rows = sum(len(rows_by_key.get(k, [])) for k in failed)
         if failed_rows:
@@ -388,22 +456,24 @@ class Worker:
     def _fail_rows(
         self,
         session: Session,
-        row_ids: list[int],
-        error: PermanentError | TransientError,
+        errors: dict[int, PermanentError | TransientError],
         now: datetime,
+        retry_floor: float = 0.0,
     ) -> None:
+        """Count a failed attempt on each row (row id -> error); one SELECT for them all."""
         for message in session.scalars(
             select(OutboxMessage).where(
-                OutboxMessage.id.in_(row_ids), OutboxMessage.status == OutboxStatus.PENDING
+                OutboxMessage.id.in_(list(errors)), OutboxMessage.status == OutboxStatus.PENDING
             )
         ):
+            error = errors[message.id]
             message.attempts += 1
             message.last_error = str(error)[:2000]
             if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:
                 message.status = OutboxStatus.DEAD
             else:
                 message.next_attempt_at = now + timedelta(
-                    seconds=self.backoff.delay(message.attempts)
+                    seconds=max(retry_floor, self.backoff.delay(message.attempts))
                 )
 
     def _pause(self, integration: Integration, seconds: float, reason: str) -> None:

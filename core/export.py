@@ -267,7 +267,8 @@ class Exporter:
                     )
                 break
             except RateLimited as exc:
-                self._wait(exc.retry_after or 30.0, stop)
+                # Retry-After: 0 means "now"; only a missing one falls back to the default.
+                self._wait(exc.retry_after if exc.retry_after is not None else 30.0, stop)
             except ConfigurationError as exc:
                 self._fail(job.id, str(exc), pause_integration=True)
                 return False

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.export import latest_export
+from core.export import Exporter, latest_export, queue_export
 from core.models import Customer, ExportJob, ExportStatus
 from core.testing import FakeServer
 from core.testing.e2e import Pointbridge
@@ -107,3 +108,37 @@ def test_a_killed_export_resumes_and_sends_everyone_in_flat_memory(
     # memory that grew with the customers would show it (generous slack: 15 %).
     assert killed_rss < small_rss * 1.15, (small_rss, killed_rss)
     assert resumed_rss < small_rss * 1.15, (small_rss, resumed_rss)
+
+
+class _RecordingStop(threading.Event):
+    """A stop event that records how long the exporter waits, without waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def test_an_export_told_to_slow_down_waits_as_long_as_retry_after_says(
+    pb: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
+) -> None:
+    kit.add_integration(pb, "shop", fake_server, platform="fakeesp")
+    pb.seed_customers(3)
+    fake.fail_next = [
+        kit.fakeesp.Planned(429, {"Retry-After": "0"}),
+        kit.fakeesp.Planned(429, {"Retry-After": "7"}),
+    ]
+    job = queue_export(pb.services.db, pb.integration("shop").id)
+    stop = _RecordingStop()
+    services = pb.services
+
+    progress = Exporter(services.db, services.integrations, services.outbox, owner="t").run(
+        job.id, stop=stop
+    )
+
+    assert progress.status == ExportStatus.FINISHED
+    assert stop.waits == [0.0, 7.0], "Retry-After: 0 means now, not the 30 s default"
+    _check_platform(kit, pb, fake, 3)

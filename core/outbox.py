@@ -136,6 +136,7 @@ class Outbox:
         dialect = session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         session.execute(
-            insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]), values
+            insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+            values,
         )
         session.info[_PENDING_WAKE] = True

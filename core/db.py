@@ -9,11 +9,14 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY = "pointbridge_read_only"
+
 
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling defers BEGIN and then fails with "database is locked"
     # when a reader upgrades to a writer; BEGIN IMMEDIATE makes writers queue on busy_timeout
-    # instead (the SQLAlchemy documentation's recipe for serializable SQLite).
+    # instead (the SQLAlchemy documentation's recipe for serializable SQLite). Transactions
+    # that only read take a plain BEGIN: under WAL they neither wait for nor block the writer.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -26,7 +29,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -38,6 +42,9 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -47,6 +54,12 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together, or rolls back together on any error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads (a consistent snapshot; on SQLite it takes no lock)."""
+        with self._read_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

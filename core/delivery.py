@@ -135,7 +135,7 @@ class Worker:
 
     def _candidates(self) -> list[int]:
         now = now_utc()
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             due = exists().where(
                 OutboxMessage.integration_id == IntegrationRow.id,
                 OutboxMessage.status == OutboxStatus.PENDING,
@@ -210,7 +210,7 @@ class Worker:
         platform while this one works on the database, so a call's round trip, not the
         database work, sets the pace.
         """
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             row = session.get(IntegrationRow, integration_id)
             if row is None:
                 return RoundResult()
@@ -258,7 +258,7 @@ class Worker:
         gone, a contact while an earlier push of the customer is backing off."""
         earlier = aliased(OutboxMessage)
         now = now_utc()
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             blocked = exists().where(
                 earlier.integration_id == OutboxMessage.integration_id,
                 earlier.customer_id == OutboxMessage.customer_id,
@@ -313,7 +313,7 @@ class Worker:
             yield self._events_call(chunk)
 
     def _contacts_call(self, integration: Integration, customer_ids: Sequence[int]) -> _Call:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             # Every pending update of these customers is covered by the snapshot read after
             # it: that is the coalescing, latest state wins.
             covered = session.execute(
@@ -336,7 +336,7 @@ class Worker:
         return _Call("push_contact", OutboxKind.CONTACT, {"contacts": items}, rows_by_key, created)
 
     def _events_call(self, messages: Sequence[Row[Any]]) -> _Call:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             emails = dict(
                 session.execute(
                     select(Customer.id, Customer.email).where(

@@ -73,7 +73,7 @@ class Expiry:
     # the days to run ---------------------------------------------------------------------
 
     def last_run(self) -> date | None:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             return session.scalar(select(func.max(JobRun.day)).where(JobRun.job == JOB_NAME))
 
     def due_days(self, today: date) -> list[date]:
@@ -92,7 +92,7 @@ class Expiry:
         self._expire(day, report)
         self._notify(day, report)
         if not dry_run:
-            with self.db.transaction() as session:
+            with self.db.read() as session:
                 _insert_ignore(session, JobRun, [{"job": JOB_NAME, "day": day}], ["job", "day"])
             log.info(report.summary())
         return report

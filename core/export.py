@@ -197,7 +197,7 @@ class Exporter:
                 job = self._job(job_id)
                 if on_progress:
                     on_progress(progress_of(job))
-                if job.status != ExportStatus.RUNNING:
+                if job.status != ExportStatus.RUNNING or stop.is_set():
                     break
                 if not self._page(job, stop):
                     break
@@ -208,7 +208,7 @@ class Exporter:
             leases.release(self.db, ExportJob, job_id, self.owner)
 
     def _job(self, job_id: int) -> ExportJob:
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             job = session.get(ExportJob, job_id)
             if job is None:
                 raise ExportError(f"No export {job_id}.")
@@ -226,7 +226,7 @@ class Exporter:
 
     def _page(self, job: ExportJob, stop: threading.Event) -> bool:
         """Send the next page; False when the job ended (finished, failed)."""
-        with self.db.transaction() as session:
+        with self.db.read() as session:
             row = session.get(IntegrationRow, job.integration_id)
             integration = self.integrations.view(row)
             platform = self.integrations.host.platform(row.platform)
@@ -239,10 +239,7 @@ class Exporter:
                 )
             )
             if not customers:
-                job = session.get(ExportJob, job.id)
-                job.status = ExportStatus.FINISHED
-                job.finished_at = datetime.now(UTC)
-                job.done = max(job.done, job.total)
+                self._finish(job.id)
                 return False
             contacts = build_contacts(
                 session, customers, self.integrations.settings.referral_prefix
@@ -322,6 +319,13 @@ class Exporter:
             job.done += len(contacts)
             job.failed += len(permanent)
             job.deferred += len(transient)
+
+    def _finish(self, job_id: int) -> None:
+        with self.db.transaction() as session:
+            job = session.get(ExportJob, job_id)
+            job.status = ExportStatus.FINISHED
+            job.finished_at = datetime.now(UTC)
+            job.done = max(job.done, job.total)
 
     def _fail(self, job_id: int, message: str, *, pause_integration: bool = False) -> None:
         with self.db.transaction() as session:

@@ -25,7 +25,7 @@ class OutboxLine:
 
 def outbox_status(db: Database) -> list[OutboxLine]:
     pending = OutboxMessage.status == OutboxStatus.PENDING
-    with db.transaction() as session:
+    with db.read() as session:
         rows = session.execute(
             select(
                 IntegrationRow.name,
@@ -69,7 +69,7 @@ class DeadLetter:
 def dead_letters(
     db: Database, integration: str | None = None, limit: int = 100
 ) -> list[DeadLetter]:
-    with db.transaction() as session:
+    with db.read() as session:
         statement = (
             select(
                 OutboxMessage.id,

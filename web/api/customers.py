@@ -81,7 +81,7 @@ class Customers(MethodView):
     @blp.response(200, CustomerPage)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List customers in id order (keyset pages), or find one by e-mail."""
-        with services().db.transaction() as session:
+        with services().db.read() as session:
             statement = select(Customer).where(Customer.id > query["after"])
             if "email" in query:
                 statement = statement.where(Customer.email == normalize_email(query["email"]))
@@ -106,7 +106,7 @@ class CustomerById(MethodView):
     @blp.alt_response(404, description="No such customer.")
     def get(self, customer_id: int) -> dict[str, Any]:
         """One customer with balance, next expiration and last change."""
-        with services().db.transaction() as session:
+        with services().db.read() as session:
             return _one(session, services().loyalty.get(session, customer_id))
 
     @blp.arguments(CustomerUpdate)
@@ -166,7 +166,7 @@ def put_pin(body: dict[str, Any], customer_id: int) -> dict[str, Any]:
 @blp.alt_response(404, description="No such customer.")
 def get_ledger(query: dict[str, Any], customer_id: int) -> dict[str, Any]:
     """The customer's ledger entries, oldest first, in keyset pages."""
-    with services().db.transaction() as session:
+    with services().db.read() as session:
         services().loyalty.get(session, customer_id)
         entries = list(
             session.scalars(

@@ -43,7 +43,7 @@ from core.models import (
 from core.outbox import Outbox
 from core.platform import Capability, ItemFailure
 from core.ratelimit import pacer_for
-from core.snapshots import build_contacts
+from core.snapshots import contact_page
 
 log = logging.getLogger(__name__)
 
@@ -230,20 +230,12 @@ class Exporter:
             row = session.get(IntegrationRow, job.integration_id)
             integration = self.integrations.view(row)
             platform = self.integrations.host.platform(row.platform)
-            customers = list(
-                session.scalars(
-                    select(Customer)
-                    .where(Customer.id > job.cursor)
-                    .order_by(Customer.id)
-                    .limit(platform.max_batch)
-                )
+            contacts = contact_page(
+                session, job.cursor, platform.max_batch, self.integrations.settings.referral_prefix
             )
-            if not customers:
-                self._finish(job.id)
-                return False
-            contacts = build_contacts(
-                session, customers, self.integrations.settings.referral_prefix
-            )
+        if not contacts:
+            self._finish(job.id)
+            return False
         pacer = pacer_for(integration.id, platform.rate_limit)
         attempt = 0
         while True:
@@ -364,13 +356,9 @@ def write_csv(
 def _contact_pages(db: Database, referral_prefix: str, page: int) -> Iterator[list[Contact]]:
     after = 0
     while True:
-        with db.transaction() as session:
-            customers = list(
-                session.scalars(
-                    select(Customer).where(Customer.id > after).order_by(Customer.id).limit(page)
-                )
-            )
-            if not customers:
-                return
-            yield build_contacts(session, customers, referral_prefix)
-        after = customers[-1].id
+        with db.read() as session:
+            contacts = contact_page(session, after, page, referral_prefix)
+        if not contacts:
+            return
+        yield contacts
+        after = contacts[-1].customer_id

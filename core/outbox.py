@@ -18,6 +18,7 @@ from core.platform import Capability
 from core.plugins import PluginHost
 
 _PENDING_WAKE = "pointbridge.outbox.wake"
+_TARGETS = "pointbridge.outbox.targets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +40,21 @@ class Outbox:
 
         @event.listens_for(sessions, "after_commit")
         def _after_commit(session: Session) -> None:
+            session.info.pop(_TARGETS, None)
             if session.info.pop(_PENDING_WAKE, False):
                 self.wake()
 
         @event.listens_for(sessions, "after_rollback")
         def _after_rollback(session: Session) -> None:
+            session.info.pop(_TARGETS, None)
             session.info.pop(_PENDING_WAKE, None)
+
+        @event.listens_for(sessions, "before_flush")
+        def _before_flush(session: Session, *_: Any) -> None:
+            # An integration added, disabled or changed in this transaction changes the targets.
+            touched = (*session.new, *session.dirty, *session.deleted)
+            if any(isinstance(obj, IntegrationRow) for obj in touched):
+                session.info.pop(_TARGETS, None)
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -55,6 +65,13 @@ class Outbox:
         self._listeners.append(listener)
 
     def targets(self, session: Session) -> list[Target]:
+        """The integrations to queue for, looked up once per transaction."""
+        cached = session.info.get(_TARGETS)
+        if cached is None:
+            cached = session.info[_TARGETS] = self._load_targets(session)
+        return cached
+
+    def _load_targets(self, session: Session) -> list[Target]:
         rows = session.execute(
             select(IntegrationRow.id, IntegrationRow.platform).where(
                 IntegrationRow.status != IntegrationStatus.DISABLED

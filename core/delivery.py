@@ -51,6 +51,13 @@ DEFAULT_RATE_LIMIT_WAIT = 30.0
 RETRY_FLOOR_FACTOR = 2.0
 
 
+ItemError = PermanentError | TransientError | RateLimited
+
+
+def _wait_of(error: RateLimited) -> float:
+    return error.retry_after if error.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -378,8 +385,7 @@ class Worker:
                     or []
                 )
         except RateLimited as exc:
-            wait = exc.retry_after if exc.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
-            self._pause(integration, wait, str(exc))
+            self._pause(integration, _wait_of(exc), str(exc))
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration from None
         except ConfigurationError as exc:
@@ -403,7 +409,7 @@ class Worker:
         # A call that timed out may still be running on the platform: retrying sooner than
         # it took would race the stale request, which could land after the retry's newer data.
         retry_floor = RETRY_FLOOR_FACTOR * elapsed if whole_call_failed else 0.0
-        return self._record(
+        result = self._record(
             integration,
             call.kind,
             delivered,
@@ -412,13 +418,21 @@ class Worker:
             call.created,
             retry_floor,
         )
+        throttled = [e for e in failed.values() if isinstance(e, RateLimited)]
+        if throttled:
+            # The platform cut the call short: what was not tried waits, and so does everything
+            # else for this integration, until the platform's reset.
+            self._pause(integration, max(_wait_of(e) for e in throttled), str(throttled[0]))
+            metrics.RATE_LIMITED.labels(integration.name).inc()
+            raise _StopIntegration
+        return result
 
     def _record(
         self,
         integration: Integration,
         kind: str,
         delivered: dict[int, list[int]],
-        failed: dict[int, PermanentError | TransientError],
+        failed: dict[int, ItemError],
         rows_by_key: dict[int, list[int]],
         created: dict[int, datetime],
         retry_floor: float = 0.0,
@@ -456,7 +470,7 @@ class Worker:
     def _fail_rows(
         self,
         session: Session,
-        errors: dict[int, PermanentError | TransientError],
+        errors: dict[int, ItemError],
         now: datetime,
         retry_floor: float = 0.0,
     ) -> None:
@@ -467,8 +481,12 @@ class Worker:
             )
         ):
             error = errors[message.id]
-            message.attempts += 1
             message.last_error = str(error)[:2000]
+            if isinstance(error, RateLimited):
+                # Not tried, so no attempt is spent: it goes when the platform's limit resets.
+                message.next_attempt_at = now + timedelta(seconds=_wait_of(error))
+                continue
+            message.attempts += 1
             if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:
                 message.status = OutboxStatus.DEAD
             else:
@@ -487,9 +505,7 @@ class Worker:
             )
 
     def _mark_failing(self, integration: Integration, message: str) -> None:
-        log.warning(
-            "%s: credentials refused, pausing its deliveries: %s", integration.name, message
-        )
+        log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)
         with self.db.transaction() as session:
             session.execute(
                 update(IntegrationRow)

@@ -11,7 +11,7 @@ from typing import Any
 import marshmallow
 
 from core.contact import Contact
-from core.errors import PermanentError, TransientError, WebhookRejected
+from core.errors import PermanentError, RateLimited, TransientError, WebhookRejected
 from core.events import Event
 
 
@@ -67,11 +67,13 @@ class ItemFailure:
     """One contact or event of a batch that was not delivered.
 
     ``key`` is ``Contact.customer_id`` or ``Event.id``. A ``PermanentError`` sends the item to
-    the dead letters; a ``TransientError`` retries that item alone.
+    the dead letters; a ``TransientError`` retries that item alone, with backoff; a
+    ``RateLimited`` says the platform stopped the call before this item was tried: the item
+    costs no attempt and waits, with the whole integration, for ``retry_after``.
     """
 
     key: int
-    error: PermanentError | TransientError
+    error: PermanentError | TransientError | RateLimited
 
 
 @dataclass(frozen=True, slots=True)

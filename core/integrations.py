@@ -20,6 +20,7 @@ from core.settings import Settings
 
 HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
+MAX_NOTICE_DAYS = 365
 
 
 class IntegrationError(PointbridgeError):
@@ -39,8 +40,10 @@ def parse_notice_days(value: Any) -> int | None:
         raise IntegrationError(
             f"expiry_notice_days must be a number of days or 'off', not {value!r}."
         ) from None
-    if not 1 <= days <= 365:
-        raise IntegrationError("expiry_notice_days must be between 1 and 365, or 'off'.")
+    if not 1 <= days <= MAX_NOTICE_DAYS:
+        raise IntegrationError(
+            f"expiry_notice_days must be between 1 and {MAX_NOTICE_DAYS}, or 'off'."
+        )
     return days
 
 
@@ -213,7 +216,10 @@ class Integrations:
             row = self.get(session, name)
             integration = self.view(row)
         try:
-            result: InstallResult = self.host.call("install", row.platform, integration=integration)
+            # A plugin with nothing to create may leave install out or return None.
+            result: InstallResult = (
+                self.host.call("install", row.platform, integration=integration) or InstallResult()
+            )
         except (ChoiceRequired, DeliveryError) as exc:
             with db.transaction() as session:
                 row = self.get(session, name)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, delete, func, select, update
 
 from core.db import Database
-from core.integrations import IntegrationNotFound
+from core.integrations import MAX_NOTICE_DAYS, IntegrationNotFound
 from core.models import Customer, IntegrationRow, IntegrationStatus, OutboxMessage, OutboxStatus
 
 
@@ -137,12 +137,21 @@ class RetryResult:
     reactivated: list[str]
 
 
+# A row with a dedupe key (an expiry notice) is the only record that it was sent; purging it
+# early would send the notice again the next night. Notices go out at most this many days
+# before their date, so an older one can no longer be queued again.
+DEDUPE_KEEP = timedelta(days=MAX_NOTICE_DAYS + 1)
+
+
 def purge(db: Database, delivered_before: datetime) -> int:
-    """Delete delivered rows older than the date; pending and dead rows are never purged."""
+    """Delete delivered rows older than the date; pending and dead rows are never purged,
+    nor a notice's row while its notice could still be queued again."""
     with db.transaction() as session:
         return session.execute(
             delete(OutboxMessage).where(
                 OutboxMessage.status == OutboxStatus.DELIVERED,
                 OutboxMessage.delivered_at < delivered_before,
+                OutboxMessage.dedupe_key.is_(None)
+                | (OutboxMessage.created_at < datetime.now(UTC) - DEDUPE_KEEP),
             )
         ).rowcount

@@ -1,0 +1,96 @@
+"""API keys and passwords never reach the logs, even when every call fails."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from flask import Flask, request
+from marshmallow import Schema, fields
+
+from core import Contact, Integration, ItemFailure, Platform, hookimpl
+from core.http import ApiClient
+from core.services import Services
+from core.testing import FakeServer
+from web.cli import cli
+
+API_KEY = "sk-live-very-secret-0123456789"
+PASSWORD = "correct horse battery staple"
+
+
+class Settings(Schema):
+    api_url = fields.String(required=True)
+    login = fields.String(required=True)
+    password = fields.String(required=True, metadata={"secret": True})
+    api_key = fields.String(required=True, metadata={"secret": True})
+
+
+class Guarded:
+    @hookimpl
+    def register_platforms(self, register: Callable[[Platform], None]) -> None:
+        register(Platform(name="guarded", title="Guarded", settings_schema=Settings))
+
+    def _client(self, integration: Integration) -> ApiClient:
+        settings = integration.settings
+        return ApiClient(
+            settings["api_url"],
+            auth=(settings["login"], settings["password"]),
+            headers={"X-Api-Key": settings["api_key"]},
+            auth_message="Check the login, password and API key.",
+        )
+
+    @hookimpl
+    def install(self, integration: Integration) -> None:
+        return None
+
+    @hookimpl
+    def push_contact(
+        self, integration: Integration, contacts: Sequence[Contact]
+    ) -> list[ItemFailure]:
+        self._client(integration).post("contacts", json=[c.email for c in contacts])
+        return []
+
+
+def refusing_platform() -> Flask:
+    app = Flask("refusing")
+
+    @app.post("/contacts")
+    def contacts() -> tuple[dict[str, str], int]:
+        # A platform that quotes the request back would leak; ours only names the problem.
+        assert request.headers["X-Api-Key"] == API_KEY
+        return {"message": "Authorization has been denied for this request."}, 401
+
+    return app
+
+
+def test_failing_deliveries_log_no_secret(services: Services, caplog, app) -> None:
+    caplog.set_level(logging.DEBUG)
+    services.host.register(Guarded(), "guarded")
+    with FakeServer(refusing_platform()) as platform:
+        with services.db.transaction() as session:
+            services.integrations.add(
+                session,
+                "guarded",
+                "guarded",
+                {
+                    "api_url": platform.url,
+                    "login": "shop",
+                    "password": PASSWORD,
+                    "api_key": API_KEY,
+                },
+            )
+        services.integrations.install(services.db, "guarded")
+        with services.db.transaction() as session:
+            services.loyalty.create_customer(session, {"email": "jana@example.com"})
+        services.worker().drain()
+
+    with services.db.transaction() as session:
+        row = services.integrations.get(session, "guarded")
+        assert row.status == "failing" and "Check the login" in row.last_error
+    shown = app.test_cli_runner().invoke(cli, ["integrations", "show", "guarded"])
+    assert shown.exit_code == 0
+    assert "needs an admin" in caplog.text  # the failure was logged...
+    for secret in (API_KEY, PASSWORD):  # ...and neither the logs nor the admin's view hold a secret
+        assert secret not in caplog.text
+        assert secret not in shown.output
+        assert secret not in row.last_error

@@ -95,8 +95,10 @@ def host(tmp: Path, database_url: str | None) -> Any:
     from core.testing.e2e import Pointbridge
 
     if database_url:
+        from core.migrate import upgrade
         from core.testing.databases import truncate_all
 
+        upgrade(database_url)  # a fresh database has no tables to empty yet
         truncate_all(database_url)
     plugins = PluginHost(discover=False)
     plugins.register(load_plugin(), "fakeesp")

@@ -32,7 +32,6 @@ class Outbox:
 
     def __init__(self, host: PluginHost) -> None:
         self.host = host
-        self._listeners: list[Callable[[], None]] = []
         self.wakeup = threading.Event()
 
     def watch(self, sessions: sessionmaker[Session]) -> None:
@@ -58,11 +57,6 @@ class Outbox:
 
     def wake(self) -> None:
         self.wakeup.set()
-        for listener in self._listeners:
-            listener()
-
-    def on_wake(self, listener: Callable[[], None]) -> None:
-        self._listeners.append(listener)
 
     def targets(self, session: Session) -> list[Target]:
         """The integrations to queue for, looked up once per transaction."""

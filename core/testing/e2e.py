@@ -33,7 +33,7 @@ from typing import Any
 
 import requests
 from click.testing import Result
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, literal, select
 
 from core.delivery import Backoff, RoundResult
 from core.migrate import upgrade
@@ -193,11 +193,6 @@ class Pointbridge:
                 raise AssertionError(f"outbox not drained in {timeout}s:\n{status}")
             if not (result.delivered or result.failed):
                 time.sleep(0.05)
-
-    def lift_pauses(self) -> None:
-        """Forget rate-limit pauses (a test that does not want to wait out a long reset)."""
-        with self.services.db.transaction() as session:
-            session.execute(update(IntegrationRow).values(resume_at=None))
 
     # bulk data ----------------------------------------------------------------------------
 

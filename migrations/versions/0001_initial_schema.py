@@ -165,8 +165,6 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("locked_by", sa.String(length=100), nullable=True),
-        sa.Column("locked_until", core.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", core.models.UTCDateTime(timezone=True), nullable=True),

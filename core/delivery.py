@@ -40,22 +40,18 @@ from core.models import (
     OutboxStatus,
 )
 from core.platform import Integration, ItemFailure, Platform
+from core.plugins import PluginHost
 from core.ratelimit import Pacer, pacer_for
 from core.snapshots import load_contacts
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RATE_LIMIT_WAIT = 30.0
 # After a whole call failed, its retry waits at least this many times as long as the call took
 # (a timed-out request the platform is still working on gets that long to land first).
 RETRY_FLOOR_FACTOR = 2.0
 
 
 ItemError = PermanentError | TransientError | RateLimited
-
-
-def _wait_of(error: RateLimited) -> float:
-    return error.retry_after if error.retry_after is not None else DEFAULT_RATE_LIMIT_WAIT
 
 
 def now_utc() -> datetime:
@@ -104,6 +100,22 @@ class _Call:
         if self.kind == OutboxKind.CONTACT:
             return row.kind == OutboxKind.CONTACT and row.customer_id in self.rows_by_key
         return row.id in self.rows_by_key
+
+
+def call_plugin(
+    db: Database,
+    host: PluginHost,
+    integration: Integration,
+    pacer: Pacer,
+    owner: str,
+    lease: timedelta,
+    hook: str,
+    **kwargs: Any,
+) -> Sequence[ItemFailure]:
+    """One hook call in the integration's pacer slot, its sending lease renewed while it runs
+    (live delivery and exports alike)."""
+    with pacer.call(), leases.kept(db, IntegrationRow, integration.id, owner, lease):
+        return host.call(hook, integration.platform, integration=integration, **kwargs) or []
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -374,18 +386,18 @@ class Worker:
     def _call(self, integration: Integration, pacer: Pacer, call: _Call) -> RoundResult:
         started = time.monotonic()
         try:
-            with (
-                pacer.call(),
-                leases.kept(self.db, IntegrationRow, integration.id, self.worker_id, self.lease),
-            ):
-                failures: Sequence[ItemFailure] = (
-                    self.host.call(
-                        call.hook, integration.platform, integration=integration, **call.kwargs
-                    )
-                    or []
-                )
+            failures = call_plugin(
+                self.db,
+                self.host,
+                integration,
+                pacer,
+                self.worker_id,
+                self.lease,
+                call.hook,
+                **call.kwargs,
+            )
         except RateLimited as exc:
-            self._pause(integration, _wait_of(exc), str(exc))
+            self._pause(integration, exc.wait, str(exc))
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration from None
         except ConfigurationError as exc:
@@ -422,7 +434,7 @@ class Worker:
         if throttled:
             # The platform cut the call short: what was not tried waits, and so does everything
             # else for this integration, until the platform's reset.
-            self._pause(integration, max(_wait_of(e) for e in throttled), str(throttled[0]))
+            self._pause(integration, max(e.wait for e in throttled), str(throttled[0]))
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration
         return result
@@ -484,7 +496,7 @@ class Worker:
             message.last_error = str(error)[:2000]
             if isinstance(error, RateLimited):
                 # Not tried, so no attempt is spent: it goes when the platform's limit resets.
-                message.next_attempt_at = now + timedelta(seconds=_wait_of(error))
+                message.next_attempt_at = now + timedelta(seconds=error.wait)
                 continue
             message.attempts += 1
             if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:

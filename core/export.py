@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from core import leases
 from core.contact import Contact
 from core.db import Database
-from core.delivery import Backoff
+from core.delivery import Backoff, call_plugin
 from core.errors import (
     ConfigurationError,
     PermanentError,
@@ -241,23 +241,19 @@ class Exporter:
         while True:
             self._hold_integration(integration.id, job.id, stop)
             try:
-                with (
-                    pacer.call(),
-                    leases.kept(self.db, IntegrationRow, integration.id, self.owner, self.lease),
-                ):
-                    failures: Sequence[ItemFailure] = (
-                        self.integrations.host.call(
-                            "push_contact",
-                            integration.platform,
-                            integration=integration,
-                            contacts=contacts,
-                        )
-                        or []
-                    )
+                failures = call_plugin(
+                    self.db,
+                    self.integrations.host,
+                    integration,
+                    pacer,
+                    self.owner,
+                    self.lease,
+                    "push_contact",
+                    contacts=contacts,
+                )
                 break
             except RateLimited as exc:
-                # Retry-After: 0 means "now"; only a missing one falls back to the default.
-                self._wait(exc.retry_after if exc.retry_after is not None else 30.0, stop)
+                self._wait(exc.wait, stop)
             except ConfigurationError as exc:
                 self._fail(job.id, str(exc), pause_integration=True)
                 return False

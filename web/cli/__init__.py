@@ -22,8 +22,6 @@ class PointbridgeGroup(FlaskGroup):
     one line and a non-zero exit instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        if not ctx.args and not getattr(ctx, "_protected_args", None):
-            return super().invoke(ctx)
         try:
             with ctx.ensure_object(ScriptInfo).load_app().app_context():
                 return super().invoke(ctx)

@@ -17,14 +17,14 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, and_, exists, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from core import leases, metrics
 from core.db import Database
@@ -38,6 +38,7 @@ from core.models import (
     OutboxKind,
     OutboxMessage,
     OutboxStatus,
+    outbox_status_is,
 )
 from core.platform import Integration, ItemFailure, Platform
 from core.plugins import PluginHost
@@ -52,6 +53,10 @@ RETRY_FLOOR_FACTOR = 2.0
 
 
 ItemError = PermanentError | TransientError | RateLimited
+
+# The outbox's Core columns, for the statements run for every call: the same selects through
+# the ORM cost a third more, in loading rows.
+outbox = OutboxMessage.__table__.c
 
 
 def now_utc() -> datetime:
@@ -90,16 +95,7 @@ class _Call:
     kwargs: dict[str, Any]
     rows_by_key: dict[int, list[int]]  # Contact.customer_id or Event.id -> outbox rows
     created: dict[int, datetime]  # outbox row -> created_at
-
-    @property
-    def size(self) -> int:
-        return sum(len(rows) for rows in self.rows_by_key.values())
-
-    def holds(self, row: Row[Any]) -> bool:
-        """Whether this call covers ``row``: its customer's contact, or the event itself."""
-        if self.kind == OutboxKind.CONTACT:
-            return row.kind == OutboxKind.CONTACT and row.customer_id in self.rows_by_key
-        return row.id in self.rows_by_key
+    customers: frozenset[int]
 
 
 def call_plugin(
@@ -116,11 +112,6 @@ def call_plugin(
     (live delivery and exports alike)."""
     with pacer.call(), leases.kept(db, IntegrationRow, integration.id, owner, lease):
         return host.call(hook, integration.platform, integration=integration, **kwargs) or []
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class Worker:
@@ -157,7 +148,7 @@ class Worker:
         with self.db.read() as session:
             due = exists().where(
                 OutboxMessage.integration_id == IntegrationRow.id,
-                OutboxMessage.status == OutboxStatus.PENDING,
+                outbox_status_is(OutboxStatus.PENDING),
                 OutboxMessage.next_attempt_at <= now,
             )
             ids = session.scalars(
@@ -224,10 +215,11 @@ class Worker:
     def _deliver_integration(self, integration_id: int) -> RoundResult:
         """Send for one integration until nothing is due or the round is over.
 
-        One call at a time is in flight (the platform's budget is per integration), but the
-        next call's rows and snapshots are read while it is: the sender thread waits on the
-        platform while this one works on the database, so a call's round trip, not the
-        database work, sets the pace.
+        Up to the platform's ``max_in_flight`` calls run at once on sender threads while this
+        thread reads the next call's rows and snapshots, so the platform's round trip, not the
+        database work, sets the pace. A customer in a running call is left out of the next
+        ones until its call is recorded: a later push overtaking an earlier one could leave
+        the platform with the older state, or an event before its contact fields.
         """
         with self.db.read() as session:
             row = session.get(IntegrationRow, integration_id)
@@ -236,111 +228,105 @@ class Worker:
             integration = self.integrations.view(row)
         platform = self.host.platform(integration.platform)
         pacer = pacer_for(integration_id, platform.rate_limit)
-        claim = max(platform.max_batch, platform.max_event_batch) * 2
+        lease = _LeaseRenewal(self, integration_id)
         deadline = time.monotonic() + self.round_seconds
         total = RoundResult()
-        sending: Future[RoundResult] | None = None
-        in_flight: _Call | None = None
-        with ThreadPoolExecutor(1, thread_name_prefix="pointbridge-send") as sender:
+        running: dict[Future[RoundResult], _Call] = {}
+        stopping = False
+        with ThreadPoolExecutor(
+            platform.max_in_flight, thread_name_prefix="pointbridge-send"
+        ) as sender:
             try:
-                while time.monotonic() < deadline:
-                    if not self._acquire(integration_id):
+                while True:
+                    stopping = stopping or time.monotonic() >= deadline or not lease.renew()
+                    if not stopping and len(running) < platform.max_in_flight:
+                        call = self._next_call(integration, platform, running.values())
+                        if call is not None:
+                            running[sender.submit(self._call, integration, pacer, call)] = call
+                            continue
+                    if not running:
                         break
-                    if in_flight is None:
-                        batch = self._eligible(integration_id, claim)
-                    else:
-                        # The call in flight still holds its rows (pending until recorded):
-                        # claim past them, and leave its customers to after its answer.
-                        batch = self._eligible(integration_id, claim + in_flight.size)
-                        batch = [m for m in batch if not in_flight.holds(m)]
-                    if not batch:
-                        if sending is None:
-                            break
-                        total += sending.result()
-                        sending = in_flight = None
-                        continue
-                    for call in self._calls(integration, platform, batch):
-                        if sending is not None:
-                            total += sending.result()
-                        sending = sender.submit(self._call, integration, pacer, call)
-                        in_flight = call
-            except _StopIntegration:
-                pass
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        del running[future]
+                        try:
+                            total += future.result()
+                        except _StopIntegration:
+                            stopping = True
             finally:
-                if sending is not None:
+                for future in running:
                     with contextlib.suppress(_StopIntegration):
-                        total += sending.result()
+                        total += future.result()
         return total
 
-    def _eligible(self, integration_id: int, limit: int) -> list[Row[Any]]:
-        """Due rows, oldest due first; an event waits until earlier rows of its customer are
-        gone, a contact while an earlier push of the customer is backing off."""
-        earlier = aliased(OutboxMessage)
+    def _eligible(
+        self, integration_id: int, limit: int, busy: frozenset[int] = frozenset()
+    ) -> list[Row[Any]]:
+        """Due rows (id, customer_id, kind), oldest due first, none of a ``busy`` customer; an
+        event waits until earlier rows of its customer are gone, a contact while an earlier
+        push of the customer is backing off."""
+        earlier = OutboxMessage.__table__.alias("earlier").c
         now = now_utc()
+        blocked = exists().where(
+            earlier.integration_id == outbox.integration_id,
+            earlier.customer_id == outbox.customer_id,
+            outbox_status_is(OutboxStatus.PENDING, earlier),
+            earlier.id < outbox.id,
+        )
+        # A push that timed out may still be applied by the platform later; a newer change
+        # sent before that would be overwritten by the stale one. So a customer whose push is
+        # backing off gets nothing until its retry, which sends the latest. (The rows of a
+        # customer fail together, so looking at earlier rows suffices.)
+        backing_off = blocked.where(
+            earlier.kind == OutboxKind.CONTACT, earlier.next_attempt_at > now
+        )
+        # Three narrow columns: each further one (the JSON payload, a timestamp SQLite keeps
+        # as text) cost more to convert than the query took; an events call reads its own.
+        statement = select(outbox.id, outbox.customer_id, outbox.kind).where(
+            outbox_status_is(OutboxStatus.PENDING, outbox),
+            outbox.next_attempt_at <= now,
+            outbox.integration_id == integration_id,
+            or_(and_(outbox.kind == OutboxKind.CONTACT, ~backing_off), ~blocked),
+        )
+        if busy:
+            statement = statement.where(outbox.customer_id.not_in(busy))
         with self.db.read() as session:
-            blocked = exists().where(
-                earlier.integration_id == OutboxMessage.integration_id,
-                earlier.customer_id == OutboxMessage.customer_id,
-                earlier.status == OutboxStatus.PENDING,
-                earlier.id < OutboxMessage.id,
-            )
-            # A push that timed out may still be applied by the platform later; a newer
-            # change sent before that would be overwritten by the stale one. So a customer
-            # whose push is backing off gets nothing until its retry, which sends the latest.
-            # (The rows of a customer fail together, so looking at earlier rows suffices.)
-            backing_off = blocked.where(
-                earlier.kind == OutboxKind.CONTACT, earlier.next_attempt_at > now
-            )
             return list(
                 session.execute(
-                    # Columns, not ORM objects: loading a thousand objects cost five times the
-                    # query itself.
-                    select(
-                        OutboxMessage.id,
-                        OutboxMessage.customer_id,
-                        OutboxMessage.kind,
-                        OutboxMessage.event_type,
-                        OutboxMessage.payload,
-                        OutboxMessage.created_at,
-                    )
-                    .where(
-                        OutboxMessage.status == OutboxStatus.PENDING,
-                        OutboxMessage.next_attempt_at <= now,
-                        OutboxMessage.integration_id == integration_id,
-                        or_(
-                            and_(OutboxMessage.kind == OutboxKind.CONTACT, ~backing_off),
-                            ~blocked,
-                        ),
-                    )
                     # The order of ix_outbox_due, so the database walks that index and stops
                     # at ``limit`` instead of sorting every pending row each round. Ordering
-                    # between a customer's rows is kept by the two conditions above.
-                    .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-                    .limit(limit)
+                    # between a customer's rows is kept by the conditions above.
+                    statement.order_by(outbox.next_attempt_at, outbox.id).limit(limit)
                 )
             )
 
-    def _calls(
-        self, integration: Integration, platform: Platform, batch: list[Row[Any]]
-    ) -> Iterator[_Call]:
-        """The batch's calls, contacts first; each is read from the database when asked for."""
-        customer_ids = list(dict.fromkeys(m.customer_id for m in batch if m.kind == "contact"))
-        for chunk in _chunks(customer_ids, platform.max_batch):
-            yield self._contacts_call(integration, chunk)
-        events = [m for m in batch if m.kind == OutboxKind.EVENT]
-        for chunk in _chunks(events, platform.max_event_batch):
-            yield self._events_call(chunk)
+    def _next_call(
+        self, integration: Integration, platform: Platform, running: Iterable[_Call]
+    ) -> _Call | None:
+        """The next call to make, contacts first, read from the database; None if nothing
+        is due for customers outside the ``running`` calls."""
+        busy = frozenset().union(*(call.customers for call in running))
+        rows = self._eligible(
+            integration.id, max(platform.max_batch, platform.max_event_batch), busy
+        )
+        customer_ids = list(dict.fromkeys(r.customer_id for r in rows if r.kind == "contact"))
+        if customer_ids:
+            return self._contacts_call(integration, customer_ids[: platform.max_batch])
+        event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
+        if event_ids:
+            return self._events_call(event_ids[: platform.max_event_batch])
+        return None
 
     def _contacts_call(self, integration: Integration, customer_ids: Sequence[int]) -> _Call:
         with self.db.read() as session:
             # Every pending update of these customers is covered by the snapshot read after
             # it: that is the coalescing, latest state wins.
             covered = session.execute(
-                select(OutboxMessage.id, OutboxMessage.customer_id, OutboxMessage.created_at).where(
-                    OutboxMessage.integration_id == integration.id,
-                    OutboxMessage.customer_id.in_(customer_ids),
-                    OutboxMessage.kind == OutboxKind.CONTACT,
-                    OutboxMessage.status == OutboxStatus.PENDING,
+                select(outbox.id, outbox.customer_id, outbox.created_at).where(
+                    outbox.integration_id == integration.id,
+                    outbox.customer_id.in_(customer_ids),
+                    outbox.kind == OutboxKind.CONTACT,
+                    outbox_status_is(OutboxStatus.PENDING, outbox),
                 )
             ).all()
             contacts = load_contacts(
@@ -352,28 +338,40 @@ class Worker:
             rows_by_key[customer_id].append(row_id)
             created[row_id] = created_at
         items = [contacts[c] for c in customer_ids if c in contacts]
-        return _Call("push_contact", OutboxKind.CONTACT, {"contacts": items}, rows_by_key, created)
+        return _Call(
+            "push_contact",
+            OutboxKind.CONTACT,
+            {"contacts": items},
+            rows_by_key,
+            created,
+            frozenset(customer_ids),
+        )
 
-    def _events_call(self, messages: Sequence[Row[Any]]) -> _Call:
+    def _events_call(self, event_ids: Sequence[int]) -> _Call:
         with self.db.read() as session:
-            emails = dict(
-                session.execute(
-                    select(Customer.id, Customer.email).where(
-                        Customer.id.in_({m.customer_id for m in messages})
-                    )
-                ).all()
-            )
+            messages = session.execute(
+                select(
+                    OutboxMessage.id,
+                    OutboxMessage.customer_id,
+                    OutboxMessage.event_type,
+                    OutboxMessage.payload,
+                    OutboxMessage.created_at,
+                    Customer.email,
+                )
+                .join(Customer, Customer.id == OutboxMessage.customer_id)
+                .where(OutboxMessage.id.in_(event_ids))
+                .order_by(OutboxMessage.id)
+            ).all()
         events = [
             Event(
                 id=m.id,
                 type=EventType(m.event_type),
                 customer_id=m.customer_id,
-                email=emails[m.customer_id],
+                email=m.email,
                 occurred_at=m.created_at,
                 data=m.payload,
             )
             for m in messages
-            if m.customer_id in emails
         ]
         return _Call(
             "emit_event",
@@ -381,6 +379,7 @@ class Worker:
             {"events": events},
             {m.id: [m.id] for m in messages},
             {m.id: m.created_at for m in messages},
+            frozenset(m.customer_id for m in messages),
         )
 
     def _call(self, integration: Integration, pacer: Pacer, call: _Call) -> RoundResult:
@@ -454,18 +453,17 @@ class Worker:
         with self.db.transaction() as session:
             if delivered_rows:
                 session.execute(
-                    update(OutboxMessage)
+                    update(OutboxMessage.__table__)
                     .where(
-                        OutboxMessage.id.in_(delivered_rows),
-                        OutboxMessage.status == OutboxStatus.PENDING,
+                        outbox.id.in_(delivered_rows),
+                        outbox_status_is(OutboxStatus.PENDING, outbox),
                     )
                     .values(
                         status=OutboxStatus.DELIVERED,
                         delivered_at=now,
-                        attempts=OutboxMessage.attempts + 1,
+                        attempts=outbox.attempts + 1,
                         last_error=None,
                     )
-                    .execution_options(synchronize_session=False)
                 )
             if failed:
                 errors = {row: error for key, error in failed.items() for row in rows_by_key[key]}
@@ -489,7 +487,7 @@ class Worker:
         """Count a failed attempt on each row (row id -> error); one SELECT for them all."""
         for message in session.scalars(
             select(OutboxMessage).where(
-                OutboxMessage.id.in_(list(errors)), OutboxMessage.status == OutboxStatus.PENDING
+                OutboxMessage.id.in_(list(errors)), outbox_status_is(OutboxStatus.PENDING)
             )
         ):
             error = errors[message.id]
@@ -525,6 +523,26 @@ class Worker:
                 .values(status=IntegrationStatus.FAILING, last_error=message)
                 .execution_options(synchronize_session=False)
             )
+
+
+class _LeaseRenewal:
+    """Renews a worker's lease on an integration between calls, but only once a third of it
+    has passed: a write transaction before every call cost more than some calls' own
+    database work. (A running call's lease is also kept by ``call_plugin``.)"""
+
+    def __init__(self, worker: Worker, integration_id: int) -> None:
+        self.worker = worker
+        self.integration_id = integration_id
+        self.renewed_at = time.monotonic()  # the round starts right after acquiring
+
+    def renew(self) -> bool:
+        """False once the lease is lost to another worker."""
+        if time.monotonic() - self.renewed_at < self.worker.lease.total_seconds() / 3:
+            return True
+        if not self.worker._acquire(self.integration_id):
+            return False
+        self.renewed_at = time.monotonic()
+        return True
 
 
 class _StopIntegration(Exception):

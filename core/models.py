@@ -19,9 +19,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 # SQLite's INTEGER PRIMARY KEY is its rowid only when spelled INTEGER, not BIGINT.
@@ -190,8 +192,34 @@ class OutboxStatus(StrEnum):
 class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "next_attempt_at", "id"),
-        Index("ix_outbox_customer", "integration_id", "customer_id", "status", "id"),
+        # Partial indexes over the rows still to send (or dead): they stay as small as the
+        # backlog however much delivered history the table keeps, and marking a row delivered
+        # drops it from them instead of moving it. With ``status`` as an index column, SQLite
+        # also chose that index over the primary key for "these ids, if still pending" and
+        # read every pending row to mark one batch delivered.
+        Index(
+            "ix_outbox_due",
+            "integration_id",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_customer",
+            "integration_id",
+            "customer_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_outbox_dead",
+            "integration_id",
+            "id",
+            sqlite_where=text("status = 'dead'"),
+            postgresql_where=text("status = 'dead'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -208,6 +236,14 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+def outbox_status_is(status: OutboxStatus, rows: Any = OutboxMessage) -> ColumnElement[bool]:
+    """``outbox.status = '<status>'`` with the value written into the SQL, which is what lets
+    a database match the partial indexes above: a plan made for a bound parameter (a
+    PostgreSQL generic plan) cannot assume the parameter is 'pending'. ``rows`` may be an
+    alias of the outbox."""
+    return rows.status == literal_column(f"'{status.value}'")
 
 
 class ApiToken(Base):

@@ -135,6 +135,11 @@ class Platform:
     :param max_event_batch: most events one ``emit_event`` call receives
     :param rate_limit: the platform's request budget for one integration; the host keeps every
         worker together under it
+    :param max_in_flight: most calls the host has running at once for one integration. More
+        than one hides the platform's latency (a call that takes 200 ms caps one-at-a-time
+        delivery at five batches a second whatever the rate limit). The host never has one
+        customer in two running calls, so each customer's order holds. Raise it only as far
+        as the platform takes concurrent requests from one account.
     :param csv_row: for ``Capability.CSV_EXPORT``, one CSV row (column -> value) per contact
     :param description: one line for ``pointbridge plugins``
     :param export_after_install: start a full export of every customer after a successful
@@ -148,6 +153,7 @@ class Platform:
     max_batch: int = 100
     max_event_batch: int = 100
     rate_limit: RateLimit | None = None
+    max_in_flight: int = 1
     csv_row: Callable[[Integration, Contact], Mapping[str, Any]] | None = None
     description: str = ""
     export_after_install: bool = False

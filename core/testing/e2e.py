@@ -44,6 +44,7 @@ from core.models import (
     OutboxMessage,
     OutboxStatus,
     PointLot,
+    outbox_status_is,
 )
 from core.outbox_admin import dead_letters, outbox_status
 from core.plugins import PluginHost
@@ -168,7 +169,7 @@ class Pointbridge:
     def pending(self, name: str | None = None) -> int:
         with self.services.db.transaction() as session:
             statement = select(func.count(OutboxMessage.id)).where(
-                OutboxMessage.status == OutboxStatus.PENDING
+                outbox_status_is(OutboxStatus.PENDING)
             )
             if name:
                 statement = statement.where(

@@ -1,6 +1,7 @@
 """A small HTTP email platform for the host's delivery tests and benchmark: plugin and fake.
 
-The plugin (platforms ``fakeesp``, 500 contacts a call, and ``fakeesp_small``, 100) upserts
+The plugin (platforms ``fakeesp``, 500 contacts a call and two calls at once, and
+``fakeesp_small``, 100 a call, one at a time) upserts
 contacts with ``PUT {api_url}/{account}/contacts`` and fires events with
 ``POST {api_url}/{account}/events``, through ``core.http.ApiClient`` so 401, 429, 5xx, timeouts
 and dropped connections map onto the host's errors the way a real plugin's do. Every request
@@ -45,7 +46,7 @@ from core import (
 )
 from core.http import ApiClient
 
-PLATFORMS = {"fakeesp": 500, "fakeesp_small": 100}
+PLATFORMS = {"fakeesp": (500, 2), "fakeesp_small": (100, 1)}  # batch, calls in flight
 
 
 class FakeEspSettings(Schema):
@@ -58,7 +59,7 @@ class FakeEspSettings(Schema):
 
 @hookimpl
 def register_platforms(register: Callable[[Platform], None]) -> None:
-    for name, batch in PLATFORMS.items():
+    for name, (batch, in_flight) in PLATFORMS.items():
         register(
             Platform(
                 name=name,
@@ -67,6 +68,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
                 capabilities=frozenset({Capability.EVENTS}),
                 max_batch=batch,
                 max_event_batch=batch,
+                max_in_flight=in_flight,
                 description="HTTP test platform of the host's delivery tests.",
             )
         )

@@ -27,6 +27,7 @@ from sqlalchemy import Row, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import leases, metrics
+from core.contact import Contact
 from core.db import Database
 from core.errors import ConfigurationError, PermanentError, RateLimited, TransientError
 from core.events import Event, EventType
@@ -43,7 +44,8 @@ from core.models import (
 from core.platform import Integration, ItemFailure, Platform
 from core.plugins import PluginHost
 from core.ratelimit import Pacer, pacer_for
-from core.snapshots import load_contacts
+from core.snapshots import SNAPSHOT_COLUMNS, next_expirations, to_contact
+from core.sql import among
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +101,11 @@ class _Call:
 
 
 def call_plugin(
-    db: Database,
-    host: PluginHost,
-    integration: Integration,
-    pacer: Pacer,
-    owner: str,
-    lease: timedelta,
-    hook: str,
-    **kwargs: Any,
+    host: PluginHost, integration: Integration, pacer: Pacer, hook: str, **kwargs: Any
 ) -> Sequence[ItemFailure]:
-    """One hook call in the integration's pacer slot, its sending lease renewed while it runs
-    (live delivery and exports alike)."""
-    with pacer.call(), leases.kept(db, IntegrationRow, integration.id, owner, lease):
+    """One hook call in the integration's pacer slot (live delivery and exports alike; the
+    caller holds the integration's sending lease)."""
+    with pacer.call():
         return host.call(hook, integration.platform, integration=integration, **kwargs) or []
 
 
@@ -215,11 +210,12 @@ class Worker:
     def _deliver_integration(self, integration_id: int) -> RoundResult:
         """Send for one integration until nothing is due or the round is over.
 
-        Up to the platform's ``max_in_flight`` calls run at once on sender threads while this
-        thread reads the next call's rows and snapshots, so the platform's round trip, not the
-        database work, sets the pace. A customer in a running call is left out of the next
-        ones until its call is recorded: a later push overtaking an earlier one could leave
-        the platform with the older state, or an event before its contact fields.
+        Up to the platform's ``max_in_flight`` calls run at once on sender threads, and this
+        thread has the next call read from the database before a sender is free for it, so
+        the platform's round trip, not the database work, sets the pace. A customer in a
+        running call is left out of the next ones until its call is recorded: a later push
+        overtaking an earlier one could leave the platform with the older state, or an event
+        before its contact fields.
         """
         with self.db.read() as session:
             row = session.get(IntegrationRow, integration_id)
@@ -228,22 +224,30 @@ class Worker:
             integration = self.integrations.view(row)
         platform = self.host.platform(integration.platform)
         pacer = pacer_for(integration_id, platform.rate_limit)
-        lease = _LeaseRenewal(self, integration_id)
         deadline = time.monotonic() + self.round_seconds
         total = RoundResult()
         running: dict[Future[RoundResult], _Call] = {}
+        ready: _Call | None = None
         stopping = False
-        with ThreadPoolExecutor(
-            platform.max_in_flight, thread_name_prefix="pointbridge-send"
-        ) as sender:
+        with (
+            leases.kept(
+                self.db, IntegrationRow, integration_id, self.worker_id, self.lease
+            ) as lost,
+            ThreadPoolExecutor(
+                platform.max_in_flight, thread_name_prefix="pointbridge-send"
+            ) as sender,
+        ):
             try:
                 while True:
-                    stopping = stopping or time.monotonic() >= deadline or not lease.renew()
-                    if not stopping and len(running) < platform.max_in_flight:
-                        call = self._next_call(integration, platform, running.values())
-                        if call is not None:
-                            running[sender.submit(self._call, integration, pacer, call)] = call
-                            continue
+                    stopping = stopping or time.monotonic() >= deadline or lost.is_set()
+                    if stopping:
+                        ready = None  # its rows stay pending for the next round
+                    elif ready is None:
+                        ready = self._next_call(integration, platform, running.values())
+                    if ready is not None and len(running) < platform.max_in_flight:
+                        running[sender.submit(self._call, integration, pacer, ready)] = ready
+                        ready = None
+                        continue
                     if not running:
                         break
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -286,18 +290,21 @@ class Worker:
             outbox_status_is(OutboxStatus.PENDING, outbox),
             outbox.next_attempt_at <= now,
             outbox.integration_id == integration_id,
-            or_(and_(outbox.kind == OutboxKind.CONTACT, ~backing_off), ~blocked),
         )
         if busy:
-            statement = statement.where(outbox.customer_id.not_in(busy))
+            # Before the subqueries: the running calls' rows are the first the index yields.
+            statement = statement.where(~among(outbox.customer_id, busy))
+        statement = statement.where(
+            or_(and_(outbox.kind == OutboxKind.CONTACT, ~backing_off), ~blocked)
+        )
         with self.db.read() as session:
+            # The order of ix_outbox_due, so the database walks that index and stops at
+            # ``limit`` instead of sorting every pending row each round. Ordering between a
+            # customer's rows is kept by the conditions above.
             return list(
                 session.execute(
-                    # The order of ix_outbox_due, so the database walks that index and stops
-                    # at ``limit`` instead of sorting every pending row each round. Ordering
-                    # between a customer's rows is kept by the conditions above.
                     statement.order_by(outbox.next_attempt_at, outbox.id).limit(limit)
-                )
+                ).all()
             )
 
     def _next_call(
@@ -319,24 +326,32 @@ class Worker:
 
     def _contacts_call(self, integration: Integration, customer_ids: Sequence[int]) -> _Call:
         with self.db.read() as session:
-            # Every pending update of these customers is covered by the snapshot read after
-            # it: that is the coalescing, latest state wins.
+            # Every pending update of these customers, each with its customer's current
+            # fields, in one read: the snapshot covers every update read with it. That is
+            # the coalescing, latest state wins.
             covered = session.execute(
-                select(outbox.id, outbox.customer_id, outbox.created_at).where(
+                select(outbox.id, outbox.created_at, *SNAPSHOT_COLUMNS)
+                .join_from(OutboxMessage.__table__, Customer.__table__)
+                .where(
                     outbox.integration_id == integration.id,
-                    outbox.customer_id.in_(customer_ids),
+                    among(outbox.customer_id, customer_ids),
                     outbox.kind == OutboxKind.CONTACT,
                     outbox_status_is(OutboxStatus.PENDING, outbox),
                 )
             ).all()
-            contacts = load_contacts(
-                session, customer_ids, self.integrations.settings.referral_prefix
-            )
+            expiries = next_expirations(session, customer_ids)
+        referral_prefix = self.integrations.settings.referral_prefix
         rows_by_key: dict[int, list[int]] = defaultdict(list)
         created: dict[int, datetime] = {}
-        for row_id, customer_id, created_at in covered:
+        contacts: dict[int, Contact] = {}
+        for row_id, created_at, *customer in covered:
+            customer_id = customer[0]
             rows_by_key[customer_id].append(row_id)
             created[row_id] = created_at
+            if customer_id not in contacts:
+                contacts[customer_id] = to_contact(
+                    customer, expiries.get(customer_id), referral_prefix
+                )
         items = [contacts[c] for c in customer_ids if c in contacts]
         return _Call(
             "push_contact",
@@ -359,7 +374,7 @@ class Worker:
                     Customer.email,
                 )
                 .join(Customer, Customer.id == OutboxMessage.customer_id)
-                .where(OutboxMessage.id.in_(event_ids))
+                .where(among(OutboxMessage.id, event_ids))
                 .order_by(OutboxMessage.id)
             ).all()
         events = [
@@ -385,16 +400,7 @@ class Worker:
     def _call(self, integration: Integration, pacer: Pacer, call: _Call) -> RoundResult:
         started = time.monotonic()
         try:
-            failures = call_plugin(
-                self.db,
-                self.host,
-                integration,
-                pacer,
-                self.worker_id,
-                self.lease,
-                call.hook,
-                **call.kwargs,
-            )
+            failures = call_plugin(self.host, integration, pacer, call.hook, **call.kwargs)
         except RateLimited as exc:
             self._pause(integration, exc.wait, str(exc))
             metrics.RATE_LIMITED.labels(integration.name).inc()
@@ -455,7 +461,7 @@ class Worker:
                 session.execute(
                     update(OutboxMessage.__table__)
                     .where(
-                        outbox.id.in_(delivered_rows),
+                        among(outbox.id, delivered_rows),
                         outbox_status_is(OutboxStatus.PENDING, outbox),
                     )
                     .values(
@@ -487,7 +493,7 @@ class Worker:
         """Count a failed attempt on each row (row id -> error); one SELECT for them all."""
         for message in session.scalars(
             select(OutboxMessage).where(
-                OutboxMessage.id.in_(list(errors)), outbox_status_is(OutboxStatus.PENDING)
+                among(OutboxMessage.id, errors), outbox_status_is(OutboxStatus.PENDING)
             )
         ):
             error = errors[message.id]
@@ -523,26 +529,6 @@ class Worker:
                 .values(status=IntegrationStatus.FAILING, last_error=message)
                 .execution_options(synchronize_session=False)
             )
-
-
-class _LeaseRenewal:
-    """Renews a worker's lease on an integration between calls, but only once a third of it
-    has passed: a write transaction before every call cost more than some calls' own
-    database work. (A running call's lease is also kept by ``call_plugin``.)"""
-
-    def __init__(self, worker: Worker, integration_id: int) -> None:
-        self.worker = worker
-        self.integration_id = integration_id
-        self.renewed_at = time.monotonic()  # the round starts right after acquiring
-
-    def renew(self) -> bool:
-        """False once the lease is lost to another worker."""
-        if time.monotonic() - self.renewed_at < self.worker.lease.total_seconds() / 3:
-            return True
-        if not self.worker._acquire(self.integration_id):
-            return False
-        self.renewed_at = time.monotonic()
-        return True
 
 
 class _StopIntegration(Exception):

@@ -241,16 +241,14 @@ class Exporter:
         while True:
             self._hold_integration(integration.id, job.id, stop)
             try:
-                failures = call_plugin(
-                    self.db,
-                    self.integrations.host,
-                    integration,
-                    pacer,
-                    self.owner,
-                    self.lease,
-                    "push_contact",
-                    contacts=contacts,
-                )
+                with leases.kept(self.db, IntegrationRow, integration.id, self.owner, self.lease):
+                    failures = call_plugin(
+                        self.integrations.host,
+                        integration,
+                        pacer,
+                        "push_contact",
+                        contacts=contacts,
+                    )
                 break
             except RateLimited as exc:
                 self._wait(exc.wait, stop)

@@ -48,19 +48,28 @@ def release(db: Database, model: Any, row_id: int, owner: str) -> None:
 
 
 @contextmanager
-def kept(db: Database, model: Any, row_id: int, owner: str, ttl: timedelta) -> Iterator[None]:
-    """Renew the lease in the background while a long call runs (a plugin may take minutes
-    for one batch); if the process dies the renewals stop and the lease lapses."""
+def kept(
+    db: Database, model: Any, row_id: int, owner: str, ttl: timedelta
+) -> Iterator[threading.Event]:
+    """Renew the lease in the background while work runs under it (a plugin may take
+    minutes for one batch); if the process dies the renewals stop and the lease lapses.
+
+    Yields an event that is set, and renewing stops, once a renewal fails: the lease lapsed
+    and another holder took it over, so the work should stop.
+    """
     done = threading.Event()
+    lost = threading.Event()
 
     def renew() -> None:
         while not done.wait(ttl.total_seconds() / 3):
-            acquire(db, model, row_id, owner, ttl)
+            if not acquire(db, model, row_id, owner, ttl):
+                lost.set()
+                return
 
     heartbeat = threading.Thread(target=renew, name="lease-heartbeat", daemon=True)
     heartbeat.start()
     try:
-        yield
+        yield lost
     finally:
         done.set()
         heartbeat.join()

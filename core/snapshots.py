@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from core.contact import Contact
 from core.models import Customer, PointLot
+from core.sql import among
 
 # Core columns, not ORM objects or ORM-enabled selects: building a few hundred Customer
 # objects per batch was the largest cost of a delivery call, and the ORM's row loading was
@@ -24,7 +25,7 @@ def next_expirations(session: Session, customer_ids: Sequence[int]) -> dict[int,
     rows = session.execute(
         select(_lot.customer_id, _lot.expires_on, func.sum(_lot.remaining))
         .where(
-            _lot.customer_id.in_(customer_ids),
+            among(_lot.customer_id, customer_ids),
             _lot.remaining > 0,
             _lot.expires_on.is_not(None),
         )
@@ -59,8 +60,9 @@ SNAPSHOT_COLUMNS = (
 
 
 def to_contact(
-    customer: Row[Any], expiry: tuple[date, int] | None, referral_prefix: str
+    customer: Sequence[Any], expiry: tuple[date, int] | None, referral_prefix: str
 ) -> Contact:
+    """The contact of a row of ``SNAPSHOT_COLUMNS`` and the customer's next expiry."""
     # Unpacked and passed by position: reading 16 Row attributes by name and passing 19
     # keywords took longer than the query that fetched the row.
     (
@@ -114,7 +116,7 @@ def _contacts(session: Session, statement: Select[Any], referral_prefix: str) ->
 def load_contacts(
     session: Session, customer_ids: Sequence[int], referral_prefix: str
 ) -> dict[int, Contact]:
-    statement = select(*SNAPSHOT_COLUMNS).where(_customer.id.in_(customer_ids))
+    statement = select(*SNAPSHOT_COLUMNS).where(among(_customer.id, customer_ids))
     return {c.customer_id: c for c in _contacts(session, statement, referral_prefix)}
 
 

@@ -189,6 +189,14 @@ class FakeEsp:
         self.hold: Hold | None = None
         self.calls = 0
         self.lock = threading.Lock()
+        # Requests being answered (arrival to response, latency included), and the e-mails
+        # in them: how many calls a host had running at once, and whether it ever sent a
+        # contact while an earlier request with it was still running (the later one could
+        # then be applied first).
+        self.running_requests = 0
+        self.most_running_requests = 0
+        self.running_emails: Counter[str] = Counter()
+        self.overlapping: list[str] = []
 
     def account(self, name: str = "main") -> Account:
         with self.lock:
@@ -201,6 +209,19 @@ class FakeEsp:
             self.flaky[email] -= 1
             return "try again later", False
         return None
+
+    def _begin(self, emails: list[str]) -> None:
+        with self.lock:
+            self.running_requests += 1
+            self.most_running_requests = max(self.most_running_requests, self.running_requests)
+            self.overlapping.extend(e for e in emails if self.running_emails[e])
+            self.running_emails.update(emails)
+        request.environ["fakeesp.emails"] = emails
+
+    def _end(self, emails: list[str]) -> None:
+        with self.lock:
+            self.running_requests -= 1
+            self.running_emails.subtract(emails)
 
     def _take_hold(self, account: str, emails: list[str]) -> Hold | None:
         with self.lock:
@@ -217,6 +238,7 @@ class FakeEsp:
         items = request.get_json()["contacts"]
         if self._take_hold(account, [c["email"] for c in items]):
             return _json({"message": "held and dropped"}, 500)
+        self._begin([c["email"] for c in items])
         sender = request.headers.get("X-Sender", "")
         failed = []
         with self.lock:
@@ -237,6 +259,7 @@ class FakeEsp:
 
     def events(self, account: str) -> Response:
         items = request.get_json()["events"]
+        self._begin([e["email"] for e in items])
         sender = request.headers.get("X-Sender", "")
         failed = []
         with self.lock:
@@ -288,6 +311,8 @@ def create_app(fake: FakeEsp) -> Flask:
         arrived = request.environ.get("fakeesp.arrived")
         if fake.latency and arrived is not None:
             time.sleep(max(0.0, arrived + fake.latency - time.monotonic()))
+        if "fakeesp.emails" in request.environ:
+            fake._end(request.environ["fakeesp.emails"])
         return response
 
     app.add_url_rule("/<account>/fields", "fields", lambda account: _json({"fields": ["points"]}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -79,6 +80,36 @@ def test_a_hundred_changes_of_one_customer_go_out_as_one_push_with_the_latest_va
     assert {row.status for row in contact_rows} == {OutboxStatus.DELIVERED}
     # Events are not coalesced: each credit fired its own, in order.
     assert [e["data"]["points"] for e in shop.events.values()] == list(range(1, 100, 2))
+
+
+@pytest.mark.parametrize(("platform", "in_flight"), [("fakeesp", 2), ("fakeesp_small", 1)])
+def test_calls_run_at_once_up_to_the_platforms_limit_and_never_share_a_customer(
+    pb_any: Pointbridge,
+    fake: Any,
+    fake_server: FakeServer,
+    kit: Any,
+    platform: str,
+    in_flight: int,
+) -> None:
+    pb = pb_any
+    fake.latency = 0.05
+    kit.add_integration(pb, "shop", fake_server, platform=platform, timeout=5)
+    customers = _customers(pb, 1200)
+    # The shop keeps crediting while the worker sends, so customers whose push is running
+    # get new changes: those must wait for the running push, not go out beside it.
+    rng = random.Random(3)
+    credited = [rng.choice(customers[:300]) for _ in range(150)]
+    writer = threading.Thread(target=lambda: [_credit(pb, c, 1) for c in credited])
+    writer.start()
+    pb.deliver()
+    writer.join()
+    pb.deliver()
+
+    assert fake.most_running_requests == in_flight
+    assert fake.overlapping == []
+    shop = fake.account("shop")
+    assert shop.contacts == kit.expected_fields(pb, customers)
+    assert len(shop.events) == len(credited)
 
 
 def test_events_wait_until_their_customers_contact_has_arrived(

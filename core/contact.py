@@ -49,11 +49,13 @@ class Contact:
 
 def format_datetime(value: date | datetime | None) -> str:
     """``YYYY-MM-DD HH:MM:SS``, the date format SmartEmailing, Ecomail and Splio all accept."""
+    # isoformat, not strftime: this runs twice per contact sent, and strftime took longer
+    # than building the rest of the contact's fields.
     if value is None:
         return ""
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime):
+        return value.isoformat(" ", "seconds")[:19]  # without a UTC offset
+    return f"{value.isoformat()} 00:00:00"
 
 
 # The loyalty field catalog (DESIGN.md section 4) under neutral names. Plugins pick the ones their

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, or_, select, update
+from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import leases, metrics
@@ -59,6 +59,62 @@ ItemError = PermanentError | TransientError | RateLimited
 # The outbox's Core columns, for the statements run for every call: the same selects through
 # the ORM cost a third more, in loading rows.
 outbox = OutboxMessage.__table__.c
+
+
+def _claim(past_busy: bool) -> Select[Any]:
+    """Due rows (id, customer_id, kind) of ``integration_id``, oldest due first, ``limit`` of
+    them; with ``past_busy``, none of the customers in ``busy``. An event waits until earlier
+    rows of its customer are gone, a contact while an earlier push of the customer is
+    backing off."""
+    earlier = OutboxMessage.__table__.alias("earlier").c
+    blocked = exists().where(
+        earlier.integration_id == outbox.integration_id,
+        earlier.customer_id == outbox.customer_id,
+        outbox_status_is(OutboxStatus.PENDING, earlier),
+        earlier.id < outbox.id,
+    )
+    # A push that timed out may still be applied by the platform later; a newer change sent
+    # before that would be overwritten by the stale one. So a customer whose push is backing
+    # off gets nothing until its retry, which sends the latest. (The rows of a customer fail
+    # together, so looking at earlier rows suffices.)
+    backing_off = blocked.where(
+        earlier.kind == OutboxKind.CONTACT, earlier.next_attempt_at > bindparam("now")
+    )
+    # Three narrow columns: each further one (the JSON payload, a timestamp SQLite keeps as
+    # text) cost more to convert than the query took; an events call reads its own.
+    statement = select(outbox.id, outbox.customer_id, outbox.kind).where(
+        outbox_status_is(OutboxStatus.PENDING, outbox),
+        outbox.next_attempt_at <= bindparam("now"),
+        outbox.integration_id == bindparam("integration_id"),
+    )
+    if past_busy:
+        # Before the subqueries: the running calls' rows are the first the index yields.
+        statement = statement.where(~among(outbox.customer_id, "busy"))
+    # The order of ix_outbox_due, so the database walks that index and stops at ``limit``
+    # instead of sorting every pending row each round. Ordering between a customer's rows
+    # is kept by the conditions above.
+    return (
+        statement.where(or_(and_(outbox.kind == OutboxKind.CONTACT, ~backing_off), ~blocked))
+        .order_by(outbox.next_attempt_at, outbox.id)
+        .limit(bindparam("limit"))
+    )
+
+
+# Built once: building them (the join's condition looked up from the foreign keys, the
+# subqueries) cost as much per call as running them.
+CLAIM = _claim(past_busy=False)
+CLAIM_PAST_BUSY = _claim(past_busy=True)
+# The pending contact rows of ``customer_ids``, each with its customer's current fields.
+COVERED_CONTACTS = (
+    select(outbox.id, outbox.created_at, *SNAPSHOT_COLUMNS)
+    .join_from(OutboxMessage.__table__, Customer.__table__)
+    .where(
+        outbox.integration_id == bindparam("integration_id"),
+        among(outbox.customer_id, "customer_ids"),
+        outbox.kind == OutboxKind.CONTACT,
+        outbox_status_is(OutboxStatus.PENDING, outbox),
+    )
+)
 
 
 def now_utc() -> datetime:
@@ -263,83 +319,38 @@ class Worker:
                         total += future.result()
         return total
 
-    def _eligible(
-        self, integration_id: int, limit: int, busy: frozenset[int] = frozenset()
-    ) -> list[Row[Any]]:
-        """Due rows (id, customer_id, kind), oldest due first, none of a ``busy`` customer; an
-        event waits until earlier rows of its customer are gone, a contact while an earlier
-        push of the customer is backing off."""
-        earlier = OutboxMessage.__table__.alias("earlier").c
-        now = now_utc()
-        blocked = exists().where(
-            earlier.integration_id == outbox.integration_id,
-            earlier.customer_id == outbox.customer_id,
-            outbox_status_is(OutboxStatus.PENDING, earlier),
-            earlier.id < outbox.id,
-        )
-        # A push that timed out may still be applied by the platform later; a newer change
-        # sent before that would be overwritten by the stale one. So a customer whose push is
-        # backing off gets nothing until its retry, which sends the latest. (The rows of a
-        # customer fail together, so looking at earlier rows suffices.)
-        backing_off = blocked.where(
-            earlier.kind == OutboxKind.CONTACT, earlier.next_attempt_at > now
-        )
-        # Three narrow columns: each further one (the JSON payload, a timestamp SQLite keeps
-        # as text) cost more to convert than the query took; an events call reads its own.
-        statement = select(outbox.id, outbox.customer_id, outbox.kind).where(
-            outbox_status_is(OutboxStatus.PENDING, outbox),
-            outbox.next_attempt_at <= now,
-            outbox.integration_id == integration_id,
-        )
-        if busy:
-            # Before the subqueries: the running calls' rows are the first the index yields.
-            statement = statement.where(~among(outbox.customer_id, busy))
-        statement = statement.where(
-            or_(and_(outbox.kind == OutboxKind.CONTACT, ~backing_off), ~blocked)
-        )
-        with self.db.read() as session:
-            # The order of ix_outbox_due, so the database walks that index and stops at
-            # ``limit`` instead of sorting every pending row each round. Ordering between a
-            # customer's rows is kept by the conditions above.
-            return list(
-                session.execute(
-                    statement.order_by(outbox.next_attempt_at, outbox.id).limit(limit)
-                ).all()
-            )
-
     def _next_call(
         self, integration: Integration, platform: Platform, running: Iterable[_Call]
     ) -> _Call | None:
-        """The next call to make, contacts first, read from the database; None if nothing
-        is due for customers outside the ``running`` calls."""
+        """The next call to make, contacts first, read from the database in one transaction;
+        None if nothing is due for customers outside the ``running`` calls."""
         busy = frozenset().union(*(call.customers for call in running))
-        rows = self._eligible(
-            integration.id, max(platform.max_batch, platform.max_event_batch), busy
-        )
-        customer_ids = list(dict.fromkeys(r.customer_id for r in rows if r.kind == "contact"))
-        if customer_ids:
-            return self._contacts_call(integration, customer_ids[: platform.max_batch])
-        event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
-        if event_ids:
-            return self._events_call(event_ids[: platform.max_event_batch])
+        parameters = {
+            "integration_id": integration.id,
+            "now": now_utc(),
+            "limit": max(platform.max_batch, platform.max_event_batch),
+            "busy": busy,
+        }
+        with self.db.read() as session:
+            rows = session.execute(CLAIM_PAST_BUSY if busy else CLAIM, parameters).all()
+            customer_ids = list(dict.fromkeys(r.customer_id for r in rows if r.kind == "contact"))
+            if customer_ids:
+                return self._contacts_call(session, integration, customer_ids[: platform.max_batch])
+            event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
+            if event_ids:
+                return self._events_call(session, event_ids[: platform.max_event_batch])
         return None
 
-    def _contacts_call(self, integration: Integration, customer_ids: Sequence[int]) -> _Call:
-        with self.db.read() as session:
-            # Every pending update of these customers, each with its customer's current
-            # fields, in one read: the snapshot covers every update read with it. That is
-            # the coalescing, latest state wins.
-            covered = session.execute(
-                select(outbox.id, outbox.created_at, *SNAPSHOT_COLUMNS)
-                .join_from(OutboxMessage.__table__, Customer.__table__)
-                .where(
-                    outbox.integration_id == integration.id,
-                    among(outbox.customer_id, customer_ids),
-                    outbox.kind == OutboxKind.CONTACT,
-                    outbox_status_is(OutboxStatus.PENDING, outbox),
-                )
-            ).all()
-            expiries = next_expirations(session, customer_ids)
+    def _contacts_call(
+        self, session: Session, integration: Integration, customer_ids: Sequence[int]
+    ) -> _Call:
+        # Every pending update of these customers, each with its customer's current fields,
+        # in one read: the snapshot covers every update read with it. That is the
+        # coalescing, latest state wins.
+        covered = session.execute(
+            COVERED_CONTACTS, {"integration_id": integration.id, "customer_ids": customer_ids}
+        ).all()
+        expiries = next_expirations(session, customer_ids)
         referral_prefix = self.integrations.settings.referral_prefix
         rows_by_key: dict[int, list[int]] = defaultdict(list)
         created: dict[int, datetime] = {}
@@ -362,21 +373,20 @@ class Worker:
             frozenset(customer_ids),
         )
 
-    def _events_call(self, event_ids: Sequence[int]) -> _Call:
-        with self.db.read() as session:
-            messages = session.execute(
-                select(
-                    OutboxMessage.id,
-                    OutboxMessage.customer_id,
-                    OutboxMessage.event_type,
-                    OutboxMessage.payload,
-                    OutboxMessage.created_at,
-                    Customer.email,
-                )
-                .join(Customer, Customer.id == OutboxMessage.customer_id)
-                .where(among(OutboxMessage.id, event_ids))
-                .order_by(OutboxMessage.id)
-            ).all()
+    def _events_call(self, session: Session, event_ids: Sequence[int]) -> _Call:
+        messages = session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.customer_id,
+                OutboxMessage.event_type,
+                OutboxMessage.payload,
+                OutboxMessage.created_at,
+                Customer.email,
+            )
+            .join(Customer, Customer.id == OutboxMessage.customer_id)
+            .where(among(OutboxMessage.id, event_ids))
+            .order_by(OutboxMessage.id)
+        ).all()
         events = [
             Event(
                 id=m.id,

@@ -58,6 +58,10 @@ def error_summary(response: requests.Response, limit: int = 300) -> str:
     return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
 
 
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 class ApiClient:
     """One platform account's HTTP client.
 
@@ -92,7 +96,9 @@ class ApiClient:
             lambda response: parse_retry_after(response.headers.get("Retry-After"))
         )
         self.session = requests.Session()
-        self.session.auth = auth
+        # Never None: without an auth, requests searches ~/.netrc on every request, and a
+        # platform's credentials come from the integration's settings, not from there.
+        self.session.auth = auth or _no_auth
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

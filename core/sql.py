@@ -52,21 +52,27 @@ class Among(ColumnElement[bool]):
     ]
 
     def __init__(
-        self, column: ColumnElement[Any], ids: Collection[int], *, negated: bool = False
+        self,
+        column: ColumnElement[Any],
+        ids: BindParameter[Collection[int]],
+        *,
+        negated: bool = False,
     ) -> None:
         self.column = column
+        self.ids = ids
         self.negated = negated
-        self.ids: BindParameter[Collection[int]] = bindparam(
-            None, ids, type_=_IdArray(), unique=True
-        )
 
     def _negate(self) -> Among:
         # Spelled NOT IN / <> ALL rather than NOT (...), which PostgreSQL cannot hash.
-        return Among(self.column, self.ids.value, negated=not self.negated)
+        return Among(self.column, self.ids, negated=not self.negated)
 
 
-def among(column: ColumnElement[Any], ids: Collection[int]) -> Among:
-    return Among(column, ids)
+def among(column: ColumnElement[Any], ids: Collection[int] | str) -> Among:
+    """``column`` is one of ``ids``: the ids themselves, or the name of the parameter that
+    will carry them (for a statement built once and executed with different ids)."""
+    if isinstance(ids, str):
+        return Among(column, bindparam(ids, type_=_IdArray()))
+    return Among(column, bindparam(None, ids, type_=_IdArray(), unique=True))
 
 
 @compiles(Among, "sqlite")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, Select, cast, func, select
 from sqlalchemy.orm import Session
 
 from core.contact import Contact
@@ -17,25 +17,45 @@ from core.sql import among
 # objects per batch was the largest cost of a delivery call, and the ORM's row loading was
 # still a third of a select's time.
 _customer = Customer.__table__.c
-_lot = PointLot.__table__.c
+
+
+def _next_expiry() -> tuple[Any, Any]:
+    """The customer's earliest upcoming expiry date and the points expiring then, as
+    subqueries of the customer row: computed by the database within the same statement."""
+    customer = Customer.__table__
+    first, due = PointLot.__table__.alias("first_lot").c, PointLot.__table__.alias("due_lot").c
+    next_date = (
+        select(func.min(first.expires_on))
+        .where(
+            first.customer_id == customer.c.id,
+            first.remaining > 0,
+            first.expires_on.is_not(None),
+        )
+        .correlate(customer)
+        .scalar_subquery()
+    )
+    points = (
+        select(cast(func.coalesce(func.sum(due.remaining), 0), BigInteger))
+        .where(
+            due.customer_id == customer.c.id,
+            due.remaining > 0,
+            due.expires_on == next_date,
+        )
+        .correlate(customer)
+        .scalar_subquery()
+    )
+    return next_date.label("next_expiration_date"), points.label("next_expiration_points")
+
+
+NEXT_EXPIRATION = _next_expiry()
 
 
 def next_expirations(session: Session, customer_ids: Sequence[int]) -> dict[int, tuple[date, int]]:
-    """Per customer, the earliest upcoming expiry date and the points expiring then."""
+    """Per customer with points that expire, the earliest expiry date and the points then."""
     rows = session.execute(
-        select(_lot.customer_id, _lot.expires_on, func.sum(_lot.remaining))
-        .where(
-            among(_lot.customer_id, customer_ids),
-            _lot.remaining > 0,
-            _lot.expires_on.is_not(None),
-        )
-        .group_by(_lot.customer_id, _lot.expires_on)
+        select(_customer.id, *NEXT_EXPIRATION).where(among(_customer.id, customer_ids))
     )
-    earliest: dict[int, tuple[date, int]] = {}
-    for customer_id, expires_on, points in rows:
-        if customer_id not in earliest or expires_on < earliest[customer_id][0]:
-            earliest[customer_id] = (expires_on, int(points))
-    return earliest
+    return {customer_id: (day, points) for customer_id, day, points in rows if day is not None}
 
 
 # Plain rows of just these columns, unpacked by ``to_contact`` in this order.
@@ -48,6 +68,7 @@ SNAPSHOT_COLUMNS = (
     _customer.balance,
     _customer.pin,
     _customer.registered,
+    *NEXT_EXPIRATION,
     _customer.last_change_at,
     _customer.last_change_points,
     _customer.referral_code,
@@ -59,11 +80,9 @@ SNAPSHOT_COLUMNS = (
 )
 
 
-def to_contact(
-    customer: Sequence[Any], expiry: tuple[date, int] | None, referral_prefix: str
-) -> Contact:
-    """The contact of a row of ``SNAPSHOT_COLUMNS`` and the customer's next expiry."""
-    # Unpacked and passed by position: reading 16 Row attributes by name and passing 19
+def to_contact(customer: Sequence[Any], referral_prefix: str) -> Contact:
+    """The contact of a row of ``SNAPSHOT_COLUMNS``."""
+    # Unpacked and passed by position: reading the Row's attributes by name and passing
     # keywords took longer than the query that fetched the row.
     (
         customer_id,
@@ -74,6 +93,8 @@ def to_contact(
         balance,
         pin,
         registered,
+        expires_on,
+        expiring_points,
         last_change_at,
         last_change_points,
         referral_code,
@@ -83,7 +104,6 @@ def to_contact(
         rewards,
         referrals,
     ) = customer
-    expires_on, expiring_points = expiry or (None, 0)
     return Contact(
         customer_id,
         email,
@@ -108,9 +128,7 @@ def to_contact(
 
 
 def _contacts(session: Session, statement: Select[Any], referral_prefix: str) -> list[Contact]:
-    rows = session.execute(statement).all()
-    expiries = next_expirations(session, [row.id for row in rows])
-    return [to_contact(row, expiries.get(row.id), referral_prefix) for row in rows]
+    return [to_contact(row, referral_prefix) for row in session.execute(statement).all()]
 
 
 def load_contacts(

@@ -3,8 +3,8 @@
 SQLAlchemy binds ``column.in_(ids)`` as one parameter per id and renders them into the SQL on
 every execution; for the few hundred ids of each delivery call that took longer than the
 query. Here the ids travel as one value: a JSON array that SQLite unpacks with
-``json_each``, or an array that PostgreSQL compares with ``= ANY``. Both databases still
-look each id up in the column's index.
+``json_each``, or an array that PostgreSQL compares with ``= ANY`` (or unnests, for NOT IN).
+Both databases still look each id up in the column's index.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Among(ColumnElement[bool]):
         self.negated = negated
 
     def _negate(self) -> Among:
-        # Spelled NOT IN / <> ALL rather than NOT (...), which PostgreSQL cannot hash.
+        # Not "NOT (...)": each dialect spells the negation the way its planner does best.
         return Among(self.column, self.ids, negated=not self.negated)
 
 
@@ -87,5 +87,9 @@ def _among_sqlite(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(Among, "postgresql")
 def _among_postgresql(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.column, **kw)
-    operator = "<> ALL" if element.negated else "= ANY"
-    return f"{column} {operator}({compiler.process(element.ids, **kw)})"
+    ids = compiler.process(element.ids, **kw)
+    if element.negated:
+        # A subquery PostgreSQL hashes once; "<> ALL(array)" compares each row with every
+        # element once the plan is generic (a prepared statement's, after five runs).
+        return f"{column} NOT IN (SELECT unnest({ids}))"
+    return f"{column} = ANY({ids})"

@@ -5,9 +5,11 @@ run in a process of its own so its CPU does not count against the host's), answe
 call after ``--latency`` (default 20 ms):
 
 1. *Throughput*: ``--contacts`` customers (default 100,000) each with a pending contact update,
-   drained by one worker at the plugin's batch size (500). The ceiling is
-   batch / latency (500 / 0.020 s = 25,000 contacts/s): one call in flight per integration,
-   as one sender per integration keeps the platform's rate budget. Target: within 10 %.
+   drained by one worker at the plugin's batch size (500), ``--repeat`` times (default 3; the
+   median is the figure: this shared 2-CPU box's speed varies by a third from run to run).
+   The fake plugin declares ``max_in_flight=2``. The figure is compared with
+   batch / latency (500 / 0.020 s = 25,000 contacts/s), what one call at a time would allow.
+   Target: within 10 %.
 2. *Latency*: credits made through the loyalty service by a thread at ``--rate`` changes/s
    (default 200) for ``--seconds`` (default 10), the embedded worker woken on commit
    (``core.runner.start_background`` with ``services.outbox.wakeup``, as ``pointbridge run``
@@ -84,10 +86,13 @@ def fake_platform(latency: float) -> Iterator[str]:
         process.join(10)
 
 
-def arrivals(url: str, account: str) -> list[list[Any]]:
+def state(url: str, account: str, *, arrivals: bool = True) -> dict[str, Any]:
+    """The fake platform's record of one account: how many contacts it holds and, with
+    ``arrivals``, every push and event in the order they arrived."""
     import requests
 
-    return requests.get(f"{url}/_state/{account}", timeout=60).json()["arrivals"]
+    query = "" if arrivals else "?arrivals=0"
+    return requests.get(f"{url}/_state/{account}{query}", timeout=60).json()
 
 
 def host(tmp: Path, database_url: str | None) -> Any:
@@ -158,11 +163,14 @@ def bare_call_seconds(url: str, batch: int, calls: int = 20) -> float:
         return (time.perf_counter() - started) / calls
 
 
-def throughput(url: str, count: int, latency: float, database_url: str | None) -> dict[str, Any]:
-    from sqlalchemy import select
+def throughput(
+    url: str, count: int, latency: float, database_url: str | None, repeat: int
+) -> dict[str, Any]:
+    from sqlalchemy import select, update
 
-    from core.models import Customer
+    from core.models import Customer, OutboxMessage
 
+    rates = []
     with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
         add_integration(pb, "throughput", url)
         pb.seed_customers(count)
@@ -170,26 +178,37 @@ def throughput(url: str, count: int, latency: float, database_url: str | None) -
             ids = list(session.scalars(select(Customer.id)))
             for start in range(0, len(ids), 10_000):
                 pb.services.outbox.contacts_changed(session, ids[start : start + 10_000])
-        if pb.services.db.is_postgres:
-            # As autovacuum would shortly after a bulk insert: without statistics the
-            # planner takes the outbox for empty and scans it all for every claim.
-            with pb.services.db.engine.begin() as connection:
-                connection.exec_driver_sql("ANALYZE")
         batch = pb.services.host.platform("fakeesp").max_batch
-        worker = pb.services.worker()
-        started = time.perf_counter()
-        result = worker.drain()
-        elapsed = time.perf_counter() - started
-        assert result.delivered == count and pb.pending() == 0, result
-        received = {row[1] for row in arrivals(url, "throughput")}
-        assert len(received) == count, f"{len(received)} of {count} contacts arrived"
+        for run in range(repeat):
+            if run:  # the same rows again, so every run drains the same backlog
+                outbox = OutboxMessage.__table__
+                for start in range(0, len(ids), 10_000):  # in steps: one big update cost 40 MB
+                    with pb.services.db.transaction() as session:
+                        session.execute(
+                            update(outbox)
+                            .where(outbox.c.customer_id.in_(ids[start : start + 10_000]))
+                            .values(status="pending", attempts=0, delivered_at=None)
+                        )
+            if pb.services.db.is_postgres:
+                # As autovacuum would shortly after a bulk insert: without statistics the
+                # planner takes the outbox for empty and scans it all for every claim.
+                with pb.services.db.engine.begin() as connection:
+                    connection.exec_driver_sql("ANALYZE")
+            worker = pb.services.worker()
+            started = time.perf_counter()
+            result = worker.drain()
+            elapsed = time.perf_counter() - started
+            assert result.delivered == count and pb.pending() == 0, result
+            rates.append(count / elapsed)
+        received = state(url, "throughput", arrivals=False)["contacts"]
+        assert received == count, f"{received} of {count} contacts arrived"
     ceiling = batch / latency
     bare = batch / bare_call_seconds(url, batch)
-    rate = count / elapsed
+    rate = statistics.median(rates)
     return {
         "contacts": count,
         "batch": batch,
-        "seconds": round(elapsed, 2),
+        "runs_per_second": [round(r) for r in rates],
         "contacts_per_second": round(rate),
         "ceiling_per_second": round(ceiling),
         "of_ceiling": round(rate / ceiling, 3),
@@ -244,7 +263,7 @@ def latency(url: str, rate: float, seconds: float, database_url: str | None) -> 
         for thread in threads:
             thread.join(10)
         pushes: dict[str, list[tuple[float, int]]] = {}
-        for kind, email, at, points in arrivals(url, "latency"):
+        for kind, email, at, points in state(url, "latency")["arrivals"]:
             if kind == "contact":
                 pushes.setdefault(email, []).append((at, points))
         waits = []
@@ -264,6 +283,7 @@ def latency(url: str, rate: float, seconds: float, database_url: str | None) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3, help="throughput runs (median)")
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per call")
     parser.add_argument("--rate", type=float, default=200.0, help="changes per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="of changes at --rate")
@@ -273,7 +293,7 @@ def main() -> None:
     os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "bench-only-secret-key")
 
     with fake_platform(args.latency) as url:
-        sent = throughput(url, args.contacts, args.latency, args.database_url)
+        sent = throughput(url, args.contacts, args.latency, args.database_url, args.repeat)
         waited = latency(url, args.rate, args.seconds, args.database_url)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {"throughput": sent, "latency": waited, "peak_rss_mb": round(peak_mb, 1)}
@@ -281,7 +301,8 @@ def main() -> None:
         print(json.dumps(figures))
         return
     print(
-        f"throughput: {sent['contacts']:,} contacts in {sent['seconds']} s = "
+        f"throughput: {sent['contacts']:,} contacts, median of "
+        f"{', '.join(f'{r:,}' for r in sent['runs_per_second'])} = "
         f"{sent['contacts_per_second']:,}/s; ceiling at batch {sent['batch']} and "
         f"{args.latency * 1000:g} ms latency {sent['ceiling_per_second']:,}/s "
         f"({100 * sent['of_ceiling']:.1f} % of it; target >= 90 %)"

@@ -77,6 +77,8 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> Seque
     ``contacts`` holds at most ``Platform.max_batch`` snapshots, one per customer, each the
     latest state at send time. Updates must be idempotent (upserts): the host delivers at least
     once. Never resubscribe a contact who unsubscribed and never trigger double opt-in mails.
+    With ``Platform.max_in_flight`` above 1 the host makes several calls at once, from
+    different threads, never with the same customer in two of them.
 
     :param integration: the integration to deliver to
     :param contacts: the snapshots

@@ -42,8 +42,13 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             _configure_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        read_options: dict[str, Any] = {READ_ONLY: True}
+        if self.engine.dialect.name == "postgresql":
+            # Under READ COMMITTED each statement reads its own snapshot anyway; without a
+            # transaction around them a read saves its BEGIN and COMMIT round trips.
+            read_options["isolation_level"] = "AUTOCOMMIT"
         self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+            self.engine.execution_options(**read_options), expire_on_commit=False
         )
 
     @property
@@ -58,7 +63,9 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A transaction that only reads (a consistent snapshot; on SQLite it takes no lock)."""
+        """A session that only reads. On SQLite it is one transaction, a consistent snapshot
+        that takes no lock; on PostgreSQL each statement sees the latest committed data, as
+        statements in a READ COMMITTED transaction would."""
         with self._read_sessions() as session, session.begin():
             yield session
 

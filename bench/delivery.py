@@ -291,6 +291,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "bench-only-secret-key")
+    from core.runner import tune_garbage_collector
+
+    tune_garbage_collector()  # as `pointbridge run` and `pointbridge worker` do
 
     with fake_platform(args.latency) as url:
         sent = throughput(url, args.contacts, args.latency, args.database_url, args.repeat)

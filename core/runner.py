@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -9,6 +10,19 @@ from core.export import Exporter
 from core.services import Services
 
 log = logging.getLogger(__name__)
+
+# A delivery call allocates thousands of short-lived containers (rows, contacts, their JSON
+# dicts), nearly all freed by reference counting; CPython's default of a young-generation
+# collection every 700 allocations spent about a tenth of the worker's CPU looking for
+# cycles among them (bench/delivery.py: 17.5 instead of 20-23 ms of CPU per 500 contacts).
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def tune_garbage_collector() -> None:
+    """For a long-running server or worker process: collect cycles less often, and leave
+    the objects loaded at start-up (modules, app, models) out of every collection."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run_exports(services: Services, owner: str, stop: threading.Event, idle: float = 5.0) -> None:

@@ -31,7 +31,7 @@ def run(host: str, port: int, no_worker: bool) -> None:
     """Serve the API and webhooks, with the scheduler and a delivery worker in-process."""
     import waitress
 
-    from core.runner import start_background
+    from core.runner import start_background, tune_garbage_collector
     from core.scheduler import start_scheduler
 
     logging.basicConfig(
@@ -39,6 +39,7 @@ def run(host: str, port: int, no_worker: bool) -> None:
     )
     svc = services()
     sync_config()
+    tune_garbage_collector()
     stop = threading.Event()
     if not no_worker:
         start_background(svc, stop, wakeup=svc.outbox.wakeup)
@@ -66,9 +67,11 @@ def worker(idle: float, lease: float) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    from core.runner import start_background
+    from core.runner import start_background, tune_garbage_collector
 
-    threads = start_background(services(), stop, idle=idle, lease_seconds=lease)
+    svc = services()
+    tune_garbage_collector()
+    threads = start_background(svc, stop, idle=idle, lease_seconds=lease)
     click.echo("worker delivering; stop with Ctrl-C or SIGTERM")
     for thread in threads:
         thread.join()

@@ -23,7 +23,7 @@ Usage::
     .venv/bin/python bench/delivery.py --contacts 20000 --seconds 5           # quicker
     .venv/bin/python bench/delivery.py --database-url postgresql+psycopg://...  # on PostgreSQL
 
-Runs in about 30 s with the defaults.
+Runs in about a minute with the defaults.
 """
 
 from __future__ import annotations

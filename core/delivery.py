@@ -168,6 +168,28 @@ def call_plugin(
         return host.call(hook, integration.platform, integration=integration, **kwargs) or []
 
 
+def pause(db: Database, integration: Integration, seconds: float) -> None:
+    """The platform said to slow down: nobody sends for the integration for ``seconds``,
+    neither live delivery in any worker nor an export."""
+    log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
+    with db.transaction() as session:
+        session.execute(
+            update(IntegrationRow)
+            .where(IntegrationRow.id == integration.id)
+            .values(resume_at=now_utc() + timedelta(seconds=seconds))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def paused_for(db: Database, integration_id: int) -> float:
+    """Seconds until the integration's rate-limit pause ends (0 when it is not paused)."""
+    with db.read() as session:
+        resume_at = session.scalar(
+            select(IntegrationRow.resume_at).where(IntegrationRow.id == integration_id)
+        )
+    return 0.0 if resume_at is None else max(0.0, (resume_at - now_utc()).total_seconds())
+
+
 class Worker:
     def __init__(
         self,
@@ -422,7 +444,7 @@ class Worker:
         try:
             failures = call_plugin(self.host, integration, pacer, call.hook, **call.kwargs)
         except RateLimited as exc:
-            self._pause(integration, exc.wait, str(exc))
+            pause(self.db, integration, exc.wait)
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration from None
         except ConfigurationError as exc:
@@ -460,7 +482,7 @@ class Worker:
         if throttled:
             # The platform cut the call short: what was not tried waits, and so does everything
             # else for this integration, until the platform's reset.
-            self._pause(integration, max(e.wait for e in throttled), str(throttled[0]))
+            pause(self.db, integration, max(e.wait for e in throttled))
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration
         return result
@@ -530,16 +552,6 @@ class Worker:
                 message.next_attempt_at = now + timedelta(
                     seconds=max(retry_floor, self.backoff.delay(message.attempts))
                 )
-
-    def _pause(self, integration: Integration, seconds: float, reason: str) -> None:
-        log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
-        with self.db.transaction() as session:
-            session.execute(
-                update(IntegrationRow)
-                .where(IntegrationRow.id == integration.id)
-                .values(resume_at=now_utc() + timedelta(seconds=seconds))
-                .execution_options(synchronize_session=False)
-            )
 
     def _mark_failing(self, integration: Integration, message: str) -> None:
         log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)

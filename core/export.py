@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from core import leases
 from core.contact import Contact
 from core.db import Database
-from core.delivery import Backoff, call_plugin
+from core.delivery import Backoff, call_plugin, pause, paused_for
 from core.errors import (
     ConfigurationError,
     PermanentError,
@@ -251,7 +251,8 @@ class Exporter:
                     )
                 break
             except RateLimited as exc:
-                self._wait(exc.wait, stop)
+                # Live delivery pauses too; the next turn waits it out (_hold_integration).
+                pause(self.db, integration, exc.wait)
             except ConfigurationError as exc:
                 self._fail(job.id, str(exc), pause_integration=True)
                 return False
@@ -270,10 +271,19 @@ class Exporter:
         return True
 
     def _hold_integration(self, integration_id: int, job_id: int, stop: threading.Event) -> None:
-        """Wait for the integration's sending lease (live delivery and exports take turns),
-        and renew the job's own lease; a lost job lease means another process took over."""
-        while not leases.acquire(self.db, IntegrationRow, integration_id, self.owner, self.lease):
-            self._wait(0.2, stop)
+        """Wait for the integration's sending lease (live delivery and exports take turns)
+        and for any rate-limit pause to end, and renew the job's own lease; a lost job lease
+        means another process took over."""
+        while True:
+            while not leases.acquire(
+                self.db, IntegrationRow, integration_id, self.owner, self.lease
+            ):
+                self._wait(0.2, stop)
+            wait = paused_for(self.db, integration_id)
+            if not wait:
+                break
+            leases.release(self.db, IntegrationRow, integration_id, self.owner)
+            self._wait(wait, stop)
         if not leases.acquire(self.db, ExportJob, job_id, self.owner, self.lease):
             raise _Stopped
 

@@ -11,11 +11,14 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import time_machine
 from sqlalchemy import select
 
+from core.delivery import pause
 from core.export import Exporter, latest_export, queue_export
 from core.models import Customer, ExportJob, ExportStatus
 from core.testing import FakeServer
@@ -110,19 +113,30 @@ def test_a_killed_export_resumes_and_sends_everyone_in_flat_memory(
     assert resumed_rss < small_rss * 1.15, (small_rss, resumed_rss)
 
 
-class _RecordingStop(threading.Event):
-    """A stop event that records how long the exporter waits, without waiting."""
+class _ClockStop(threading.Event):
+    """A stop event that records how long the exporter waits and moves the clock on by as
+    much instead of waiting."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Any) -> None:
         super().__init__()
-        self.waits: list[float | None] = []
+        self.clock = clock
+        self.waits: list[float] = []
 
     def wait(self, timeout: float | None = None) -> bool:
-        self.waits.append(timeout)
+        assert timeout is not None
+        self.waits.append(round(timeout, 3))
+        self.clock.shift(timedelta(seconds=timeout))
         return False
 
 
-def test_an_export_told_to_slow_down_waits_as_long_as_retry_after_says(
+def _export(pb: Pointbridge, stop: threading.Event) -> Any:
+    job = queue_export(pb.services.db, pb.integration("shop").id)
+    services = pb.services
+    exporter = Exporter(services.db, services.integrations, services.outbox, owner="t")
+    return exporter.run(job.id, stop=stop)
+
+
+def test_an_export_told_to_slow_down_waits_as_long_as_retry_after_says_and_so_does_delivery(
     pb: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
 ) -> None:
     kit.add_integration(pb, "shop", fake_server, platform="fakeesp")
@@ -131,14 +145,30 @@ def test_an_export_told_to_slow_down_waits_as_long_as_retry_after_says(
         kit.fakeesp.Planned(429, {"Retry-After": "0"}),
         kit.fakeesp.Planned(429, {"Retry-After": "7"}),
     ]
-    job = queue_export(pb.services.db, pb.integration("shop").id)
-    stop = _RecordingStop()
-    services = pb.services
-
-    progress = Exporter(services.db, services.integrations, services.outbox, owner="t").run(
-        job.id, stop=stop
-    )
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        stop = _ClockStop(clock)
+        paused_from = datetime.now(UTC)
+        progress = _export(pb, stop)
+        # The pause is the integration's: live delivery in every worker keeps to it too.
+        resume_at = pb.integration("shop").resume_at
 
     assert progress.status == ExportStatus.FINISHED
-    assert stop.waits == [0.0, 7.0], "Retry-After: 0 means now, not the 30 s default"
+    assert stop.waits == [7.0], "Retry-After: 0 means now, not the 30 s default"
+    assert resume_at == paused_from + timedelta(seconds=7)
+    _check_platform(kit, pb, fake, 3)
+
+
+def test_an_export_waits_for_a_pause_that_live_delivery_was_told_to_take(
+    pb: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
+) -> None:
+    kit.add_integration(pb, "shop", fake_server, platform="fakeesp")
+    pb.seed_customers(3)
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        pause(pb.services.db, pb.integration("shop"), 12.0)  # as the worker does on a 429
+        stop = _ClockStop(clock)
+        progress = _export(pb, stop)
+
+    assert progress.status == ExportStatus.FINISHED
+    assert stop.waits == [12.0]
+    assert fake.calls == 2  # the install's check of the fields, then one push after the pause
     _check_platform(kit, pb, fake, 3)

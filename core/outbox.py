@@ -1,4 +1,4 @@
-"""Writing outbox rows in the caller's transaction, and waking the worker after commit."""
+"""Writing outbox rows in the caller's transaction, and waking the workers after commit."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.events import EventType
 from core.models import IntegrationRow, IntegrationStatus, OutboxKind, OutboxMessage
+from core.notify import notify_on_commit
 from core.platform import Capability
 from core.plugins import PluginHost
 
@@ -150,4 +151,6 @@ class Outbox:
             insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]),
             values,
         )
+        if dialect == "postgresql" and not session.info.get(_PENDING_WAKE):
+            notify_on_commit(session)  # workers in other processes
         session.info[_PENDING_WAKE] = True

@@ -7,6 +7,7 @@ import logging
 import threading
 
 from core.export import Exporter
+from core.notify import listen
 from core.services import Services
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,19 @@ def start_background(
     lease_seconds: float = 30.0,
 ) -> list[threading.Thread]:
     worker = services.worker(lease_seconds=lease_seconds)
-    threads = [
+    threads = []
+    if services.db.is_postgres:
+        # Commits of other processes (the API, the CLI, the nightly job) wake this worker.
+        wakeup = wakeup or threading.Event()
+        threads.append(
+            threading.Thread(
+                target=listen,
+                args=(services.db, wakeup, stop),
+                name="pointbridge-listen",
+                daemon=True,
+            )
+        )
+    threads += [
         threading.Thread(
             target=worker.run_forever,
             args=(stop, wakeup),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,29 @@ def test_four_workers_share_the_work_and_a_killed_workers_rows_go_out_again(
         finally:
             fake.hold = None
             _stop(workers)
+
+
+def test_a_standalone_worker_sends_as_soon_as_another_process_commits_a_change(
+    tmp_path: Path, pb_postgres: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
+) -> None:
+    pb = pb_postgres
+    kit.add_integration(pb, "shop", fake_server)
+
+    def create(email: str) -> None:
+        with pb.services.db.transaction() as session:
+            pb.services.loyalty.create_customer(session, {"email": email})
+
+    create("before@example.com")
+    log = tmp_path / "worker.log"
+    # Polling once a minute: only PostgreSQL's NOTIFY can make it send sooner.
+    worker = kit.spawn(["worker", "--idle", "60"], kit.subprocess_env(pb), log)
+    try:
+        contacts = fake.account("shop").contacts
+        kit.wait_for(lambda: "before@example.com" in contacts, 30, "the worker's first round")
+        time.sleep(1)  # the worker has gone back to sleep
+
+        create("after@example.com")
+        kit.wait_for(lambda: "after@example.com" in contacts, 10, "the change to be sent")
+    finally:
+        _stop([worker])
+    assert "worker delivering" in log.read_text()

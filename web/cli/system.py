@@ -53,7 +53,12 @@ def run(host: str, port: int, no_worker: bool) -> None:
 
 
 @click.command()
-@click.option("--idle", default=1.0, show_default=True, help="Seconds between polls when idle.")
+@click.option(
+    "--idle",
+    default=1.0,
+    show_default=True,
+    help="Seconds between polls when idle (on PostgreSQL a commit wakes it at once).",
+)
 @click.option("--lease", default=30.0, show_default=True, help="Sending lease in seconds.")
 def worker(idle: float, lease: float) -> None:
     """Deliver the outbox until stopped (SIGTERM or Ctrl-C finish the current batch)."""

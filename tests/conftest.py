@@ -15,30 +15,10 @@ from core.migrate import upgrade
 from core.plugins import PluginHost
 from core.services import Services
 from core.settings import Settings
-from core.testing.databases import fresh_postgres_database, truncate_all
 from core.tokens import create_token
 from web import create_app
 
 os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "tests-only-secret-key")
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        upgrade(url)
-        yield url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Runs the test once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'pointbridge.sqlite3'}"
-        upgrade(url)
-        return url
-    url = request.getfixturevalue("postgres_url")
-    truncate_all(url)
-    return url
 
 
 @pytest.fixture

@@ -54,18 +54,20 @@ def fake(account: DotdigitalState) -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def pb(tmp_path: Path) -> Iterator[Pointbridge]:
-    with Pointbridge(tmp_path) as host:
+def pb(tmp_path: Path, database_url: str) -> Iterator[Pointbridge]:
+    with Pointbridge(tmp_path, database_url=database_url) as host:
         yield host
 
 
 @pytest.fixture
-def fast_pb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pointbridge]:
+def fast_pb(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Pointbridge]:
     """A host where Dotdigital declares 35 calls per 6 s: the host registers the patched
     platform and the plugin paces with its limit, so they still share one budget."""
     platform = dataclasses.replace(pointbridge_dotmailer.PLATFORM, rate_limit=RateLimit(35, 6.0))
     monkeypatch.setattr(pointbridge_dotmailer, "PLATFORM", platform)
-    with Pointbridge(tmp_path) as host:
+    with Pointbridge(tmp_path, database_url=database_url) as host:
         assert host.services.host.platform("dotmailer").rate_limit == RateLimit(35, 6.0)
         yield host
 

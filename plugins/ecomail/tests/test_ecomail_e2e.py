@@ -38,12 +38,14 @@ def pacer() -> None:
 
 
 @contextmanager
-def running(tmp_path: Path, **server: Any) -> Iterator[tuple[FakeEcomail, FakeServer, Pointbridge]]:
+def running(
+    tmp_path: Path, database_url: str, **server: Any
+) -> Iterator[tuple[FakeEcomail, FakeServer, Pointbridge]]:
     account = FakeEcomail(api_key=API_KEY)
     account.add_list("Newsletter", LIST_ID)
     with (
         FakeServer(create_app(account), error_body=error_body, **server) as api,
-        Pointbridge(tmp_path) as pb,
+        Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
         yield account, api, pb
 
@@ -107,8 +109,9 @@ def subscription(email: str, status: str = "SUBSCRIBED") -> dict[str, Any]:
 
 def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    with running(tmp_path) as (account, api, pb):
+    with running(tmp_path, database_url) as (account, api, pb):
         refused = add(pb, api, api_key="not-the-key")
         assert AUTH_MESSAGE in refused
         assert "not-the-key" not in refused
@@ -142,9 +145,10 @@ def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
 
 def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
     expires = date.today() + timedelta(days=30)
-    with running(tmp_path) as (account, api, pb):
+    with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
         pb.transaction(created["id"], 120, "order", expires_at=expires)
@@ -177,9 +181,9 @@ def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(
         assert events_of(account, "jana@example.com")[-1] == ("pin", {"pin": pin})
 
 
-def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path) -> None:
+def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path, database_url: str) -> None:
     expires = date.today() + timedelta(days=40)
-    with running(tmp_path) as (account, api, pb):
+    with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
         customer = pb.create_customer("petr@example.com")
@@ -199,9 +203,10 @@ def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path) -> None:
 
 def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
     expires = date.today() + timedelta(days=20)
-    with running(tmp_path) as (account, api, pb):
+    with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
         customer = pb.create_customer("ola@example.com")
@@ -237,8 +242,9 @@ def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(
 
 def test_list_webhook_credits_once_and_unsubscribe_takes_the_points_back(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    with running(tmp_path) as (account, api, pb):
+    with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         pb.cli("integrations", "set", NAME, "list_rewards=1:50")
         customer = pb.create_customer("eva@example.com")
@@ -268,8 +274,10 @@ def test_list_webhook_credits_once_and_unsubscribe_takes_the_points_back(
         )
 
 
-def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(tmp_path: Path) -> None:
-    with running(tmp_path) as (_account, api, pb):
+def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (_account, api, pb):
         add(pb, api)
         pb.cli("integrations", "set", NAME, "list_rewards=1:50")
         customer = pb.create_customer("eva@example.com")
@@ -295,8 +303,10 @@ def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(tmp_path: Path)
         assert pb.customer(customer["id"])["balance"] == 50
 
 
-def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(tmp_path: Path) -> None:
-    with running(tmp_path) as (account, api, pb):
+def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         pb.seed_customers(10_001, points=10)
         # An account whose budget something else is using up: the export meets 429s.
@@ -331,8 +341,10 @@ def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(tmp_path:
         assert last[f"{PREFIX}referral_link"].endswith("SEED00010000")
 
 
-def test_throttling_and_failures_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
-    with running(tmp_path) as (account, api, pb):
+def test_throttling_and_failures_are_retried_and_nothing_is_lost(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         # Below the 1,000 a minute the host paces at, so its pacing alone cannot avoid 429s.
         api.rate_limits.append(rate_limit_rule(10, 1.0))

@@ -44,12 +44,12 @@ def pacer() -> None:
 
 @contextmanager
 def running(
-    tmp_path: Path, **server: Any
+    tmp_path: Path, database_url: str, **server: Any
 ) -> Iterator[tuple[FakeSmartEmailing, FakeServer, Pointbridge]]:
     fake = FakeSmartEmailing(contactlists={1: "Newsletter"})
     with (
         FakeServer(create_app(fake), error_body=error_body, **server) as api,
-        Pointbridge(tmp_path) as pb,
+        Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
         yield fake, api, pb
 
@@ -120,8 +120,9 @@ def post_webhook(pb: Pointbridge, body: bytes, secret: str | None = None) -> Any
 
 def test_activation_checks_the_login_creates_the_fields_once_and_reuses_them(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    with running(tmp_path) as (fake, api, pb):
+    with running(tmp_path, database_url) as (fake, api, pb):
         refused = add(pb, fake, api, api_key="not-the-key")
         assert AUTH_MESSAGE in refused
         assert "not-the-key" not in refused
@@ -146,9 +147,10 @@ def test_activation_checks_the_login_creates_the_fields_once_and_reuses_them(
 
 def test_a_customer_credited_through_the_api_reaches_smartemailing_with_every_field(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
     expires = date.today() + timedelta(days=30)
-    with running(tmp_path) as (fake, api, pb):
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
         pb.transaction(created["id"], 120, "order", expires_at=expires)
@@ -180,9 +182,9 @@ def test_a_customer_credited_through_the_api_reaches_smartemailing_with_every_fi
         assert events_of(fake, "jana@example.com")[-1] == ("ellity-pin-changed", {"pin": pin})
 
 
-def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path) -> None:
+def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path, database_url: str) -> None:
     expires = date.today() + timedelta(days=40)
-    with running(tmp_path) as (fake, api, pb):
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
         customer = pb.create_customer("petr@example.com")
@@ -205,8 +207,9 @@ def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path) -> None:
 
 def test_list_subscription_webhook_credits_once_and_unsubscribe_takes_the_points_back(
     tmp_path: Path,
+    database_url: str,
 ) -> None:
-    with running(tmp_path) as (fake, api, pb):
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         pb.cli("integrations", "set", NAME, "list_rewards=1:50")
         customer = pb.create_customer("eva@example.com")
@@ -235,8 +238,10 @@ def test_list_subscription_webhook_credits_once_and_unsubscribe_takes_the_points
         assert changes[-1] == {"points": -50, "balance": 10, "reason": "subscription"}
 
 
-def test_the_vendors_broken_example_body_is_refused_with_the_fix(tmp_path: Path) -> None:
-    with running(tmp_path) as (fake, api, pb):
+def test_the_vendors_broken_example_body_is_refused_with_the_fix(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         pb.cli("integrations", "set", NAME, "list_rewards=1:50")
         customer = pb.create_customer("eva@example.com")
@@ -255,8 +260,10 @@ def test_the_vendors_broken_example_body_is_refused_with_the_fix(tmp_path: Path)
         assert pb.customer(customer["id"])["balance"] == 50
 
 
-def test_a_wrong_secret_key_is_refused_and_changes_nothing(tmp_path: Path) -> None:
-    with running(tmp_path) as (fake, api, pb):
+def test_a_wrong_secret_key_is_refused_and_changes_nothing(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         pb.cli("integrations", "set", NAME, "list_rewards=1:50")
         customer = pb.create_customer("eva@example.com")
@@ -274,8 +281,10 @@ def test_a_wrong_secret_key_is_refused_and_changes_nothing(tmp_path: Path) -> No
         assert api.requests == []
 
 
-def test_export_of_10001_customers_goes_out_500_a_call_and_all_arrive(tmp_path: Path) -> None:
-    with running(tmp_path) as (fake, api, pb):
+def test_export_of_10001_customers_goes_out_500_a_call_and_all_arrive(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         pb.seed_customers(10_001, points=10)
         output = pb.cli("export", NAME)
@@ -293,8 +302,10 @@ def test_export_of_10001_customers_goes_out_500_a_call_and_all_arrive(tmp_path: 
         )
 
 
-def test_throttling_and_failures_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
-    with running(tmp_path) as (fake, api, pb):
+def test_throttling_and_failures_are_retried_and_nothing_is_lost(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (fake, api, pb):
         connected(pb, fake, api)
         # Below the plugin's 5 a second, so the host's pacing alone cannot avoid every 429.
         api.rate_limits.append(rate_limit_rule(2, 1.0))

@@ -44,8 +44,8 @@ def fake(universe: FakeSplio) -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def pb(tmp_path: Path) -> Iterator[Pointbridge]:
-    with Pointbridge(tmp_path) as host:
+def pb(tmp_path: Path, database_url: str) -> Iterator[Pointbridge]:
+    with Pointbridge(tmp_path, database_url=database_url) as host:
         yield host
 
 

@@ -1,10 +1,12 @@
 """The outbox worker: claim, coalesce, batch, send, and record what happened.
 
-One worker at a time holds an integration's sending lease (a compare-and-set on the
-integration row), which keeps the platform's rate budget whole however many workers run, on
-SQLite or PostgreSQL alike. Workers spread across integrations. A lease that is not renewed
-(the worker died) lapses and another worker takes over; rows it had sent but not yet marked go
-out again, which is why deliveries are upserts and at-least-once.
+Up to the platform's ``max_in_flight`` calls run at once, never two with the same customer,
+while the next call is read from the database (``core.claims``). One worker at a time holds
+an integration's sending lease (a compare-and-set on the integration row), which keeps the
+platform's rate budget whole however many workers run, on SQLite or PostgreSQL alike.
+Workers spread across integrations. A lease that is not renewed (the worker died) lapses and
+another worker takes over; rows it had sent but not yet marked go out again, which is why
+deliveries are upserts and at-least-once.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import leases, metrics
+from core.claims import CLAIM, CLAIM_PAST_BUSY, COVERED_CONTACTS, outbox
 from core.contact import Contact
 from core.db import Database
 from core.errors import ConfigurationError, PermanentError, RateLimited, TransientError
@@ -44,7 +47,7 @@ from core.models import (
 from core.platform import Integration, ItemFailure, Platform
 from core.plugins import PluginHost
 from core.ratelimit import Pacer, pacer_for
-from core.snapshots import SNAPSHOT_COLUMNS, to_contact
+from core.snapshots import to_contact
 from core.sql import among
 
 log = logging.getLogger(__name__)
@@ -55,69 +58,6 @@ RETRY_FLOOR_FACTOR = 2.0
 
 
 ItemError = PermanentError | TransientError | RateLimited
-
-# The outbox's Core columns, for the statements run for every call: the same selects through
-# the ORM cost a third more, in loading rows.
-outbox = OutboxMessage.__table__.c
-
-
-def _claim(past_busy: bool) -> Select[Any]:
-    """Due rows (id, customer_id, kind) of ``integration_id``, oldest due first, ``limit`` of
-    them; with ``past_busy``, none of the customers in ``busy``. An event waits until earlier
-    rows of its customer are gone, a contact while an earlier push of the customer is
-    backing off."""
-    earlier = OutboxMessage.__table__.alias("earlier").c
-    blocked = exists().where(
-        earlier.integration_id == outbox.integration_id,
-        earlier.customer_id == outbox.customer_id,
-        outbox_status_is(OutboxStatus.PENDING, earlier),
-        earlier.id < outbox.id,
-    )
-    # A push that timed out may still be applied by the platform later; a newer change sent
-    # before that would be overwritten by the stale one. So a customer whose push is backing
-    # off gets nothing until its retry, which sends the latest. (The rows of a customer fail
-    # together, so looking at earlier rows suffices.)
-    backing_off = blocked.where(
-        earlier.kind == OutboxKind.CONTACT, earlier.next_attempt_at > bindparam("now")
-    )
-    # Three narrow columns: each further one (the JSON payload, a timestamp SQLite keeps as
-    # text) cost more to convert than the query took; an events call reads its own.
-    statement = select(outbox.id, outbox.customer_id, outbox.kind).where(
-        outbox_status_is(OutboxStatus.PENDING, outbox),
-        outbox.next_attempt_at <= bindparam("now"),
-        outbox.integration_id == bindparam("integration_id"),
-    )
-    if past_busy:
-        # Before the subqueries: the running calls' rows are the first the index yields.
-        statement = statement.where(~among(outbox.customer_id, "busy"))
-    # The order of ix_outbox_due, so the database walks that index and stops at ``limit``
-    # instead of sorting every pending row each round. Ordering between a customer's rows
-    # is kept by the conditions above.
-    return (
-        statement.where(or_(and_(outbox.kind == OutboxKind.CONTACT, ~backing_off), ~blocked))
-        .order_by(outbox.next_attempt_at, outbox.id)
-        .limit(bindparam("limit"))
-    )
-
-
-# Built once: building them (the join's condition looked up from the foreign keys, the
-# subqueries) cost as much per call as running them.
-CLAIM = _claim(past_busy=False)
-CLAIM_PAST_BUSY = _claim(past_busy=True)
-# The pending contact rows of ``customer_ids``, each with its customer's current fields.
-COVERED_CONTACTS = (
-    select(outbox.id, outbox.created_at, *SNAPSHOT_COLUMNS)
-    .join_from(OutboxMessage.__table__, Customer.__table__)
-    .where(
-        outbox.integration_id == bindparam("integration_id"),
-        among(outbox.customer_id, "customer_ids"),
-        # The same ids on the customer's side too: without it PostgreSQL hashed the join
-        # over a scan of every customer, for each call.
-        among(Customer.__table__.c.id, "customer_ids"),
-        outbox.kind == OutboxKind.CONTACT,
-        outbox_status_is(OutboxStatus.PENDING, outbox),
-    )
-)
 
 
 def now_utc() -> datetime:

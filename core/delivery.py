@@ -47,7 +47,6 @@ from core.models import (
 from core.platform import Integration, ItemFailure, Platform
 from core.plugins import PluginHost
 from core.ratelimit import Pacer, pacer_for
-from core.snapshots import to_contact
 from core.sql import among
 
 log = logging.getLogger(__name__)
@@ -301,7 +300,9 @@ class Worker:
         }
         with self.db.read() as session:
             rows = session.execute(CLAIM_PAST_BUSY if busy else CLAIM, parameters).all()
-            customer_ids = list(dict.fromkeys(r.customer_id for r in rows if r.kind == "contact"))
+            customer_ids = list(
+                dict.fromkeys(r.customer_id for r in rows if r.kind == OutboxKind.CONTACT)
+            )
             if customer_ids:
                 return self._contacts_call(session, integration, customer_ids[: platform.max_batch])
             event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
@@ -316,9 +317,13 @@ class Worker:
         # in one read: the snapshot covers every update read with it. That is the
         # coalescing, latest state wins.
         covered = session.execute(
-            COVERED_CONTACTS, {"integration_id": integration.id, "customer_ids": customer_ids}
+            COVERED_CONTACTS,
+            {
+                "integration_id": integration.id,
+                "customer_ids": customer_ids,
+                "referral_prefix": self.integrations.settings.referral_prefix,
+            },
         ).all()
-        referral_prefix = self.integrations.settings.referral_prefix
         rows_by_key: dict[int, list[int]] = defaultdict(list)
         created: dict[int, datetime] = {}
         contacts: dict[int, Contact] = {}
@@ -327,7 +332,7 @@ class Worker:
             rows_by_key[customer_id].append(row_id)
             created[row_id] = created_at
             if customer_id not in contacts:
-                contacts[customer_id] = to_contact(customer, referral_prefix)
+                contacts[customer_id] = Contact(*customer)
         items = [contacts[c] for c in customer_ids if c in contacts]
         return _Call(
             "push_contact",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, cast, func, select
+from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from core.contact import Contact
@@ -58,7 +58,9 @@ def next_expirations(session: Session, customer_ids: Sequence[int]) -> dict[int,
     return {customer_id: (day, points) for customer_id, day, points in rows if day is not None}
 
 
-# Plain rows of just these columns, unpacked by ``to_contact`` in this order.
+# Contact's fields in its order, so a row is a contact's arguments: ``Contact(*row)``. Naming
+# them in Python (Row attributes read by name, keyword arguments) took longer than the query.
+# The referral link is built from the ``referral_prefix`` parameter of each execution.
 SNAPSHOT_COLUMNS = (
     _customer.id,
     _customer.email,
@@ -72,6 +74,7 @@ SNAPSHOT_COLUMNS = (
     _customer.last_change_at,
     _customer.last_change_points,
     _customer.referral_code,
+    (bindparam("referral_prefix", type_=String()) + _customer.referral_code).label("referral_link"),
     _customer.tier_id,
     _customer.tier_name,
     _customer.missions,
@@ -80,55 +83,9 @@ SNAPSHOT_COLUMNS = (
 )
 
 
-def to_contact(customer: Sequence[Any], referral_prefix: str) -> Contact:
-    """The contact of a row of ``SNAPSHOT_COLUMNS``."""
-    # Unpacked and passed by position: reading the Row's attributes by name and passing
-    # keywords took longer than the query that fetched the row.
-    (
-        customer_id,
-        email,
-        external_id,
-        first_name,
-        last_name,
-        balance,
-        pin,
-        registered,
-        expires_on,
-        expiring_points,
-        last_change_at,
-        last_change_points,
-        referral_code,
-        tier_id,
-        tier_name,
-        missions,
-        rewards,
-        referrals,
-    ) = customer
-    return Contact(
-        customer_id,
-        email,
-        external_id,
-        first_name,
-        last_name,
-        balance,
-        pin,
-        registered,
-        expires_on,
-        expiring_points,
-        last_change_at,
-        last_change_points,
-        referral_code,
-        referral_prefix + referral_code,
-        tier_id,
-        tier_name,
-        missions,
-        rewards,
-        referrals,
-    )
-
-
 def _contacts(session: Session, statement: Select[Any], referral_prefix: str) -> list[Contact]:
-    return [to_contact(row, referral_prefix) for row in session.execute(statement).all()]
+    rows = session.execute(statement, {"referral_prefix": referral_prefix})
+    return [Contact(*row) for row in rows]
 
 
 def load_contacts(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.contact import Contact
 from core.platform import Integration
 from core.plugins import PluginHost, UnknownPlatform
+from core.testing.contacts import sample_contact
 
 PLUGIN_SOURCE = """
 from marshmallow import Schema, fields
@@ -63,30 +63,6 @@ def _integration(platform: str) -> Integration:
     return Integration(1, "x", platform, {"api_key": "k"}, {}, "ellity_", None, "s", "u")
 
 
-def _contact(email: str) -> Contact:
-    return Contact(
-        1,
-        email,
-        None,
-        None,
-        None,
-        0,
-        None,
-        False,
-        None,
-        0,
-        None,
-        None,
-        "C",
-        "L",
-        None,
-        None,
-        0,
-        0,
-        0,
-    )
-
-
 def test_installed_distributions_are_discovered_through_their_entry_point(site: Path) -> None:
     host = PluginHost()
     described = {p["name"]: p for p in host.describe()}
@@ -100,7 +76,10 @@ def test_a_hook_call_reaches_only_the_integrations_plugin(site: Path) -> None:
     host = PluginHost()
     alpha, beta = sys.modules["pointbridge_alpha"], sys.modules["pointbridge_beta"]
     result = host.call(
-        "push_contact", "beta", integration=_integration("beta"), contacts=[_contact("a@b.cz")]
+        "push_contact",
+        "beta",
+        integration=_integration("beta"),
+        contacts=[sample_contact(email="a@b.cz")],
     )
     assert result == []
     assert beta.RECEIVED == [("beta", ["a@b.cz"])]

@@ -15,6 +15,7 @@ from pointbridge_dotmailer.settings import DotdigitalSettings
 from core import Contact, Integration
 from core.ratelimit import Pacer
 from core.testing import FakeServer
+from core.testing.contacts import sample_contact
 
 BOOK_ID = 7
 
@@ -113,28 +114,24 @@ def make_integration(
 @pytest.fixture
 def make_contact() -> Callable[..., Contact]:
     def make(customer_id: int = 1, email: str | None = None, **overrides: Any) -> Contact:
-        values: dict[str, Any] = {
-            "customer_id": customer_id,
-            "email": f"customer{customer_id}@example.com" if email is None else email,
-            "external_id": None,
+        fields = {
             "first_name": "Jana",
             "last_name": "Nováková",
-            "points": 120,
             "pin": None,
             "registered": True,
             "next_expiration_date": date(2030, 1, 31),
             "next_expiration_points": 20,
             "last_change_at": datetime(2026, 5, 1, 12, 0),
-            "last_change_points": 20,
             "referral_code": "JANA1",
             "referral_link": "https://shop.example.com/r/JANA1",
             "tier_id": "gold",
             "tier_name": "Gold",
-            "missions": 0,
             "rewards": 1,
             "referrals": 2,
+            **overrides,
         }
-        values.update(overrides)
-        return Contact(**values)
+        if email is None:
+            email = f"customer{customer_id}@example.com"
+        return sample_contact(customer_id, email, **fields)
 
     return make

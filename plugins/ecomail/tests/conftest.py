@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
 
 from core import Contact, Event, EventType, Integration
 from core.testing import FakeServer
+from core.testing.contacts import sample_contact
 from core.testing.pacing import RecordingPacer, RecordingPacers
 
 API_KEY = "eco-test-key-8f2a"
@@ -64,29 +65,7 @@ def integration(make_integration: Callable[..., Integration]) -> Integration:
 
 
 def contact(customer_id: int = 1, email: str | None = None, **overrides: Any) -> Contact:
-    values: dict[str, Any] = {
-        "customer_id": customer_id,
-        "email": email if email is not None else f"c{customer_id}@example.cz",
-        "external_id": None,
-        "first_name": "Jan",
-        "last_name": "Novák",
-        "points": 120,
-        "pin": "4321",
-        "registered": False,
-        "next_expiration_date": date(2026, 12, 31),
-        "next_expiration_points": 40,
-        "last_change_at": datetime(2026, 5, 1, 10, 30),
-        "last_change_points": 20,
-        "referral_code": "JAN120",
-        "referral_link": "https://shop.example/r/JAN120",
-        "tier_id": None,
-        "tier_name": None,
-        "missions": 0,
-        "rewards": 0,
-        "referrals": 0,
-    }
-    values.update(overrides)
-    return Contact(**values)
+    return sample_contact(customer_id, email, **overrides)
 
 
 _customer_ids: dict[str, int] = {}

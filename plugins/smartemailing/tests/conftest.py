@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_
 
 from core import Contact, Event, EventType, Integration
 from core.testing import FakeServer
+from core.testing.contacts import sample_contact
 from core.testing.pacing import RecordingPacer, RecordingPacers
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
@@ -79,29 +80,13 @@ def make_integration(server: FakeServer, fake: FakeSmartEmailing) -> Callable[..
 @pytest.fixture
 def make_contact() -> Callable[..., Contact]:
     def make(customer_id: int = 1, email: str = "jan@example.cz", **overrides: Any) -> Contact:
-        values: dict[str, Any] = {
-            "customer_id": customer_id,
-            "email": email,
-            "external_id": None,
-            "first_name": "Jan",
-            "last_name": "Novák",
-            "points": 120,
+        fields = {
             "pin": "4821",
-            "registered": False,
-            "next_expiration_date": date(2026, 12, 31),
             "next_expiration_points": 50,
             "last_change_at": datetime(2026, 5, 4, 13, 30, 5),
-            "last_change_points": 20,
-            "referral_code": "JAN120",
-            "referral_link": "https://shop.example/r/JAN120",
-            "tier_id": None,
-            "tier_name": None,
-            "missions": 0,
-            "rewards": 0,
-            "referrals": 0,
+            **overrides,
         }
-        values.update(overrides)
-        return Contact(**values)
+        return sample_contact(customer_id, email, **fields)
 
     return make
 

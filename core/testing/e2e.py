@@ -143,6 +143,24 @@ class Pointbridge:
         assert response.status_code == 200, response.text
         return response.json()["pin"]
 
+    def shop_for_rounds(
+        self, customers: int, rounds: int, timeout: float = 90
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A busy shop, for end-to-end tests under faults: ``shopper<n>@example.com``
+        customers, each credited once a round (5 + n + round points), every third given a
+        new PIN in the second round; the outbox delivered after each round. Returns the
+        customers and those given a PIN."""
+        created = [self.create_customer(f"shopper{n}@example.com") for n in range(customers)]
+        with_pin = created[::3]
+        for round_ in range(rounds):
+            for n, customer in enumerate(created):
+                self.transaction(customer["id"], 5 + n + round_, "order")
+            if round_ == 1:
+                for customer in with_pin:
+                    self.set_pin(customer["id"])
+            self.deliver(timeout=timeout)
+        return created, with_pin
+
     def customer(self, customer_id: int) -> dict[str, Any]:
         response = self.api("GET", f"/customers/{customer_id}")
         assert response.status_code == 200, response.text

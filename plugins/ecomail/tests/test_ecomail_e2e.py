@@ -351,15 +351,7 @@ def test_throttling_and_failures_are_retried_and_nothing_is_lost(
         # No "slow" kind: neither the plugin nor the host lets a test shorten the client's
         # timeout, so a slow answer would only be a late success.
         api.faults = Faults(rate=0.1, kinds=("500", "503", "429", "drop"), seed=6)
-        customers = [pb.create_customer(f"shopper{n}@example.com") for n in range(10)]
-        with_pin = customers[::3]
-        for round_ in range(2):
-            for n, customer in enumerate(customers):
-                pb.transaction(customer["id"], 5 + n + round_, "order")
-            if round_ == 1:
-                for customer in with_pin:
-                    pb.set_pin(customer["id"])
-            pb.deliver(timeout=90)
+        customers, with_pin = pb.shop_for_rounds(customers=10, rounds=2)
 
         statuses = Counter(r.status for r in api.requests)
         # Throttled, and failed: 5xx, or 0 for a dropped connection.

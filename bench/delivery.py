@@ -111,21 +111,8 @@ def host(tmp: Path, database_url: str | None) -> Any:
 
 
 def add_integration(pb: Any, name: str, url: str) -> None:
-    pb.cli(
-        "integrations",
-        "add",
-        name,
-        "--plugin",
-        "fakeesp",
-        "--set",
-        f"api_url={url}",
-        "--set",
-        "api_key=good",
-        "--set",
-        f"account={name}",
-        "--set",
-        "timeout=30",
-    )
+    settings = {"api_url": url, "api_key": "good", "account": name, "timeout": 30}
+    pb.add_integration(name, "fakeesp", settings)
 
 
 def bare_call_seconds(url: str, batch: int, calls: int = 20) -> float:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,16 @@ class Pointbridge:
                 + (f"\n{result.exception!r}" if result.exception else "")
             )
         return result.output
+
+    def add_integration(
+        self, name: str, plugin: str, settings: Mapping[str, Any], exit_code: int | None = 0
+    ) -> str:
+        """``pointbridge integrations add NAME --plugin PLUGIN --set KEY=VALUE ...``, which
+        also installs it; returns the output."""
+        pairs = [f"--set={key}={value}" for key, value in settings.items()]
+        return self.cli(
+            "integrations", "add", name, "--plugin", plugin, *pairs, exit_code=exit_code
+        )
 
     # the REST API over HTTP ---------------------------------------------------------------
 

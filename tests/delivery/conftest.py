@@ -106,22 +106,13 @@ class Kit:
         timeout: float = 0.3,
     ) -> str:
         """``pointbridge integrations add`` (which installs it) pointed at the fake."""
-        return pb.cli(
-            "integrations",
-            "add",
-            name,
-            "--plugin",
-            platform,
-            "--set",
-            f"api_url={server.url}",
-            "--set",
-            f"api_key={api_key}",
-            "--set",
-            f"account={account or name}",
-            "--set",
-            f"timeout={timeout}",
-            exit_code=None,
-        )
+        settings = {
+            "api_url": server.url,
+            "api_key": api_key,
+            "account": account or name,
+            "timeout": timeout,
+        }
+        return pb.add_integration(name, platform, settings, exit_code=None)
 
     def expected_fields(
         self, pb: Pointbridge, customer_ids: Sequence[int]

@@ -72,18 +72,15 @@ def fast_pb(
         yield host
 
 
-def _add(pb: Pointbridge, fake: FakeServer, account: DotdigitalState, *extra: str) -> str:
+def _add(pb: Pointbridge, fake: FakeServer, account: DotdigitalState) -> str:
     """``integrations add`` with good credentials and the address book: installs at once."""
-    args = [
-        f"api_url={fake.url}",
-        f"username={account.username}",
-        f"password={account.password}",
-        f"address_book_id={BOOK}",
-        *extra,
-    ]
-    return pb.cli(
-        "integrations", "add", NAME, "--plugin", "dotmailer", *[f"--set={a}" for a in args]
-    )
+    settings = {
+        "api_url": fake.url,
+        "username": account.username,
+        "password": account.password,
+        "address_book_id": BOOK,
+    }
+    return pb.add_integration(NAME, "dotmailer", settings)
 
 
 def _imports(fake: FakeServer) -> list[list[str]]:

@@ -52,18 +52,10 @@ def running(
 
 def add(pb: Pointbridge, api: FakeServer, api_key: str = API_KEY) -> str:
     """``pointbridge integrations add`` pointed at the fake; returns the CLI's output."""
-    return pb.cli(
-        "integrations",
-        "add",
+    return pb.add_integration(
         NAME,
-        "--plugin",
         "ecomail",
-        "--set",
-        f"api_url={api.url}",
-        "--set",
-        f"api_key={api_key}",
-        "--set",
-        f"list_id={LIST_ID}",
+        {"api_url": api.url, "api_key": api_key, "list_id": LIST_ID},
         exit_code=0 if api_key == API_KEY else 1,
     )
 

@@ -57,11 +57,8 @@ def running(
 def add(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer, **settings: str) -> str:
     """``pointbridge integrations add`` pointed at the fake; returns the CLI's output."""
     values = {"api_url": api.url, "username": fake.username, "api_key": fake.api_key, **settings}
-    pairs = [item for key, value in values.items() for item in ("--set", f"{key}={value}")]
     exit_code = 0 if settings.get("api_key", fake.api_key) == fake.api_key else 1
-    return pb.cli(
-        "integrations", "add", NAME, "--plugin", "smartemailing", *pairs, exit_code=exit_code
-    )
+    return pb.add_integration(NAME, "smartemailing", values, exit_code=exit_code)
 
 
 def connected(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer) -> None:

@@ -52,15 +52,8 @@ def pb(tmp_path: Path, database_url: str) -> Iterator[Pointbridge]:
 def _add(
     pb: Pointbridge, fake: FakeServer, name: str = NAME, key: str = KEY, exit_code: int = 0
 ) -> str:
-    return pb.cli(
-        "integrations",
-        "add",
-        name,
-        "--plugin",
-        "splio",
-        f"--set=api_url={fake.url}",
-        f"--set=api_key={key}",
-        exit_code=exit_code,
+    return pb.add_integration(
+        name, "splio", {"api_url": fake.url, "api_key": key}, exit_code=exit_code
     )
 
 

@@ -64,8 +64,6 @@ def outbox_status(db: Database) -> list[OutboxLine]:
     lines = []
     for integration_id, name, status in integrations:
         fresh, retrying, oldest = backlog.get(integration_id, (0, 0, None))
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
         age = None if oldest is None else (now - oldest).total_seconds()
         lines.append(OutboxLine(name, status, fresh, retrying, dead.get(integration_id, 0), age))
     return lines

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -59,6 +60,9 @@ class Base(DeclarativeBase):
 
 class Customer(Base):
     __tablename__ = "customer"
+    # The last line of defence for the overdraft rule: whatever path writes a balance, the
+    # database refuses a negative one.
+    __table_args__ = (CheckConstraint("balance >= 0", name="ck_customer_balance_not_negative"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -107,6 +111,9 @@ class PointLot(Base):
 
     __tablename__ = "point_lot"
     __table_args__ = (
+        CheckConstraint(
+            "remaining >= 0 AND remaining <= points", name="ck_lot_remaining_in_range"
+        ),
         Index("ix_lot_customer_open", "customer_id", "expires_on", "id"),
         Index(
             "ix_lot_expiring",

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import ApiToken
+from core.db import Database
+from core.models import ApiToken, utcnow
 
 PREFIX = "pb_"
+# How stale ``last_used_at`` may get: recording every use would make every read a write.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def _digest(token: str) -> str:
@@ -26,13 +30,46 @@ def create_token(session: Session, name: str) -> str:
     return token
 
 
-def verify_token(session: Session, token: str) -> ApiToken | None:
-    found = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
-    if found is not None:
+def authenticate(db: Database, token: str) -> bool:
+    """Whether ``token`` is a live API token, checked in a read session.
+
+    A write on every request would take SQLite's write lock on every GET and queue PostgreSQL's
+    requests on the token row, so the use is recorded only when the stored one is older than
+    ``LAST_USED_PRECISION``.
+    """
+    with db.read() as session:
+        found = session.execute(
+            select(ApiToken.id, ApiToken.last_used_at).where(ApiToken.token_hash == _digest(token))
+        ).first()
+    if found is None:
+        return False
+    now = utcnow()
+    if found.last_used_at is None or found.last_used_at < now - LAST_USED_PRECISION:
+        _record_use(db, found.id, now)
+    return True
+
+
+def _record_use(db: Database, token_id: int, now: datetime) -> None:
+    stale = now - LAST_USED_PRECISION
+    with db.transaction() as session:
+        # Concurrent requests that all saw a stale value: the first one's write wins.
         session.execute(
             update(ApiToken)
-            .where(ApiToken.id == found.id)
-            .values(last_used_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
+            .where(
+                ApiToken.id == token_id,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < stale),
+            )
+            .values(last_used_at=now)
         )
+
+
+def list_tokens(session: Session) -> Sequence[ApiToken]:
+    return session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+
+
+def revoke_token(session: Session, token_id: int) -> ApiToken | None:
+    """Delete the token (the next request with it is refused); None when there is no such id."""
+    found = session.get(ApiToken, token_id)
+    if found is not None:
+        session.delete(found)
     return found

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from core.loyalty import normalize_email
 from core.models import Customer, LedgerEntry
 from core.snapshots import next_expirations
-from core.tokens import verify_token
+from core.tokens import authenticate
 from web.api.schemas import (
     CustomerCreate,
     CustomerOut,
@@ -44,9 +44,8 @@ def _require_token() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         abort(401, description="Send 'Authorization: Bearer <token>' (pointbridge tokens create).")
-    with services().db.transaction() as session:
-        if verify_token(session, token.strip()) is None:
-            abort(401, description="The API token is not valid.")
+    if not authenticate(services().db, token.strip()):
+        abort(401, description="The API token is not valid.")
     if request.content_length and request.is_json:
         try:
             json.loads(request.get_data(cache=True))

@@ -12,7 +12,7 @@ import click
 from flask import current_app
 
 from core.migrate import upgrade
-from core.tokens import create_token
+from core.tokens import create_token, list_tokens, revoke_token
 from web.services import services
 
 
@@ -129,3 +129,30 @@ def tokens_create(name: str) -> None:
     with services().db.transaction() as session:
         token = create_token(session, name)
     click.echo(token)
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """One line per token: id, name, hint, created, last used (never the token itself)."""
+    with services().db.read() as session:
+        found = list_tokens(session)
+    for token in found:
+        last_used = f"{token.last_used_at:%Y-%m-%d %H:%M %Z}" if token.last_used_at else "never"
+        click.echo(
+            f"{token.id:>4}  {token.name:<20} {token.hint}…  "
+            f"created {token.created_at:%Y-%m-%d %H:%M %Z}  last used {last_used}"
+        )
+    if not found:
+        click.echo("no API tokens yet: pointbridge tokens create --name NAME")
+
+
+@tokens.command("revoke")
+# Ids beyond a 64-bit integer cannot exist, and would overflow the database's integer.
+@click.argument("token_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
+def tokens_revoke(token_id: int) -> None:
+    """Revoke a token: the next request that sends it is refused."""
+    with services().db.transaction() as session:
+        revoked = revoke_token(session, token_id)
+    if revoked is None:
+        raise click.ClickException(f"no API token with id {token_id} (see pointbridge tokens list)")
+    click.echo(f"revoked token {revoked.id} ({revoked.name}, {revoked.hint}…)")

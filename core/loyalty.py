@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.errors import PointbridgeError
 from core.events import EventType
@@ -64,10 +66,36 @@ class InsufficientPoints(Conflict):
 
 
 def normalize_email(email: str) -> str:
+    """The address as stored: trimmed and lower-cased; anything else is a ``LoyaltyError``.
+
+    Control, format, private-use and surrogate characters are refused: no platform accepts
+    them, NUL and lone surrogates cannot even be stored, and U+202E and friends make one
+    address look like another in an admin's list.
+    """
     normalized = email.strip().lower()
-    if not EMAIL_PATTERN.match(normalized) or len(normalized) > 320:
+    if (
+        len(normalized) > 320
+        or not EMAIL_PATTERN.match(normalized)
+        or any(unicodedata.category(char).startswith("C") for char in normalized)
+    ):
         raise LoyaltyError(f"{email!r} is not an e-mail address.", field="email")
     return normalized
+
+
+def _flush_unique(session: Session, email: str, external_id: str | None) -> None:
+    """Flush a new or changed customer; a concurrent request that took the same e-mail or
+    external id between our check and our write is a 409 naming it, not a database error."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        clash = str(exc.orig)
+        if "external_id" in clash:
+            raise Conflict(
+                f"Another customer has external id {external_id}.", external_id=external_id
+            ) from None
+        if "email" in clash:
+            raise Conflict(f"A customer with e-mail {email} exists already.", email=email) from None
+        raise
 
 
 def generate_pin() -> str:
@@ -93,7 +121,15 @@ class Loyalty:
         return customer
 
     def get(self, session: Session, customer_id: int, *, for_update: bool = False) -> Customer:
-        customer = session.get(Customer, customer_id, with_for_update=for_update)
+        """The customer; ``for_update`` locks the row until commit and re-reads it.
+
+        Without the re-read, a customer the session loaded before the lock keeps the balance
+        it had then (SQLAlchemy's identity map), and a check against it lets concurrent debits
+        overdraw on PostgreSQL.
+        """
+        customer = session.get(
+            Customer, customer_id, with_for_update=for_update, populate_existing=for_update
+        )
         if customer is None:
             raise CustomerNotFound(f"No customer with id {customer_id}.", id=customer_id)
         return customer
@@ -114,7 +150,7 @@ class Loyalty:
             **{**defaults, **profile},
         )
         session.add(customer)
-        session.flush()
+        _flush_unique(session, email, values.get("external_id"))
         self.outbox.contact_changed(session, customer.id)
         if pin is not None:
             self.set_pin(session, customer, pin)
@@ -136,7 +172,7 @@ class Loyalty:
         for key in PROFILE_FIELDS:
             if key in values:
                 setattr(customer, key, values[key])
-        session.flush()
+        _flush_unique(session, customer.email, customer.external_id)
         self.outbox.contact_changed(session, customer.id)
         if pin is not None:
             self.set_pin(session, customer, pin)
@@ -192,16 +228,16 @@ class Loyalty:
             )
         if points < 0 and expires_on is not None:
             raise LoyaltyError("expires_at applies to credits only.", field="expires_at")
+        # Lock first, then look: every check below reads what the previous holder of the lock
+        # committed, so two requests with one reference, or two debits of the last points,
+        # serialize here instead of both passing their checks.
+        customer = self.get(session, customer.id, for_update=True)
         if reference is not None:
             earlier = self._entry_by_reference(session, customer.id, reference)
             if earlier is not None:
                 return self._replayed(earlier, points, reason), False
-        customer = self.get(session, customer.id, for_update=True)
         if points < 0 and customer.balance + points < 0:
-            raise InsufficientPoints(
-                f"The balance is {customer.balance} points; cannot take {-points}.",
-                balance=customer.balance,
-            )
+            raise self._insufficient(customer.balance, points)
         if points > 0 and expires_on is None and self.settings.points_validity_days:
             expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
         entry = LedgerEntry(
@@ -212,16 +248,8 @@ class Loyalty:
             expires_on=expires_on if points > 0 else None,
             created_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(entry)
-                session.flush()
-        except IntegrityError:
-            # A concurrent request with the same reference won the race.
-            earlier = self._entry_by_reference(session, customer.id, reference or "")
-            if earlier is None:
-                raise
-            return self._replayed(earlier, points, reason), False
+        session.add(entry)
+        session.flush()
         if points > 0:
             session.add(
                 PointLot(
@@ -234,10 +262,7 @@ class Loyalty:
             )
         else:
             self._consume_lots(session, customer.id, -points)
-        customer.balance += points
-        customer.last_change_at = now
-        customer.last_change_points = points
-        session.flush()
+        self._add_to_balance(session, customer, points, now)
         self.outbox.contact_changed(session, customer.id)
         self.outbox.event(
             session,
@@ -246,6 +271,39 @@ class Loyalty:
             {"points": points, "balance": customer.balance, "reason": reason},
         )
         return entry, True
+
+    def _add_to_balance(
+        self, session: Session, customer: Customer, points: int, now: datetime
+    ) -> None:
+        """Add to the balance in SQL, guarded there too: the balance the database holds is
+        the one changed, whatever this session read, and an overdraft changes nothing."""
+        balance = session.execute(
+            update(Customer)
+            .where(Customer.id == customer.id, Customer.balance + points >= 0)
+            .values(
+                balance=Customer.balance + points,
+                last_change_at=now,
+                last_change_points=points,
+                updated_at=now,
+            )
+            .returning(Customer.balance)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if balance is None:
+            raise self._insufficient(customer.balance, points)
+        for key, value in (
+            ("balance", balance),
+            ("last_change_at", now),
+            ("last_change_points", points),
+            ("updated_at", now),
+        ):
+            set_committed_value(customer, key, value)
+
+    @staticmethod
+    def _insufficient(balance: int, points: int) -> InsufficientPoints:
+        return InsufficientPoints(
+            f"The balance is {balance} points; cannot take {-points}.", balance=balance
+        )
 
     def _entry_by_reference(
         self, session: Session, customer_id: int, reference: str
@@ -271,6 +329,7 @@ class Loyalty:
             select(PointLot)
             .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
             .order_by(PointLot.expires_on.is_(None), PointLot.expires_on, PointLot.id)
+            .execution_options(populate_existing=True)
         )
         for lot in lots:
             if points == 0:

@@ -13,6 +13,7 @@ from web.cli.customers import customers
 from web.cli.expiry import expiry
 from web.cli.export import export
 from web.cli.integrations import integrations
+from web.cli.ledger import ledger
 from web.cli.outbox import outbox
 from web.cli.system import db, plugins, run, tokens, worker
 
@@ -39,7 +40,19 @@ def cli() -> None:
     pass
 
 
-for command in (run, worker, db, plugins, tokens, integrations, customers, outbox, expiry, export):
+for command in (
+    run,
+    worker,
+    db,
+    plugins,
+    tokens,
+    integrations,
+    customers,
+    ledger,
+    outbox,
+    expiry,
+    export,
+):
     cli.add_command(command)
 
 

@@ -199,16 +199,14 @@ class Expiry:
             update(Customer.__table__)
             .where(Customer.__table__.c.id == bindparam("customer_id"))
             .values(
-                balance=bindparam("balance"),
+                # Relative, like every balance change: right even if a reader of ``balances``
+                # ever stops holding the lock.
+                balance=Customer.__table__.c.balance + bindparam("change"),
                 last_change_at=at,
                 last_change_points=bindparam("change"),
             ),
             [
-                {
-                    "customer_id": customer_id,
-                    "balance": balances[customer_id] - points,
-                    "change": -points,
-                }
+                {"customer_id": customer_id, "change": -points}
                 for customer_id, points in due.items()
             ],
         )

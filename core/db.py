@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 READ_ONLY = "pointbridge_read_only"
+
+
+def _create_private_sqlite_file(url: URL) -> None:
+    """Create the database file readable by its owner only. SQLite would create it under the
+    process umask, usually world-readable; its -wal and -shm files copy the database file's
+    mode. An existing file keeps its mode."""
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    # A missing folder is left for SQLite to report when it connects.
+    with suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -40,6 +53,7 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_options)
         if self.engine.dialect.name == "sqlite":
+            _create_private_sqlite_file(self.engine.url)
             _configure_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         read_options: dict[str, Any] = {READ_ONLY: True}

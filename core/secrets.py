@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,27 @@ def load_key(secret_key: str | None, instance_path: Path) -> bytes:
     if secret_key:
         return _fernet_key(secret_key)
     key_file = instance_path / KEY_FILE
-    if not key_file.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        key_file.write_bytes(Fernet.generate_key())
-        key_file.chmod(0o600)
+    if not key_file.exists() and _create_key_file(key_file):
         log.warning(
             "POINTBRIDGE_SECRET_KEY is not set: generated a key in %s. Back it up, or set "
             "POINTBRIDGE_SECRET_KEY, or the stored API keys cannot be decrypted.",
             key_file,
         )
     return key_file.read_bytes().strip()
+
+
+def _create_key_file(key_file: Path) -> bool:
+    """Write a new key that only the owner can read, from its first moment on disk (a chmod
+    after writing leaves a moment when anyone can); False when another process created the
+    file first, whose key is then the one to use."""
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(Fernet.generate_key())
+    return True
 
 
 class SecretBox:

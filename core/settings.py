@@ -1,7 +1,8 @@
 """Host configuration: environment variables and the optional TOML file.
 
 Environment: ``POINTBRIDGE_DATABASE_URL``, ``POINTBRIDGE_SECRET_KEY``, ``POINTBRIDGE_CONFIG``,
-``POINTBRIDGE_PLUGINS``, ``POINTBRIDGE_PUBLIC_URL``, ``POINTBRIDGE_INSTANCE``. The TOML file's
+``POINTBRIDGE_PLUGINS``, ``POINTBRIDGE_PUBLIC_URL``, ``POINTBRIDGE_INSTANCE``,
+``POINTBRIDGE_METRICS_TOKEN``. The TOML file's
 ``[pointbridge]`` table holds the rest; its ``[integrations.<name>]`` tables declare
 integrations, with secrets written as ``${ENV_VAR}``.
 """
@@ -48,6 +49,8 @@ class Settings:
     instance_path: Path
     database_url: str
     secret_key: str | None = None
+    # When set, /metrics wants it as a bearer token; unset, /metrics is open.
+    metrics_token: str | None = None
     public_url: str = "http://127.0.0.1:5000"
     referral_base_url: str | None = None
     points_validity_days: int | None = None
@@ -68,6 +71,7 @@ class Settings:
             "database_url": os.environ.get("POINTBRIDGE_DATABASE_URL")
             or f"sqlite:///{instance / 'pointbridge.sqlite3'}",
             "secret_key": os.environ.get("POINTBRIDGE_SECRET_KEY") or None,
+            "metrics_token": os.environ.get("POINTBRIDGE_METRICS_TOKEN") or None,
         }
         config_path = os.environ.get("POINTBRIDGE_CONFIG")
         if config_path:

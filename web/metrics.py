@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hmac
+from collections.abc import Iterable, Iterator
 
-from flask import Blueprint, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from flask import Blueprint, Response, abort, current_app, request
+from flask.blueprints import BlueprintSetupState
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from core.db import Database
@@ -14,6 +17,7 @@ from core.outbox_admin import outbox_status
 from web.services import services
 
 bp = Blueprint("metrics", __name__)
+_REGISTRY_KEY = "pointbridge.metrics"
 
 
 class OutboxCollector(Collector):
@@ -37,13 +41,36 @@ class OutboxCollector(Collector):
         yield oldest
 
 
+class ProcessWideMetrics(Collector):
+    """What the process-wide registry holds: the delivery counters (core.metrics), which every
+    app in the process shares, and the Python runtime's figures."""
+
+    def collect(self) -> Iterable[Metric]:
+        return REGISTRY.collect()
+
+
+@bp.record_once
+def _create_registry(state: BlueprintSetupState) -> None:
+    # One registry per app, built once: registering a collector on the global registry per
+    # scrape made concurrent scrapes collide ("Duplicated timeseries").
+    registry = CollectorRegistry()
+    registry.register(ProcessWideMetrics())
+    registry.register(OutboxCollector(state.app.extensions["pointbridge"].db))
+    state.app.extensions[_REGISTRY_KEY] = registry
+
+
+def _require_metrics_token() -> None:
+    expected = services().settings.metrics_token
+    if expected is None:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    given = token.strip().encode() if scheme.lower() == "bearer" else b""
+    if not hmac.compare_digest(given, expected.encode()):
+        abort(401, description="Send 'Authorization: Bearer <POINTBRIDGE_METRICS_TOKEN>'.")
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
-    svc = services()
-    collector = OutboxCollector(svc.db)
-    REGISTRY.register(collector)
-    try:
-        body = generate_latest(REGISTRY)
-    finally:
-        REGISTRY.unregister(collector)
+    _require_metrics_token()
+    body = generate_latest(current_app.extensions[_REGISTRY_KEY])
     return Response(body, content_type=CONTENT_TYPE_LATEST)

@@ -180,9 +180,9 @@ def build(path: Path, customers: int, lots: int, spread: int, notice_days: int) 
     flush()
     connection.execute(
         "INSERT INTO integration (id, name, platform, settings, data, field_prefix,"
-        " expiry_notice_days, list_rewards, status, webhook_token, webhook_secret, created_at,"
-        " updated_at) VALUES (1, 'shop', 'jsonl', '{}', '{}', 'ellity_', ?, '{}', 'active',"
-        " 'bench-token', x'00', ?, ?)",
+        " expiry_notice_days, list_rewards, status, webhook_token_hash, webhook_token_encrypted,"
+        " webhook_secret, created_at, updated_at) VALUES (1, 'shop', 'jsonl', '{}', '{}',"
+        " 'ellity_', ?, '{}', 'active', 'bench-token-hash', x'00', x'00', ?, ?)",
         (notice_days, CREATED_AT, CREATED_AT),
     )
     connection.execute("ANALYZE")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets as token_source
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +23,9 @@ from core.settings import Settings
 HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
 MAX_NOTICE_DAYS = 365
+MAX_LIST_ID = 100  # ListMembership.list_id's length
+# Ids are BIGINT on PostgreSQL: a larger number in a URL names no integration.
+MAX_INTEGRATION_ID = 2**63 - 1
 
 
 class IntegrationError(PointbridgeError):
@@ -58,6 +63,11 @@ def parse_list_rewards(value: Any) -> dict[str, int]:
         raise IntegrationError("list_rewards must map list ids to points.")
     rewards: dict[str, int] = {}
     for list_id, points in value.items():
+        if not 0 < len(str(list_id)) <= MAX_LIST_ID:
+            raise IntegrationError(
+                f"list_rewards: a list id is 1 to {MAX_LIST_ID} characters long, not "
+                f"{len(str(list_id))}."
+            )
         try:
             rewards[str(list_id)] = int(points)
         except (TypeError, ValueError):
@@ -67,6 +77,30 @@ def parse_list_rewards(value: Any) -> dict[str, int]:
         if rewards[str(list_id)] <= 0:
             raise IntegrationError(f"list_rewards: points for list {list_id} must be positive.")
     return rewards
+
+
+def webhook_token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def find_by_webhook(session: Session, integration_id: str, token: str) -> IntegrationRow | None:
+    """The integration a webhook URL names, or None for any other URL: an unknown id, a wrong
+    token, or text no URL of ours holds (the checks come before anything that could overflow
+    or fail on it)."""
+    if not (
+        integration_id.isascii()
+        and integration_id.isdigit()
+        and len(integration_id) <= len(str(MAX_INTEGRATION_ID))
+        and 0 < int(integration_id) <= MAX_INTEGRATION_ID
+        and token.isascii()
+    ):
+        return None
+    row = session.get(IntegrationRow, int(integration_id))
+    if row is None:
+        return None
+    # Constant time over bytes of equal length, whatever the caller sent.
+    expected = bytes.fromhex(row.webhook_token_hash)
+    return row if hmac.compare_digest(webhook_token_digest(token), expected) else None
 
 
 def _format_validation(error: marshmallow.ValidationError) -> str:
@@ -108,18 +142,39 @@ class Integrations:
             list_rewards={},
             field_prefix="ellity_",
             status=IntegrationStatus.NEW,
-            webhook_token=token_source.token_urlsafe(24),
             webhook_secret=self.box.encrypt(token_source.token_urlsafe(24)),
         )
+        self._new_webhook_token(row)
         self._apply(row, platform, values)
         session.add(row)
         session.flush()
+        self._refuse_self_rewards(row, allowed=set())
         return row
 
     def update(self, row: IntegrationRow, values: Mapping[str, Any]) -> list[str]:
         """Apply changed settings; returns the names of what changed."""
+        # A reward set before pointbridge refused them stays (the webhook ignores it), so
+        # that an old config file still loads; no change may add another.
+        allowed = self._self_rewarded(row)
         self._apply(row, self.host.platform(row.platform), values)
+        self._refuse_self_rewards(row, allowed)
         return sorted(values)
+
+    def _self_rewarded(self, row: IntegrationRow) -> set[str]:
+        """Lists that carry a reward although pointbridge writes to them itself."""
+        written = self.host.platform(row.platform).written_lists(self.view(row))
+        return set(row.list_rewards or {}) & {str(list_id) for list_id in written}
+
+    def _refuse_self_rewards(self, row: IntegrationRow, allowed: set[str]) -> None:
+        refused = sorted(self._self_rewarded(row) - allowed)
+        if refused:
+            lists = ", ".join(refused)
+            title = self.host.platform(row.platform).title
+            raise IntegrationError(
+                f"list_rewards: pointbridge itself adds every customer to {title} list {lists} "
+                "(it syncs contacts there), so a reward on it would credit every customer at the "
+                f"first export. Reward a different list, one customers join themselves."
+            )
 
     def _apply(self, row: IntegrationRow, platform: Platform, values: Mapping[str, Any]) -> None:
         values = dict(values)
@@ -155,8 +210,21 @@ class Integrations:
         row.settings = {k: v for k, v in merged.items() if k not in secret_names}
         row.secrets = self.box.encrypt_json({k: v for k, v in merged.items() if k in secret_names})
 
-    def webhook_url(self, row: IntegrationRow) -> str:
-        return f"{self.settings.public_url.rstrip('/')}/webhooks/{row.id}/{row.webhook_token}"
+    def _new_webhook_token(self, row: IntegrationRow) -> None:
+        token = token_source.token_urlsafe(24)
+        row.webhook_token_hash = webhook_token_digest(token).hex()
+        row.webhook_token_encrypted = self.box.encrypt(token)
+
+    def rotate_webhook(self, row: IntegrationRow) -> str:
+        """A new webhook token: the old URL is refused once the caller commits. Returns the
+        new URL."""
+        self._new_webhook_token(row)
+        return self.webhook_url(row)
+
+    def webhook_url(self, row: IntegrationRow, *, reveal: bool = True) -> str:
+        token = self.box.decrypt(row.webhook_token_encrypted)
+        shown = token if reveal else redact(token)
+        return f"{self.settings.public_url.rstrip('/')}/webhooks/{row.id}/{shown}"
 
     def webhook_secret(self, row: IntegrationRow) -> str:
         return self.box.decrypt(row.webhook_secret)
@@ -205,7 +273,7 @@ class Integrations:
             },
         }
         if platform.supports(Capability.WEBHOOKS):
-            described["webhook_url"] = self.webhook_url(row)
+            described["webhook_url"] = self.webhook_url(row, reveal=reveal_webhook_secret)
             secret = self.webhook_secret(row)
             described["webhook_secret"] = secret if reveal_webhook_secret else redact(secret)
         return described

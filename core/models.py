@@ -154,7 +154,10 @@ class IntegrationRow(Base):
     list_rewards: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=IntegrationStatus.NEW)
     last_error: Mapped[str | None] = mapped_column(Text)
-    webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The webhook URL's token is a credential (Ecomail's only one): checked against its
+    # SHA-256, and kept Fernet-encrypted only so an admin can be shown the URL again.
+    webhook_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_token_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     webhook_secret: Mapped[bytes] = mapped_column(LargeBinary)
     # One worker at a time sends for an integration, so one rate budget holds however many
     # workers run; a crashed worker's lease lapses and another takes over.

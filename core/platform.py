@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -89,20 +90,75 @@ class WebhookRequest:
         lowered = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
 
+    def text(self) -> str:
+        """The body as UTF-8 text, or ``WebhookRejected(400)`` saying where it is not."""
+        try:
+            return self.body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise WebhookRejected(
+                400, f"The request body is not UTF-8 text ({exc.reason} at byte {exc.start})."
+            ) from None
+
     def json(self) -> Any:
         """The body as JSON, or ``WebhookRejected(400)`` saying where it is broken."""
-        if not self.body.strip():
+        text = self.text()
+        if not text.strip():
             raise WebhookRejected(400, "The request body is empty; expected JSON.")
         try:
-            return json.loads(self.body)
-        except UnicodeDecodeError as exc:
-            raise WebhookRejected(400, f"The request body is not UTF-8: {exc}") from exc
+            return parse_json(text)
         except json.JSONDecodeError as exc:
             raise WebhookRejected(
                 400,
                 f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} "
                 f"column {exc.colno}.",
-            ) from exc
+            ) from None
+
+
+MAX_JSON_DEPTH = 32
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` for a body anyone on the internet may have sent.
+
+    Broken syntax raises ``json.JSONDecodeError``, for the caller to explain (a plugin may know
+    its users' usual mistakes). Valid JSON that no platform sends raises
+    ``WebhookRejected(400)``: nested more than ``MAX_JSON_DEPTH`` levels (deeper, even
+    printing a value in an error message could exhaust the stack), or an integer longer than
+    Python's digit limit (``json.loads`` raises a plain ``ValueError`` for it).
+    """
+    too_deep = WebhookRejected(
+        400,
+        f"The request body is JSON nested more than {MAX_JSON_DEPTH} levels deep; a webhook "
+        "body has a few.",
+    )
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise too_deep from None
+    except ValueError:
+        raise WebhookRejected(
+            400,
+            f"The request body holds a number longer than {sys.get_int_max_str_digits()} "
+            "digits; no value in a webhook is that long.",
+        ) from None
+    if _nesting_exceeds(value, MAX_JSON_DEPTH):
+        raise too_deep
+    return value
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    # A loop, not recursion: the point is to stay off the stack.
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth == limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +175,10 @@ class ListSubscription:
 
 
 WebhookAction = ListSubscription
+
+
+def no_written_lists(integration: Integration) -> Collection[str]:
+    return ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +204,13 @@ class Platform:
     :param description: one line for ``pointbridge plugins``
     :param export_after_install: start a full export of every customer after a successful
         install (Splio's initial sync), instead of waiting for the admin to ask
+    :param written_lists: the ids of the lists pointbridge itself adds an integration's
+        contacts to (the list it syncs into), as the platform's webhooks name them. Declare
+        them whenever the platform can report pointbridge's own writes as subscriptions
+        (Ecomail calls a list's webhook for subscriptions made through its API; an automation
+        on "change in list" fires for them too): the host then refuses a points reward on
+        those lists and ignores subscriptions to them, or pointbridge's first export would
+        credit every customer.
     """
 
     name: str
@@ -157,6 +224,7 @@ class Platform:
     csv_row: Callable[[Integration, Contact], Mapping[str, Any]] | None = None
     description: str = ""
     export_after_install: bool = False
+    written_lists: Callable[[Integration], Collection[str]] = no_written_lists
 
     def secret_settings(self) -> set[str]:
         return {

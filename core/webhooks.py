@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,14 +23,33 @@ def apply_actions(
     loyalty: Loyalty,
     integration: IntegrationRow,
     actions: Sequence[WebhookAction],
+    written_lists: Collection[str],
 ) -> list[str]:
-    """Apply every action or none (the caller's transaction); returns what happened."""
-    return [apply_list_subscription(session, loyalty, integration, a) for a in actions]
+    """Apply every action or none (the caller's transaction); returns what happened.
+
+    ``written_lists`` are the lists pointbridge adds contacts to itself (``Platform.
+    written_lists``): a subscription to one of them may be pointbridge's own export coming
+    back, so it never earns points.
+    """
+    return [
+        apply_list_subscription(session, loyalty, integration, action, written_lists)
+        for action in actions
+    ]
 
 
 def apply_list_subscription(
-    session: Session, loyalty: Loyalty, integration: IntegrationRow, action: ListSubscription
+    session: Session,
+    loyalty: Loyalty,
+    integration: IntegrationRow,
+    action: ListSubscription,
+    written_lists: Collection[str],
 ) -> str:
+    if action.subscribed and action.list_id in written_lists:
+        return (
+            f"Ignored: {action.email} subscribed to list {action.list_id}, which pointbridge "
+            "writes to itself (it syncs contacts there), so the subscription may be its own; "
+            "nothing credited. Reward a different list."
+        )
     rewards = integration.list_rewards or {}
     if action.list_id not in rewards:
         configured = ", ".join(sorted(rewards)) or "none"

@@ -6,11 +6,12 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, insert, inspect
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, insert, inspect, text
 
 from core.db import Database
 from core.migrate import upgrade
-from core.models import Base, Customer, IntegrationRow, OutboxMessage
+from core.models import Base, Customer, OutboxMessage
 from core.outbox_admin import outbox_status
 
 
@@ -40,16 +41,15 @@ def test_rows_queued_before_the_partial_indexes_are_still_found_after_upgrading(
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     upgrade(url, "0001")
     engine = create_engine(url)
-    # The models' tables differ from revision 0001 in indexes only, so they can write its rows.
+    # The models' outbox and customer tables differ from revision 0001 in indexes only, so
+    # they can write its rows; its integration table held the webhook token in clear.
     with engine.begin() as connection:
         connection.execute(
-            insert(IntegrationRow.__table__).values(
-                id=1,
-                name="shop",
-                platform="jsonl",
-                status="active",
-                webhook_token="token",
-                webhook_secret=b"secret",
+            text(
+                "INSERT INTO integration (id, name, platform, settings, data, field_prefix,"
+                " list_rewards, status, webhook_token, webhook_secret, created_at, updated_at)"
+                " VALUES (1, 'shop', 'jsonl', '{}', '{}', 'ellity_', '{}', 'active', 'token',"
+                " x'00', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
             )
         )
         connection.execute(
@@ -67,7 +67,7 @@ def test_rows_queued_before_the_partial_indexes_are_still_found_after_upgrading(
             )
     engine.dispose()
 
-    upgrade(url)
+    upgrade(url, secret_key=Fernet.generate_key())
 
     db = Database(url)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,7 +21,7 @@ def hook(services: Services, tmp_path) -> str:
             session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl"), "list_rewards": "1:50"}
         )
         services.loyalty.create_customer(session, {"email": "jana@example.com"})
-        return f"/webhooks/{row.id}/{row.webhook_token}"
+        return urlsplit(services.integrations.webhook_url(row)).path
 
 
 def _balance(client: FlaskClient, auth) -> int:

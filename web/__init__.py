@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from types import TracebackType
+
+from flask import Flask, request
 
 from core.services import Services
 from core.settings import Settings
@@ -10,12 +12,23 @@ from web.api import init_api
 from web.errors import register_error_handlers
 from web.metrics import bp as metrics_bp
 from web.webhooks import bp as webhooks_bp
+from web.webhooks import redact_webhook_token
 
 MAX_BODY_BYTES = 1024 * 1024
 
 
+class PointbridgeFlask(Flask):
+    def log_exception(
+        self,
+        exc_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None],
+    ) -> None:
+        # Flask's own line holds request.path, and a webhook URL's path holds its token.
+        path = redact_webhook_token(request.path)
+        self.logger.error("Exception on %s [%s]", path, request.method, exc_info=exc_info)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=False)
+    app = PointbridgeFlask(__name__, instance_relative_config=False)
     if services is None:
         services = Services.build(settings or Settings.from_env())
     app.extensions["pointbridge"] = services

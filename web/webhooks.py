@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
+import re
 
 from flask import Blueprint, Response, jsonify, request
 
 from core.errors import WebhookRejected
+from core.integrations import find_by_webhook
 from core.models import IntegrationRow, IntegrationStatus
 from core.platform import Capability, WebhookRequest
+from core.secrets import redact
 from core.webhooks import apply_actions
 from web.errors import error_response
 from web.services import services
@@ -17,20 +19,30 @@ from web.services import services
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
+# Both parts are plain strings: anything that is not one of our URLs (an id that overflows a
+# BIGINT, a token no token_urlsafe could make) gets the same 401 as a wrong token, not a 404.
+ROUTE = "/webhooks/<integration_id>/<token>"
+_TOKEN_IN_PATH = re.compile(r"^(/webhooks/[^/]*/)([^/]+)")
 
-@bp.route("/webhooks/<int:integration_id>/<token>", methods=["HEAD", "GET"])
-def probe(integration_id: int, token: str) -> tuple[str, int]:
+
+def redact_webhook_token(path: str) -> str:
+    """The path with a webhook URL's token redacted, for logs: the token is a credential."""
+    return _TOKEN_IN_PATH.sub(lambda match: match.group(1) + redact(match.group(2)), path)
+
+
+@bp.route(ROUTE, methods=["HEAD", "GET"])
+def probe(integration_id: str, token: str) -> tuple[str, int]:
     # Some platforms check that a URL answers before they save it.
     return "", 200
 
 
-@bp.post("/webhooks/<int:integration_id>/<token>")
-def receive(integration_id: int, token: str) -> tuple[Response, int]:
+@bp.post(ROUTE)
+def receive(integration_id: str, token: str) -> tuple[Response, int]:
     svc = services()
     with svc.db.transaction() as session:
-        row = session.get(IntegrationRow, integration_id)
+        row = find_by_webhook(session, integration_id, token)
         # The same answer for an unknown integration and a wrong token: nothing to probe.
-        if row is None or not hmac.compare_digest(row.webhook_token, token):
+        if row is None:
             return error_response(401, "Unknown webhook URL: copy it again from the integration.")
         if row.status == IntegrationStatus.DISABLED:
             return error_response(403, f"Integration {row.name!r} is disabled.")
@@ -46,13 +58,14 @@ def receive(integration_id: int, token: str) -> tuple[Response, int]:
     )
     try:
         actions = svc.host.call(
-            "handle_webhook", row.platform, integration=integration, request=incoming
+            "handle_webhook", integration.platform, integration=integration, request=incoming
         )
     except WebhookRejected as exc:
         extra = {"hint": exc.hint} if exc.hint else {}
         return error_response(exc.status, exc.message, **extra)
+    written = {str(list_id) for list_id in platform.written_lists(integration)}
     with svc.db.transaction() as session:
-        row = session.get(IntegrationRow, integration_id)
-        results = apply_actions(session, svc.loyalty, row, actions or [])
+        row = session.get(IntegrationRow, integration.id)
+        results = apply_actions(session, svc.loyalty, row, actions or [], written)
     log.info("webhook for %s: %s", row.name, "; ".join(results) or "no actions")
     return jsonify({"message": "; ".join(results) or "No actions.", "results": results}), 200

@@ -117,9 +117,11 @@ def list_() -> None:
 @integrations.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--reveal-webhook-secret", is_flag=True, help="Print the webhook secret in full.")
+@click.option(
+    "--reveal-webhook-secret", is_flag=True, help="Print the webhook URL and secret in full."
+)
 def show(name: str, as_json: bool, reveal_webhook_secret: bool) -> None:
-    """Settings (secrets redacted), status, webhook URL and secret."""
+    """Settings (secrets redacted), status, webhook URL and secret (their tokens redacted)."""
     svc = services()
     with svc.db.transaction() as session:
         described = svc.integrations.describe(
@@ -135,6 +137,22 @@ def show(name: str, as_json: bool, reveal_webhook_secret: bool) -> None:
                 click.echo(f"  {inner}: {inner_value}")
         else:
             click.echo(f"{key}: {value}")
+
+
+@integrations.command("rotate-webhook")
+@click.argument("name")
+def rotate_webhook(name: str) -> None:
+    """A new webhook URL: the old one is refused from now on (for a leaked URL)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        row = svc.integrations.get(session, name)
+        title = svc.host.platform(row.platform).title
+        url = svc.integrations.rotate_webhook(row)
+    click.echo(
+        f"{name}: new webhook URL; the old one is refused from now on. Put this one in "
+        f"{title} in its place:"
+    )
+    click.echo(url)
 
 
 @integrations.command("disable")

@@ -28,12 +28,19 @@ from pointbridge_ecomail import tracker, webhooks
 from pointbridge_ecomail.client import BULK_MAX, RATE_LIMIT
 from pointbridge_ecomail.contacts import push as push_contacts
 from pointbridge_ecomail.fields import csv_values
-from pointbridge_ecomail.settings import EcomailSettings
+from pointbridge_ecomail.settings import EcomailSettings, list_id_of
 
 NAME = "ecomail"
 # One HTTP request per event: a batch this size takes ~0.6 s of Ecomail's 1,000/min budget
 # at most, so a throttled call never leaves many events waiting behind it.
 MAX_EVENT_BATCH = 10
+
+
+def written_lists(integration: Integration) -> set[str]:
+    """The list the loyalty fields are synced into: Ecomail calls a list's webhook for
+    subscriptions made through its API too, so every export there comes back."""
+    list_id = list_id_of(integration)
+    return {list_id} if list_id else set()
 
 
 def csv_row(integration: Integration, contact: Contact) -> dict[str, Any]:
@@ -50,6 +57,7 @@ PLATFORM = Platform(
     max_event_batch=MAX_EVENT_BATCH,
     rate_limit=RATE_LIMIT,
     csv_row=csv_row,
+    written_lists=written_lists,
     description="Ecomail: loyalty custom fields in a contact list, tracker events, list webhooks.",
 )
 

@@ -20,7 +20,8 @@ class EcomailSettings(Schema):
         load_default="",
         metadata={
             "description": "ID of the Ecomail contact list to keep the loyalty fields in. "
-            "Leave empty and install: pointbridge lists your lists to pick from."
+            "Leave empty and install: pointbridge lists your lists to pick from. It cannot "
+            "carry a points reward: pointbridge subscribes every customer to it."
         },
     )
     api_url = fields.Url(

@@ -75,6 +75,13 @@ class SmartEmailingSettings(Schema):
         return data
 
 
+def written_lists(integration: Integration) -> set[str]:
+    """The contact list every synced customer is added to: a "change in list" automation on it
+    fires for pointbridge's own imports as well, so it must not carry a reward."""
+    list_id = contact_list_id(integration)
+    return set() if list_id is None else {str(list_id)}
+
+
 @hookimpl
 def register_platforms(register: Callable[[Platform], None]) -> None:
     register(
@@ -86,6 +93,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
             max_batch=MAX_IMPORT,
             max_event_batch=MAX_EVENTS,
             rate_limit=RATE_LIMIT,
+            written_lists=written_lists,
             description="SmartEmailing: loyalty custom fields, custom events for automations, "
             "list subscription webhooks.",
         )

@@ -15,14 +15,18 @@ import re
 from typing import Any
 
 from core import Integration, ListSubscription, WebhookRejected, WebhookRequest
+from core.platform import parse_json
 
 SECRET_HEADER = "X-Secret-Key"
 EMAIL_MERGE_TAG = "{{ df_emailaddress }}"
 EVENT_NAMES = {"subscribed": True, "unsubscribed": False}
 PROBE_METHODS = frozenset({"HEAD", "GET", "OPTIONS"})
+MAX_EMAIL_LENGTH = 320
 
 _EVENT_NAME = re.compile(r'"eventName"\s*:\s*"([^"]*)"', re.IGNORECASE)
-_LIST_ID = re.compile(r'"(?:list_?i?d|listd)"\s*:\s*"?\s*(\d+)', re.IGNORECASE)
+# One whitespace run on each side of the optional quote, never two in a row: two adjacent
+# \s* make a long run of spaces take quadratic time. A longer number is no list's id.
+_LIST_ID = re.compile(r'"(?:list_?i?d|listd)"\s*:\s*(?:"\s*)?(\d{1,100})(?!\d)', re.IGNORECASE)
 _PLAUSIBLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -65,13 +69,9 @@ def _check_secret(integration: Integration, request: WebhookRequest) -> None:
 
 def _parse(integration: Integration, request: WebhookRequest) -> tuple[str, Any]:
     try:
-        text = request.body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise WebhookRejected(
-            400,
-            f"The body is not UTF-8 text ({exc.reason} at byte {exc.start}).",
-            _hint(integration, ""),
-        ) from exc
+        text = request.text()
+    except WebhookRejected as exc:
+        raise WebhookRejected(exc.status, exc.message, _hint(integration, "")) from None
     if not text.strip():
         raise WebhookRejected(
             400,
@@ -79,7 +79,9 @@ def _parse(integration: Integration, request: WebhookRequest) -> tuple[str, Any]
             _hint(integration, ""),
         )
     try:
-        return text, json.loads(text)
+        return text, parse_json(text)
+    except WebhookRejected as exc:
+        raise WebhookRejected(exc.status, exc.message, _hint(integration, text)) from None
     except json.JSONDecodeError as exc:
         near = text[exc.pos : exc.pos + 30].replace("\n", " ")
         message = (
@@ -148,7 +150,8 @@ def parse_subscription(integration: Integration, request: WebhookRequest) -> lis
             f"data.email is {email!r}, a merge tag SmartEmailing did not fill in: use "
             f"{EMAIL_MERGE_TAG}."
         )
-    if not _PLAUSIBLE_EMAIL.match(email):
+    # The length first: the pattern backtracks quadratically over a long run of dots.
+    if len(email) > MAX_EMAIL_LENGTH or not _PLAUSIBLE_EMAIL.match(email):
         raise reject(f"data.email {email!r} is not an e-mail address.")
 
     if "listId" not in data:

@@ -18,10 +18,10 @@ from pointbridge_ecomail import client
 from pointbridge_ecomail.client import AUTH_MESSAGE, BULK_MAX
 from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body, rate_limit_rule
 from pointbridge_ecomail.fields import field_names
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import ratelimit
-from core.models import OutboxMessage
+from core.models import LedgerEntry, OutboxMessage
 from core.testing import FakeServer, Faults
 from core.testing.e2e import Pointbridge
 
@@ -29,6 +29,8 @@ NAME = "eco"
 PREFIX = "ellity_"
 API_KEY = "eco-e2e-key-5c1d"
 LIST_ID = "1"
+# Customers join it themselves: pointbridge syncs into LIST_ID, which can carry no reward.
+REWARDED_LIST = "2"
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +45,7 @@ def running(
 ) -> Iterator[tuple[FakeEcomail, FakeServer, Pointbridge]]:
     account = FakeEcomail(api_key=API_KEY)
     account.add_list("Newsletter", LIST_ID)
+    account.add_list("Loyalty club", REWARDED_LIST)
     with (
         FakeServer(create_app(account), error_body=error_body, **server) as api,
         Pointbridge(tmp_path, database_url=database_url) as pb,
@@ -95,8 +98,11 @@ def events_of(account: FakeEcomail, email: str) -> list[tuple[str, dict[str, Any
     return [(e["label"], json.loads(e["value"])) for e in account.events_for(email)]
 
 
-def subscription(email: str, status: str = "SUBSCRIBED") -> dict[str, Any]:
-    return {"payload": {"email": email, "status": status, "listId": 1, "campaignId": None}}
+def subscription(
+    email: str, status: str = "SUBSCRIBED", list_id: str = REWARDED_LIST
+) -> dict[str, Any]:
+    payload = {"email": email, "status": status, "listId": int(list_id), "campaignId": None}
+    return {"payload": payload}
 
 
 def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
@@ -238,7 +244,7 @@ def test_list_webhook_credits_once_and_unsubscribe_takes_the_points_back(
 ) -> None:
     with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
-        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        pb.cli("integrations", "set", NAME, f"list_rewards={REWARDED_LIST}:50")
         customer = pb.create_customer("eva@example.com")
         pb.transaction(customer["id"], 10, "registration")
         pb.deliver()
@@ -271,7 +277,7 @@ def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(
 ) -> None:
     with running(tmp_path, database_url) as (_account, api, pb):
         add(pb, api)
-        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        pb.cli("integrations", "set", NAME, f"list_rewards={REWARDED_LIST}:50")
         customer = pb.create_customer("eva@example.com")
         pb.deliver()
         api.clear()
@@ -293,6 +299,37 @@ def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(
         # The same subscription at the right URL and in the right shape is taken.
         assert pb.webhook(NAME, json=subscription("eva@example.com")).status_code == 200
         assert pb.customer(customer["id"])["balance"] == 50
+
+
+def ledger_size(pb: Pointbridge) -> int:
+    with pb.services.db.transaction() as session:
+        return session.scalar(select(func.count(LedgerEntry.id))) or 0
+
+
+def test_pointbridges_own_export_coming_back_through_the_webhook_credits_nobody(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (account, api, pb):
+        add(pb, api)
+        refused = pb.cli("integrations", "set", NAME, f"list_rewards={LIST_ID}:50", exit_code=1)
+        assert f"Ecomail list {LIST_ID}" in refused and "Reward a different list" in refused
+        # A reward set on the synced list before pointbridge refused one.
+        with pb.services.db.transaction() as session:
+            pb.services.integrations.get(session, NAME).list_rewards = {LIST_ID: 50}
+        pb.seed_customers(25, points=10)
+        before = ledger_size(pb)
+        assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
+
+        # Ecomail calls a list's webhook for subscriptions made through its API too.
+        with account.lock:
+            subscribed = [e for e, status in account.lists[LIST_ID].members.items() if status == 1]
+        assert len(subscribed) == 25
+        for email in subscribed:
+            echo = pb.webhook(NAME, json=subscription(email, list_id=LIST_ID))
+            assert echo.status_code == 200, echo.text
+            assert "pointbridge writes to itself" in echo.json()["message"]
+        assert ledger_size(pb) == before
+        assert pb.pending() == 0
 
 
 def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(

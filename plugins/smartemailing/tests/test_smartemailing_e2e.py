@@ -22,8 +22,10 @@ from pointbridge_smartemailing.fake import (
 )
 from pointbridge_smartemailing.mapping import field_names
 from pointbridge_smartemailing.webhooks import paste_body
+from sqlalchemy import func, select
 
 from core import ratelimit
+from core.models import LedgerEntry
 from core.testing import FakeServer, Faults
 from core.testing.e2e import Pointbridge
 
@@ -276,6 +278,37 @@ def test_a_wrong_secret_key_is_refused_and_changes_nothing(
         assert pb.pending() == 0
         pb.deliver()
         assert api.requests == []
+
+
+def test_pointbridges_own_export_coming_back_through_the_list_automation_credits_nobody(
+    tmp_path: Path, database_url: str
+) -> None:
+    with running(tmp_path, database_url) as (fake, api, pb):
+        connected(pb, fake, api)
+        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
+        # Syncing into the rewarded list afterwards is refused just the same.
+        refused = pb.cli("integrations", "set", NAME, "contact_list_id=1", exit_code=1)
+        assert "SmartEmailing list 1" in refused and "Reward a different list" in refused
+        # A set-up from before pointbridge refused it.
+        with pb.services.db.transaction() as session:
+            row = pb.services.integrations.get(session, NAME)
+            row.settings = {**row.settings, "contact_list_id": 1}
+        pb.seed_customers(25, points=10)
+        with pb.services.db.transaction() as session:
+            ledger = session.scalar(select(func.count(LedgerEntry.id)))
+        assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
+
+        # The shop's "change in list" automation fires for pointbridge's imports as well.
+        with fake.lock:
+            added = [c.emailaddress for c in fake.contacts.values() if 1 in c.contactlists]
+        assert len(added) == 25
+        for email in added:
+            echo = post_webhook(pb, subscription(email))
+            assert echo.status_code == 200, echo.text
+            assert "pointbridge writes to itself" in echo.json()["message"]
+        with pb.services.db.transaction() as session:
+            assert session.scalar(select(func.count(LedgerEntry.id))) == ledger
+        assert pb.pending() == 0
 
 
 def test_export_of_10001_customers_goes_out_500_a_call_and_all_arrive(

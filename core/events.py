@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -21,8 +21,9 @@ class EventType(StrEnum):
 class Event:
     """One event for one customer.
 
-    ``id`` is stable across retries (the outbox row id), so a plugin may use it as an
-    idempotency key where the platform offers one. ``data`` holds, per type:
+    ``id`` is the outbox row id: the key of this event's ``ItemFailure``. ``uid`` is what a
+    plugin sends to the platform so that a repeat can be recognised (see its docstring).
+    ``occurred_at`` is timezone-aware UTC. ``data`` holds, per type:
 
     - ``credit-changed``: ``points`` (signed int), ``balance`` (int), ``reason`` (slug)
     - ``credit-expires``: ``points`` (int > 0), ``expires_on`` (``YYYY-MM-DD``)
@@ -35,3 +36,14 @@ class Event:
     email: str
     occurred_at: datetime
     data: Mapping[str, Any]
+
+    @property
+    def uid(self) -> str:
+        """The event's id for the platform: ``<outbox id>-<enqueued at, UTC, to the µs>``.
+
+        Delivery is at least once, so the same event may reach a platform twice; every
+        delivery of one outbox row carries the same ``uid``, and no other event will. The
+        row id alone could: SQLite hands out a purged highest id again, and a rebuilt
+        database starts over at 1, while a shop's automation may remember ids for ever.
+        """
+        return f"{self.id}-{self.occurred_at.astimezone(UTC):%Y%m%d%H%M%S%f}"

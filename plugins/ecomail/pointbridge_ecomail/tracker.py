@@ -53,6 +53,9 @@ def _jsonable(value: Any) -> Any:
 def tracker_event(prefix: str, event: Event) -> dict[str, Any]:
     """The ``event`` object Ecomail's tracker takes."""
     value = {key: _jsonable(item) for key, item in event.data.items()}
+    # tracker/events has no id or idempotency key, so the id goes into the free-form value,
+    # the same on every redelivery, for an automation or a report to recognise a repeat.
+    value["event_id"] = event.uid
     return {
         "email": event.email.strip(),
         "category": event_category(prefix),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -78,7 +78,7 @@ def event(event_id: int, type_: EventType, email: str = "c1@example.cz", **data:
         # One customer per address, as in the host: the plugin keeps each customer's order.
         customer_id=_customer_ids.setdefault(email, len(_customer_ids) + 1),
         email=email,
-        occurred_at=datetime(2026, 5, 1, 10, 30),
+        occurred_at=datetime(2026, 5, 1, 10, 30, tzinfo=UTC),
         data=data,
     )
 

@@ -35,9 +35,18 @@ def test_each_event_type_reaches_the_tracker_with_its_label_and_details(
         ("ellity", "change", "expiry"),
         ("ellity", "change", "pin"),
     ]
-    assert json.loads(stored[0]["value"]) == {"points": 20, "balance": 140, "reason": "order"}
-    assert json.loads(stored[1]["value"]) == {"points": 40, "expires_on": "2026-12-31"}
-    assert json.loads(stored[2]["value"]) == {"pin": "9876"}
+    assert json.loads(stored[0]["value"]) == {
+        "points": 20,
+        "balance": 140,
+        "reason": "order",
+        "event_id": "11-20260501103000000000",
+    }
+    assert json.loads(stored[1]["value"]) == {
+        "points": 40,
+        "expires_on": "2026-12-31",
+        "event_id": "12-20260501103000000000",
+    }
+    assert json.loads(stored[2]["value"]) == {"pin": "9876", "event_id": "13-20260501103000000000"}
 
 
 def test_legacy_prefix_becomes_the_category(known: FakeEcomail, make_integration, make_event):

@@ -93,8 +93,10 @@ def event_payload(event: Event) -> dict[str, Any]:
 
 
 def trigger_item(event: Event, prefix: str) -> dict[str, Any]:
+    # trigger-event takes no id of its own (only emailaddress, name and payload), so the id
+    # rides in the payload: the same on every redelivery, for an automation to recognise.
     return {
         "emailaddress": event.email.strip(),
         "name": event_name(prefix, event.type),
-        "payload": event_payload(event),
+        "payload": {**event_payload(event), "event_id": event.uid},
     }

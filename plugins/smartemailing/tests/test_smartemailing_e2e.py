@@ -98,8 +98,14 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, str | None]:
 
 
 def events_of(fake: FakeSmartEmailing, email: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, payload) of one contact's events, the payload without its ``event_id`` (unique
+    per event: test_smartemailing_redelivery.py checks it)."""
     with fake.lock:
-        return [(e["name"], e["payload"]) for e in fake.events if e["emailaddress"] == email]
+        return [
+            (e["name"], {k: v for k, v in e["payload"].items() if k != "event_id"})
+            for e in fake.events
+            if e["emailaddress"] == email
+        ]
 
 
 def subscription(email: str, event: str = "subscribed", list_id: str = "1") -> bytes:

@@ -25,17 +25,26 @@ def test_event_names_and_payloads(
         {
             "emailaddress": "jan@example.cz",
             "name": "ellity-credit-changed",
-            "payload": {"points": -30, "balance": 90, "reason": "expiration"},
+            "payload": {
+                "points": -30,
+                "balance": 90,
+                "reason": "expiration",
+                "event_id": "1-20260504000000000000",
+            },
         },
         {
             "emailaddress": "jan@example.cz",
             "name": "ellity-credit-expires",
-            "payload": {"points": 50, "expiration_date": "2026-12-31"},
+            "payload": {
+                "points": 50,
+                "expiration_date": "2026-12-31",
+                "event_id": "2-20260504000000000000",
+            },
         },
         {
             "emailaddress": "jan@example.cz",
             "name": "ellity-pin-changed",
-            "payload": {"pin": "0042"},
+            "payload": {"pin": "0042", "event_id": "3-20260504000000000000"},
         },
     ]
     # One trigger-event call carrying the array, not one per event.

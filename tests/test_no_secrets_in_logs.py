@@ -1,15 +1,26 @@
-"""API keys and passwords never reach the logs, even when every call fails."""
+"""API keys, passwords and webhook tokens never reach the logs, even when every call fails."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from flask import Flask, request
 from marshmallow import Schema, fields
 
-from core import Contact, Integration, ItemFailure, Platform, hookimpl
+from core import (
+    Capability,
+    Contact,
+    Integration,
+    ItemFailure,
+    ListSubscription,
+    Platform,
+    WebhookRequest,
+    hookimpl,
+)
 from core.http import ApiClient
+from core.secrets import redact
 from core.services import Services
 from core.testing import FakeServer
 from web.cli import cli
@@ -94,3 +105,39 @@ def test_failing_deliveries_log_no_secret(services: Services, caplog, app) -> No
         assert secret not in caplog.text
         assert secret not in shown.output
         assert secret not in row.last_error
+
+
+class Crashing:
+    """A plugin whose webhook handler has a bug: the request ends in a 500."""
+
+    @hookimpl
+    def register_platforms(self, register: Callable[[Platform], None]) -> None:
+        register(
+            Platform(
+                name="crashing",
+                title="Crashing",
+                settings_schema=Schema,
+                capabilities=frozenset({Capability.WEBHOOKS}),
+            )
+        )
+
+    @hookimpl
+    def handle_webhook(
+        self, integration: Integration, request: WebhookRequest
+    ) -> list[ListSubscription]:
+        raise RuntimeError("a bug in the plugin")
+
+
+def test_a_failing_webhook_logs_its_path_without_the_token(services: Services, caplog, app) -> None:
+    caplog.set_level(logging.DEBUG)
+    services.host.register(Crashing(), "crashing")
+    with services.db.transaction() as session:
+        row = services.integrations.add(session, "c", "crashing", {})
+        path = urlsplit(services.integrations.webhook_url(row)).path
+    base, token = path.rsplit("/", 1)
+
+    assert app.test_client().post(path, json={}).status_code == 500
+
+    assert f"Exception on {base}/{redact(token)} [POST]" in caplog.text
+    assert "a bug in the plugin" in caplog.text  # the failure itself is still there to debug
+    assert token not in caplog.text

@@ -36,13 +36,14 @@ def _fernet(rows: int, needed_for: str) -> Fernet:
 
 
 def upgrade() -> None:
+    connection = op.get_bind()
+    rows = connection.execute(sa.select(integration.c.id, integration.c.webhook_token)).all()
+    # The key first: without one, stop before anything changed.
+    fernet = _fernet(len(rows), "encrypt the webhook tokens") if rows else None
     with op.batch_alter_table("integration", schema=None) as batch_op:
         batch_op.add_column(sa.Column("webhook_token_hash", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("webhook_token_encrypted", sa.LargeBinary(), nullable=True))
-    connection = op.get_bind()
-    rows = connection.execute(sa.select(integration.c.id, integration.c.webhook_token)).all()
-    if rows:
-        fernet = _fernet(len(rows), "encrypt the webhook tokens")
+    if fernet is not None:
         for row_id, token in rows:
             connection.execute(
                 integration.update()
@@ -62,14 +63,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("integration", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("webhook_token", sa.String(length=64), nullable=True))
     connection = op.get_bind()
     rows = connection.execute(
         sa.select(integration.c.id, integration.c.webhook_token_encrypted)
     ).all()
-    if rows:
-        fernet = _fernet(len(rows), "decrypt the webhook tokens")
+    fernet = _fernet(len(rows), "decrypt the webhook tokens") if rows else None
+    with op.batch_alter_table("integration", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("webhook_token", sa.String(length=64), nullable=True))
+    if fernet is not None:
         for row_id, encrypted in rows:
             connection.execute(
                 integration.update()

@@ -12,6 +12,7 @@ import click
 from flask import current_app
 
 from core.migrate import upgrade
+from core.secrets import load_key
 from core.tokens import create_token, list_tokens, revoke_token
 from web.services import services
 
@@ -91,7 +92,9 @@ def db() -> None:
 def db_upgrade() -> None:
     """Create or migrate the database schema to the latest version."""
     svc = services()
-    upgrade(svc.settings.database_url)
+    settings = svc.settings
+    # Some migrations encrypt what earlier revisions stored in clear.
+    upgrade(settings.database_url, secret_key=load_key(settings.secret_key, settings.instance_path))
     click.echo(
         f"database at {svc.db.engine.url.render_as_string(hide_password=True)} is up to date"
     )

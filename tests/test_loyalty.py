@@ -166,3 +166,22 @@ def test_emails_are_normalized_and_unique(services: Services) -> None:
         _customer(services, "JANA@example.com")
     with pytest.raises(LoyaltyError):
         _customer(services, "not-an-email")
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jana\x00@example.com",  # PostgreSQL cannot store NUL
+        "jana\ud83d@example.com",  # a lone surrogate: no database can encode it
+        "jana\u202e@example.com",  # right-to-left override: looks like another address
+        "jana\u200b@example.com",  # zero-width space
+        "jana\x07@example.com",
+    ],
+)
+def test_emails_with_invisible_or_unstorable_characters_are_refused(
+    services: Services, email: str
+) -> None:
+    with pytest.raises(LoyaltyError, match="is not an e-mail address"):
+        _customer(services, email)
+    with services.db.read() as session:
+        assert session.scalar(select(func.count(Customer.id))) == 0

@@ -75,3 +75,5 @@ def test_the_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert contacts and contacts[-1]["points"] == 120
     assert contacts[-1]["email"] == "jana@example.com"
     assert [e["data"] for e in events] == [{"points": 120, "balance": 120, "reason": "order"}]
+    # The id a platform would use to recognise a redelivery of this event.
+    assert events[0]["uid"].startswith(f"{events[0]['id']}-")

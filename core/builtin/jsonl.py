@@ -74,7 +74,13 @@ def _append(integration: Integration, kind: str, items: Sequence[Any]) -> list[I
     path = Path(integration.settings["path"])
     lines = [
         json.dumps(
-            {"integration": integration.name, "kind": kind, **dataclasses.asdict(item)},
+            {
+                "integration": integration.name,
+                "kind": kind,
+                **dataclasses.asdict(item),
+                # What a real platform is sent to recognise a redelivered event.
+                **({"uid": item.uid} if isinstance(item, Event) else {}),
+            },
             default=_default,
         )
         for item in items

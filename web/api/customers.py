@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import abort, request
@@ -15,6 +14,7 @@ from core.loyalty import normalize_email
 from core.models import Customer, LedgerEntry
 from core.snapshots import next_expirations
 from core.tokens import authenticate
+from web.api.body import check_json_body
 from web.api.schemas import (
     CustomerCreate,
     CustomerOut,
@@ -46,11 +46,7 @@ def _require_token() -> None:
         abort(401, description="Send 'Authorization: Bearer <token>' (pointbridge tokens create).")
     if not authenticate(services().db, token.strip()):
         abort(401, description="The API token is not valid.")
-    if request.content_length and request.is_json:
-        try:
-            json.loads(request.get_data(cache=True))
-        except ValueError as exc:
-            abort(400, description=f"The request body is not valid JSON: {exc}")
+    check_json_body()
 
 
 def _customer_out(session: Session, customers: list[Customer]) -> list[dict[str, Any]]:

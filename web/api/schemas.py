@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -11,13 +12,20 @@ MAX_POINTS = 1_000_000_000
 MAX_ID = 2**62
 
 
+# A lone surrogate (JSON allows "\ud83d") is not Unicode text: neither database can encode it.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
 class Text(fields.String):
-    """A string without NUL characters, which PostgreSQL cannot store."""
+    """A string both databases can store: no NUL (PostgreSQL refuses it), no lone surrogate."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise ValidationError("Must not contain NUL characters.")
+        if found := _UNSTORABLE.search(text):
+            kind = "NUL characters" if found.group() == "\x00" else "unpaired surrogates"
+            raise ValidationError(
+                f"Must not contain {kind} (found U+{ord(found.group()):04X} at {found.start()})."
+            )
         return text
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from core import Platform, hookimpl
+from core import Capability, Integration, ListSubscription, Platform, hookimpl
 from core.integrations import IntegrationError
 from core.services import Services
 from core.settings import ConfigError, Settings, load_config_file
@@ -140,3 +141,94 @@ def test_settings_come_from_the_environment(tmp_path: Path, monkeypatch) -> None
     settings = Settings.from_env()
     assert settings.database_url == f"sqlite:///{tmp_path / 'pointbridge.sqlite3'}"
     assert settings.referral_prefix == "https://loyalty.example.com/r/"
+
+
+# pointbridge never rewards its own writes ---------------------------------------------------
+
+
+class SyncSettings(Schema):
+    list_id = fields.String(load_default="")
+    other = fields.String(load_default="")
+
+
+def _synced_list(integration: Integration) -> set[str]:
+    return {integration.settings["list_id"]} if integration.settings["list_id"] else set()
+
+
+class SyncingPlugin:
+    """A platform that subscribes every customer to ``list_id`` and reports subscriptions."""
+
+    @hookimpl
+    def register_platforms(self, register):
+        register(
+            Platform(
+                name="syncing",
+                title="Syncing",
+                settings_schema=SyncSettings,
+                capabilities=frozenset({Capability.WEBHOOKS}),
+                written_lists=_synced_list,
+            )
+        )
+
+    @hookimpl
+    def handle_webhook(self, integration, request):
+        body = request.json()
+        return [ListSubscription(body["email"], body["list_id"], body["subscribed"])]
+
+
+@pytest.fixture
+def syncing(services: Services) -> Services:
+    services.host.register(SyncingPlugin(), "syncing")
+    return services
+
+
+def test_a_reward_on_a_list_pointbridge_writes_to_is_refused(syncing: Services) -> None:
+    def change(values: dict[str, str]) -> None:
+        with syncing.db.transaction() as session:
+            syncing.integrations.update(syncing.integrations.get(session, "s"), values)
+
+    refused = "pointbridge itself adds every customer to Syncing list 1"
+    with pytest.raises(IntegrationError, match=refused), syncing.db.transaction() as session:
+        syncing.integrations.add(session, "s", "syncing", {"list_id": "1", "list_rewards": "1:50"})
+    with syncing.db.transaction() as session:
+        syncing.integrations.add(session, "s", "syncing", {"list_id": "1", "list_rewards": "2:50"})
+    with pytest.raises(IntegrationError, match="Reward a different list"):
+        change({"list_rewards": "1:50,2:50"})
+    # Syncing into the rewarded list is the same mistake made the other way round.
+    with pytest.raises(IntegrationError, match=r"Syncing list 2 \(it syncs"):
+        change({"list_id": "2"})
+    with syncing.db.transaction() as session:
+        row = syncing.integrations.get(session, "s")
+        assert (row.settings["list_id"], row.list_rewards) == ("1", {"2": 50})
+
+
+def test_a_subscription_to_a_list_pointbridge_writes_to_credits_nothing(
+    syncing: Services, client, auth
+) -> None:
+    with syncing.db.transaction() as session:
+        row = syncing.integrations.add(session, "s", "syncing", {"list_id": "1"})
+        # A reward from before pointbridge refused them: kept, so old config files still load.
+        row.list_rewards = {"1": 50}
+        syncing.integrations.update(row, {"other": "changed"})
+        syncing.loyalty.create_customer(session, {"email": "jana@example.com"})
+        path = urlsplit(syncing.integrations.webhook_url(row)).path
+
+    body = {"email": "jana@example.com", "list_id": "1", "subscribed": True}
+    answer = client.post(path, json=body)
+    assert answer.status_code == 200
+    assert "Ignored" in answer.json["message"]
+    assert "which pointbridge writes to itself" in answer.json["message"]
+    customer = client.get("/api/customers?email=jana@example.com", headers=auth).json["items"][0]
+    assert customer["balance"] == 0
+    ledger = client.get(f"/api/customers/{customer['id']}/ledger", headers=auth).json["items"]
+    assert ledger == []
+
+
+def test_a_list_id_longer_than_pointbridge_stores_is_refused(vault: Services) -> None:
+    with vault.db.transaction() as session, pytest.raises(IntegrationError, match="1 to 100"):
+        vault.integrations.add(
+            session,
+            "v",
+            "vault",
+            {"login": "shop@example.com", "api_key": API_KEY, "list_rewards": "1" * 101 + ":5"},
+        )

@@ -111,9 +111,7 @@ class PointLot(Base):
 
     __tablename__ = "point_lot"
     __table_args__ = (
-        CheckConstraint(
-            "remaining >= 0 AND remaining <= points", name="ck_lot_remaining_in_range"
-        ),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="ck_lot_remaining_in_range"),
         Index("ix_lot_customer_open", "customer_id", "expires_on", "id"),
         Index(
             "ix_lot_expiring",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.errors import ChoiceRequired, ConfigurationError, DeliveryError, PointbridgeError
+from core.loyalty import MAX_POINTS
 from core.models import IntegrationRow, IntegrationStatus
 from core.platform import Capability, InstallResult, Integration, Platform
 from core.plugins import PluginHost
@@ -74,8 +75,10 @@ def parse_list_rewards(value: Any) -> dict[str, int]:
             raise IntegrationError(
                 f"list_rewards: points for list {list_id} must be a number."
             ) from None
-        if rewards[str(list_id)] <= 0:
-            raise IntegrationError(f"list_rewards: points for list {list_id} must be positive.")
+        if not 0 < rewards[str(list_id)] <= MAX_POINTS:
+            raise IntegrationError(
+                f"list_rewards: points for list {list_id} must be between 1 and {MAX_POINTS:,}."
+            )
     return rewards
 
 

@@ -24,6 +24,9 @@ from core.models import Customer, LedgerEntry, PointLot
 from core.outbox import Outbox
 from core.settings import Settings
 
+# Most points one transaction may move: a typo of a few zeros is refused, and no sum of
+# transactions a shop could make comes near the 64-bit balance column's limit.
+MAX_POINTS = 1_000_000_000
 REASON_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,12}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -221,6 +224,10 @@ class Loyalty:
         now = now or datetime.now(UTC)
         if points == 0:
             raise LoyaltyError("points must not be 0.", field="points")
+        if abs(points) > MAX_POINTS:
+            raise LoyaltyError(
+                f"points must be between -{MAX_POINTS:,} and {MAX_POINTS:,}.", field="points"
+            )
         if not REASON_PATTERN.match(reason):
             raise LoyaltyError(
                 "reason is a slug: lower-case letters, digits, '-' or '_' (e.g. order).",

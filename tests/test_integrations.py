@@ -86,6 +86,11 @@ def test_the_cli_never_prints_a_secret(vault: Services, app) -> None:
         ({"login": "shop@example.com", "api_key": "k", "colour": "red"}, "no setting colour"),
         ({"login": "shop@example.com", "api_key": "k", "expiry_notice_days": "7"}, "no events"),
         ({"login": "shop@example.com", "api_key": "k", "list_rewards": "1=50"}, "LIST_ID:POINTS"),
+        # A reward no transaction may carry would make every subscription webhook fail.
+        (
+            {"login": "shop@example.com", "api_key": "k", "list_rewards": "1:" + "9" * 30},
+            "between 1 and 1,000,000,000",
+        ),
     ],
 )
 def test_invalid_settings_are_refused_with_what_to_fix(vault: Services, values, message) -> None:

@@ -102,7 +102,10 @@ def test_default_validity_sets_the_expiry_of_credits(services: Services) -> None
     assert entry.expires_on == date.today() + timedelta(days=365)
 
 
-@pytest.mark.parametrize("points,reason", [(0, "order"), (5, "Not A Slug"), (5, "")])
+@pytest.mark.parametrize(
+    "points,reason",
+    [(0, "order"), (5, "Not A Slug"), (5, ""), (10**9 + 1, "order"), (-(10**19), "order")],
+)
 def test_invalid_transactions_are_refused(services: Services, points: int, reason: str) -> None:
     customer = _customer(services)
     with pytest.raises(LoyaltyError):

@@ -8,7 +8,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-MAX_POINTS = 1_000_000_000
+from core.loyalty import MAX_POINTS
+
 MAX_ID = 2**62
 
 

@@ -168,8 +168,8 @@ def test_no_body_makes_the_api_fail_or_write(
 
 
 DIGITS = "9" * 5000
-# (method, path with {id} for the customer, body, content type, status, what the message names)
-REGRESSIONS: dict[str, tuple[str, str, str | None, int, str]] = {
+# name: (method, path with {id} for the customer, JSON body, status, what the message names)
+REGRESSIONS: dict[str, tuple[str, str, str | bytes | None, int, str]] = {
     "body of 100,000 [": ("POST", "/api/customers", "[" * 100_000, 400, "nested"),
     "5,000-digit points": (
         "POST",
@@ -214,6 +214,13 @@ REGRESSIONS: dict[str, tuple[str, str, str | None, int, str]] = {
         "last_name",
     ),
     "NUL in the e-mail query": ("GET", "/api/customers?email=a%00@example.com", None, 422, "email"),
+    "UTF-16 body": (
+        "POST",
+        "/api/customers",
+        '{"email": "jana@example.com"}'.encode("utf-16"),
+        400,
+        "utf-8",
+    ),
     "huge customer id": ("GET", "/api/customers/100000000000000000000", None, 404, ""),
     "huge customer id, POST": (
         "POST",
@@ -237,7 +244,7 @@ def test_hostile_requests_are_refused_saying_why(
     customer_id: int,
     method: str,
     path: str,
-    body: str | None,
+    body: str | bytes | None,
     status: int,
     named: str,
 ) -> None:

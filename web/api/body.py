@@ -36,7 +36,8 @@ def check_json_body() -> None:
     if not body:
         return
     try:
-        parsed = json.loads(body)
+        # UTF-8 only, as webargs reads it after us; json.loads alone would also take UTF-16.
+        parsed = json.loads(body.decode("utf-8"))
     except RecursionError:
         abort(400, description=TOO_DEEP)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database
 from core.events import EventType
+from core.loyalty import expiration_reference
 from core.models import (
     Customer,
     IntegrationRow,
@@ -189,7 +190,7 @@ class Expiry:
                     "customer_id": customer_id,
                     "points": -points,
                     "reason": EXPIRATION_REASON,
-                    "reference": f"{EXPIRATION_REASON}:{day.isoformat()}",
+                    "reference": expiration_reference(day),
                     "created_at": at,
                 }
                 for customer_id, points in due.items()

@@ -11,10 +11,9 @@ from typing import Any, TextIO
 from sqlalchemy import select
 
 from core.db import Database
-from core.loyalty import Loyalty, LoyaltyError, normalize_email
+from core.loyalty import IMPORT_REFERENCE, Loyalty, LoyaltyError, normalize_email
 from core.models import Customer
 
-IMPORT_REFERENCE = "import"
 TRUE_WORDS = {"1", "true", "yes", "y", "t"}
 INT_COLUMNS = ("missions", "rewards", "referrals")
 TEXT_COLUMNS = ("external_id", "first_name", "last_name", "tier_id", "tier_name")
@@ -109,6 +108,7 @@ def _import_row(session: Any, loyalty: Loyalty, row: dict[str, str], line: int) 
             amount,
             IMPORT_REFERENCE,
             reference=IMPORT_REFERENCE,
+            system=True,
             expires_on=expires,
         )
     return created

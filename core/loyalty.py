@@ -27,9 +27,14 @@ from core.settings import Settings
 # Most points one transaction may move: a typo of a few zeros is refused, and no sum of
 # transactions a shop could make comes near the 64-bit balance column's limit.
 MAX_POINTS = 1_000_000_000
-REASON_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,12}$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+REASON_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+PIN_PATTERN = re.compile(r"[0-9A-Za-z]{4,12}")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# References pointbridge writes itself (the nightly expiry's ``expiration:<day>``, the CSV
+# import's opening balance): a shop's reference in this space would make the job's own write
+# collide with it, and stop expiry for every customer of that page.
+IMPORT_REFERENCE = "import"
+EXPIRATION_REFERENCE_PREFIX = "expiration:"
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PROFILE_FIELDS = (
     "email",
@@ -78,11 +83,19 @@ def normalize_email(email: str) -> str:
     normalized = email.strip().lower()
     if (
         len(normalized) > 320
-        or not EMAIL_PATTERN.match(normalized)
+        or not EMAIL_PATTERN.fullmatch(normalized)
         or any(unicodedata.category(char).startswith("C") for char in normalized)
     ):
         raise LoyaltyError(f"{email!r} is not an e-mail address.", field="email")
     return normalized
+
+
+def is_system_reference(reference: str) -> bool:
+    return reference == IMPORT_REFERENCE or reference.startswith(EXPIRATION_REFERENCE_PREFIX)
+
+
+def expiration_reference(day: date) -> str:
+    return f"{EXPIRATION_REFERENCE_PREFIX}{day.isoformat()}"
 
 
 def _flush_unique(session: Session, email: str, external_id: str | None) -> None:
@@ -91,14 +104,27 @@ def _flush_unique(session: Session, email: str, external_id: str | None) -> None
     try:
         session.flush()
     except IntegrityError as exc:
-        clash = str(exc.orig)
-        if "external_id" in clash:
+        column = _unique_column(exc)
+        if column == "external_id":
             raise Conflict(
                 f"Another customer has external id {external_id}.", external_id=external_id
             ) from None
-        if "email" in clash:
+        if column == "email":
             raise Conflict(f"A customer with e-mail {email} exists already.", email=email) from None
         raise
+
+
+def _unique_column(error: IntegrityError) -> str | None:
+    """The customer column whose unique constraint ``error`` broke. PostgreSQL names the
+    constraint (``customer_email_key``); SQLite says ``UNIQUE constraint failed:
+    customer.email``. The message itself is no guide: it quotes the values."""
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    for column in ("external_id", "email"):
+        if constraint == f"customer_{column}_key" or (
+            constraint is None and str(error.orig).endswith(f"customer.{column}")
+        ):
+            return column
+    return None
 
 
 def generate_pin() -> str:
@@ -195,7 +221,7 @@ class Loyalty:
     def set_pin(self, session: Session, customer: Customer, pin: str | None = None) -> str:
         """Set the PIN (or generate one) and tell the platforms."""
         pin = generate_pin() if pin is None else pin
-        if not PIN_PATTERN.match(pin):
+        if not PIN_PATTERN.fullmatch(pin):
             raise LoyaltyError("A PIN is 4 to 12 letters or digits.", field="pin")
         customer.pin = pin
         session.flush()
@@ -215,11 +241,13 @@ class Loyalty:
         reference: str | None = None,
         expires_on: date | None = None,
         now: datetime | None = None,
+        system: bool = False,
     ) -> tuple[LedgerEntry, bool]:
         """Credit (points > 0) or debit (points < 0) a customer.
 
         Returns the entry and whether it is new: a ``reference`` seen before for this customer
-        returns the earlier entry, so a retried request never credits twice.
+        returns the earlier entry, so a retried request never credits twice. Only pointbridge's
+        own jobs (``system``) may use its references (``is_system_reference``).
         """
         now = now or datetime.now(UTC)
         if points == 0:
@@ -228,13 +256,19 @@ class Loyalty:
             raise LoyaltyError(
                 f"points must be between -{MAX_POINTS:,} and {MAX_POINTS:,}.", field="points"
             )
-        if not REASON_PATTERN.match(reason):
+        if not REASON_PATTERN.fullmatch(reason):
             raise LoyaltyError(
                 "reason is a slug: lower-case letters, digits, '-' or '_' (e.g. order).",
                 field="reason",
             )
         if points < 0 and expires_on is not None:
             raise LoyaltyError("expires_at applies to credits only.", field="expires_at")
+        if reference is not None and not system and is_system_reference(reference):
+            raise LoyaltyError(
+                f"reference {reference!r} is reserved for pointbridge's own entries "
+                "('import', 'expiration:…'); use another.",
+                field="reference",
+            )
         # Lock first, then look: every check below reads what the previous holder of the lock
         # committed, so two requests with one reference, or two debits of the last points,
         # serialize here instead of both passing their checks.

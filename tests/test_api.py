@@ -106,6 +106,7 @@ def test_malformed_json_is_a_400_naming_the_problem(client: FlaskClient, auth) -
         ({"email": "not-an-email"}, "email"),
         ({"email": "a@b.cz", "missions": -1}, "missions"),
         ({"email": "a@b.cz", "pin": "12"}, "pin"),
+        ({"email": "a@b.cz", "pin": "1234\n"}, "pin"),
         ({"email": "a@b.cz", "first_name": "nul\x00byte"}, "first_name"),
     ],
 )
@@ -155,6 +156,10 @@ def test_unknown_customers_are_404(client: FlaskClient, auth) -> None:
         ({"points": 10**12, "reason": "order"}, 422, "points"),
         ({"points": 5, "reason": "order", "reference": "r-1"}, 200, ""),
         ({"points": 6, "reason": "order", "reference": "r-1"}, 409, "r-1"),
+        ({"points": 5, "reason": "order\n"}, 422, "reason"),
+        # pointbridge's own references: taking one would block that night's expiry run.
+        ({"points": 5, "reason": "order", "reference": "expiration:2030-01-01"}, 422, "reserved"),
+        ({"points": 5, "reason": "order", "reference": "import"}, 422, "reserved"),
     ],
 )
 def test_transaction_refusals(client, auth, body, status, fragment) -> None:

@@ -84,15 +84,23 @@ def apply_list_subscription(
         state = "subscribed to" if was_subscribed else "not subscribed to"
         return f"{customer.email} is already {state} list {action.list_id}: nothing changed"
     membership.subscribed = action.subscribed
+    # ``credited_points`` is what the list has given and not yet taken back. A customer who
+    # spent the reward before leaving still holds it, so coming back earns only the rest:
+    # subscribe, spend, unsubscribe, subscribe again is not a way to mint points.
     if action.subscribed:
-        points = int(rewards[action.list_id])
-        loyalty.post_transaction(session, customer, points, SUBSCRIPTION_REASON)
-        membership.credited_points = points
+        points = max(int(rewards[action.list_id]) - membership.credited_points, 0)
+        membership.credited_points += points
         session.flush()
+        if points == 0:
+            return (
+                f"{customer.email} subscribed to list {action.list_id} again: +0 points "
+                "(the reward from an earlier subscription was spent, not taken back)"
+            )
+        loyalty.post_transaction(session, customer, points, SUBSCRIPTION_REASON)
         return f"{customer.email} subscribed to list {action.list_id}: +{points} points"
     # Take back what the subscription earned, but never more than is left to take.
     points = min(membership.credited_points, customer.balance)
-    membership.credited_points = 0
+    membership.credited_points -= points
     session.flush()
     if points > 0:
         loyalty.post_transaction(session, customer, -points, SUBSCRIPTION_REASON)

@@ -77,6 +77,27 @@ def test_unsubscribe_never_takes_more_than_is_left(client, auth, hook, services)
     assert _balance(client, auth) == 0
 
 
+def test_subscribing_again_after_spending_the_reward_mints_nothing(
+    client: FlaskClient, auth, hook: str
+) -> None:
+    customer_id = client.get("/api/customers?email=jana@example.com", headers=auth).json["items"][
+        0
+    ]["id"]
+    for _ in range(3):
+        client.post(hook, json=_subscription(True))
+        spend = client.post(
+            f"/api/customers/{customer_id}/transactions",
+            json={"points": -50, "reason": "order"},
+            headers=auth,
+        )
+        left = client.post(hook, json=_subscription(False))
+    # The first cycle earned 50 and spent it; the later ones found it spent, not returned.
+    assert spend.status_code == 409 and "-0 points" in left.json["message"]
+    assert _balance(client, auth) == 0
+    again = client.post(hook, json=_subscription(True))
+    assert "+0 points" in again.json["message"] and _balance(client, auth) == 0
+
+
 def _wrong_token(hook: str) -> str:
     return hook.rsplit("/", 1)[0] + "/not-the-token"
 
@@ -99,6 +120,13 @@ REJECTIONS: list[tuple[str, Callable[[str], str], object, int, str]] = [
         "nobody@example.com",
     ),
     ("unknown list", str, _subscription(True, list_id="7"), 422, "List 7"),
+    (
+        "subscribed as a string",
+        str,
+        {**_subscription(True), "subscribed": "false"},
+        400,
+        "subscribed must be true or false",
+    ),
 ]
 
 

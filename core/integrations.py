@@ -145,8 +145,9 @@ class Integrations:
             list_rewards={},
             field_prefix="ellity_",
             status=IntegrationStatus.NEW,
-            webhook_secret=self.box.encrypt(token_source.token_urlsafe(24)),
+            webhook_secret=b"",
         )
+        self.rotate_webhook_secret(row)
         self._new_webhook_token(row)
         self._apply(row, platform, values)
         session.add(row)
@@ -223,6 +224,13 @@ class Integrations:
         new URL."""
         self._new_webhook_token(row)
         return self.webhook_url(row)
+
+    def rotate_webhook_secret(self, row: IntegrationRow) -> str:
+        """A new webhook secret (SmartEmailing's ``X-Secret-Key``): the old one is refused once
+        the caller commits. Returns the new secret."""
+        secret = token_source.token_urlsafe(24)
+        row.webhook_secret = self.box.encrypt(secret)
+        return secret
 
     def webhook_url(self, row: IntegrationRow, *, reveal: bool = True) -> str:
         token = self.box.decrypt(row.webhook_token_encrypted)

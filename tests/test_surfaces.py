@@ -167,3 +167,26 @@ def test_a_fresh_instance_keeps_its_database_and_key_to_the_owner(
     assert files == dict.fromkeys((path.name for path in watch.paths), 0o600)
     assert {mode for _, mode in watch.seen} == {0o600}
     assert {name for name, _ in watch.seen} == set(files)
+
+
+def test_files_with_customers_pins_are_created_owner_only(
+    app: Flask, services: Services, tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        dry_run = tmp_path / "dry-run.jsonl"
+        with services.db.transaction() as session:
+            services.integrations.add(session, "dry", "jsonl", {"path": str(dry_run)})
+            customer = services.loyalty.create_customer(session, {"email": "jana@example.com"})
+            services.loyalty.set_pin(session, customer, "4321")
+        services.integrations.install(services.db, "dry")
+        services.worker().drain()
+        csv_file = tmp_path / "export.csv"
+        result = app.test_cli_runner().invoke(cli, ["export", "dry", "--csv", str(csv_file)])
+    finally:
+        os.umask(previous)
+
+    assert result.exit_code == 0, result.output
+    assert "4321" in dry_run.read_text() and "4321" in csv_file.read_text()
+    assert stat.S_IMODE(dry_run.stat().st_mode) == 0o600
+    assert stat.S_IMODE(csv_file.stat().st_mode) == 0o600

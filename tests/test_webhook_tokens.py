@@ -82,6 +82,25 @@ def test_rotating_refuses_the_old_url_at_once_and_prints_the_new_one(
     assert f"webhook_url: {new_url}" in _show(app, "--reveal-webhook-secret")
 
 
+def test_rotating_with_secret_also_replaces_the_webhook_secret(
+    app: Flask, services: Services, shop: str
+) -> None:
+    with services.db.read() as session:
+        old_secret = services.integrations.webhook_secret(
+            services.integrations.get(session, "shop")
+        )
+
+    result = app.test_cli_runner().invoke(
+        cli, ["integrations", "rotate-webhook", "shop", "--secret"]
+    )
+
+    assert result.exit_code == 0, result.output
+    new_secret = result.output.splitlines()[-1]
+    with services.db.read() as session:
+        stored = services.integrations.webhook_secret(services.integrations.get(session, "shop"))
+    assert stored == new_secret != old_secret and old_secret not in result.output
+
+
 # Migration 0004 on a database that already holds integrations -----------------------------
 
 CLEAR_TOKEN = "an-old-clear-token-0123456789abcdef"

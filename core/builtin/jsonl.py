@@ -33,6 +33,7 @@ from core import (
     hookimpl,
     loyalty_fields,
 )
+from core.files import open_private
 
 _write_lock = threading.Lock()
 
@@ -85,7 +86,7 @@ def _append(integration: Integration, kind: str, items: Sequence[Any]) -> list[I
         )
         for item in items
     ]
-    with _write_lock, path.open("a", encoding="utf-8") as out:
+    with _write_lock, open_private(path, "a") as out:
         out.write("\n".join(lines) + "\n")
     return []
 
@@ -94,7 +95,7 @@ def _append(integration: Integration, kind: str, items: Sequence[Any]) -> list[I
 def install(integration: Integration) -> InstallResult:
     path = Path(integration.settings["path"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
+    open_private(path, "a").close()
     return InstallResult(message=f"Appending to {path.resolve()}")
 
 
@@ -117,6 +118,7 @@ def handle_webhook(integration: Integration, request: WebhookRequest) -> list[Li
             "Expected a JSON object with email, list_id and subscribed.",
             hint='{"email": "jan@example.com", "list_id": "1", "subscribed": true}',
         )
-    return [
-        ListSubscription(str(body["email"]), str(body["list_id"]), bool(body["subscribed"]), body)
-    ]
+    if not isinstance(body["subscribed"], bool):
+        # bool("false") is True: a string here would subscribe whoever asked to leave.
+        raise WebhookRejected(400, "subscribed must be true or false (a JSON boolean).")
+    return [ListSubscription(str(body["email"]), str(body["list_id"]), body["subscribed"], body)]

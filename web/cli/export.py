@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any, TextIO
+from typing import Any
 
 import click
 from rich.progress import (
@@ -26,6 +26,7 @@ from core.export import (
     queue_export,
     write_csv,
 )
+from core.files import open_private
 from web.services import services
 
 
@@ -87,20 +88,22 @@ def _report(name: str, result: Any) -> None:
 @click.option(
     "--csv",
     "csv_file",
-    type=click.File("w", encoding="utf-8", lazy=True),
-    help="Write the platform's CSV import file instead of calling its API.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the platform's CSV import file instead of calling its API ('-': stdout).",
 )
 @click.option("--restart", is_flag=True, help="Start from the first customer again.")
 @click.option("--cancel", is_flag=True, help="Cancel the integration's unfinished export.")
 @click.option("--status", "show_status", is_flag=True, help="Show the export's progress.")
-def export(
-    name: str, csv_file: TextIO | None, restart: bool, cancel: bool, show_status: bool
-) -> None:
+def export(name: str, csv_file: str | None, restart: bool, cancel: bool, show_status: bool) -> None:
     """Send every customer to integration NAME (resumable), or write them to a CSV file."""
     svc = services()
+    if csv_file == "-":
+        write_csv(svc.db, svc.integrations, name, click.get_text_stream("stdout"))
+        return
     if csv_file is not None:
-        count = write_csv(svc.db, svc.integrations, name, csv_file)
-        click.echo(f"wrote {count} customers to {csv_file.name}")
+        with open_private(csv_file, "w", newline="") as out:
+            count = write_csv(svc.db, svc.integrations, name, out)
+        click.echo(f"wrote {count} customers to {csv_file}")
         return
     with svc.db.transaction() as session:
         integration_id = svc.integrations.get(session, name).id

@@ -141,18 +141,25 @@ def show(name: str, as_json: bool, reveal_webhook_secret: bool) -> None:
 
 @integrations.command("rotate-webhook")
 @click.argument("name")
-def rotate_webhook(name: str) -> None:
+@click.option(
+    "--secret", "with_secret", is_flag=True, help="Also a new webhook secret (X-Secret-Key)."
+)
+def rotate_webhook(name: str, with_secret: bool) -> None:
     """A new webhook URL: the old one is refused from now on (for a leaked URL)."""
     svc = services()
     with svc.db.transaction() as session:
         row = svc.integrations.get(session, name)
         title = svc.host.platform(row.platform).title
         url = svc.integrations.rotate_webhook(row)
+        secret = svc.integrations.rotate_webhook_secret(row) if with_secret else None
     click.echo(
         f"{name}: new webhook URL; the old one is refused from now on. Put this one in "
         f"{title} in its place:"
     )
     click.echo(url)
+    if secret is not None:
+        click.echo("New webhook secret; the old one is refused from now on:")
+        click.echo(secret)
 
 
 @integrations.command("disable")

@@ -63,7 +63,7 @@ def load_plugin() -> ModuleType:
 
 
 def _serve_fake(latency: float, urls: Any, stop: Any) -> None:
-    from core.testing import FakeServer
+    from pointbridge.testing import FakeServer
 
     plugin = load_plugin()
     with FakeServer(plugin.create_app(plugin.FakeEsp(latency=latency))) as server:
@@ -96,12 +96,12 @@ def state(url: str, account: str, *, arrivals: bool = True) -> dict[str, Any]:
 
 
 def host(tmp: Path, database_url: str | None) -> Any:
-    from core.plugins import PluginHost
-    from core.testing.e2e import Pointbridge
+    from pointbridge.plugins import PluginHost
+    from pointbridge.testing.e2e import Pointbridge
 
     if database_url:
-        from core.migrate import upgrade
-        from core.testing.databases import truncate_all
+        from pointbridge.migrate import upgrade
+        from pointbridge.testing.databases import truncate_all
 
         upgrade(database_url)  # a fresh database has no tables to empty yet
         truncate_all(database_url)
@@ -155,7 +155,7 @@ def throughput(
 ) -> dict[str, Any]:
     from sqlalchemy import select, update
 
-    from core.models import Customer, OutboxMessage
+    from pointbridge.models import Customer, OutboxMessage
 
     rates = []
     with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
@@ -205,7 +205,7 @@ def throughput(
 
 
 def latency(url: str, rate: float, seconds: float, database_url: str | None) -> dict[str, Any]:
-    from core.runner import start_background
+    from pointbridge.runner import start_background
 
     with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
         add_integration(pb, "latency", url)
@@ -278,7 +278,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "bench-only-secret-key")
-    from core.runner import tune_garbage_collector
+    from pointbridge.runner import tune_garbage_collector
 
     tune_garbage_collector()  # as `pointbridge run` and `pointbridge worker` do
 

@@ -83,7 +83,7 @@ class Expected:
 
 
 def build(path: Path, customers: int, lots: int, spread: int, notice_days: int) -> Expected:
-    from core.migrate import upgrade
+    from pointbridge.migrate import upgrade
 
     upgrade(f"sqlite:///{path}")
     rng = random.Random(20250310)
@@ -230,10 +230,10 @@ def reset_peak_rss() -> None:
 
 
 def measure(path: Path, nights: list[str]) -> dict[str, Any]:
-    from core.db import Database
-    from core.expiry import Expiry
-    from core.outbox import Outbox
-    from core.plugins import PluginHost
+    from pointbridge.db import Database
+    from pointbridge.expiry import Expiry
+    from pointbridge.outbox import Outbox
+    from pointbridge.plugins import PluginHost
 
     db = Database(f"sqlite:///{path}")
     # No plugin loaded: the outbox keeps events for a platform it does not know (the worker

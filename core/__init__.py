@@ -2,11 +2,11 @@
 
 Plugins import what they need from here::
 
-    from core import hookimpl, Platform, Contact, AuthError
+    from pointbridge import hookimpl, Platform, Contact, AuthError
 """
 
-from core.contact import Contact, MembershipState, format_datetime, loyalty_fields
-from core.errors import (
+from pointbridge.contact import Contact, MembershipState, format_datetime, loyalty_fields
+from pointbridge.errors import (
     AuthError,
     ChoiceRequired,
     ConfigurationError,
@@ -16,9 +16,9 @@ from core.errors import (
     TransientError,
     WebhookRejected,
 )
-from core.events import Event, EventType
-from core.hookspecs import hookimpl
-from core.platform import (
+from pointbridge.events import Event, EventType
+from pointbridge.hookspecs import hookimpl
+from pointbridge.platform import (
     Capability,
     InstallResult,
     Integration,

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, exists, or_, select
 
-from core.models import Customer, OutboxKind, OutboxMessage, OutboxStatus, outbox_status_is
-from core.snapshots import SNAPSHOT_COLUMNS
-from core.sql import among
+from pointbridge.models import Customer, OutboxKind, OutboxMessage, OutboxStatus, outbox_status_is
+from pointbridge.snapshots import SNAPSHOT_COLUMNS
+from pointbridge.sql import among
 
 # The outbox's Core columns, for the statements run for every call: the same selects through
 # the ORM cost a third more, in loading rows.

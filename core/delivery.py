@@ -28,14 +28,14 @@ from typing import Any
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from core import leases, metrics
-from core.claims import CLAIM, CLAIM_PAST_BUSY, COVERED_CONTACTS, outbox
-from core.contact import Contact
-from core.db import Database
-from core.errors import ConfigurationError, PermanentError, RateLimited, TransientError
-from core.events import Event, EventType
-from core.integrations import Integrations
-from core.models import (
+from pointbridge import leases, metrics
+from pointbridge.claims import CLAIM, CLAIM_PAST_BUSY, COVERED_CONTACTS, outbox
+from pointbridge.contact import Contact
+from pointbridge.db import Database
+from pointbridge.errors import ConfigurationError, PermanentError, RateLimited, TransientError
+from pointbridge.events import Event, EventType
+from pointbridge.integrations import Integrations
+from pointbridge.models import (
     Customer,
     IntegrationRow,
     IntegrationStatus,
@@ -44,10 +44,10 @@ from core.models import (
     OutboxStatus,
     outbox_status_is,
 )
-from core.platform import Integration, ItemFailure, Platform
-from core.plugins import PluginHost
-from core.ratelimit import Pacer, pacer_for
-from core.sql import among
+from pointbridge.platform import Integration, ItemFailure, Platform
+from pointbridge.plugins import PluginHost
+from pointbridge.ratelimit import Pacer, pacer_for
+from pointbridge.sql import among
 
 log = logging.getLogger(__name__)
 

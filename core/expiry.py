@@ -20,10 +20,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from core.db import Database
-from core.events import EventType
-from core.loyalty import expiration_reference
-from core.models import (
+from pointbridge.db import Database
+from pointbridge.events import EventType
+from pointbridge.loyalty import expiration_reference
+from pointbridge.models import (
     Customer,
     IntegrationRow,
     IntegrationStatus,
@@ -32,7 +32,7 @@ from core.models import (
     OutboxMessage,
     PointLot,
 )
-from core.outbox import Outbox
+from pointbridge.outbox import Outbox
 
 log = logging.getLogger(__name__)
 

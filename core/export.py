@@ -20,19 +20,19 @@ from typing import TextIO
 
 from sqlalchemy import func, select, update
 
-from core import leases
-from core.contact import Contact
-from core.db import Database
-from core.delivery import Backoff, call_plugin, pause, paused_for
-from core.errors import (
+from pointbridge import leases
+from pointbridge.contact import Contact
+from pointbridge.db import Database
+from pointbridge.delivery import Backoff, call_plugin, pause, paused_for
+from pointbridge.errors import (
     ConfigurationError,
     PermanentError,
     PointbridgeError,
     RateLimited,
     TransientError,
 )
-from core.integrations import Integrations
-from core.models import (
+from pointbridge.integrations import Integrations
+from pointbridge.models import (
     Customer,
     ExportFailure,
     ExportJob,
@@ -40,10 +40,10 @@ from core.models import (
     IntegrationRow,
     IntegrationStatus,
 )
-from core.outbox import Outbox
-from core.platform import Capability, ItemFailure
-from core.ratelimit import pacer_for
-from core.snapshots import contact_page
+from pointbridge.outbox import Outbox
+from pointbridge.platform import Capability, ItemFailure
+from pointbridge.ratelimit import pacer_for
+from pointbridge.snapshots import contact_page
 
 log = logging.getLogger(__name__)
 

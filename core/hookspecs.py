@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 
 import pluggy
 
-from core.contact import Contact
-from core.events import Event
-from core.platform import (
+from pointbridge.contact import Contact
+from pointbridge.events import Event
+from pointbridge.platform import (
     InstallResult,
     Integration,
     ItemFailure,

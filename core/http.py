@@ -18,8 +18,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from core.errors import AuthError, PermanentError, RateLimited, TransientError
-from core.ratelimit import Pacer
+from pointbridge.errors import AuthError, PermanentError, RateLimited, TransientError
+from pointbridge.ratelimit import Pacer
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
 

@@ -10,9 +10,9 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
-from core.db import Database
-from core.loyalty import IMPORT_REFERENCE, Loyalty, LoyaltyError, normalize_email
-from core.models import Customer
+from pointbridge.db import Database
+from pointbridge.loyalty import IMPORT_REFERENCE, Loyalty, LoyaltyError, normalize_email
+from pointbridge.models import Customer
 
 TRUE_WORDS = {"1", "true", "yes", "y", "t"}
 INT_COLUMNS = ("missions", "rewards", "referrals")

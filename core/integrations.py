@@ -12,14 +12,14 @@ import marshmallow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import Database
-from core.errors import ChoiceRequired, ConfigurationError, DeliveryError, PointbridgeError
-from core.loyalty import MAX_POINTS
-from core.models import IntegrationRow, IntegrationStatus
-from core.platform import Capability, InstallResult, Integration, Platform
-from core.plugins import PluginHost
-from core.secrets import SecretBox, redact
-from core.settings import Settings
+from pointbridge.db import Database
+from pointbridge.errors import ChoiceRequired, ConfigurationError, DeliveryError, PointbridgeError
+from pointbridge.loyalty import MAX_POINTS
+from pointbridge.models import IntegrationRow, IntegrationStatus
+from pointbridge.platform import Capability, InstallResult, Integration, Platform
+from pointbridge.plugins import PluginHost
+from pointbridge.secrets import SecretBox, redact
+from pointbridge.settings import Settings
 
 HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import or_, update
 
-from core.db import Database
+from pointbridge.db import Database
 
 
 def acquire(db: Database, model: Any, row_id: int, owner: str, ttl: timedelta) -> bool:

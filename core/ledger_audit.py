@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from core.db import Database
-from core.models import Customer, LedgerEntry, PointLot
+from pointbridge.db import Database
+from pointbridge.models import Customer, LedgerEntry, PointLot
 
 PAGE_SIZE = 5_000
 

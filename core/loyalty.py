@@ -18,11 +18,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.errors import PointbridgeError
-from core.events import EventType
-from core.models import Customer, LedgerEntry, PointLot
-from core.outbox import Outbox
-from core.settings import Settings
+from pointbridge.errors import PointbridgeError
+from pointbridge.events import EventType
+from pointbridge.models import Customer, LedgerEntry, PointLot
+from pointbridge.outbox import Outbox
+from pointbridge.settings import Settings
 
 # Most points one transaction may move: a typo of a few zeros is refused, and no sum of
 # transactions a shop could make comes near the 64-bit balance column's limit.

@@ -7,8 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import migrations
-from core.errors import PointbridgeError
+from pointbridge import migrations
+from pointbridge.errors import PointbridgeError
 
 SECRET_KEY = "secret_key"
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from core.db import Database
+from pointbridge.db import Database
 
 CHANNEL = "pointbridge_outbox"
 # How often the listener looks at ``stop`` while no notification arrives.

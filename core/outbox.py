@@ -12,11 +12,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.events import EventType
-from core.models import IntegrationRow, IntegrationStatus, OutboxKind, OutboxMessage
-from core.notify import notify_on_commit
-from core.platform import Capability
-from core.plugins import PluginHost
+from pointbridge.events import EventType
+from pointbridge.models import IntegrationRow, IntegrationStatus, OutboxKind, OutboxMessage
+from pointbridge.notify import notify_on_commit
+from pointbridge.platform import Capability
+from pointbridge.plugins import PluginHost
 
 _PENDING_WAKE = "pointbridge.outbox.wake"
 _TARGETS = "pointbridge.outbox.targets"

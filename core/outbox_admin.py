@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, delete, func, select, update
 
-from core.db import Database
-from core.integrations import MAX_NOTICE_DAYS, IntegrationNotFound
-from core.models import (
+from pointbridge.db import Database
+from pointbridge.integrations import MAX_NOTICE_DAYS, IntegrationNotFound
+from pointbridge.models import (
     Customer,
     IntegrationRow,
     IntegrationStatus,

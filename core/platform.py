@@ -11,9 +11,9 @@ from typing import Any
 
 import marshmallow
 
-from core.contact import Contact
-from core.errors import PermanentError, RateLimited, TransientError, WebhookRejected
-from core.events import Event
+from pointbridge.contact import Contact
+from pointbridge.errors import PermanentError, RateLimited, TransientError, WebhookRejected
+from pointbridge.events import Event
 
 
 class Capability(StrEnum):

@@ -14,9 +14,9 @@ from typing import Any
 
 import pluggy
 
-from core import hookspecs
-from core.errors import PointbridgeError
-from core.platform import Platform
+from pointbridge import hookspecs
+from pointbridge.errors import PointbridgeError
+from pointbridge.platform import Platform
 
 ENTRY_POINT_GROUP = "pointbridge"
 DISPATCHED_HOOKS = ("install", "push_contact", "emit_event", "handle_webhook")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from core.platform import RateLimit
+from pointbridge.platform import RateLimit
 
 # Pacing a little under the declared rate keeps us below the limit in any window the
 # platform measures, sliding or fixed, instead of bursting into its 429s.

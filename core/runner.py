@@ -6,9 +6,9 @@ import gc
 import logging
 import threading
 
-from core.export import Exporter
-from core.notify import listen
-from core.services import Services
+from pointbridge.export import Exporter
+from pointbridge.notify import listen
+from pointbridge.services import Services
 
 log = logging.getLogger(__name__)
 

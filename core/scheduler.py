@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from core.expiry import Expiry
-from core.services import Services
+from pointbridge.expiry import Expiry
+from pointbridge.services import Services
 
 
 def local_today(timezone: str) -> date:

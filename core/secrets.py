@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from core.errors import PointbridgeError
+from pointbridge.errors import PointbridgeError
 
 log = logging.getLogger(__name__)
 KEY_FILE = "secret.key"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.db import Database
-from core.delivery import Worker
-from core.integrations import Integrations
-from core.loyalty import Loyalty
-from core.outbox import Outbox
-from core.plugins import PluginHost, allowed_plugins_from_env
-from core.secrets import SecretBox, load_key
-from core.settings import Settings
+from pointbridge.db import Database
+from pointbridge.delivery import Worker
+from pointbridge.integrations import Integrations
+from pointbridge.loyalty import Loyalty
+from pointbridge.outbox import Outbox
+from pointbridge.plugins import PluginHost, allowed_plugins_from_env
+from pointbridge.secrets import SecretBox, load_key
+from pointbridge.settings import Settings
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import PointbridgeError
+from pointbridge.errors import PointbridgeError
 
 
 class ConfigError(PointbridgeError):

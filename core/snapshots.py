@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
-from core.contact import Contact
-from core.models import Customer, PointLot
-from core.sql import among
+from pointbridge.contact import Contact
+from pointbridge.models import Customer, PointLot
+from pointbridge.sql import among
 
 # Core columns, not ORM objects or ORM-enabled selects: building a few hundred Customer
 # objects per batch was the largest cost of a delivery call, and the ORM's row loading was

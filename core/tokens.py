@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from core.db import Database
-from core.models import ApiToken, utcnow
+from pointbridge.db import Database
+from pointbridge.models import ApiToken, utcnow
 
 PREFIX = "pb_"
 # How stale ``last_used_at`` may get: recording every use would make every read a write.

@@ -7,9 +7,9 @@ from collections.abc import Collection, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.loyalty import Loyalty, LoyaltyError
-from core.models import IntegrationRow, ListMembership
-from core.platform import ListSubscription, WebhookAction
+from pointbridge.loyalty import Loyalty, LoyaltyError
+from pointbridge.models import IntegrationRow, ListMembership
+from pointbridge.platform import ListSubscription, WebhookAction
 
 SUBSCRIPTION_REASON = "subscription"
 

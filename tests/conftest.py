@@ -11,12 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from core.migrate import upgrade
-from core.plugins import PluginHost
-from core.services import Services
-from core.settings import Settings
-from core.tokens import create_token
-from web import create_app
+from pointbridge.migrate import upgrade
+from pointbridge.plugins import PluginHost
+from pointbridge.services import Services
+from pointbridge.settings import Settings
+from pointbridge.tokens import create_token
+from pointbridge.web import create_app
 
 os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "tests-only-secret-key")
 

@@ -21,8 +21,8 @@ from schemathesis import Case
 from schemathesis.generation import GenerationMode
 from werkzeug.test import TestResponse
 
-from core.services import Services
-from core.testing.fuzz import (
+from pointbridge.services import Services
+from pointbridge.testing.fuzz import (
     assert_harmless,
     encoded,
     fingerprint,
@@ -31,7 +31,7 @@ from core.testing.fuzz import (
     mostly,
     tainted,
 )
-from web.api.schemas import CustomerCreate, CustomerUpdate, PinIn, TransactionIn
+from pointbridge.web.api.schemas import CustomerCreate, CustomerUpdate, PinIn, TransactionIn
 
 pytestmark = pytest.mark.fuzz
 JSON = "application/json"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.export import queue_export
-from core.models import Customer, ExportJob, ExportStatus
-from core.runner import run_exports
-from core.services import Services
+from pointbridge.export import queue_export
+from pointbridge.models import Customer, ExportJob, ExportStatus
+from pointbridge.runner import run_exports
+from pointbridge.services import Services
 
 
 def _setup(services: Services, tmp_path: Path, customers: int) -> tuple[int, Path]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from core.models import Customer, LedgerEntry
-from core.secrets import KEY_FILE, SecretBox, load_key
-from web.cli import cli
+from pointbridge.models import Customer, LedgerEntry
+from pointbridge.secrets import KEY_FILE, SecretBox, load_key
+from pointbridge.web.cli import cli
 
 CSV = """email,first_name,registered,tier_name,missions,points,expires_at
 Jana@Example.com,Jana,yes,Gold,2,120,2999-12-31

@@ -9,9 +9,9 @@ import time_machine
 from marshmallow import Schema
 from sqlalchemy import select
 
-from core import Contact, Integration, ItemFailure, Platform, RateLimited, hookimpl
-from core.models import IntegrationRow, OutboxMessage, OutboxStatus
-from core.services import Services
+from pointbridge import Contact, Integration, ItemFailure, Platform, RateLimited, hookimpl
+from pointbridge.models import IntegrationRow, OutboxMessage, OutboxStatus
+from pointbridge.services import Services
 
 
 class HalfThrottled:

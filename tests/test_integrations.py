@@ -9,11 +9,11 @@ import pytest
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from core import Capability, Integration, ListSubscription, Platform, hookimpl
-from core.integrations import IntegrationError
-from core.services import Services
-from core.settings import ConfigError, Settings, load_config_file
-from web.cli import cli
+from pointbridge import Capability, Integration, ListSubscription, Platform, hookimpl
+from pointbridge.integrations import IntegrationError
+from pointbridge.services import Services
+from pointbridge.settings import ConfigError, Settings, load_config_file
+from pointbridge.web.cli import cli
 
 API_KEY = "sk-live-1234567890abcdef"
 

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.loyalty import Conflict, InsufficientPoints, LoyaltyError
-from core.models import Customer, LedgerEntry, OutboxMessage, PointLot
-from core.services import Services
+from pointbridge.loyalty import Conflict, InsufficientPoints, LoyaltyError
+from pointbridge.models import Customer, LedgerEntry, OutboxMessage, PointLot
+from pointbridge.services import Services
 
 
 def _add_jsonl(services: Services, tmp_path) -> None:

@@ -18,10 +18,10 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select, text
 
-from core.models import Customer, LedgerEntry
-from core.services import Services
-from core.testing.served import served
-from web.cli import cli
+from pointbridge.models import Customer, LedgerEntry
+from pointbridge.services import Services
+from pointbridge.testing.served import served
+from pointbridge.web.cli import cli
 
 THREADS = 40
 LIST_REWARD = 30

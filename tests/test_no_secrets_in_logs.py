@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from flask import Flask, request
 from marshmallow import Schema, fields
 
-from core import (
+from pointbridge import (
     Capability,
     Contact,
     Integration,
@@ -19,11 +19,11 @@ from core import (
     WebhookRequest,
     hookimpl,
 )
-from core.http import ApiClient
-from core.secrets import redact
-from core.services import Services
-from core.testing import FakeServer
-from web.cli import cli
+from pointbridge.http import ApiClient
+from pointbridge.secrets import redact
+from pointbridge.services import Services
+from pointbridge.testing import FakeServer
+from pointbridge.web.cli import cli
 
 API_KEY = "sk-live-very-secret-0123456789"
 PASSWORD = "correct horse battery staple"

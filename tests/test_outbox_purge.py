@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from core import outbox_admin
-from core.expiry import Expiry
-from core.models import Customer, OutboxMessage
-from core.services import Services
+from pointbridge import outbox_admin
+from pointbridge.expiry import Expiry
+from pointbridge.models import Customer, OutboxMessage
+from pointbridge.services import Services
 
 
 def _notices(services: Services, status: str) -> int:

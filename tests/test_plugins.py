@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from core.platform import Integration
-from core.plugins import PluginHost, UnknownPlatform
-from core.testing.contacts import sample_contact
+from pointbridge.platform import Integration
+from pointbridge.plugins import PluginHost, UnknownPlatform
+from pointbridge.testing.contacts import sample_contact
 
 PLUGIN_SOURCE = """
 from marshmallow import Schema, fields
-from core import Platform, hookimpl
+from pointbridge import Platform, hookimpl
 
 RECEIVED = []
 
@@ -87,7 +87,7 @@ def test_a_hook_call_reaches_only_the_integrations_plugin(site: Path) -> None:
 
 
 def test_pointbridge_plugins_restricts_what_loads(site: Path, monkeypatch) -> None:
-    from core.plugins import allowed_plugins_from_env
+    from pointbridge.plugins import allowed_plugins_from_env
 
     monkeypatch.setenv("POINTBRIDGE_PLUGINS", "alpha")
     host = PluginHost(allowed_plugins_from_env())
@@ -99,7 +99,7 @@ def test_pointbridge_plugins_restricts_what_loads(site: Path, monkeypatch) -> No
 
 
 def test_the_plugins_command_prints_json(site: Path, app) -> None:
-    from web.cli import cli
+    from pointbridge.web.cli import cli
 
     result = app.test_cli_runner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
@@ -113,7 +113,7 @@ def test_the_plugins_command_prints_json(site: Path, app) -> None:
 
 def test_hook_docs_stay_in_step_with_the_readme() -> None:
     """Every hook in core/hookspecs.py is documented in the README's plugin guide."""
-    from core import hookspecs
+    from pointbridge import hookspecs
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     hooks = [

@@ -18,16 +18,16 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-import web.metrics
-from core.db import Database
-from core.outbox_admin import outbox_status
-from core.secrets import KEY_FILE
-from core.services import Services
-from core.settings import Settings
-from core.testing import FakeServer
-from core.tokens import create_token
-from web import create_app
-from web.cli import cli
+import pointbridge.web.metrics
+from pointbridge.db import Database
+from pointbridge.outbox_admin import outbox_status
+from pointbridge.secrets import KEY_FILE
+from pointbridge.services import Services
+from pointbridge.settings import Settings
+from pointbridge.testing import FakeServer
+from pointbridge.tokens import create_token
+from pointbridge.web import create_app
+from pointbridge.web.cli import cli
 
 SCRAPES = 8
 METRICS_TOKEN = "scrape-me-please"
@@ -42,7 +42,7 @@ def test_concurrent_scrapes_all_succeed(app: Flask, monkeypatch: pytest.MonkeyPa
         together.wait()
         return outbox_status(db)
 
-    monkeypatch.setattr(web.metrics, "outbox_status", overlapping)
+    monkeypatch.setattr(pointbridge.web.metrics, "outbox_status", overlapping)
     with FakeServer(app) as server, ThreadPoolExecutor(SCRAPES) as pool:
         responses = list(
             pool.map(lambda _: requests.get(f"{server.url}/metrics", timeout=120), range(SCRAPES))

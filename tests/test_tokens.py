@@ -15,10 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
-from core.db import Database
-from core.models import ApiToken
-from core.services import Services
-from web.cli import cli
+from pointbridge.db import Database
+from pointbridge.models import ApiToken
+from pointbridge.services import Services
+from pointbridge.web.cli import cli
 
 START = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)\b", re.IGNORECASE)

@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.services import Services
-from core.testing.fuzz import (
+from pointbridge.services import Services
+from pointbridge.testing.fuzz import (
     RawJson,
     assert_harmless,
     encoded,

@@ -15,13 +15,13 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from core.migrate import SecretKeyRequired, downgrade, upgrade
-from core.secrets import load_key
-from core.services import Services
-from core.settings import Settings
-from core.testing.databases import fresh_postgres_database
-from web import create_app
-from web.cli import cli
+from pointbridge.migrate import SecretKeyRequired, downgrade, upgrade
+from pointbridge.secrets import load_key
+from pointbridge.services import Services
+from pointbridge.settings import Settings
+from pointbridge.testing.databases import fresh_postgres_database
+from pointbridge.web import create_app
+from pointbridge.web.cli import cli
 
 UNKNOWN_URL = "Unknown webhook URL: copy it again from the integration."
 

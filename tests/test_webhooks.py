@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from core.models import LedgerEntry, ListMembership, OutboxMessage
-from core.services import Services
+from pointbridge.models import LedgerEntry, ListMembership, OutboxMessage
+from pointbridge.services import Services
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ from types import TracebackType
 
 from flask import Flask, request
 
-from core.services import Services
-from core.settings import Settings
-from web.api import init_api
-from web.errors import register_error_handlers
-from web.metrics import bp as metrics_bp
-from web.webhooks import bp as webhooks_bp
-from web.webhooks import redact_webhook_token
+from pointbridge.services import Services
+from pointbridge.settings import Settings
+from pointbridge.web.api import init_api
+from pointbridge.web.errors import register_error_handlers
+from pointbridge.web.metrics import bp as metrics_bp
+from pointbridge.web.webhooks import bp as webhooks_bp
+from pointbridge.web.webhooks import redact_webhook_token
 
 MAX_BODY_BYTES = 1024 * 1024
 

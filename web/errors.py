@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 
-from core.errors import PointbridgeError
-from core.integrations import IntegrationError
-from core.loyalty import LoyaltyError
-from core.secrets import SecretsUnreadable
+from pointbridge.errors import PointbridgeError
+from pointbridge.integrations import IntegrationError
+from pointbridge.loyalty import LoyaltyError
+from pointbridge.secrets import SecretsUnreadable
 
 
 def error_response(

@@ -12,9 +12,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from core.db import Database
-from core.outbox_admin import outbox_status
-from web.services import services
+from pointbridge.db import Database
+from pointbridge.outbox_admin import outbox_status
+from pointbridge.web.services import services
 
 bp = Blueprint("metrics", __name__)
 _REGISTRY_KEY = "pointbridge.metrics"

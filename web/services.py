@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from core.services import Services
+from pointbridge.services import Services
 
 
 def services() -> Services:

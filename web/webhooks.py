@@ -7,14 +7,14 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from core.errors import WebhookRejected
-from core.integrations import find_by_webhook
-from core.models import IntegrationRow, IntegrationStatus
-from core.platform import Capability, WebhookRequest
-from core.secrets import redact
-from core.webhooks import apply_actions
-from web.errors import error_response
-from web.services import services
+from pointbridge.errors import WebhookRejected
+from pointbridge.integrations import find_by_webhook
+from pointbridge.models import IntegrationRow, IntegrationStatus
+from pointbridge.platform import Capability, WebhookRequest
+from pointbridge.secrets import redact
+from pointbridge.web.errors import error_response
+from pointbridge.web.services import services
+from pointbridge.webhooks import apply_actions
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)

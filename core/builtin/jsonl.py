@@ -19,7 +19,7 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from core import (
+from pointbridge import (
     Capability,
     Contact,
     Event,
@@ -33,7 +33,7 @@ from core import (
     hookimpl,
     loyalty_fields,
 )
-from core.files import open_private
+from pointbridge.files import open_private
 
 _write_lock = threading.Lock()
 

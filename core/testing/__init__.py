@@ -1,5 +1,5 @@
 """What a plugin author imports to test a plugin against a fake platform over real HTTP."""
 
-from core.testing.server import FakeServer, Faults, RateLimitRule, RecordedRequest
+from pointbridge.testing.server import FakeServer, Faults, RateLimitRule, RecordedRequest
 
 __all__ = ["FakeServer", "Faults", "RateLimitRule", "RecordedRequest"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from core.contact import Contact
+from pointbridge.contact import Contact
 
 
 def sample_contact(customer_id: int = 1, email: str | None = None, **fields: Any) -> Contact:

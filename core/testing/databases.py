@@ -56,7 +56,7 @@ def fresh_postgres_database() -> Iterator[str]:
 
 def truncate_all(url: str) -> None:
     """Empty every table (faster than a new database per test)."""
-    from core.models import Base
+    from pointbridge.models import Base
 
     engine = create_engine(url)
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]

@@ -5,8 +5,8 @@ Flask app served over real HTTP on a loopback port, the real CLI, and a worker y
 ``deliver()``. A plugin's e2e test points an integration at its fake platform and checks what
 arrives there::
 
-    from core.testing import FakeServer
-    from core.testing.e2e import Pointbridge
+    from pointbridge.testing import FakeServer
+    from pointbridge.testing.e2e import Pointbridge
 
     def test_story(tmp_path):
         with FakeServer(create_fake_app()) as fake, Pointbridge(tmp_path) as pb:
@@ -36,9 +36,9 @@ import requests
 from click.testing import Result
 from sqlalchemy import func, literal, select
 
-from core.delivery import Backoff, RoundResult
-from core.migrate import upgrade
-from core.models import (
+from pointbridge.delivery import Backoff, RoundResult
+from pointbridge.migrate import upgrade
+from pointbridge.models import (
     Customer,
     IntegrationRow,
     LedgerEntry,
@@ -47,12 +47,12 @@ from core.models import (
     PointLot,
     outbox_status_is,
 )
-from core.outbox_admin import dead_letters, outbox_status
-from core.plugins import PluginHost
-from core.services import Services
-from core.settings import Settings
-from core.testing.server import FakeServer
-from core.tokens import create_token
+from pointbridge.outbox_admin import dead_letters, outbox_status
+from pointbridge.plugins import PluginHost
+from pointbridge.services import Services
+from pointbridge.settings import Settings
+from pointbridge.testing.server import FakeServer
+from pointbridge.tokens import create_token
 
 
 class Pointbridge:
@@ -76,7 +76,7 @@ class Pointbridge:
             **settings,
         )
         self.services = Services.build(self.settings, host)
-        from web import create_app
+        from pointbridge.web import create_app
 
         self.app = create_app(services=self.services)
         self._server = FakeServer(self.app)
@@ -98,7 +98,7 @@ class Pointbridge:
 
     def cli(self, *args: str, exit_code: int | None = 0) -> str:
         """Run ``pointbridge ARGS``; fail unless it exits with ``exit_code`` (None: any)."""
-        from web.cli import cli
+        from pointbridge.web.cli import cli
 
         result: Result = self.app.test_cli_runner().invoke(cli, list(args))
         if exit_code is not None and result.exit_code != exit_code:

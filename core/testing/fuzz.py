@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from core.db import Database
-from core.models import Base, Customer, PointLot
+from pointbridge.db import Database
+from pointbridge.models import Base, Customer, PointLot
 
 FUZZ_EXAMPLES_ENV = "POINTBRIDGE_FUZZ_EXAMPLES"
 T = TypeVar("T")

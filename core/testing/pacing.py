@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.platform import RateLimit
-from core.ratelimit import Pacer
+from pointbridge.platform import RateLimit
+from pointbridge.ratelimit import Pacer
 
 
 class RecordingPacer(Pacer):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from core.migrate import upgrade
-from core.testing.databases import fresh_postgres_database, truncate_all
+from pointbridge.migrate import upgrade
+from pointbridge.testing.databases import fresh_postgres_database, truncate_all
 
 
 def pytest_configure(config: pytest.Config) -> None:

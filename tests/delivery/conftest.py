@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from core.models import OutboxMessage
-from core.plugins import PluginHost
-from core.snapshots import load_contacts
-from core.testing import FakeServer
-from core.testing.e2e import Pointbridge
+from pointbridge.models import OutboxMessage
+from pointbridge.plugins import PluginHost
+from pointbridge.snapshots import load_contacts
+from pointbridge.testing import FakeServer
+from pointbridge.testing.e2e import Pointbridge
 
 PLUGIN_FILE = Path(__file__).with_name("delivery_fakeesp.py")
 PLUGIN_MODULE = "delivery_fakeesp"

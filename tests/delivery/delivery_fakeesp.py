@@ -31,7 +31,7 @@ from typing import Any
 from flask import Flask, Response, request
 from marshmallow import Schema, fields
 
-from core import (
+from pointbridge import (
     Capability,
     Contact,
     Event,
@@ -44,7 +44,7 @@ from core import (
     hookimpl,
     loyalty_fields,
 )
-from core.http import ApiClient
+from pointbridge.http import ApiClient
 
 PLATFORMS = {"fakeesp": (500, 2), "fakeesp_small": (100, 1)}  # batch, calls in flight
 

@@ -18,11 +18,11 @@ from typing import Any
 import time_machine
 from sqlalchemy import select
 
-from core.delivery import pause
-from core.export import Exporter, latest_export, queue_export
-from core.models import Customer, ExportJob, ExportStatus
-from core.testing import FakeServer
-from core.testing.e2e import Pointbridge
+from pointbridge.delivery import pause
+from pointbridge.export import Exporter, latest_export, queue_export
+from pointbridge.models import Customer, ExportJob, ExportStatus
+from pointbridge.testing import FakeServer
+from pointbridge.testing.e2e import Pointbridge
 
 FIRST = 10_000
 TOTAL = 50_000

@@ -17,12 +17,12 @@ import pytest
 import requests
 import time_machine
 
-from core.delivery import Backoff, Worker
-from core.events import EventType
-from core.models import IntegrationRow, IntegrationStatus, OutboxStatus
-from core.plugins import PluginHost
-from core.testing import FakeServer
-from core.testing.e2e import Pointbridge
+from pointbridge.delivery import Backoff, Worker
+from pointbridge.events import EventType
+from pointbridge.models import IntegrationRow, IntegrationStatus, OutboxStatus
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer
+from pointbridge.testing.e2e import Pointbridge
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 
-from core.delivery import Backoff, Worker
-from core.events import EventType
-from core.models import Customer, OutboxKind, OutboxStatus
-from core.plugins import PluginHost
-from core.testing import FakeServer, Faults
-from core.testing.e2e import Pointbridge
-from core.testing.server import FAULT_KINDS
+from pointbridge.delivery import Backoff, Worker
+from pointbridge.events import EventType
+from pointbridge.models import Customer, OutboxKind, OutboxStatus
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing.e2e import Pointbridge
+from pointbridge.testing.server import FAULT_KINDS
 
 CUSTOMERS = 2_000
 CHANGES = 20_000

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from core.models import Customer, OutboxStatus
-from core.plugins import PluginHost
-from core.testing import FakeServer
-from core.testing.databases import truncate_all
-from core.testing.e2e import Pointbridge
+from pointbridge.models import Customer, OutboxStatus
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer
+from pointbridge.testing.databases import truncate_all
+from pointbridge.testing.e2e import Pointbridge
 
 INTEGRATIONS = 8
 CUSTOMERS = 2_500  # x 8 integrations = 20,000 outbox rows a round

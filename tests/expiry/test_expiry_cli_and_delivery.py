@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from web.cli import cli
+from pointbridge.web.cli import cli
 
 DAY = date(2025, 3, 10)  # the day the conftest clock is frozen on
 D = timedelta(days=1)

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select, text
 
-from core.db import Database
-from core.expiry import DayReport, Expiry
-from core.models import Customer, JobRun
-from core.outbox import Outbox
+from pointbridge.db import Database
+from pointbridge.expiry import DayReport, Expiry
+from pointbridge.models import Customer, JobRun
+from pointbridge.outbox import Outbox
 
 DAY = date(2025, 3, 10)  # the day the conftest clock is frozen on
 D = timedelta(days=1)

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import update
 
-from core.expiry import Expiry
-from core.integrations import IntegrationError
-from core.models import IntegrationRow
+from pointbridge.expiry import Expiry
+from pointbridge.integrations import IntegrationError
+from pointbridge.models import IntegrationRow
 
 DAY = date(2025, 3, 10)  # the day the conftest clock is frozen on
 D = timedelta(days=1)

@@ -8,8 +8,8 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from web.api.customers import blp as customers
-from web.errors import error_response
+from pointbridge.web.api.customers import blp as customers
+from pointbridge.web.errors import error_response
 
 
 class PointbridgeApi(Api):

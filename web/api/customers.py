@@ -10,12 +10,12 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.loyalty import normalize_email
-from core.models import Customer, LedgerEntry
-from core.snapshots import next_expirations
-from core.tokens import authenticate
-from web.api.body import check_json_body
-from web.api.schemas import (
+from pointbridge.loyalty import normalize_email
+from pointbridge.models import Customer, LedgerEntry
+from pointbridge.snapshots import next_expirations
+from pointbridge.tokens import authenticate
+from pointbridge.web.api.body import check_json_body
+from pointbridge.web.api.schemas import (
     CustomerCreate,
     CustomerOut,
     CustomerPage,
@@ -28,7 +28,7 @@ from web.api.schemas import (
     TransactionIn,
     TransactionOut,
 )
-from web.services import services
+from pointbridge.web.services import services
 
 # Larger ids cannot exist and would overflow the database's integer: a plain 404.
 MAX_ID = 2**62

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.loyalty import MAX_POINTS
+from pointbridge.loyalty import MAX_POINTS
 
 MAX_ID = 2**62
 

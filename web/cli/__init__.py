@@ -7,15 +7,15 @@ from typing import Any
 import click
 from flask.cli import FlaskGroup, ScriptInfo
 
-from core.errors import PointbridgeError
-from web import create_app
-from web.cli.customers import customers
-from web.cli.expiry import expiry
-from web.cli.export import export
-from web.cli.integrations import integrations
-from web.cli.ledger import ledger
-from web.cli.outbox import outbox
-from web.cli.system import db, plugins, run, tokens, worker
+from pointbridge.errors import PointbridgeError
+from pointbridge.web import create_app
+from pointbridge.web.cli.customers import customers
+from pointbridge.web.cli.expiry import expiry
+from pointbridge.web.cli.export import export
+from pointbridge.web.cli.integrations import integrations
+from pointbridge.web.cli.ledger import ledger
+from pointbridge.web.cli.outbox import outbox
+from pointbridge.web.cli.system import db, plugins, run, tokens, worker
 
 
 class PointbridgeGroup(FlaskGroup):

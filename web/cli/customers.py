@@ -6,8 +6,8 @@ from typing import TextIO
 
 import click
 
-from core.imports import import_customers
-from web.services import services
+from pointbridge.imports import import_customers
+from pointbridge.web.services import services
 
 
 @click.group()

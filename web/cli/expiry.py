@@ -6,9 +6,9 @@ from datetime import datetime
 
 import click
 
-from core.expiry import Expiry
-from core.scheduler import local_today
-from web.services import services
+from pointbridge.expiry import Expiry
+from pointbridge.scheduler import local_today
+from pointbridge.web.services import services
 
 
 @click.group()

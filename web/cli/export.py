@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from core.export import (
+from pointbridge.export import (
     Exporter,
     cancel_export,
     export_failures,
@@ -26,8 +26,8 @@ from core.export import (
     queue_export,
     write_csv,
 )
-from core.files import open_private
-from web.services import services
+from pointbridge.files import open_private
+from pointbridge.web.services import services
 
 
 def run_export(name: str, *, restart: bool = False) -> None:

@@ -6,11 +6,11 @@ import json
 
 import click
 
-from core.errors import AuthError, ChoiceRequired, DeliveryError
-from core.export import queue_export
-from core.integrations import IntegrationError
-from core.models import IntegrationRow
-from web.services import services
+from pointbridge.errors import AuthError, ChoiceRequired, DeliveryError
+from pointbridge.export import queue_export
+from pointbridge.integrations import IntegrationError
+from pointbridge.models import IntegrationRow
+from pointbridge.web.services import services
 
 
 def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from core.ledger_audit import AuditReport, audit_balances
-from web.services import services
+from pointbridge.ledger_audit import AuditReport, audit_balances
+from pointbridge.web.services import services
 
 
 @click.group()

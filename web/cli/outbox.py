@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import click
 
-from core import outbox_admin
-from web.services import services
+from pointbridge import outbox_admin
+from pointbridge.web.services import services
 
 
 @click.group()

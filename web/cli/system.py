@@ -11,10 +11,10 @@ from typing import Any
 import click
 from flask import current_app
 
-from core.migrate import upgrade
-from core.secrets import load_key
-from core.tokens import create_token, list_tokens, revoke_token
-from web.services import services
+from pointbridge.migrate import upgrade
+from pointbridge.secrets import load_key
+from pointbridge.tokens import create_token, list_tokens, revoke_token
+from pointbridge.web.services import services
 
 
 def sync_config() -> None:
@@ -32,8 +32,8 @@ def run(host: str, port: int, no_worker: bool) -> None:
     """Serve the API and webhooks, with the scheduler and a delivery worker in-process."""
     import waitress
 
-    from core.runner import start_background, tune_garbage_collector
-    from core.scheduler import start_scheduler
+    from pointbridge.runner import start_background, tune_garbage_collector
+    from pointbridge.scheduler import start_scheduler
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -73,7 +73,7 @@ def worker(idle: float, lease: float) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    from core.runner import start_background, tune_garbage_collector
+    from pointbridge.runner import start_background, tune_garbage_collector
 
     svc = services()
     tune_garbage_collector()

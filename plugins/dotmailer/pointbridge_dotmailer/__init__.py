@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from core import (
+from pointbridge import (
     ChoiceRequired,
     Contact,
     InstallResult,
@@ -19,7 +19,7 @@ from core import (
     RateLimit,
     hookimpl,
 )
-from core.ratelimit import Pacer, pacer_for
+from pointbridge.ratelimit import Pacer, pacer_for
 from pointbridge_dotmailer import connection
 from pointbridge_dotmailer.fields import FIELDS, NAME_FIELDS, field_names
 from pointbridge_dotmailer.settings import DotdigitalSettings

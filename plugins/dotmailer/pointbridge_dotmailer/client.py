@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import requests
 
-from core import PermanentError, RateLimited, TransientError
-from core.http import ApiClient, error_summary, parse_retry_after
-from core.ratelimit import Pacer
+from pointbridge import PermanentError, RateLimited, TransientError
+from pointbridge.http import ApiClient, error_summary, parse_retry_after
+from pointbridge.ratelimit import Pacer
 
 DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
 

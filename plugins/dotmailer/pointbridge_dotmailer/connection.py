@@ -15,8 +15,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from core import Integration
-from core.ratelimit import Pacer
+from pointbridge import Integration
+from pointbridge.ratelimit import Pacer
 from pointbridge_dotmailer.client import DEFAULT_API_URL, DotdigitalClient
 
 _lock = threading.Lock()

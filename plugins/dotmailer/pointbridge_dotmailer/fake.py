@@ -37,7 +37,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from core.testing import RateLimitRule
+from pointbridge.testing import RateLimitRule
 
 DATA_FIELD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,20}$")
 DATA_FIELD_TYPES = ("String", "Numeric", "Date", "Boolean")

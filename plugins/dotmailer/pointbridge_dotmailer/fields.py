@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core import Contact, PermanentError
+from pointbridge import Contact, PermanentError
 
 MAX_NAME_LENGTH = 20
 _NAME_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core import Contact, Integration, ItemFailure, PermanentError, TransientError
-from core.http import error_summary
+from pointbridge import Contact, Integration, ItemFailure, PermanentError, TransientError
+from pointbridge.http import error_summary
 from pointbridge_dotmailer.client import DotdigitalClient, import_rejected, is_data_field_error
 from pointbridge_dotmailer.fields import data_field_values, field_names
 

@@ -12,10 +12,10 @@ from pointbridge_dotmailer import client, connection
 from pointbridge_dotmailer.fake import DotdigitalState, create_app
 from pointbridge_dotmailer.settings import DotdigitalSettings
 
-from core import Contact, Integration
-from core.ratelimit import Pacer
-from core.testing import FakeServer
-from core.testing.contacts import sample_contact
+from pointbridge import Contact, Integration
+from pointbridge.ratelimit import Pacer
+from pointbridge.testing import FakeServer
+from pointbridge.testing.contacts import sample_contact
 
 BOOK_ID = 7
 

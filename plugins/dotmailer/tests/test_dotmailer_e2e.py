@@ -24,11 +24,11 @@ from pointbridge_dotmailer.fake import (
 )
 from sqlalchemy import select
 
-from core.export import Exporter, Progress, queue_export
-from core.models import Customer
-from core.platform import RateLimit
-from core.testing import FakeServer, Faults
-from core.testing.e2e import Pointbridge
+from pointbridge.export import Exporter, Progress, queue_export
+from pointbridge.models import Customer
+from pointbridge.platform import RateLimit
+from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing.e2e import Pointbridge
 
 NAME = "shop"
 SEED = 2  # faults on the 3rd, 5th and 7th request after they are switched on

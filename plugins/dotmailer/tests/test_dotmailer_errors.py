@@ -11,8 +11,8 @@ from pointbridge_dotmailer import client, install, push_contact
 from pointbridge_dotmailer.client import ratelimit_wait
 from pointbridge_dotmailer.fake import DotdigitalState, create_app, import_rate_limit
 
-from core import AuthError, PermanentError, RateLimited, TransientError
-from core.testing import FakeServer, Faults, RateLimitRule
+from pointbridge import AuthError, PermanentError, RateLimited, TransientError
+from pointbridge.testing import FakeServer, Faults, RateLimitRule
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from pointbridge_dotmailer import PLATFORM, connection, install, push_contact
 from pointbridge_dotmailer.fake import DotdigitalState, create_app
 
-from core import AuthError, ChoiceRequired, PermanentError
-from core.plugins import PluginHost
-from core.testing import FakeServer
+from pointbridge import AuthError, ChoiceRequired, PermanentError
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer
 
 EXPECTED = {
     "ELLITY_POINTS": "Numeric",

@@ -7,7 +7,7 @@ import pytest
 from pointbridge_dotmailer import MAX_BATCH, install, push_contact
 from pointbridge_dotmailer.fake import FakeContact
 
-from core import PermanentError
+from pointbridge import PermanentError
 
 BOOK = 7
 

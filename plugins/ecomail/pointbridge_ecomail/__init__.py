@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core import (
+from pointbridge import (
     Capability,
     Contact,
     Event,

@@ -9,9 +9,9 @@ from typing import Any
 
 import requests
 
-from core import Integration, RateLimit
-from core.http import ApiClient
-from core.ratelimit import pacer_for
+from pointbridge import Integration, RateLimit
+from pointbridge.http import ApiClient
+from pointbridge.ratelimit import pacer_for
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
 AUTH_MESSAGE = (

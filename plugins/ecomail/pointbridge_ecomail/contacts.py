@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from core import Contact, Integration, ItemFailure, PermanentError
-from core.http import error_summary
+from pointbridge import Contact, Integration, ItemFailure, PermanentError
+from pointbridge.http import error_summary
 from pointbridge_ecomail.client import BULK_MAX, EcomailClient
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
 from pointbridge_ecomail.settings import list_id_of

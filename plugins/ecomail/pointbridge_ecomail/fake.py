@@ -29,7 +29,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from core.testing import RateLimitRule
+from pointbridge.testing import RateLimitRule
 
 BULK_MAX = 3000
 CUSTOM_FIELDS_MAX_CHARS = 5000

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from core import Contact, loyalty_fields
+from pointbridge import Contact, loyalty_fields
 
 # Ecomail's own limit on one subscriber's custom fields, in characters (docs: subscribe-bulk).
 CUSTOM_FIELDS_MAX_CHARS = 5000

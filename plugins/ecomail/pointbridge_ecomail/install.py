@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import ChoiceRequired, InstallResult, Integration
+from pointbridge import ChoiceRequired, InstallResult, Integration
 from pointbridge_ecomail.client import EcomailClient
 from pointbridge_ecomail.fields import CATALOG, DATE, INT, STRING, field_name, normalize_key
 from pointbridge_ecomail.settings import list_id_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from core import Integration
+from pointbridge import Integration
 from pointbridge_ecomail.client import DEFAULT_API_URL
 
 

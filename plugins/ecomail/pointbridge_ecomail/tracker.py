@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from core import (
+from pointbridge import (
     AuthError,
     Event,
     EventType,
@@ -28,7 +28,7 @@ from core import (
     RateLimited,
     TransientError,
 )
-from core.http import error_summary
+from pointbridge.http import error_summary
 from pointbridge_ecomail.client import EcomailClient
 from pointbridge_ecomail.fields import event_category
 

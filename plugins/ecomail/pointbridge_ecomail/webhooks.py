@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core import ListSubscription, WebhookRejected, WebhookRequest
+from pointbridge import ListSubscription, WebhookRejected, WebhookRequest
 
 EXAMPLE_BODY = json.dumps(
     {

@@ -10,10 +10,10 @@ import pytest
 from pointbridge_ecomail import client as client_module
 from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
 
-from core import Contact, Event, EventType, Integration
-from core.testing import FakeServer
-from core.testing.contacts import sample_contact
-from core.testing.pacing import RecordingPacer, RecordingPacers
+from pointbridge import Contact, Event, EventType, Integration
+from pointbridge.testing import FakeServer
+from pointbridge.testing.contacts import sample_contact
+from pointbridge.testing.pacing import RecordingPacer, RecordingPacers
 
 API_KEY = "eco-test-key-8f2a"
 

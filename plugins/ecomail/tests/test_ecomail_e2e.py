@@ -20,10 +20,10 @@ from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body, rate_l
 from pointbridge_ecomail.fields import field_names
 from sqlalchemy import func, select
 
-from core import ratelimit
-from core.models import LedgerEntry, OutboxMessage
-from core.testing import FakeServer, Faults
-from core.testing.e2e import Pointbridge
+from pointbridge import ratelimit
+from pointbridge.models import LedgerEntry, OutboxMessage
+from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing.e2e import Pointbridge
 
 NAME = "eco"
 PREFIX = "ellity_"

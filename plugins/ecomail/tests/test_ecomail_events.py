@@ -8,9 +8,9 @@ import pytest
 from pointbridge_ecomail import PLATFORM
 from pointbridge_ecomail.fake import FakeEcomail, create_app, rate_limit_rule
 
-from core import AuthError, EventType, PermanentError, RateLimited, TransientError
-from core.ratelimit import SAFETY
-from core.testing import FakeServer
+from pointbridge import AuthError, EventType, PermanentError, RateLimited, TransientError
+from pointbridge.ratelimit import SAFETY
+from pointbridge.testing import FakeServer
 
 
 @pytest.fixture

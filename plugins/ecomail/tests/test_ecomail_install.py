@@ -5,7 +5,7 @@ import pytest
 from pointbridge_ecomail.fake import FakeEcomail
 from pointbridge_ecomail.fields import field_names
 
-from core import AuthError, ChoiceRequired
+from pointbridge import AuthError, ChoiceRequired
 
 
 def test_bad_key_is_refused_with_where_to_find_the_key(account: FakeEcomail, make_integration):

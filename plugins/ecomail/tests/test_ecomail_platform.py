@@ -6,9 +6,9 @@ import pointbridge_ecomail as plugin
 import requests
 from pointbridge_ecomail.fake import FakeEcomail
 
-from core import Capability
-from core.plugins import PluginHost
-from core.testing import FakeServer
+from pointbridge import Capability
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer
 
 
 def test_installed_plugin_registers_ecomail_with_its_limits():

@@ -4,8 +4,8 @@ import pointbridge_ecomail as plugin
 import pytest
 from pointbridge_ecomail.fake import UNSUBSCRIBED, FakeEcomail, create_app, rate_limit_rule
 
-from core import AuthError, PermanentError, RateLimited, TransientError
-from core.testing import FakeServer, Faults
+from pointbridge import AuthError, PermanentError, RateLimited, TransientError
+from pointbridge.testing import FakeServer, Faults
 
 
 def test_contact_lands_with_every_loyalty_field_typed(

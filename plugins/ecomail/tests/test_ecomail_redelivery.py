@@ -10,10 +10,10 @@ import pytest
 from pointbridge_ecomail import client
 from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
 
-from core import ratelimit
-from core.testing import FakeServer
-from core.testing.e2e import Pointbridge
-from core.testing.lost import LosesAnswers
+from pointbridge import ratelimit
+from pointbridge.testing import FakeServer
+from pointbridge.testing.e2e import Pointbridge
+from pointbridge.testing.lost import LosesAnswers
 
 API_KEY = "eco-redelivery-key-91ab"
 

@@ -5,7 +5,7 @@ import json
 import pointbridge_ecomail as plugin
 import pytest
 
-from core import ListSubscription, WebhookRejected, WebhookRequest
+from pointbridge import ListSubscription, WebhookRejected, WebhookRequest
 
 
 def request(body: bytes | str | dict) -> WebhookRequest:

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_load, validate
 
-from core import (
+from pointbridge import (
     Capability,
     ChoiceRequired,
     Contact,

@@ -9,9 +9,9 @@ from typing import Any
 
 import requests
 
-from core import AuthError, Integration, RateLimit, TransientError
-from core.http import ApiClient
-from core.ratelimit import Pacer, pacer_for
+from pointbridge import AuthError, Integration, RateLimit, TransientError
+from pointbridge.http import ApiClient
+from pointbridge.ratelimit import Pacer, pacer_for
 
 DEFAULT_API_URL = "https://app.smartemailing.cz/api/v3/"
 MAX_IMPORT = 500  # contacts per POST import (what SmartEmailing's own clients chunk at)

@@ -29,7 +29,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from core.testing import RateLimitRule
+from pointbridge.testing import RateLimitRule
 
 MAX_IMPORT = 500
 MAX_EVENTS = 500

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core import Contact, Event, EventType, loyalty_fields
+from pointbridge import Contact, Event, EventType, loyalty_fields
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from core import Integration, ListSubscription, WebhookRejected, WebhookRequest
-from core.platform import parse_json
+from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest
+from pointbridge.platform import parse_json
 
 SECRET_HEADER = "X-Secret-Key"
 EMAIL_MERGE_TAG = "{{ df_emailaddress }}"

@@ -12,10 +12,10 @@ import pytest
 from pointbridge_smartemailing import client as client_module
 from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_body
 
-from core import Contact, Event, EventType, Integration
-from core.testing import FakeServer
-from core.testing.contacts import sample_contact
-from core.testing.pacing import RecordingPacer, RecordingPacers
+from pointbridge import Contact, Event, EventType, Integration
+from pointbridge.testing import FakeServer
+from pointbridge.testing.contacts import sample_contact
+from pointbridge.testing.pacing import RecordingPacer, RecordingPacers
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
 

@@ -24,10 +24,10 @@ from pointbridge_smartemailing.mapping import field_names
 from pointbridge_smartemailing.webhooks import paste_body
 from sqlalchemy import func, select
 
-from core import ratelimit
-from core.models import LedgerEntry
-from core.testing import FakeServer, Faults
-from core.testing.e2e import Pointbridge
+from pointbridge import ratelimit
+from pointbridge.models import LedgerEntry
+from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing.e2e import Pointbridge
 
 NAME = "se"
 PREFIX = "ellity_"

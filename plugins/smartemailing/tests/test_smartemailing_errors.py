@@ -13,9 +13,17 @@ from pointbridge_smartemailing.fake import (
     rate_limit_rule,
 )
 
-from core import AuthError, Contact, Event, Integration, PermanentError, RateLimited, TransientError
-from core.ratelimit import SAFETY
-from core.testing import FakeServer, Faults
+from pointbridge import (
+    AuthError,
+    Contact,
+    Event,
+    Integration,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from pointbridge.ratelimit import SAFETY
+from pointbridge.testing import FakeServer, Faults
 
 
 def test_throttled_import_waits_as_told(

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from pointbridge_smartemailing import emit_event
 from pointbridge_smartemailing.fake import FakeSmartEmailing
 
-from core import Event, EventType, Integration, PermanentError
-from core.testing import FakeServer
+from pointbridge import Event, EventType, Integration, PermanentError
+from pointbridge.testing import FakeServer
 
 
 def test_event_names_and_payloads(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 from pointbridge_smartemailing.fake import FakeSmartEmailing
 
-from core.testing import FakeServer
+from pointbridge.testing import FakeServer
 
 
 def _auth(fake: FakeSmartEmailing) -> tuple[str, str]:

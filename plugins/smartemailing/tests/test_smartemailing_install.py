@@ -7,9 +7,9 @@ from pointbridge_smartemailing import SmartEmailingSettings, install
 from pointbridge_smartemailing.client import AUTH_MESSAGE, DEFAULT_API_URL
 from pointbridge_smartemailing.fake import FakeSmartEmailing
 
-from core import AuthError, ChoiceRequired, Integration
-from core.plugins import PluginHost
-from core.testing import FakeServer
+from pointbridge import AuthError, ChoiceRequired, Integration
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer
 
 FIELD_TYPES = {
     "ellity_credit": "text",

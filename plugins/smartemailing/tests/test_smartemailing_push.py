@@ -6,8 +6,8 @@ import pytest
 from pointbridge_smartemailing import install, push_contact
 from pointbridge_smartemailing.fake import FakeSmartEmailing
 
-from core import Contact, Integration, PermanentError
-from core.testing import FakeServer
+from pointbridge import Contact, Integration, PermanentError
+from pointbridge.testing import FakeServer
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from pointbridge_smartemailing import client
 from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_body
 from pointbridge_smartemailing.mapping import field_names
 
-from core import ratelimit
-from core.testing import FakeServer
-from core.testing.e2e import Pointbridge
-from core.testing.lost import LosesAnswers
+from pointbridge import ratelimit
+from pointbridge.testing import FakeServer
+from pointbridge.testing.e2e import Pointbridge
+from pointbridge.testing.lost import LosesAnswers
 
 
 @pytest.fixture(autouse=True)

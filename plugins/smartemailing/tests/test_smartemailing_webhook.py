@@ -6,7 +6,7 @@ from collections.abc import Callable
 import pytest
 from pointbridge_smartemailing import handle_webhook
 
-from core import Integration, ListSubscription, WebhookRejected, WebhookRequest
+from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest
 
 SECRET = "whsec-0123456789abcdef"  # conftest's integration.webhook_secret
 # SmartEmailing's published example, as shops paste it: no comma after the e-mail, "listd".

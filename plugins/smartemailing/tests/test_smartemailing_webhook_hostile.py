@@ -10,7 +10,7 @@ import pytest
 from pointbridge_smartemailing import handle_webhook
 from pointbridge_smartemailing.webhooks import paste_body
 
-from core import Integration, WebhookRejected, WebhookRequest
+from pointbridge import Integration, WebhookRejected, WebhookRequest
 
 SECRET = "whsec-0123456789abcdef"  # conftest's integration.webhook_secret
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core import (
+from pointbridge import (
     ConfigurationError,
     Contact,
     InstallResult,

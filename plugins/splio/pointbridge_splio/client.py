@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 import requests
 
-from core import AuthError, ConfigurationError, Integration, TransientError
-from core.http import ApiClient, error_summary
-from core.ratelimit import Pacer, pacer_for
+from pointbridge import AuthError, ConfigurationError, Integration, TransientError
+from pointbridge.http import ApiClient, error_summary
+from pointbridge.ratelimit import Pacer, pacer_for
 from pointbridge_splio.auth import Token
 from pointbridge_splio.pacing import RATE_LIMIT, is_contacts_path, others_window
 

@@ -24,7 +24,7 @@ creating a field whose name exists is a 400 ``already_exists``.
 Usage::
 
     fake = FakeSplio(api_keys={"key-1"})
-    with serve(fake) as server:           # a core.testing.FakeServer
+    with serve(fake) as server:           # a pointbridge.testing.FakeServer
         ...  # settings {"api_key": "key-1", "api_url": server.url}
     fake.values("jan@example.com")        # {"ellity_points_balance": "120", ...}
 """
@@ -45,8 +45,8 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from core.testing import FakeServer, Faults, RateLimitRule
-from core.testing.server import Throttled
+from pointbridge.testing import FakeServer, Faults, RateLimitRule
+from pointbridge.testing.server import Throttled
 
 BULK_MAX = 1000
 FIELD_TYPES = ("date", "text", "int", "double")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core import Contact
+from pointbridge import Contact
 
 
 @dataclass(frozen=True, slots=True)

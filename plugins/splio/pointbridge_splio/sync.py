@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from core import (
+from pointbridge import (
     ConfigurationError,
     Contact,
     Integration,

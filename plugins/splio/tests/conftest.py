@@ -11,8 +11,8 @@ from pointbridge_splio.client import reset_clients
 from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
 from pointbridge_splio.pacing import reset_windows
 
-from core import Contact, Integration
-from core.testing import FakeServer, Faults
+from pointbridge import Contact, Integration
+from pointbridge.testing import FakeServer, Faults
 
 GOOD_KEY = "splio-key-0123456789abcdef"
 _ids = itertools.count(1)

@@ -11,8 +11,8 @@ from pointbridge_splio.auth import ASSUMED_LIFETIME, Token, jwt_expiry
 from pointbridge_splio.client import client_for
 from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
 
-from core import AuthError, Integration
-from core.testing import FakeServer
+from pointbridge import AuthError, Integration
+from pointbridge.testing import FakeServer
 
 
 def _auth_calls(server: FakeServer) -> int:

@@ -15,10 +15,10 @@ from pointbridge_splio.client import BULK_MAX
 from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
 from sqlalchemy import select
 
-from core.export import Exporter, Progress, queue_export
-from core.models import Customer
-from core.testing import FakeServer, Faults
-from core.testing.e2e import Pointbridge
+from pointbridge.export import Exporter, Progress, queue_export
+from pointbridge.models import Customer
+from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing.e2e import Pointbridge
 
 KEY = "splio-e2e-key-0123456789"
 NAME = "loyoly"

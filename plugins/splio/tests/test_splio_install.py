@@ -6,9 +6,9 @@ import pytest
 from pointbridge_splio import install
 from pointbridge_splio.fake import FakeSplio
 
-from core import AuthError, Capability, ConfigurationError
-from core.plugins import PluginHost
-from core.testing import FakeServer
+from pointbridge import AuthError, Capability, ConfigurationError
+from pointbridge.plugins import PluginHost
+from pointbridge.testing import FakeServer
 
 OUR_FIELDS = {
     "ellity_points_balance": "int",

@@ -8,7 +8,7 @@ from pointbridge_splio.client import client_for, contact_path
 from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
 from pointbridge_splio.sync import _update_each
 
-from core import (
+from pointbridge import (
     ConfigurationError,
     Integration,
     PermanentError,
@@ -16,8 +16,8 @@ from core import (
     TransientError,
     ratelimit,
 )
-from core.ratelimit import Pacer, pacer_for
-from core.testing import FakeServer, Faults
+from pointbridge.ratelimit import Pacer, pacer_for
+from pointbridge.testing import FakeServer, Faults
 
 
 def test_new_contacts_get_their_loyalty_values_in_one_bulk_call(

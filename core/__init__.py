@@ -18,6 +18,7 @@ from pointbridge.errors import (
 )
 from pointbridge.events import Event, EventType
 from pointbridge.hookspecs import hookimpl
+from pointbridge.items import send_each
 from pointbridge.platform import (
     Capability,
     InstallResult,
@@ -25,10 +26,10 @@ from pointbridge.platform import (
     ItemFailure,
     ListSubscription,
     Platform,
-    RateLimit,
     WebhookAction,
     WebhookRequest,
 )
+from pointbridge.ratelimit import RateLimit
 
 __all__ = [
     "AuthError",
@@ -55,4 +56,5 @@ __all__ = [
     "format_datetime",
     "hookimpl",
     "loyalty_fields",
+    "send_each",
 ]

@@ -10,16 +10,22 @@ instead", say) lists it in ``passthrough``.
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from pointbridge import ratelimit
 from pointbridge.errors import AuthError, PermanentError, RateLimited, TransientError
 from pointbridge.ratelimit import Pacer
+
+if TYPE_CHECKING:
+    from pointbridge.platform import Integration
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # connect, read
 
@@ -161,3 +167,45 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+_clients: dict[tuple[int, str, str], ApiClient] = {}
+_clients_lock = threading.Lock()
+
+
+def _credentials_digest(auth: Any, headers: Mapping[str, str] | None) -> str:
+    # The cache key holds a digest, never the credentials themselves.
+    material = repr((auth, sorted((headers or {}).items())))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def client_for(
+    integration: Integration,
+    base_url: str,
+    *,
+    auth: Any = None,
+    headers: Mapping[str, str] | None = None,
+    auth_message: str = "The platform refused the credentials; check them.",
+    retry_after: Callable[[requests.Response], float | None] | None = None,
+) -> ApiClient:
+    """``Integration.client``: one kept ``ApiClient`` per integration, URL and credentials.
+
+    New credentials (or a new URL) make a new client and close the integration's old one.
+    The pacer is looked up on every call, not fixed at construction: ``pacer_for`` hands out
+    a new pacer when the limit changes, and the host and the client must share the same one.
+    """
+    key = (integration.id, base_url, _credentials_digest(auth, headers))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            for stale in [k for k in _clients if k[0] == integration.id]:
+                _clients.pop(stale).close()
+            client = _clients[key] = ApiClient(
+                base_url,
+                auth=auth,
+                headers=headers,
+                auth_message=auth_message,
+                retry_after=retry_after,
+            )
+    client.pacer = ratelimit.pacer_for(integration.id, integration.rate_limit)
+    return client

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets as token_source
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import marshmallow
@@ -13,7 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pointbridge.db import Database
-from pointbridge.errors import ChoiceRequired, ConfigurationError, DeliveryError, PointbridgeError
+from pointbridge.errors import (
+    ChoiceRequired,
+    ConfigurationError,
+    DeliveryError,
+    PointbridgeError,
+    RateLimited,
+)
 from pointbridge.loyalty import MAX_POINTS
 from pointbridge.models import IntegrationRow, IntegrationStatus
 from pointbridge.platform import Capability, InstallResult, Integration, Platform
@@ -24,6 +31,10 @@ from pointbridge.settings import Settings
 HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
 MAX_NOTICE_DAYS = 365
+# Installs run in the admin's terminal or page: a few minutes of a platform's 429s are waited
+# out, a platform that keeps refusing is reported.
+INSTALL_ATTEMPTS = 8
+MAX_INSTALL_WAIT = 60.0
 MAX_LIST_ID = 100  # ListMembership.list_id's length
 # Ids are BIGINT on PostgreSQL: a larger number in a URL names no integration.
 MAX_INTEGRATION_ID = 2**63 - 1
@@ -256,6 +267,7 @@ class Integrations:
             expiry_notice_days=row.expiry_notice_days,
             webhook_secret=self.webhook_secret(row),
             webhook_url=self.webhook_url(row),
+            rate_limit=platform.rate_limit,
         )
 
     def describe(
@@ -289,16 +301,20 @@ class Integrations:
             described["webhook_secret"] = secret if reveal_webhook_secret else redact(secret)
         return described
 
-    def install(self, db: Database, name: str) -> InstallResult:
-        """Run the plugin's install; on success the integration turns active."""
+    def install(
+        self, db: Database, name: str, *, sleep: Callable[[float], None] = time.sleep
+    ) -> InstallResult:
+        """Run the plugin's install; on success the integration turns active.
+
+        An install makes many calls in a row (list the fields, create each missing one), so a
+        platform's 429 is waited out and the install run again, which the contract makes safe:
+        a second install reuses what the first created.
+        """
         with db.transaction() as session:
             row = self.get(session, name)
             integration = self.view(row)
         try:
-            # A plugin with nothing to create may leave install out or return None.
-            result: InstallResult = (
-                self.host.call("install", row.platform, integration=integration) or InstallResult()
-            )
+            result = self._install_waiting_out_429s(integration, sleep)
         except (ChoiceRequired, DeliveryError) as exc:
             with db.transaction() as session:
                 row = self.get(session, name)
@@ -312,6 +328,22 @@ class Integrations:
             row.status = IntegrationStatus.ACTIVE
             row.last_error = None
         return result
+
+    def _install_waiting_out_429s(
+        self, integration: Integration, sleep: Callable[[float], None]
+    ) -> InstallResult:
+        for attempt in range(INSTALL_ATTEMPTS):
+            try:
+                # A plugin with nothing to create may leave install out or return None.
+                return (
+                    self.host.call("install", integration.platform, integration=integration)
+                    or InstallResult()
+                )
+            except RateLimited as limited:
+                if attempt == INSTALL_ATTEMPTS - 1:
+                    raise
+                sleep(min(limited.retry_after or 2.0**attempt, MAX_INSTALL_WAIT))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def disable(self, row: IntegrationRow) -> None:
         row.status = IntegrationStatus.DISABLED

@@ -10,10 +10,13 @@ from enum import StrEnum
 from typing import Any
 
 import marshmallow
+import requests
 
 from pointbridge.contact import Contact
 from pointbridge.errors import PermanentError, RateLimited, TransientError, WebhookRejected
 from pointbridge.events import Event
+from pointbridge.http import ApiClient, client_for
+from pointbridge.ratelimit import RateLimit
 
 
 class Capability(StrEnum):
@@ -23,23 +26,13 @@ class Capability(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimit:
-    """At most ``calls`` requests every ``per_seconds`` seconds, for one integration."""
-
-    calls: int
-    per_seconds: float
-
-    @property
-    def per_second(self) -> float:
-        return self.calls / self.per_seconds
-
-
-@dataclass(frozen=True, slots=True)
 class Integration:
     """One configured connection, as a plugin sees it (read-only).
 
     ``settings`` are loaded by the platform's schema, secrets decrypted. ``data`` is what the
     plugin's ``install`` returned last (field ids, the regional endpoint...), kept by the host.
+    ``rate_limit`` is the platform's declared limit (``Platform.rate_limit``), which paces
+    every request of the integration's ``client``.
     """
 
     id: int
@@ -51,6 +44,30 @@ class Integration:
     expiry_notice_days: int | None
     webhook_secret: str
     webhook_url: str
+    rate_limit: RateLimit | None = None
+
+    def client(
+        self,
+        base_url: str,
+        *,
+        auth: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth_message: str = "The platform refused the credentials; check them.",
+        retry_after: Callable[[requests.Response], float | None] | None = None,
+    ) -> ApiClient:
+        """This integration's HTTP client for ``base_url``: made once and kept while the
+        credentials stay the same (one pooled connection across calls), every request paced
+        under ``rate_limit`` together with the host's own slot, errors mapped onto
+        ``pointbridge.errors`` (see ``ApiClient``). A plugin calls this on every hook call
+        instead of keeping clients or pacers of its own."""
+        return client_for(
+            self,
+            base_url,
+            auth=auth,
+            headers=headers,
+            auth_message=auth_message,
+            retry_after=retry_after,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Pacing requests under a platform's rate limit: one budget per integration per process.
 
 Only the worker holding an integration's lease sends for it, so a per-process budget is the
-integration's whole budget. The host takes one slot per hook call; a plugin whose call makes
-several requests paces them through ``core.http.ApiClient(pacer=pacer_for(...))``, whose first
-request of a call uses the slot the host already took.
+integration's whole budget. The host takes one slot per hook call; every request a plugin
+makes through ``integration.client(...)`` takes one too, the first of a call using the slot the
+host already took.
 """
 
 from __future__ import annotations
@@ -12,8 +12,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from pointbridge.platform import RateLimit
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``calls`` requests every ``per_seconds`` seconds, for one integration."""
+
+    calls: int
+    per_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.calls / self.per_seconds
+
 
 # Pacing a little under the declared rate keeps us below the limit in any window the
 # platform measures, sliding or fixed, instead of bursting into its 429s.

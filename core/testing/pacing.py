@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pointbridge.platform import RateLimit
-from pointbridge.ratelimit import Pacer
+from pointbridge.ratelimit import Pacer, RateLimit
 
 
 class RecordingPacer(Pacer):

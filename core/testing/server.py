@@ -3,7 +3,9 @@
 Wrap a platform's fake (any WSGI app, usually a small Flask app that follows the platform's
 documented API) in ``FakeServer`` to get a URL, a record of every request, a rate limit that
 answers 429 the way the platform does, and injected failures (500, 503, 429 with Retry-After,
-responses slower than the client's timeout, dropped connections) at a set rate.
+responses slower than the client's timeout, dropped connections): planned for the next
+requests (``fail_next``), which a test on a slow machine meets exactly as on a fast one, or
+drawn at a set rate for soak tests.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ class RateLimitRule:
             return None
 
 
+@dataclass(frozen=True)
+class _PlannedFault:
+    kind: str
+    path: str | None
+    retry_after: float
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -124,11 +133,18 @@ class FakeServer:
         faults: Faults | None = None,
         rate_limits: Iterable[RateLimitRule] = (),
         error_body: Callable[[int], bytes] = lambda status: b'{"message":"Internal error"}',
+        throttled: Callable[[float], Throttled] = lambda wait: (
+            429,
+            {"Retry-After": f"{wait:g}"},
+            b"",
+        ),
     ) -> None:
         self.app = app
         self.faults = faults or Faults()
         self.rate_limits = list(rate_limits)
         self.error_body = error_body
+        self.throttled = throttled
+        self._planned: deque[_PlannedFault] = deque()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server = make_server(
@@ -152,6 +168,26 @@ class FakeServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def fail_next(
+        self, count: int, kind: str, *, path: str | None = None, retry_after: float = 1.0
+    ) -> None:
+        """Answer the next ``count`` requests (to ``path`` only, if given) with fault ``kind``
+        (one of ``FAULT_KINDS``) instead of the app; a ``429`` is the platform's own (the
+        ``throttled`` responder) waiting ``retry_after`` seconds. Planned faults come before
+        any drawn at random, in the order planned."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; pick from {FAULT_KINDS}")
+        with self._lock:
+            self._planned.extend(_PlannedFault(kind, path, retry_after) for _ in range(count))
+
+    def _next_planned(self, path: str) -> _PlannedFault | None:
+        with self._lock:
+            for planned in self._planned:
+                if planned.path is None or planned.path == path:
+                    self._planned.remove(planned)
+                    return planned
+        return None
 
     def clear(self) -> None:
         """Forget the recorded requests (the app's own state is the app's business)."""
@@ -181,7 +217,8 @@ class FakeServer:
         # The app reads the body again from the environ, which reading it here exhausted.
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        fault = self.faults.draw()
+        planned = self._next_planned(request.path)
+        fault = planned.kind if planned else self.faults.draw()
         if fault == "drop":
             self._record(request, body, 0)
             sock = environ.get("werkzeug.socket")
@@ -192,7 +229,7 @@ class FakeServer:
             return []
         throttled: Throttled | None = None
         if fault == "429":
-            throttled = (429, {"Retry-After": f"{self.faults.retry_after:g}"}, b"")
+            throttled = self.throttled(planned.retry_after if planned else self.faults.retry_after)
         else:
             throttled = next(
                 (hit for rule in self.rate_limits if (hit := rule.check(request.path))), None

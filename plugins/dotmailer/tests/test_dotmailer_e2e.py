@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from pointbridge.export import Exporter, Progress, queue_export
 from pointbridge.models import Customer
-from pointbridge.platform import RateLimit
+from pointbridge.ratelimit import RateLimit
 from pointbridge.testing import FakeServer, Faults
 from pointbridge.testing.e2e import Pointbridge
 

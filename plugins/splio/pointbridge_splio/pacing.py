@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from pointbridge.platform import RateLimit
+from pointbridge.ratelimit import RateLimit
 
 # Splio: 20 requests/s on data/contacts (the most the integration ever sends), per client IP.
 RATE_LIMIT = RateLimit(20, 1.0)

@@ -1,0 +1,38 @@
+"""Sending a batch one request per item, for platforms without a batch endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from pointbridge.errors import PermanentError, RateLimited, TransientError
+from pointbridge.platform import ItemFailure
+
+Item = TypeVar("Item")
+
+
+def send_each(
+    items: Iterable[Item], send: Callable[[Item], object], key: Callable[[Item], int]
+) -> list[ItemFailure]:
+    """Call ``send`` for each item in order; return the items that failed.
+
+    - ``PermanentError`` or ``TransientError``: that item alone fails (a timeout is transient:
+      the platform may have applied it, and the host's retry is an idempotent upsert);
+    - ``RateLimited``: the platform stopped the call there, so this item and every untried one
+      come back as ``RateLimited`` items, which cost no attempt and wait out ``retry_after``;
+    - ``AuthError`` and ``ConfigurationError`` stop the whole call: every item would fail.
+
+    ``key`` is ``Contact.customer_id`` or ``Event.id``, the key of the item's ``ItemFailure``.
+    """
+    failures: list[ItemFailure] = []
+    pending = iter(items)
+    for item in pending:
+        try:
+            send(item)
+        except RateLimited as limited:
+            failures.append(ItemFailure(key(item), limited))
+            failures.extend(ItemFailure(key(untried), limited) for untried in pending)
+            break
+        except (PermanentError, TransientError) as error:
+            failures.append(ItemFailure(key(item), error))
+    return failures

@@ -5,23 +5,35 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from pointbridge.errors import PointbridgeError
+
 READ_ONLY = "pointbridge_read_only"
 
 
-def _create_private_sqlite_file(url: URL) -> None:
-    """Create the database file readable by its owner only. SQLite would create it under the
-    process umask, usually world-readable; its -wal and -shm files copy the database file's
-    mode. An existing file keeps its mode."""
+class NoDatabase(PointbridgeError):
+    pass
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file an SQLite URL names; None for in-memory and ``file:`` URI databases."""
     path = url.database
     if not path or path == ":memory:" or path.startswith("file:"):
-        return
-    # A missing folder is left for SQLite to report when it connects.
-    with suppress(FileExistsError, FileNotFoundError):
+        return None
+    return Path(path)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file, and its folder, readable by its owner only. SQLite would create
+    it under the process umask, usually world-readable; its -wal and -shm files copy the
+    database file's mode. An existing file keeps its mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
@@ -47,13 +59,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """One engine and its session factory."""
+    """One engine and its session factory. An SQLite file is created by the first write, not
+    by building, so commands that only read (or not even that) leave no file behind."""
 
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
         self.engine = create_engine(url, **engine_options)
+        self._file: Path | None = None
         if self.engine.dialect.name == "sqlite":
-            _create_private_sqlite_file(self.engine.url)
+            self._file = _sqlite_file(self.engine.url)
             _configure_sqlite(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         read_options: dict[str, Any] = {READ_ONLY: True}
@@ -69,9 +83,15 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def create_file(self) -> None:
+        """Create a missing SQLite file, owner-only (nothing to do on PostgreSQL)."""
+        if self._file is not None and not self._file.exists():
+            _create_private_file(self._file)
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together, or rolls back together on any error."""
+        self.create_file()
         with self.sessions() as session, session.begin():
             yield session
 
@@ -80,6 +100,12 @@ class Database:
         """A session that only reads. On SQLite it is one transaction, a consistent snapshot
         that takes no lock; on PostgreSQL each statement sees the latest committed data, as
         statements in a READ COMMITTED transaction would."""
+        # Connecting would create an empty file, and the read would fail on a missing table.
+        if self._file is not None and not self._file.exists():
+            raise NoDatabase(
+                f"There is no database at {self._file} yet: create it with "
+                "`pointbridge db upgrade`."
+            )
         with self._read_sessions() as session, session.begin():
             yield session
 

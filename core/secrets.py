@@ -7,6 +7,8 @@ import hashlib
 import json
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +62,28 @@ def _create_key_file(key_file: Path) -> bool:
 
 
 class SecretBox:
-    def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+    """Encrypts and decrypts with one key. Given a function instead of the key, it calls it on
+    the first encryption or decryption only, so a command that touches no secret (``pointbridge
+    plugins``, ``tokens list``) never generates a key file."""
+
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        self._key = key
+        self._loaded: Fernet | None = None
+        # Two first uses at once must not both generate a key.
+        self._loading = threading.Lock()
+
+    def _fernet(self) -> Fernet:
+        with self._loading:
+            if self._loaded is None:
+                self._loaded = Fernet(self._key() if callable(self._key) else self._key)
+            return self._loaded
 
     def encrypt(self, value: str) -> bytes:
-        return self._fernet.encrypt(value.encode())
+        return self._fernet().encrypt(value.encode())
 
     def decrypt(self, token: bytes) -> str:
         try:
-            return self._fernet.decrypt(token).decode()
+            return self._fernet().decrypt(token).decode()
         except InvalidToken:
             raise SecretsUnreadable(
                 "Stored secrets cannot be decrypted with this POINTBRIDGE_SECRET_KEY; "

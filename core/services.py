@@ -26,10 +26,10 @@ class Services:
     @classmethod
     def build(cls, settings: Settings, host: PluginHost | None = None) -> Services:
         host = host or PluginHost(allowed_plugins_from_env())
-        # SQLite creates its file but not the folder holding it.
-        settings.instance_path.mkdir(parents=True, exist_ok=True)
+        # Building writes nothing: the database file appears on the first write, the key on
+        # the first secret encrypted or decrypted, so read-only commands leave no files.
         db = Database(settings.database_url)
-        box = SecretBox(load_key(settings.secret_key, settings.instance_path))
+        box = SecretBox(lambda: load_key(settings.secret_key, settings.instance_path))
         outbox = Outbox(host)
         outbox.watch(db.sessions)
         return cls(

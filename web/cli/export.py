@@ -33,7 +33,7 @@ from pointbridge.web.services import services
 def run_export(name: str, *, restart: bool = False) -> None:
     """Run (or resume) the integration's export in the foreground with a progress bar."""
     svc = services()
-    with svc.db.transaction() as session:
+    with svc.db.read() as session:
         integration_id = svc.integrations.get(session, name).id
     job = queue_export(svc.db, integration_id, restart=restart)
     if job.done:
@@ -105,7 +105,7 @@ def export(name: str, csv_file: str | None, restart: bool, cancel: bool, show_st
             count = write_csv(svc.db, svc.integrations, name, out)
         click.echo(f"wrote {count} customers to {csv_file}")
         return
-    with svc.db.transaction() as session:
+    with svc.db.read() as session:
         integration_id = svc.integrations.get(session, name).id
     if cancel:
         click.echo(f"cancelled {cancel_export(svc.db, integration_id)} export(s) of {name}")

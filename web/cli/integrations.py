@@ -105,7 +105,7 @@ def install(name: str) -> None:
 def list_() -> None:
     """One line per integration."""
     svc = services()
-    with svc.db.transaction() as session:
+    with svc.db.read() as session:
         rows = session.query(IntegrationRow).order_by(IntegrationRow.name).all()
         for row in rows:
             error = f"  ({row.last_error})" if row.last_error else ""
@@ -123,7 +123,7 @@ def list_() -> None:
 def show(name: str, as_json: bool, reveal_webhook_secret: bool) -> None:
     """Settings (secrets redacted), status, webhook URL and secret (their tokens redacted)."""
     svc = services()
-    with svc.db.transaction() as session:
+    with svc.db.read() as session:
         described = svc.integrations.describe(
             svc.integrations.get(session, name), reveal_webhook_secret=reveal_webhook_secret
         )

@@ -93,6 +93,7 @@ def db_upgrade() -> None:
     """Create or migrate the database schema to the latest version."""
     svc = services()
     settings = svc.settings
+    svc.db.create_file()
     # Some migrations encrypt what earlier revisions stored in clear.
     upgrade(settings.database_url, secret_key=load_key(settings.secret_key, settings.instance_path))
     click.echo(

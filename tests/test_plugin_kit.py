@@ -22,6 +22,7 @@ from pointbridge import (
     send_each,
 )
 from pointbridge.errors import AuthError, PermanentError
+from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
 from pointbridge.models import IntegrationStatus
 from pointbridge.services import Services
 from pointbridge.testing import FakeServer
@@ -171,3 +172,26 @@ def test_install_reports_a_platform_that_keeps_refusing(services: Services) -> N
     with pytest.raises(RateLimited):
         install()
     assert len(waits) == 7
+
+
+def test_ensure_fields_reuses_by_name_creates_the_rest_and_warns_on_a_type_mismatch() -> None:
+    wanted = [FieldSpec("ELLITY_POINTS", "Numeric"), FieldSpec("ELLITY_TIER", "String")]
+    created: list[str] = []
+
+    def create(spec: FieldSpec) -> int:
+        created.append(spec.name)
+        return 99
+
+    first = ensure_fields(wanted, [ExistingField("ellity_points", "String", 5)], create)
+
+    assert created == ["ELLITY_TIER"]
+    assert first.ids == {"ELLITY_POINTS": 5, "ELLITY_TIER": 99}
+    assert (first.created, first.existing) == (["ELLITY_TIER"], ["ELLITY_POINTS"])
+    assert len(first.warnings) == 1 and "exists as String" in first.warnings[0]
+
+    again = ensure_fields(
+        wanted,
+        [ExistingField("ELLITY_POINTS", "numeric", 5), ExistingField("ELLITY_TIER", "String", 99)],
+        create,
+    )
+    assert created == ["ELLITY_TIER"] and again.created == [] and again.warnings == []

@@ -1,0 +1,71 @@
+"""The install step every platform shares: make sure the loyalty fields exist.
+
+Each plugin lists the fields it writes (``FieldSpec``: the platform's name and type) and what
+the account has (``ExistingField``); ``ensure_fields`` reuses those that match by name, creates
+the rest through the plugin's own call, and says where a field the admin made has another type.
+Running it again creates nothing, which is what makes ``install`` safe to repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """A field pointbridge writes: its name on the platform (prefix applied) and type there."""
+
+    name: str
+    type: str
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingField:
+    """A field the account already has."""
+
+    name: str
+    type: str
+    id: Any = None
+
+
+@dataclass
+class EnsuredFields:
+    """What ``ensure_fields`` found and did: field ids by name, and names for the admin."""
+
+    ids: dict[str, Any] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def ensure_fields(
+    wanted: Sequence[FieldSpec],
+    existing: Iterable[ExistingField],
+    create: Callable[[FieldSpec], Any],
+    *,
+    same_name: Callable[[str], str] = str.casefold,
+    same_type: Callable[[str], str] = str.casefold,
+) -> EnsuredFields:
+    """Reuse each wanted field the account has (names compared through ``same_name``, the
+    platform's own rule), create the others with ``create`` (which returns the new field's id),
+    and warn where an existing field's type differs."""
+    found = {same_name(item.name): item for item in existing}
+    result = EnsuredFields()
+    for spec in wanted:
+        match = found.get(same_name(spec.name))
+        if match is None:
+            result.ids[spec.name] = create(spec)
+            result.created.append(spec.name)
+            continue
+        result.ids[spec.name] = match.id
+        result.existing.append(spec.name)
+        if same_type(match.type) != same_type(spec.type):
+            result.warnings.append(
+                f"The field {match.name} exists as {match.type}, but pointbridge writes "
+                f"{spec.type}: segments and automations that compare it may not work. Change "
+                f"its type on the platform, or delete it and run install again."
+            )
+    return result

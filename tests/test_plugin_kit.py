@@ -26,7 +26,7 @@ from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
 from pointbridge.models import IntegrationStatus
 from pointbridge.services import Services
 from pointbridge.testing import FakeServer
-from pointbridge.testing.pacing import RecordingPacers
+from pointbridge.testing.pacing import record_pacing
 
 
 def _integration(**overrides: object) -> Integration:
@@ -93,8 +93,7 @@ def _echo_app() -> Flask:
 def test_the_host_keeps_one_paced_client_per_integration_and_credentials(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    pacers = RecordingPacers()
-    monkeypatch.setattr("pointbridge.ratelimit.pacer_for", pacers.pacer_for)
+    pacers = record_pacing(monkeypatch)
     with FakeServer(_echo_app()) as server:
         integration = _integration()
         first = integration.client(server.url + "/v1", headers={"X-Key": "a"})

@@ -45,7 +45,7 @@ from pointbridge.platform import (
 )
 from pointbridge.plugins import PluginHost
 from pointbridge.testing.contacts import sample_contact
-from pointbridge.testing.pacing import RecordingPacers
+from pointbridge.testing.pacing import RecordingPacers, record_pacing
 from pointbridge.testing.server import FakeServer
 
 WsgiApp = Callable[..., Iterable[bytes]]
@@ -124,9 +124,7 @@ class PluginContract:
     @pytest.fixture(autouse=True)
     def recorded_pacing(self, monkeypatch: pytest.MonkeyPatch) -> RecordingPacers:
         # Hooks are called outside the host's slot, so every request would really wait.
-        pacers = RecordingPacers()
-        monkeypatch.setattr("pointbridge.ratelimit.pacer_for", pacers.pacer_for)
-        return pacers
+        return record_pacing(monkeypatch)
 
     @pytest.fixture
     def account_and_server(self) -> Iterator[tuple[Any, FakeServer]]:

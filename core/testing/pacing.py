@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pointbridge.ratelimit import Pacer, RateLimit
 
 
@@ -10,7 +12,7 @@ class RecordingPacer(Pacer):
 
     Unit tests call hooks directly, outside the host's one slot per call, so every request
     would really wait its interval; this keeps them fast and lets a test read the pacing.
-    Monkeypatch the plugin's ``pacer_for`` with ``RecordingPacers().pacer_for``.
+    ``record_pacing(monkeypatch)`` puts them in place for one test.
     """
 
     def __init__(self, limit: RateLimit | None) -> None:
@@ -27,3 +29,11 @@ class RecordingPacers:
 
     def pacer_for(self, integration_id: int, limit: RateLimit | None) -> RecordingPacer:
         return self.made.setdefault(integration_id, RecordingPacer(limit))
+
+
+def record_pacing(monkeypatch: pytest.MonkeyPatch) -> RecordingPacers:
+    """Make every ``integration.client(...)`` record its pacing instead of sleeping, for one
+    test; returns the pacers, by integration id, to read the waits from."""
+    pacers = RecordingPacers()
+    monkeypatch.setattr("pointbridge.ratelimit.pacer_for", pacers.pacer_for)
+    return pacers

@@ -5,7 +5,9 @@ plugin's own test suite gets them without copying a conftest:
 
 - ``database_url``: a test that takes it runs twice, on a fresh SQLite file and on the real
   PostgreSQL server (``POINTBRIDGE_TEST_POSTGRES_URL``, default the local one), both migrated.
-  Where no server answers the PostgreSQL run skips with a message, unless ``CI`` is set.
+  Where no server answers, or ``pytest-postgresql`` / ``psycopg`` are not installed (the
+  ``pointbridge[testing]`` extra brings them), the PostgreSQL run skips with a message, unless
+  ``CI`` is set.
   Select one side with ``-m postgres`` or ``-m "not postgres"``.
 - ``postgres_url``: the run's own PostgreSQL database (created fresh, dropped at the end).
 """

@@ -3,19 +3,37 @@
 ``Pointbridge`` runs the real host: a fresh database (SQLite file, or any URL you pass), the
 Flask app served over real HTTP on a loopback port, the real CLI, and a worker you drive with
 ``deliver()``. A plugin's e2e test points an integration at its fake platform and checks what
-arrives there::
+arrives there. The fake holds only the routes the plugin calls (here a platform whose install
+needs none and which takes one ``PUT`` per contact)::
+
+    from flask import Flask, request
 
     from pointbridge.testing import FakeServer
     from pointbridge.testing.e2e import Pointbridge
 
-    def test_story(tmp_path):
-        with FakeServer(create_fake_app()) as fake, Pointbridge(tmp_path) as pb:
-            pb.cli("integrations", "add", "shop", "--plugin", "myplatform",
-                   "--set", f"api_url={fake.url}", "--set", "api_key=good")
+
+    def create_fake_app(contacts: dict[str, dict]) -> Flask:
+        app = Flask("fake-myplatform")
+
+        @app.put("/contacts/<email>")
+        def upsert(email: str) -> dict:
+            contacts[email] = request.get_json()
+            return {"email": email}
+
+        return app
+
+
+    def test_story(tmp_path, database_url):
+        contacts: dict[str, dict] = {}
+        with (
+            FakeServer(create_fake_app(contacts)) as fake,
+            Pointbridge(tmp_path, database_url=database_url) as pb,
+        ):
+            pb.add_integration("shop", "myplatform", {"api_url": fake.url, "api_key": "good"})
             customer = pb.create_customer("jana@example.com", first_name="Jana")
             pb.transaction(customer["id"], 120, "order")
             pb.deliver()
-            assert fake_state.contacts["jana@example.com"]["points"] == 120
+            assert contacts["jana@example.com"]["ellity_credit"] == "120"
 
 ``cli()`` fails the test when the exit code is not the expected one and returns the output;
 ``webhook()`` posts to the integration's real webhook URL; ``seed_customers()`` inserts many

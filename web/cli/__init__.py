@@ -14,6 +14,7 @@ from pointbridge.web.cli.expiry import expiry
 from pointbridge.web.cli.export import export
 from pointbridge.web.cli.integrations import integrations
 from pointbridge.web.cli.ledger import ledger
+from pointbridge.web.cli.new_plugin import new_plugin
 from pointbridge.web.cli.outbox import outbox
 from pointbridge.web.cli.system import db, plugins, run, tokens, worker
 
@@ -52,6 +53,7 @@ for command in (
     outbox,
     expiry,
     export,
+    new_plugin,
 ):
     cli.add_command(command)
 

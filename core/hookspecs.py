@@ -80,6 +80,13 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> Seque
     With ``Platform.max_in_flight`` above 1 the host makes several calls at once, from
     different threads, never with the same customer in two of them.
 
+    Make HTTP requests through ``integration.client(base_url, ...)``: the host keeps it, paces
+    it under ``Platform.rate_limit`` and maps statuses onto the errors below. A platform without
+    a batch endpoint sends item by item with ``pointbridge.send_each``, which applies the
+    item-level rules: a 429 halfway through hands the untried rest back as ``RateLimited``
+    items (they cost no attempt and wait out ``retry_after``); a timeout on one item is that
+    item's ``TransientError`` (the platform may have applied it; the retry is an upsert).
+
     :param integration: the integration to deliver to
     :param contacts: the snapshots
     :returns: the items that failed (``ItemFailure``); an empty sequence means all delivered

@@ -7,7 +7,8 @@ sends no webhooks in this integration: its automations read the data fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pointbridge import (
     ChoiceRequired,
@@ -19,9 +20,14 @@ from pointbridge import (
     RateLimit,
     hookimpl,
 )
-from pointbridge.ratelimit import Pacer, pacer_for
-from pointbridge_dotmailer import connection
-from pointbridge_dotmailer.fields import FIELDS, NAME_FIELDS, field_names
+from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
+from pointbridge_dotmailer.client import (
+    DotdigitalClient,
+    connect,
+    discover_endpoint,
+    regional_client,
+)
+from pointbridge_dotmailer.fields import NAME_FIELDS, field_names, field_specs
 from pointbridge_dotmailer.settings import DotdigitalSettings
 from pointbridge_dotmailer.sync import push
 
@@ -31,17 +37,15 @@ NAME = "dotmailer"
 # megabyte and matches the v2 page size. See README "Unconfirmed".
 MAX_BATCH = 1000
 
-# Bulk imports sit in Dotdigital's "low" call tier: 35 calls a minute on the Basic package.
-# Larger packages allow more; this is the floor every account gets.
-RATE_LIMIT = RateLimit(35, 60.0)
-
 PLATFORM = Platform(
     name=NAME,
     title="Dotdigital (dotmailer)",
     settings_schema=DotdigitalSettings,
     capabilities=frozenset(),
     max_batch=MAX_BATCH,
-    rate_limit=RATE_LIMIT,
+    # Bulk imports sit in Dotdigital's "low" call tier: 35 calls a minute on the Basic
+    # package. Larger packages allow more; this is the floor every account gets.
+    rate_limit=RateLimit(35, 60.0),
     description="Loyalty data in Dotdigital contact data fields, contacts in one address book.",
 )
 
@@ -51,7 +55,17 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     register(PLATFORM)
 
 
-def _address_book_choice(books: list[dict], message: str) -> ChoiceRequired:
+def _address_book(client: DotdigitalClient, setting: str) -> Mapping[str, Any]:
+    """The address book the admin chose, or ``ChoiceRequired`` listing the account's books."""
+    advice = "Pick the address book that holds all of the shop's customers."
+    if not setting:
+        message = f"Choose the Dotdigital address book to sync to. {advice}"
+    else:
+        book = client.address_book(int(setting))
+        if book is not None:
+            return book
+        message = f"Dotdigital has no address book {setting} (deleted?). {advice}"
+    books = client.address_books()
     options = [
         (str(book["id"]), f"{book.get('name', book['id'])} ({book.get('contacts', 0)} contacts)")
         for book in books
@@ -61,70 +75,45 @@ def _address_book_choice(books: list[dict], message: str) -> ChoiceRequired:
             " The account has no address book yet: create one in Dotdigital "
             "(Audience → Lists) and install again."
         )
-    return ChoiceRequired("address_book_id", options, message)
-
-
-def _pacer(integration: Integration) -> Pacer:
-    # The budget the host paces this integration's calls with; the plugin's contact writes
-    # take their slots from it too (the first of a call uses the one the host took).
-    return pacer_for(integration.id, PLATFORM.rate_limit)
+    raise ChoiceRequired("address_book_id", options, message)
 
 
 @hookimpl
 def install(integration: Integration) -> InstallResult:
     # A prefix Dotdigital cannot take is reported before anything is sent.
     names = field_names(integration.field_prefix)
-    settings = integration.settings
-    pacer = _pacer(integration)
-    endpoint = connection.discover_endpoint(integration, pacer)  # checks the credentials
-    client = connection.client_at(endpoint, integration, pacer)
+    endpoint = discover_endpoint(integration)  # checks the credentials
+    client = connect(integration, endpoint)
+    book_id = str(integration.settings.get("address_book_id") or "").strip()
+    book = _address_book(client, book_id)
 
-    book_setting = str(settings.get("address_book_id") or "").strip()
-    advice = "Pick the address book that holds all of the shop's customers."
-    if not book_setting:
-        raise _address_book_choice(
-            client.address_books(), f"Choose the Dotdigital address book to sync to. {advice}"
-        )
-    book = client.address_book(int(book_setting))
-    if book is None:
-        raise _address_book_choice(
-            client.address_books(),
-            f"Dotdigital has no address book {book_setting} (deleted?). {advice}",
-        )
+    account_fields = client.data_fields()
+    raced: list[str] = []
 
-    existing = {str(field["name"]).upper(): field for field in client.data_fields()}
-    created: list[str] = []
-    reused: list[str] = []
-    notes: list[str] = []
-    for spec in FIELDS:
-        name = names[spec.key]
-        if name in existing:
-            reused.append(name)
-            found_type = existing[name].get("type")
-            if found_type and found_type != spec.type:
-                notes.append(f"{name} exists as {found_type} (pointbridge would use {spec.type})")
-        elif client.create_data_field(name, spec.type, spec.default):
-            created.append(name)
-        else:
-            reused.append(name)  # created meanwhile by someone else: same outcome
+    def create(spec: FieldSpec) -> None:
+        if not client.create_data_field(spec.name, spec.type):
+            raced.append(spec.name)  # created meanwhile by someone else: same outcome
 
-    name_fields = [field for field in NAME_FIELDS.values() if field in existing]
-    message = f"Contacts go to address book “{book.get('name', book_setting)}” via {endpoint}."
-    if notes:
-        message += " Note: " + "; ".join(notes) + "."
+    ensured = ensure_fields(
+        field_specs(names),
+        [ExistingField(str(f["name"]), str(f.get("type") or "")) for f in account_fields],
+        create,
+    )
+    present = {str(field["name"]).upper() for field in account_fields}
+    message = f"Contacts go to address book “{book.get('name', book_id)}” via {endpoint}."
     return InstallResult(
-        created=created,
-        existing=reused,
+        created=[name for name in ensured.created if name not in raced],
+        existing=ensured.existing + raced,
         data={
             "api_endpoint": endpoint,
-            "address_book_id": int(book_setting),
+            "address_book_id": int(book_id),
             "fields": names,
-            "name_fields": name_fields,
+            "name_fields": [field for field in NAME_FIELDS.values() if field in present],
         },
-        message=message,
+        message=" ".join([message, *ensured.warnings]),
     )
 
 
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    return push(connection.regional_client(integration, _pacer(integration)), integration, contacts)
+    return push(regional_client(integration), integration, contacts)

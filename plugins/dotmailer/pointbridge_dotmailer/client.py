@@ -1,23 +1,27 @@
-"""Dotdigital API calls, through ``core.http.ApiClient``.
+"""Dotdigital API calls, through the integration's ``ApiClient`` (``integration.client``).
 
 Dotdigital has two API frameworks side by side: v2 (account info, data fields, address books;
 errors as ``{"message": "... ERROR_CODE"}``) and v3 contacts (errors as
 ``{"errorCode": "contacts:...", "description": ..., "details": [...]}``). Both take HTTP Basic
 with an API user's e-mail and password on every call, on the account's regional host.
+
+``GET /v2/account-info`` on the configured host (r1) names the account's ``ApiEndpoint``; every
+other call goes there. Install stores it in ``InstallResult.data``; should the data lack it (an
+integration installed by an older version), it is looked up once per process and remembered.
 """
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from pointbridge import PermanentError, RateLimited, TransientError
+from pointbridge import Integration, PermanentError, RateLimited, TransientError
 from pointbridge.http import ApiClient, error_summary, parse_retry_after
-from pointbridge.ratelimit import Pacer
 
 DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
 
@@ -49,23 +53,18 @@ _EPOCH_THRESHOLD = 1_000_000_000  # values above this are timestamps, below are 
 def ratelimit_wait(response: requests.Response, now: float | None = None) -> float | None:
     """Seconds to wait from a Dotdigital 429.
 
-    ``Retry-After`` wins when present. Otherwise ``x-ratelimit-reset``, which Dotdigital
-    describes as the UTC epoch second when the window resets; a small value is read as seconds
-    from now, so either reading waits the right time.
+    More than 25 imports running waits ``ACTIVE_IMPORTS_WAIT``. Else ``Retry-After`` wins when
+    present, then ``x-ratelimit-reset``, which Dotdigital describes as the UTC epoch second
+    when the window resets; a small value is read as seconds from now, so either reading
+    waits the right time.
     """
+    if error_code(response) == "contacts:tooManyActiveImports":
+        return ACTIVE_IMPORTS_WAIT
     wait = parse_retry_after(response.headers.get("Retry-After"))
-    if wait is not None:
-        return wait
-    reset = response.headers.get("x-ratelimit-reset")
-    if not reset:
-        return None
-    try:
-        value = float(reset.strip())
-    except ValueError:
-        return parse_retry_after(reset, now)  # an HTTP date, should it ever be one
-    if value > _EPOCH_THRESHOLD:
-        return max(0.0, value - (time.time() if now is None else now))
-    return max(0.0, value)
+    reset = parse_retry_after(response.headers.get("x-ratelimit-reset"), now)
+    if wait is None and reset is not None and reset > _EPOCH_THRESHOLD:
+        return max(0.0, reset - (time.time() if now is None else now))
+    return reset if wait is None else wait
 
 
 def error_code(response: requests.Response) -> str:
@@ -74,15 +73,12 @@ def error_code(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         return ""
-    if isinstance(body, dict):
-        if isinstance(body.get("errorCode"), str):
-            return body["errorCode"]
-        message = body.get("message")
-        if isinstance(message, str) and message.split():
-            last = message.split()[-1]
-            if last.startswith("ERROR_"):
-                return last
-    return ""
+    if not isinstance(body, dict):
+        return ""
+    if isinstance(body.get("errorCode"), str):
+        return body["errorCode"]
+    last = str(body.get("message") or "").rpartition(" ")[2]
+    return last if last.startswith("ERROR_") else ""
 
 
 class ImportLost(TransientError):
@@ -94,36 +90,17 @@ class DotdigitalClient:
 
     Dotdigital counts calls per tier, each tier in its own per-minute window: contact writes
     (imports in the "low" tier, single updates in "medium") are what the integration's rate
-    limit stands for, so they go through ``pacer``, the integration's shared budget. Account
-    info, data fields, address books (install) and import status polls sit in the higher tiers
-    and are not paced against it: spacing a poll 1.8 s apart like an import would only slow
+    limit stands for, so they take slots of the integration's shared budget. Account info,
+    data fields, address books (install) and import status polls sit in the higher tiers and
+    are not paced against it: spacing a poll 1.8 s apart like an import would only slow
     every batch down, and an install of nine calls would keep the admin waiting for 15 s.
     """
 
-    def __init__(
-        self, base_url: str, username: str, password: str, *, pacer: Pacer | None = None
-    ) -> None:
-        common: dict[str, Any] = {
-            "auth": (username, password),
-            "headers": {"Content-Type": "application/json"},
-            "auth_message": AUTH_MESSAGE,
-            "timeout": TIMEOUT,
-            "retry_after": ratelimit_wait,
-        }
-        self.http = ApiClient(base_url, **common)
-        self.writes = ApiClient(base_url, pacer=pacer, **common)
-
-    @property
-    def base_url(self) -> str:
-        return self.http.base_url
-
-    @property
-    def pacer(self) -> Pacer | None:
-        return self.writes.pacer
-
-    def close(self) -> None:
-        self.http.close()
-        self.writes.close()
+    def __init__(self, api: ApiClient) -> None:
+        self.writes = api
+        # The same pooled session without the pacer, for the calls of the higher tiers.
+        self.http = copy.copy(api)
+        self.http.pacer = None
 
     def _request(
         self,
@@ -138,6 +115,7 @@ class DotdigitalClient:
         ``PermanentError`` unless the caller handles 400 itself (``passthrough``).
         ``paced`` requests (contact writes) wait for the integration's shared budget."""
         http = self.writes if paced else self.http
+        kwargs.setdefault("timeout", TIMEOUT)
         response = http.request(method, path, passthrough=(400, *passthrough), **kwargs)
         if response.status_code == 400:
             if error_code(response) == _FLAT_RATE_CODE:
@@ -155,13 +133,15 @@ class DotdigitalClient:
             if isinstance(prop, dict) and prop.get("name") == "ApiEndpoint" and prop.get("value"):
                 return str(prop["value"]).rstrip("/") + "/"
         # Accounts always carry it; without it the configured host is the best guess.
-        return self.base_url
+        return self.http.base_url
 
     def data_fields(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "v2/data-fields").json())
 
-    def create_data_field(self, name: str, type_: str, default: Any) -> bool:
+    def create_data_field(self, name: str, type_: str) -> bool:
         """Create a data field; ``False`` when one of that name already exists."""
+        # A contact pointbridge has not written yet shows a balance of 0, not an empty one.
+        default = 0 if type_ == "Numeric" else None
         body = {"name": name, "type": type_, "visibility": "Private", "defaultValue": default}
         response = self._request("POST", "v2/data-fields", json=body, passthrough=(400,))
         if response.status_code == 400:
@@ -221,16 +201,8 @@ class DotdigitalClient:
         """Submit a bulk import (``PUT /contacts/v3/import``) and return its id."""
         body = {"mergeOption": "overwrite", "contacts": list(contacts)}
         response = self._request(
-            "PUT", "contacts/v3/import", json=body, passthrough=(400, 429), paced=True
+            "PUT", "contacts/v3/import", json=body, passthrough=(400,), paced=True
         )
-        if response.status_code == 429:
-            if error_code(response) == "contacts:tooManyActiveImports":
-                raise RateLimited(
-                    "Dotdigital is already running 25 imports for this account; "
-                    "waiting for one to finish.",
-                    retry_after=ACTIVE_IMPORTS_WAIT,
-                )
-            raise self.http.classify("PUT", "contacts/v3/import", response)
         if response.status_code == 400:
             raise import_rejected(response)
         import_id = response.json().get("importId")
@@ -248,33 +220,27 @@ class DotdigitalClient:
             raise ImportLost(f"GET {path}: Dotdigital no longer knows this import")
         return dict(response.json())
 
-    def wait_for_import(
-        self,
-        import_id: str,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> dict[str, Any]:
+    def wait_for_import(self, import_id: str) -> dict[str, Any]:
         """Poll until the import is no longer ``NotFinished``, within ``POLL_BUDGET_SECONDS``.
 
         A poll that fails (5xx, timeout, 429) is tried again within the budget: the import
         runs on at Dotdigital whatever happened to one poll, and giving up on it would send
         the batch again while the first import may still land later, over newer values.
         """
-        deadline = clock() + POLL_BUDGET_SECONDS
+        deadline = time.monotonic() + POLL_BUDGET_SECONDS
         attempt = 0
         last_error: TransientError | RateLimited | None = None
         while True:
             delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
             if isinstance(last_error, RateLimited) and last_error.retry_after:
                 delay = max(delay, last_error.retry_after)
-            if clock() + delay > deadline:
+            if time.monotonic() + delay > deadline:
                 why = f" (last poll: {last_error})" if last_error else ""
                 raise TransientError(
                     f"Dotdigital import {import_id} has not finished within "
                     f"{POLL_BUDGET_SECONDS:g} s{why}; the contacts will be sent again."
                 )
-            sleep(delay)
+            time.sleep(delay)
             attempt += 1
             try:
                 status = self.import_status(import_id)
@@ -303,3 +269,41 @@ def import_rejected(response: requests.Response) -> PermanentError:
             f"integration again to re-create them. ({detail})"
         )
     return PermanentError(f"Dotdigital refused the import: {detail}")
+
+
+def connect(integration: Integration, base_url: str) -> DotdigitalClient:
+    """The integration's client on one Dotdigital host, paced by the host's budget for it."""
+    settings = integration.settings
+    return DotdigitalClient(
+        integration.client(
+            base_url,
+            auth=(str(settings["username"]), str(settings["password"])),
+            headers={"Content-Type": "application/json"},
+            auth_message=AUTH_MESSAGE,
+            retry_after=ratelimit_wait,
+        )
+    )
+
+
+def _api_url(integration: Integration) -> str:
+    return str(integration.settings.get("api_url") or DEFAULT_API_URL)
+
+
+def discover_endpoint(integration: Integration) -> str:
+    """Ask the configured host which regional host serves this account (always a call)."""
+    return connect(integration, _api_url(integration)).api_endpoint()
+
+
+# (configured host, API user) -> regional host, for integrations whose data lacks it.
+_endpoints: dict[tuple[str, str], str] = {}
+
+
+def regional_client(integration: Integration) -> DotdigitalClient:
+    """The client on the account's regional host, looking the host up only when unknown."""
+    endpoint = integration.data.get("api_endpoint")
+    if not endpoint:
+        key = (_api_url(integration), str(integration.settings["username"]))
+        if key not in _endpoints:
+            _endpoints[key] = discover_endpoint(integration)
+        endpoint = _endpoints[key]
+    return connect(integration, str(endpoint))

@@ -8,53 +8,43 @@ are kept short enough for the legacy ``mehub_`` and the default ``ellity_`` pref
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pointbridge import Contact, PermanentError
+from pointbridge.fields import FieldSpec
 
 MAX_NAME_LENGTH = 20
-_NAME_CHARS = re.compile(r"^[A-Za-z0-9_-]*$")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One data field: ``key`` is pointbridge's name for it, ``suffix`` follows the prefix."""
-
-    key: str
-    suffix: str
-    type: str  # Dotdigital's v2 data field type: String | Numeric | Date | Boolean
-    default: Any
-    label: str
-
-
-FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("points", "POINTS", "Numeric", 0, "points balance"),
-    FieldSpec("referral_url", "REFERRAL_URL", "String", None, "referral URL"),
-    FieldSpec("state", "STATE", "String", None, "membership state (member / guest)"),
-    FieldSpec("tier_name", "TIER_NAME", "String", None, "VIP tier name"),
-    FieldSpec("tier_id", "TIER_ID", "String", None, "VIP tier id"),
-)
+# pointbridge's key -> (the name after the prefix, Dotdigital's v2 data field type:
+# String | Numeric | Date | Boolean)
+FIELDS: dict[str, tuple[str, str]] = {
+    "points": ("POINTS", "Numeric"),
+    "referral_url": ("REFERRAL_URL", "String"),
+    "state": ("STATE", "String"),
+    "tier_name": ("TIER_NAME", "String"),
+    "tier_id": ("TIER_ID", "String"),
+}
 
 # Every Dotdigital account starts with these contact data fields; names are sent only when the
 # account still has them (install records which), so a deleted FIRSTNAME never fails a sync.
 NAME_FIELDS = {"first_name": "FIRSTNAME", "last_name": "LASTNAME"}
 
-_LONGEST_SUFFIX = max(len(spec.suffix) for spec in FIELDS)
+_LONGEST_SUFFIX = max((suffix for suffix, _ in FIELDS.values()), key=len)
 
 
 def normalize_prefix(prefix: str) -> str:
     """The prefix as Dotdigital names start with it, or a ``PermanentError`` telling what to fix."""
     normalized = (prefix or "").upper()
-    if not _NAME_CHARS.match(normalized):
+    if not _NAME_CHARS.fullmatch(normalized):
         raise PermanentError(
             f"The field prefix {prefix!r} cannot be used in Dotdigital data field names, which "
             "allow only letters, digits, '_' and '-'. Change the integration's field prefix "
             "(e.g. 'ellity_')."
         )
-    allowed = MAX_NAME_LENGTH - _LONGEST_SUFFIX
+    allowed = MAX_NAME_LENGTH - len(_LONGEST_SUFFIX)
     if len(normalized) > allowed:
-        longest = normalized + next(s.suffix for s in FIELDS if len(s.suffix) == _LONGEST_SUFFIX)
+        longest = normalized + _LONGEST_SUFFIX
         raise PermanentError(
             f"The field prefix {prefix!r} is too long for Dotdigital: data field names are at "
             f"most {MAX_NAME_LENGTH} characters and {longest} would be {len(longest)}. Shorten "
@@ -66,7 +56,12 @@ def normalize_prefix(prefix: str) -> str:
 def field_names(prefix: str) -> dict[str, str]:
     """pointbridge key -> Dotdigital data field name, for this prefix."""
     normalized = normalize_prefix(prefix)
-    return {spec.key: normalized + spec.suffix for spec in FIELDS}
+    return {key: normalized + suffix for key, (suffix, _) in FIELDS.items()}
+
+
+def field_specs(names: dict[str, str]) -> list[FieldSpec]:
+    """The data fields install makes sure of, named as ``field_names`` says."""
+    return [FieldSpec(names[key], type_) for key, (_, type_) in FIELDS.items()]
 
 
 def data_field_values(

@@ -17,9 +17,10 @@ from pointbridge_dotmailer.client import DotdigitalClient, import_rejected, is_d
 from pointbridge_dotmailer.fields import data_field_values, field_names
 
 
-def _lists(integration: Integration) -> list[int]:
+def _lists(integration: Integration) -> dict[str, list[int]]:
+    """The ``lists`` of a v3 contact: the address book, once the admin has chosen it."""
     book = str(integration.settings.get("address_book_id") or "").strip()
-    return [int(book)] if book.isdigit() else []
+    return {"lists": [int(book)]} if book.isdigit() else {}
 
 
 def push(
@@ -28,35 +29,24 @@ def push(
     names = field_names(integration.field_prefix)
     name_fields = list(integration.data.get("name_fields", ()))
     lists = _lists(integration)
-    failures: list[ItemFailure] = []
-    sendable: list[Contact] = []
-    for contact in contacts:
-        if contact.email and "@" in contact.email:
-            sendable.append(contact)
-        else:
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    PermanentError("The customer has no e-mail address; Dotdigital needs one."),
-                )
-            )
-    if len(sendable) == 1:
-        failures.extend(_patch_one(client, sendable[0], names, name_fields, lists))
-    elif sendable:
-        failures.extend(_import(client, sendable, names, name_fields, lists))
-    return failures
+    rows = [
+        {
+            "matchIdentifier": "email",
+            "identifiers": {"email": contact.email},
+            "dataFields": data_field_values(contact, names, name_fields),
+            **lists,
+        }
+        for contact in contacts
+    ]
+    if len(rows) == 1:
+        return _patch_one(client, contacts[0], rows[0])
+    return _import(client, contacts, rows) if rows else []
 
 
 def _patch_one(
-    client: DotdigitalClient,
-    contact: Contact,
-    names: dict[str, str],
-    name_fields: list[str],
-    lists: list[int],
+    client: DotdigitalClient, contact: Contact, row: Mapping[str, Any]
 ) -> list[ItemFailure]:
-    response = client.upsert_contact(
-        contact.email, data_field_values(contact, names, name_fields), lists
-    )
+    response = client.upsert_contact(contact.email, row["dataFields"], row.get("lists", []))
     if response.status_code != 400:
         return []
     if is_data_field_error(response):
@@ -71,22 +61,8 @@ def _patch_one(
 
 
 def _import(
-    client: DotdigitalClient,
-    contacts: Sequence[Contact],
-    names: dict[str, str],
-    name_fields: list[str],
-    lists: list[int],
+    client: DotdigitalClient, contacts: Sequence[Contact], rows: Sequence[Mapping[str, Any]]
 ) -> list[ItemFailure]:
-    rows: list[dict[str, Any]] = []
-    for contact in contacts:
-        row: dict[str, Any] = {
-            "matchIdentifier": "email",
-            "identifiers": {"email": contact.email},
-            "dataFields": data_field_values(contact, names, name_fields),
-        }
-        if lists:
-            row["lists"] = lists
-        rows.append(row)
     import_id = client.start_import(rows)
     result = client.wait_for_import(import_id)
     status = result.get("status")

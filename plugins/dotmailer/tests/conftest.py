@@ -6,35 +6,24 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-import pointbridge_dotmailer
 import pytest
-from pointbridge_dotmailer import client, connection
-from pointbridge_dotmailer.fake import DotdigitalState, create_app
-from pointbridge_dotmailer.settings import DotdigitalSettings
+from pointbridge_dotmailer import PLATFORM, client, install
+from pointbridge_dotmailer.fake import DotdigitalState, create_app, throttled
 
 from pointbridge import Contact, Integration
-from pointbridge.ratelimit import Pacer
 from pointbridge.testing import FakeServer
 from pointbridge.testing.contacts import sample_contact
+from pointbridge.testing.contract import sample_integration
+from pointbridge.testing.pacing import RecordingPacers, record_pacing
 
 BOOK_ID = 7
 
 
 @pytest.fixture(autouse=True)
-def _fresh_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _short_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     # Short polls keep the suite fast; the fake still answers NotFinished first.
     monkeypatch.setattr(client, "POLL_DELAYS", (0.01, 0.02))
     monkeypatch.setattr(client, "POLL_BUDGET_SECONDS", 5.0)
-    connection.reset()
-    yield
-    connection.reset()
-
-
-@pytest.fixture(scope="session")
-def _dd_session_server() -> Iterator[FakeServer]:
-    # One server for the session: stopping a FakeServer takes half a second.
-    with FakeServer(create_app()) as server:
-        yield server
 
 
 @pytest.fixture
@@ -43,34 +32,17 @@ def dd_state() -> DotdigitalState:
 
 
 @pytest.fixture
-def dd_server(dd_state: DotdigitalState, _dd_session_server: FakeServer) -> FakeServer:
-    """The session's fake, serving this test's fresh account, with an empty request log."""
-    server = _dd_session_server
-    server.app.config["STATE"] = dd_state  # type: ignore[attr-defined]
-    with server._lock:
-        server.requests.clear()
-    return server
+def dd_server(dd_state: DotdigitalState) -> Iterator[FakeServer]:
+    with FakeServer(create_app(dd_state), throttled=throttled) as server:
+        yield server
 
 
 @pytest.fixture
-def pacer_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """What the integration's shared pacer made requests wait, recorded instead of slept.
-
-    Unit tests call the hooks directly, without the host taking a slot per call, so at 35
-    calls a minute every write would sleep 1.8 s. The pacer is the real one otherwise.
-    """
-    waits: list[float] = []
-    pacers: dict[int, Pacer] = {}
-
-    def pacer(integration: Integration) -> Pacer:
-        if integration.id not in pacers:
-            pacers[integration.id] = Pacer(
-                pointbridge_dotmailer.PLATFORM.rate_limit, sleep=waits.append
-            )
-        return pacers[integration.id]
-
-    monkeypatch.setattr(pointbridge_dotmailer, "_pacer", pacer)
-    return waits
+def pacers(monkeypatch: pytest.MonkeyPatch) -> RecordingPacers:
+    """The integration's pacer, recording its waits instead of sleeping: unit tests call the
+    hooks directly, without the host's slot per call, so at 35 calls a minute every write
+    would sleep 1.8 s."""
+    return record_pacing(monkeypatch)
 
 
 MakeIntegration = Callable[..., Integration]
@@ -78,7 +50,7 @@ MakeIntegration = Callable[..., Integration]
 
 @pytest.fixture
 def make_integration(
-    dd_state: DotdigitalState, dd_server: FakeServer, pacer_waits: list[float]
+    dd_state: DotdigitalState, dd_server: FakeServer, pacers: RecordingPacers
 ) -> MakeIntegration:
     def make(
         *,
@@ -88,27 +60,21 @@ def make_integration(
         prefix: str = "ellity_",
         data: dict[str, Any] | None = None,
     ) -> Integration:
-        settings = DotdigitalSettings().load(
-            {
-                "username": dd_state.username,
-                "password": dd_state.password if password is None else password,
-                "address_book_id": address_book_id,
-                "api_url": url or dd_server.url,
-            }
-        )
-        return Integration(
-            id=1,
-            name="dd",
-            platform="dotmailer",
-            settings=settings,
-            data=data or {},
-            field_prefix=prefix,
-            expiry_notice_days=None,
-            webhook_secret="unused",
-            webhook_url="http://localhost/webhooks/1/x",
-        )
+        settings = {
+            "username": dd_state.username,
+            "password": dd_state.password if password is None else password,
+            "address_book_id": address_book_id,
+            "api_url": url or dd_server.url,
+        }
+        return sample_integration(PLATFORM, settings, field_prefix=prefix, data=data or {})
 
     return make
+
+
+@pytest.fixture
+def installed(make_integration: MakeIntegration) -> Integration:
+    """An integration after a successful install, carrying install's data."""
+    return make_integration(data=dict(install(make_integration()).data))
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Contact writes are paced by the integration's shared budget at the declared 35 calls a minute,
 as in production, so each delivered batch costs about 1.8 s of waiting. The export and retry
 tests, which need many calls, declare the same budget ten times faster (35 calls per 6 s):
-at the real rate the export alone would sleep 20 s.
+at the real rate the export alone would sleep 20 s. Rate limits and failures are planned
+(``FakeServer.fail_next``), so every run meets the same ones however fast the machine is.
 """
 
 from __future__ import annotations
@@ -16,23 +17,18 @@ from pathlib import Path
 import pointbridge_dotmailer
 import pytest
 from pointbridge_dotmailer import MAX_BATCH
-from pointbridge_dotmailer.fake import (
-    DEFAULT_DATA_FIELDS,
-    DotdigitalState,
-    create_app,
-    import_rate_limit,
-)
+from pointbridge_dotmailer.fake import DEFAULT_DATA_FIELDS, DotdigitalState, create_app, throttled
 from sqlalchemy import select
 
 from pointbridge.export import Exporter, Progress, queue_export
 from pointbridge.models import Customer
 from pointbridge.ratelimit import RateLimit
-from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 
 NAME = "shop"
-SEED = 2  # faults on the 3rd, 5th and 7th request after they are switched on
 BOOK = 7
+IMPORT = "/contacts/v3/import"
 FIELDS = {
     "ELLITY_POINTS": "Numeric",
     "ELLITY_REFERRAL_URL": "String",
@@ -49,7 +45,7 @@ def account() -> DotdigitalState:
 
 @pytest.fixture
 def fake(account: DotdigitalState) -> Iterator[FakeServer]:
-    with FakeServer(create_app(account)) as server:
+    with FakeServer(create_app(account), throttled=throttled) as server:
         yield server
 
 
@@ -250,28 +246,34 @@ def test_rate_limits_and_failures_are_retried_and_nothing_is_lost(
 ) -> None:
     pb = fast_pb
     _add(pb, fake, account)
-    # Another tool on the account leaves us one import a second, under the 0.18 s we pace at:
-    # the second import meets Dotdigital's 429 with x-ratelimit-reset.
-    fake.rate_limits = [import_rate_limit(1, 1.0)]
     ids = [pb.create_customer(f"c{n}@example.com")["id"] for n in range(12)]
     pb.deliver()
+    # Another tool on the account used up the import tier: Dotdigital's 429 with
+    # x-ratelimit-reset stops the next import, and the batch waits for the window.
+    fake.fail_next(1, "429", path=IMPORT, retry_after=0.2)
     for n, customer_id in enumerate(ids):
         pb.transaction(customer_id, 10 * (n + 1), "order")
     pb.deliver()
-    throttled = [r for r in fake.requests if r.status == 429]
-    assert throttled and {r.path for r in throttled} == {"/contacts/v3/import"}
+    assert [r.status for r in fake.requests_to("PUT", IMPORT)][-2:] == [429, 202]
     assert pb.integration(NAME).status == "active"
 
-    # Then a third of all requests fail (500, 503) or lose their connection unanswered.
-    fake.faults = Faults(rate=0.35, kinds=("500", "503", "drop"), seed=SEED)
+    # Then an import meets a 500, a 503 and a dropped connection in turn, and a single
+    # contact's write a 503: each is sent again until it lands.
+    before = len(fake.requests_to("PUT", IMPORT))
+    for fault in ("500", "503", "drop"):
+        fake.fail_next(1, fault, path=IMPORT)
     pb.update_customer(ids[0], tier_id="silver", tier_name="Silver", registered=True)
     for customer_id in ids[1:]:
         pb.transaction(customer_id, 7, "review")
     pb.deliver()
+    statuses = [r.status for r in fake.requests_to("PUT", IMPORT)][before:]
+    assert statuses[:3] == [500, 503, 0] and set(statuses[3:]) == {202}
+    fake.fail_next(1, "503", path="/contacts/v3/email/c1@example.com")
     pb.transaction(ids[1], -5, "manual")
     pb.deliver()
+    patches = fake.requests_to("PATCH", "/contacts/v3/email/c1@example.com")
+    assert [r.status for r in patches] == [503, 200]
 
-    assert {r.status for r in fake.requests} >= {0, 500}  # the seed's first draws fail
     _assert_fake_matches_database(pb, account)
     assert account.contacts["c1@example.com"].data_fields["ELLITY_POINTS"] == 22
     assert account.contacts["c0@example.com"].data_fields["ELLITY_TIER_NAME"] == "Silver"

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
-from pointbridge_dotmailer import client, install, push_contact
+from pointbridge_dotmailer import client, push_contact
 from pointbridge_dotmailer.client import ratelimit_wait
-from pointbridge_dotmailer.fake import DotdigitalState, create_app, import_rate_limit
+from pointbridge_dotmailer.fake import import_id
 
 from pointbridge import AuthError, PermanentError, RateLimited, TransientError
-from pointbridge.testing import FakeServer, Faults, RateLimitRule
+
+IMPORT = "/contacts/v3/import"
 
 
-@pytest.fixture
-def installed(make_integration):
-    return make_integration(data=dict(install(make_integration()).data))
-
-
-def _response(headers: dict[str, str]) -> requests.Response:
+def _response(headers: dict[str, str], body: object = None) -> requests.Response:
     response = requests.Response()
     response.status_code = 429
     response.headers.update(headers)
+    response._content = json.dumps(body).encode()
     return response
 
 
@@ -34,24 +31,19 @@ def test_ratelimit_reset_is_read_as_epoch_or_as_seconds() -> None:
     assert ratelimit_wait(_response({"x-ratelimit-reset": "1799999990"}), now) == 0.0
     assert ratelimit_wait(_response({"Retry-After": "3", "x-ratelimit-reset": "99"}), now) == 3.0
     assert ratelimit_wait(_response({}), now) is None
-
-
-@pytest.fixture
-def limited(dd_state: DotdigitalState) -> Iterator[FakeServer]:
-    with FakeServer(create_app(dd_state), rate_limits=[import_rate_limit(1, 30.0)]) as server:
-        yield server
+    busy = {"errorCode": "contacts:tooManyActiveImports", "description": "Wait."}
+    assert ratelimit_wait(_response({}, busy), now) == client.ACTIVE_IMPORTS_WAIT
 
 
 def test_import_rate_limit_waits_until_the_window_resets(
-    make_integration, limited, dd_state, make_contact
+    installed, dd_server, dd_state, make_contact
 ) -> None:
-    integration = make_integration(url=limited.url)
-    integration = make_integration(url=limited.url, data=dict(install(integration).data))
-    assert push_contact(integration, [make_contact(1), make_contact(2)]) == []
+    assert push_contact(installed, [make_contact(1), make_contact(2)]) == []
+    dd_server.fail_next(1, "429", path=IMPORT, retry_after=30)
     with pytest.raises(RateLimited) as caught:
-        push_contact(integration, [make_contact(3), make_contact(4)])
-    assert 25.0 <= caught.value.retry_after <= 32.0
-    throttled = limited.requests_to("PUT", "/contacts/v3/import")[-1]
+        push_contact(installed, [make_contact(3), make_contact(4)])
+    assert 29.0 <= caught.value.retry_after <= 32.0  # read from x-ratelimit-reset
+    throttled = dd_server.requests_to("PUT", IMPORT)[-1]
     assert throttled.status == 429
     assert "customer3@example.com" not in dd_state.contacts
 
@@ -61,7 +53,6 @@ def test_too_many_running_imports_is_a_rate_limit(
 ) -> None:
     dd_state.max_active_imports = 1
     dd_state.finish_after_polls = 1000
-    dd_state.finish_after_seconds = None
     monkeypatch.setattr(client, "POLL_BUDGET_SECONDS", 0.1)
     # An import that does not finish in time: the host is told to send the batch again.
     with pytest.raises(TransientError, match="will be sent again"):
@@ -91,38 +82,25 @@ def test_import_outcomes(installed, dd_state, make_contact, status, error, text)
         push_contact(installed, [make_contact(1), make_contact(2)])
 
 
-def test_server_errors_are_transient(make_integration, dd_state, make_contact) -> None:
-    with FakeServer(create_app(dd_state), faults=Faults(rate=1.0, kinds=("503",))) as server:
-        integration = make_integration(url=server.url, data={"api_endpoint": server.url + "/"})
-        with pytest.raises(TransientError, match="503"):
-            push_contact(integration, [make_contact(1)])
-        with pytest.raises(TransientError):
-            push_contact(integration, [make_contact(1), make_contact(2)])
+@pytest.mark.parametrize("fault", ["503", "drop"])
+def test_server_errors_are_transient(installed, dd_server, make_contact, fault) -> None:
+    dd_server.fail_next(2, fault)
+    with pytest.raises(TransientError, match="503" if fault == "503" else "could not connect"):
+        push_contact(installed, [make_contact(1)])
+    with pytest.raises(TransientError):
+        push_contact(installed, [make_contact(1), make_contact(2)])
+    assert not dd_server.requests_to("GET", f"{IMPORT}/{import_id(1)}")
 
 
 def test_a_failed_status_poll_is_polled_again_not_imported_twice(
-    make_integration, dd_state, make_contact
+    installed, dd_server, dd_state, make_contact
 ) -> None:
-    polls = 0
-
-    def first_two_polls(path: str) -> bool:
-        nonlocal polls
-        if not path.startswith("/contacts/v3/import/"):
-            return False
-        polls += 1
-        return polls <= 2
-
-    # The first poll passes (NotFinished), the second meets a 503, later ones pass.
-    fails_once = RateLimitRule(
-        1, 60.0, respond=lambda wait: (503, {}, b""), applies=first_two_polls
-    )
-    with FakeServer(create_app(dd_state), rate_limits=[fails_once]) as server:
-        integration = make_integration(url=server.url)
-        integration = make_integration(url=server.url, data=dict(install(integration).data))
-        assert push_contact(integration, [make_contact(1), make_contact(2)]) == []
-    assert len(server.requests_to("PUT", "/contacts/v3/import")) == 1
-    statuses = [r.status for r in server.requests if r.path.startswith("/contacts/v3/import/")]
-    assert statuses == [200, 503, 200]
+    poll = f"{IMPORT}/{import_id(1)}"
+    dd_server.fail_next(1, "503", path=poll)
+    assert push_contact(installed, [make_contact(1), make_contact(2)]) == []
+    assert len(dd_server.requests_to("PUT", IMPORT)) == 1
+    # The 503 poll, then NotFinished, then Finished.
+    assert [r.status for r in dd_server.requests_to("GET", poll)] == [503, 200, 200]
     assert dd_state.contacts["customer2@example.com"].data_fields["ELLITY_POINTS"] == 120
 
 

@@ -66,7 +66,7 @@ def test_v3_enums_are_lower_case_and_fields_must_exist(api, dd_state) -> None:
         },
     )
     assert created.status_code == 201
-    assert created.json()["channelProperties"]["email"]["emailType"] == "Html"
+    assert created.json()["dataFields"] == {"FIRSTNAME": "A"}
     updated = api("PATCH", "/contacts/v3/email/a@example.com", json={"lists": [7]})
     assert updated.status_code == 200
     assert dd_state.contacts["a@example.com"].lists == {7}

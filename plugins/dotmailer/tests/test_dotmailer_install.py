@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pointbridge_dotmailer import PLATFORM, connection, install, push_contact
+from pointbridge_dotmailer import PLATFORM, install, push_contact
 from pointbridge_dotmailer.fake import DotdigitalState, create_app
 
 from pointbridge import AuthError, ChoiceRequired, PermanentError
@@ -135,9 +135,8 @@ def test_account_in_another_region_is_used_after_discovery(make_integration, mak
         assert [r.path for r in r1.requests] == ["/v2/account-info"]
         assert r2.requests_to("POST", "/v2/data-fields")
 
-        # Without the endpoint in data (an older install, a fresh worker process), it is
+        # Without the endpoint in data (an integration installed by an older version), it is
         # looked up once and kept.
-        connection.reset()
         integration = make_integration(url=r1.url)
         push_contact(integration, [make_contact(1)])
         push_contact(integration, [make_contact(2)])
@@ -153,3 +152,14 @@ def test_wrong_region_is_refused_like_dotdigital(make_integration, make_contact)
             push_contact(integration, [make_contact(1)])
         assert "HTTP 403" in str(caught.value)
         assert state.contacts == {}
+
+
+def test_a_field_of_another_type_is_reused_and_the_admin_told(
+    make_integration, dd_state, dd_server
+) -> None:
+    # Made by hand before install, and Dotdigital compares names case-insensitively.
+    dd_state.data_fields["ELLITY_POINTS"] = {"name": "Ellity_Points", "type": "String"}
+    result = install(make_integration())
+    assert "ELLITY_POINTS" in result.existing and "ELLITY_POINTS" not in result.created
+    assert "Ellity_Points exists as String, but pointbridge writes Numeric" in result.message
+    assert len(dd_server.requests_to("POST", "/v2/data-fields")) == len(EXPECTED) - 1

@@ -3,34 +3,24 @@
 Loyalty fields go into one contact list's custom fields (``subscribe-bulk``, 3,000 a call),
 events into Ecomail's tracker (category = the field prefix without its ``_``, action
 ``change``, label ``credit`` / ``expiry`` / ``pin``), and the list's subscribe/unsubscribe
-webhook comes back as ``ListSubscription`` actions.
+webhook comes back as ``ListSubscription`` actions. The hooks live with their code:
+``install``, ``contacts.push_contact``, ``tracker.emit_event``, ``webhooks.handle_webhook``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from pointbridge import (
-    Capability,
-    Contact,
-    Event,
-    InstallResult,
-    Integration,
-    ItemFailure,
-    ListSubscription,
-    Platform,
-    WebhookRequest,
-    hookimpl,
-)
-from pointbridge_ecomail import install as _install
-from pointbridge_ecomail import tracker, webhooks
-from pointbridge_ecomail.client import BULK_MAX, RATE_LIMIT
-from pointbridge_ecomail.contacts import push as push_contacts
+from pointbridge import Capability, Contact, Integration, Platform, RateLimit, hookimpl
+from pointbridge_ecomail.client import BULK_MAX
+from pointbridge_ecomail.contacts import push_contact
 from pointbridge_ecomail.fields import csv_values
+from pointbridge_ecomail.install import install
 from pointbridge_ecomail.settings import EcomailSettings, list_id_of
+from pointbridge_ecomail.tracker import emit_event
+from pointbridge_ecomail.webhooks import handle_webhook
 
-NAME = "ecomail"
 # One HTTP request per event: a batch this size takes ~0.6 s of Ecomail's 1,000/min budget
 # at most, so a throttled call never leaves many events waiting behind it.
 MAX_EVENT_BATCH = 10
@@ -49,13 +39,15 @@ def csv_row(integration: Integration, contact: Contact) -> dict[str, Any]:
 
 
 PLATFORM = Platform(
-    name=NAME,
+    name="ecomail",
     title="Ecomail",
     settings_schema=EcomailSettings,
     capabilities=frozenset({Capability.EVENTS, Capability.WEBHOOKS, Capability.CSV_EXPORT}),
     max_batch=BULK_MAX,
     max_event_batch=MAX_EVENT_BATCH,
-    rate_limit=RATE_LIMIT,
+    # 1,000 requests a minute per API key (documented; 429 + Retry-After beyond), shared by
+    # contact pushes and events through the integration's client.
+    rate_limit=RateLimit(1000, 60),
     csv_row=csv_row,
     written_lists=written_lists,
     description="Ecomail: loyalty custom fields in a contact list, tracker events, list webhooks.",
@@ -67,21 +59,4 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     register(PLATFORM)
 
 
-@hookimpl
-def install(integration: Integration) -> InstallResult:
-    return _install.install(integration)
-
-
-@hookimpl
-def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    return push_contacts(integration, contacts)
-
-
-@hookimpl
-def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
-    return tracker.emit(integration, events)
-
-
-@hookimpl
-def handle_webhook(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
-    return webhooks.parse(request)
+__all__ = ["PLATFORM", "emit_event", "handle_webhook", "install", "push_contact"]

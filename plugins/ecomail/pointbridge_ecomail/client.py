@@ -1,17 +1,15 @@
-"""Ecomail API v2 calls, through ``core.http.ApiClient`` (auth header, timeouts, error mapping)."""
+"""Ecomail API v2 calls, through the integration's host-owned client (``Integration.client``:
+auth header, timeouts, error mapping, pacing under ``PLATFORM.rate_limit``)."""
 
 from __future__ import annotations
 
-import hashlib
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import requests
 
-from pointbridge import Integration, RateLimit
+from pointbridge import Integration
 from pointbridge.http import ApiClient
-from pointbridge.ratelimit import pacer_for
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
 AUTH_MESSAGE = (
@@ -21,43 +19,8 @@ AUTH_MESSAGE = (
 BULK_MAX = 3000
 # A 3,000-contact upsert can take Ecomail a while; the default 30 s read timeout is for small calls.
 BULK_TIMEOUT = (5.0, 90.0)
-# 1,000 requests a minute per API key (documented; 429 + Retry-After beyond). Contact pushes and
-# events share it through the host's per-integration pacer.
-RATE_LIMIT = RateLimit(1000, 60)
 # Lists are paginated on big accounts (``last_page``); a shop has few, this is just a fuse.
 MAX_LIST_PAGES = 20
-
-_clients: dict[tuple[int, str, str], ApiClient] = {}
-_clients_lock = threading.Lock()
-
-
-def api_client(integration: Integration) -> ApiClient:
-    """One pooled client per integration and credentials, reused across hook calls.
-
-    Every request waits for a slot of the integration's shared budget (``pacer_for``): the host
-    takes one per hook call, which the call's first request reuses, so a batch of events (one
-    request each) stays under Ecomail's limit together with the contact pushes.
-    """
-    api_key = str(integration.settings.get("api_key") or "")
-    api_url = str(integration.settings.get("api_url") or DEFAULT_API_URL)
-    # The cache key holds a digest, never the key itself.
-    cache_key = (integration.id, api_url, hashlib.sha256(api_key.encode()).hexdigest())
-    with _clients_lock:
-        client = _clients.get(cache_key)
-        if client is None:
-            stale = [k for k in _clients if k[0] == integration.id]
-            for k in stale:
-                _clients.pop(k).close()
-            client = ApiClient(
-                api_url,
-                headers={"key": api_key, "Content-Type": "application/json"},
-                auth_message=AUTH_MESSAGE,
-            )
-            _clients[cache_key] = client
-    # Looked up on every call: pacer_for hands out a new pacer when the limit changes, and the
-    # host and this client must always share the same one.
-    client.pacer = pacer_for(integration.id, RATE_LIMIT)
-    return client
 
 
 class EcomailClient:
@@ -68,7 +31,13 @@ class EcomailClient:
 
     @classmethod
     def for_integration(cls, integration: Integration) -> EcomailClient:
-        return cls(api_client(integration))
+        settings = integration.settings
+        api = integration.client(
+            str(settings.get("api_url") or DEFAULT_API_URL),
+            headers={"key": str(settings.get("api_key") or ""), "Content-Type": "application/json"},
+            auth_message=AUTH_MESSAGE,
+        )
+        return cls(api)
 
     def lists(self) -> list[dict[str, Any]]:
         """Every list of the account; also the cheapest call that proves the key works."""
@@ -97,13 +66,10 @@ class EcomailClient:
     def subscribe_bulk(
         self, list_id: str, subscribers: Sequence[Mapping[str, Any]]
     ) -> requests.Response:
-        """Upsert up to 3,000 subscribers without resubscribing or confirmation mails.
+        """Upsert up to ``BULK_MAX`` subscribers without resubscribing or confirmation mails.
 
         400/422 come back to the caller (who isolates the bad item); anything else is raised.
         """
-        if len(subscribers) > BULK_MAX:
-            # Ecomail would silently drop the rest: refuse loudly instead of losing contacts.
-            raise ValueError(f"subscribe-bulk takes at most {BULK_MAX} subscribers a call")
         payload = {
             "subscriber_data": list(subscribers),
             "update_existing": True,

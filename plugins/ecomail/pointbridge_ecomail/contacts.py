@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from pointbridge import Contact, Integration, ItemFailure, PermanentError
+from pointbridge import Contact, Integration, ItemFailure, PermanentError, hookimpl
 from pointbridge.http import error_summary
 from pointbridge_ecomail.client import BULK_MAX, EcomailClient
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
 from pointbridge_ecomail.settings import list_id_of
 
 log = logging.getLogger(__name__)
-
-# Deliberately loose: catch what can never be an address, let Ecomail judge the rest.
-_PLAUSIBLE_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
@@ -33,7 +29,8 @@ def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
     return item
 
 
-def push(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
+@hookimpl
+def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
     client = EcomailClient.for_integration(integration)
     list_id = list_id_of(integration)
     if not list_id:
@@ -41,14 +38,6 @@ def push(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFail
     failures: list[ItemFailure] = []
     ready: list[tuple[Contact, dict[str, Any]]] = []
     for contact in contacts:
-        if not contact.email or not _PLAUSIBLE_EMAIL.match(contact.email.strip()):
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    PermanentError(f"Customer {contact.customer_id} has no usable e-mail address."),
-                )
-            )
-            continue
         item = subscriber(integration.field_prefix, contact)
         size = custom_fields_size(item["custom_fields"])
         if size > CUSTOM_FIELDS_MAX_CHARS:

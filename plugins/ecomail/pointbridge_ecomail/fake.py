@@ -5,7 +5,7 @@ do not (marked UNCONFIRMED; see the plugin README)::
 
     account = FakeEcomail(api_key="k")
     list_id = account.add_list("Newsletter")
-    with FakeServer(create_app(account), **fake_server_kwargs()) as server:
+    with FakeServer(create_app(account), **SERVER_OPTIONS) as server:
         ...  # point api_url at server.url
     account.contacts["jan@example.com"]["custom_fields"]["ellity_credit"]
 
@@ -24,12 +24,9 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Flask, Response, jsonify, request
-
-from pointbridge.testing import RateLimitRule
+from flask import Flask, Response, abort, jsonify, make_response, request
 
 BULK_MAX = 3000
 CUSTOM_FIELDS_MAX_CHARS = 5000
@@ -38,9 +35,6 @@ VALUE_TYPES = {"string", "int", "float", "date", "json", "url"}
 
 SUBSCRIBED = 1
 UNSUBSCRIBED = 2
-HARD_BOUNCE = 4
-SPAM_COMPLAINT = 5
-UNCONFIRMED = 6
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$")
@@ -56,6 +50,15 @@ class FakeList:
     members: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class _Subscriber:
+    email: str
+    name: Any
+    surname: Any
+    # key -> (value, the type it declares; None for a plain value)
+    values: dict[str, tuple[Any, str | None]]
+
+
 class FakeEcomail:
     """One Ecomail account's state, shared by the fake app's threads under one lock."""
 
@@ -63,7 +66,7 @@ class FakeEcomail:
         self.api_key = api_key
         self.lock = threading.RLock()
         self.lists: dict[str, FakeList] = {}
-        # email -> {"email", "name", "surname", "custom_fields": {...}}; account-wide, as
+        # email -> {"id", "email", "name", "surname", "custom_fields": {...}}; account-wide, as
         # Ecomail keeps one contact per address across lists.
         self.contacts: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
@@ -86,9 +89,7 @@ class FakeEcomail:
         self, list_id: str, email: str, status: int = SUBSCRIBED, **data: Any
     ) -> None:
         with self.lock:
-            contact = self._contact(email)
-            contact.update({k: v for k, v in data.items() if k != "custom_fields"})
-            contact["custom_fields"].update(data.get("custom_fields") or {})
+            self._contact(email).update(data)
             self.lists[str(list_id)].members[email.lower()] = status
 
     def status(self, list_id: str, email: str) -> int | None:
@@ -99,32 +100,43 @@ class FakeEcomail:
         with self.lock:
             return [e for e in self.events if e["email"] == email.lower()]
 
-    def _contact(self, email: str) -> dict[str, Any]:
-        key = email.strip().lower()
-        if key not in self.contacts:
-            self.contacts[key] = {
-                "id": next(self._ids),
-                "email": key,
-                "name": None,
-                "surname": None,
-                "custom_fields": {},
-            }
-        return self.contacts[key]
-
     def known(self, email: str) -> bool:
         key = email.strip().lower()
         return any(key in lst.members for lst in self.lists.values())
 
+    def _contact(self, email: str) -> dict[str, Any]:
+        key = email.strip().lower()
+        blank = {"id": None, "email": key, "name": None, "surname": None, "custom_fields": {}}
+        if key not in self.contacts:
+            self.contacts[key] = {**blank, "id": next(self._ids)}
+        return self.contacts[key]
 
-def _error(status: int, message: str, errors: dict[str, list[str]] | None = None) -> Response:
+    def subscribe(
+        self, lst: FakeList, sub: _Subscriber, *, update_existing: bool, resubscribe: bool
+    ) -> None:
+        status = lst.members.get(sub.email)
+        if status is not None and not update_existing:
+            return
+        contact = self._contact(sub.email)
+        contact.update({k: v for k, v in (("name", sub.name), ("surname", sub.surname)) if v})
+        for key, (value, type_) in sub.values.items():
+            contact["custom_fields"][key] = value
+            # UNCONFIRMED (likeliest reading of the docs): the first write defines the field.
+            lst.custom_fields.setdefault(key, {"type": type_ or "string", "name": key})
+        # Bulk subscribe always skips double opt-in (documented).
+        if status is None or (status == UNSUBSCRIBED and resubscribe):
+            lst.members[sub.email] = SUBSCRIBED
+
+
+def _fail(status: int, message: str, errors: dict[str, list[str]] | None = None) -> NoReturn:
     # UNCONFIRMED: Ecomail's error body shape is not documented; this is Laravel's, which its
     # timestamps and pagination suggest it runs on.
-    body: dict[str, Any] = {"message": message}
-    if errors:
-        body["errors"] = errors
-    response = jsonify(body)
-    response.status_code = status
-    return response
+    body: dict[str, Any] = {"message": message, **({"errors": errors} if errors else {})}
+    abort(make_response(jsonify(body), status))
+
+
+def _invalid(key: str, problem: str) -> NoReturn:
+    _fail(422, "The given data was invalid.", {key: [problem]})
 
 
 def error_body(status: int) -> bytes:
@@ -132,126 +144,66 @@ def error_body(status: int) -> bytes:
     return json.dumps({"message": "Server Error" if status >= 500 else "Error"}).encode()
 
 
-def rate_limit_rule(calls: int = 1000, per_seconds: float = 60) -> RateLimitRule:
-    """Ecomail's 1,000 requests a minute per key; 429 with ``Retry-After`` in whole seconds."""
-
-    def respond(wait: float) -> tuple[int, dict[str, str], bytes]:
-        return (
-            429,
-            {
-                "Retry-After": str(max(1, round(wait))),
-                "X-RateLimit-Limit": str(calls),
-                "X-RateLimit-Remaining": "0",
-            },
-            b'{"message":"Too Many Attempts."}',
-        )
-
-    return RateLimitRule(calls, per_seconds, respond=respond)
+def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
+    """For ``FakeServer(throttled=...)``: Ecomail's 429, ``Retry-After`` in whole seconds."""
+    headers = {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Remaining": "0"}
+    return 429, headers, b'{"message":"Too Many Attempts."}'
 
 
-def _normalize_value(key: str, raw: Any, errors: dict[str, list[str]]) -> tuple[Any, str | None]:
+# ``FakeServer(create_app(account), **SERVER_OPTIONS)`` answers faults the way Ecomail does.
+SERVER_OPTIONS: dict[str, Any] = {"error_body": error_body, "throttled": throttled}
+
+
+def _value(key: str, raw: Any) -> tuple[Any, str | None]:
     """A custom-field value as stored, and the type it declares (``None`` for plain values)."""
-    if isinstance(raw, dict):
-        type_ = raw.get("type")
-        if type_ not in VALUE_TYPES:
-            errors[key] = [f"The type must be one of {', '.join(sorted(VALUE_TYPES))}."]
-            return None, None
-        value = raw.get("value")
-        if type_ == "int" and value is not None and not isinstance(value, int):
-            errors[key] = ["The value must be an integer."]
-        if (
-            type_ == "date"
-            and value not in (None, "")
-            and not (isinstance(value, str) and _DATE.match(value))
-        ):
-            errors[key] = ["The value must be a date (YYYY-MM-DD)."]
-        return value, type_
-    if raw is not None and not isinstance(raw, str | int | float):
-        errors[key] = ["The value must be a string or a {value, type} object."]
-    return raw, None
+    if not isinstance(raw, dict):
+        if raw is not None and not isinstance(raw, str | int | float):
+            _invalid(key, "The value must be a string or a {value, type} object.")
+        return raw, None
+    type_, value = raw.get("type"), raw.get("value")
+    if type_ not in VALUE_TYPES:
+        _invalid(key, f"The type must be one of {', '.join(sorted(VALUE_TYPES))}.")
+    if type_ == "int" and value is not None and not isinstance(value, int):
+        _invalid(key, "The value must be an integer.")
+    if type_ == "date" and value not in (None, "") and not _DATE.match(str(value)):
+        _invalid(key, "The value must be a date (YYYY-MM-DD).")
+    return value, type_
 
 
-@dataclass
-class _Subscriber:
-    email: str
-    name: Any
-    surname: Any
-    values: dict[str, tuple[Any, str | None]]
-
-
-def _parse_subscriber(item: Any, where: str) -> tuple[_Subscriber | None, dict[str, list[str]]]:
+def _subscriber(item: Any, where: str) -> _Subscriber:
     """One ``subscriber_data`` item, checked the way a request validator would."""
     if not isinstance(item, dict):
-        return None, {where: ["Each subscriber must be an object."]}
+        _invalid(where, "Each subscriber must be an object.")
     email = item.get("email")
     if not isinstance(email, str) or not _EMAIL.match(email.strip()):
-        return None, {f"{where}.email": ["The email must be a valid email address."]}
+        _invalid(f"{where}.email", "The email must be a valid email address.")
     fields_in = item.get("custom_fields") or {}
-    if not isinstance(fields_in, dict):
-        return None, {f"{where}.custom_fields": ["The custom fields must be an object."]}
     size = len(json.dumps(fields_in, ensure_ascii=False, separators=(",", ":")))
-    if size > CUSTOM_FIELDS_MAX_CHARS:
-        return None, {f"{where}.custom_fields": [f"At most {CUSTOM_FIELDS_MAX_CHARS} characters."]}
-    errors: dict[str, list[str]] = {}
+    if not isinstance(fields_in, dict) or size > CUSTOM_FIELDS_MAX_CHARS:
+        _invalid(f"{where}.custom_fields", f"An object of at most {CUSTOM_FIELDS_MAX_CHARS} chars.")
     values: dict[str, tuple[Any, str | None]] = {}
     for raw_key, raw in fields_in.items():
         # Documented: keys are trimmed and lower-cased; two that collide are rejected.
         key = str(raw_key).strip().lower()
         if key in values:
-            errors[f"{where}.custom_fields.{key}"] = ["Duplicate custom field key."]
-            continue
-        values[key] = _normalize_value(f"{where}.custom_fields.{key}", raw, errors)
-    if errors:
-        return None, errors
-    return _Subscriber(email.strip().lower(), item.get("name"), item.get("surname"), values), {}
-
-
-def _store(
-    account: FakeEcomail,
-    lst: FakeList,
-    sub: _Subscriber,
-    *,
-    update_existing: bool,
-    resubscribe: bool,
-) -> None:
-    existing_status = lst.members.get(sub.email)
-    if existing_status is not None and not update_existing:
-        return
-    contact = account._contact(sub.email)
-    if sub.name is not None:
-        contact["name"] = sub.name
-    if sub.surname is not None:
-        contact["surname"] = sub.surname
-    for key, (value, type_) in sub.values.items():
-        contact["custom_fields"][key] = value
-        # UNCONFIRMED (likeliest reading of the docs): the first write defines the field.
-        if key not in lst.custom_fields:
-            lst.custom_fields[key] = {"type": type_ or "string", "name": key}
-    if existing_status is None:
-        # Bulk subscribe always skips double opt-in (documented).
-        lst.members[sub.email] = SUBSCRIBED
-    elif existing_status == UNSUBSCRIBED and resubscribe:
-        lst.members[sub.email] = SUBSCRIBED
+            _invalid(f"{where}.custom_fields.{key}", "Duplicate custom field key.")
+        values[key] = _value(f"{where}.custom_fields.{key}", raw)
+    return _Subscriber(email.strip().lower(), item.get("name"), item.get("surname"), values)
 
 
 def create_app(account: FakeEcomail) -> Flask:
     app = Flask("fake_ecomail")
-    app.config["ECOMAIL"] = account
 
     @app.before_request
-    def check_key() -> Response | None:
+    def check_key() -> None:
         given = request.headers.get("key", "")
         if not given or not hmac.compare_digest(given.encode(), account.api_key.encode()):
-            return _error(401, "Unauthorized")
-        return None
+            _fail(401, "Unauthorized")
 
-    def json_body() -> Any:
-        return request.get_json(silent=True)
-
-    def list_or_404(list_id: str) -> FakeList | Response:
+    def the_list(list_id: str) -> FakeList:
         lst = account.lists.get(list_id)
         if lst is None:
-            return _error(404, "List not found")
+            _fail(404, "List not found")
         return lst
 
     @app.get("/lists")
@@ -264,130 +216,50 @@ def create_app(account: FakeEcomail) -> Flask:
     @app.get("/lists/<list_id>")
     def list_detail(list_id: str) -> Response:
         with account.lock:
-            lst = list_or_404(list_id)
-            if isinstance(lst, Response):
-                return lst
-            counts = {"subscribed": 0, "unsubscribed": 0, "unconfirmed": 0}
-            for status in lst.members.values():
-                if status == SUBSCRIBED:
-                    counts["subscribed"] += 1
-                elif status == UNSUBSCRIBED:
-                    counts["unsubscribed"] += 1
-                elif status == UNCONFIRMED:
-                    counts["unconfirmed"] += 1
-            return jsonify(
-                {
-                    "list": {
-                        "id": lst.id,
-                        "name": lst.name,
-                        "custom_fields": {k: dict(v) for k, v in lst.custom_fields.items()},
-                        "active_subscribers": counts["subscribed"],
-                    },
-                    "subscribers": counts,
-                }
-            )
+            lst = the_list(list_id)
+            fields = {k: dict(v) for k, v in lst.custom_fields.items()}
+            return jsonify({"list": {"id": lst.id, "name": lst.name, "custom_fields": fields}})
 
     @app.post("/lists/<list_id>/subscribe-bulk")
     def subscribe_bulk(list_id: str) -> Response:
-        body = json_body()
+        body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("subscriber_data"), list):
-            return _error(
-                422,
-                "The subscriber data field is required.",
-                {"subscriber_data": ["The subscriber data field is required."]},
-            )
+            _invalid("subscriber_data", "The subscriber data field is required.")
         with account.lock:
-            lst = list_or_404(list_id)
-            if isinstance(lst, Response):
-                return lst
+            lst = the_list(list_id)
             # Documented: "Subscribers above the limit are silently ignored."
             taken = body["subscriber_data"][:BULK_MAX]
-            errors: dict[str, list[str]] = {}
-            parsed: list[_Subscriber] = []
-            for index, item in enumerate(taken):
-                sub, found = _parse_subscriber(item, f"subscriber_data.{index}")
-                errors.update(found)
-                if sub is not None:
-                    parsed.append(sub)
-            if errors:
-                return _error(422, "The given data was invalid.", errors)
-            update_existing = body.get("update_existing", True) is not False
-            resubscribe = body.get("resubscribe", False) is True
+            parsed = [_subscriber(item, f"subscriber_data.{n}") for n, item in enumerate(taken)]
             for sub in parsed:
-                _store(account, lst, sub, update_existing=update_existing, resubscribe=resubscribe)
+                account.subscribe(
+                    lst,
+                    sub,
+                    update_existing=body.get("update_existing", True) is not False,
+                    resubscribe=body.get("resubscribe", False) is True,
+                )
             account.bulk_calls.append(
                 {k: v for k, v in body.items() if k != "subscriber_data"}
                 | {"received": len(body["subscriber_data"]), "taken": len(taken)}
             )
             return jsonify({"inserts": len(taken)})
 
-    @app.delete("/lists/<list_id>/unsubscribe")
-    def unsubscribe(list_id: str) -> Response:
-        body = json_body()
-        email = body.get("email") if isinstance(body, dict) else None
-        with account.lock:
-            lst = list_or_404(list_id)
-            if isinstance(lst, Response):
-                return lst
-            if not isinstance(email, str) or email.lower() not in lst.members:
-                return _error(404, "Subscriber not found")
-            lst.members[email.lower()] = UNSUBSCRIBED
-            return jsonify({"list_id": int(lst.id), "email": email.lower(), "status": 2})
-
-    @app.get("/lists/<list_id>/subscriber/<email>")
-    def get_subscriber(list_id: str, email: str) -> Response:
-        with account.lock:
-            lst = list_or_404(list_id)
-            if isinstance(lst, Response):
-                return lst
-            status = lst.members.get(email.lower())
-            if status is None:
-                return _error(404, "Subscriber not found")
-            contact = account.contacts[email.lower()]
-            return jsonify({"subscriber": {**contact, "list_id": int(lst.id), "status": status}})
-
     @app.post("/tracker/events")
     def track_event() -> Response:
-        body = json_body()
+        body = request.get_json(silent=True)
         event = body.get("event") if isinstance(body, dict) else None
         if not isinstance(event, dict) or not isinstance(event.get("email"), str):
-            return _error(
-                422,
-                "The event.email field is required.",
-                {"event.email": ["The event.email field is required."]},
-            )
+            _invalid("event.email", "The event.email field is required.")
         value = event.get("value")
         encoded = value if isinstance(value, str) or value is None else json.dumps(value)
         if encoded is not None and len(encoded) > EVENT_VALUE_MAX_CHARS:
-            return _error(
-                422,
-                "The event.value may not be greater than 20000 characters.",
-                {"event.value": ["The event.value may not be greater than 20000 characters."]},
-            )
+            _invalid("event.value", f"At most {EVENT_VALUE_MAX_CHARS} characters.")
         with account.lock:
             if not account.known(event["email"]):
                 # UNCONFIRMED: the docs say the subscriber must exist, not what Ecomail answers.
-                return _error(404, "Subscriber not found")
-            stored = {
-                "id": next(account._ids),
-                "email": event["email"].strip().lower(),
-                "category": event.get("category"),
-                "action": event.get("action"),
-                "label": event.get("label"),
-                "property": event.get("property"),
-                "value": encoded,
-                "timestamp": datetime.now(UTC).isoformat(),
-            }
-            account.events.append(stored)
-            return jsonify({k: v for k, v in stored.items() if k != "timestamp"})
+                _fail(404, "Subscriber not found")
+            stored = {key: event.get(key) for key in ("category", "action", "label", "property")}
+            stored |= {"id": next(account._ids), "email": event["email"].strip().lower()}
+            account.events.append(stored | {"value": encoded})
+            return jsonify(account.events[-1])
 
     return app
-
-
-def fake_server_kwargs(*, rate_limit: bool = True, **extra: Any) -> dict[str, Any]:
-    """The ``FakeServer`` keyword arguments that make it answer like Ecomail."""
-    kwargs: dict[str, Any] = {"error_body": error_body}
-    if rate_limit:
-        kwargs["rate_limits"] = [rate_limit_rule()]
-    kwargs.update(extra)
-    return kwargs

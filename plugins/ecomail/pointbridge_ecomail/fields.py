@@ -9,11 +9,12 @@ automations (numbers compared, dates counted down), and the values here are the 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from pointbridge import Contact, loyalty_fields
+from pointbridge.fields import FieldSpec
 
 # Ecomail's own limit on one subscriber's custom fields, in characters (docs: subscribe-bulk).
 CUSTOM_FIELDS_MAX_CHARS = 5000
@@ -23,16 +24,8 @@ INT = "int"
 DATE = "date"
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One catalog field: its neutral name (``core.loyalty_fields``) and its Ecomail type."""
-
-    name: str
-    type: str
-    label: str
-
-
-# Order is the CSV column order. Text fields stay plain strings: a plain string is the form every
+# Names are the neutral ones of ``loyalty_fields`` (``wanted`` applies the prefix); the order
+# is the CSV column order. Text fields stay plain strings: a plain string is the form every
 # Ecomail example uses, and it keeps fields an admin already created as text untouched.
 CATALOG: tuple[FieldSpec, ...] = (
     FieldSpec("credit", STRING, "Points balance (text)"),
@@ -58,8 +51,13 @@ def field_name(prefix: str, spec: FieldSpec) -> str:
     return normalize_key(f"{prefix}{spec.name}")
 
 
+def wanted(prefix: str) -> list[FieldSpec]:
+    """The catalog under the names the list holds, for ``ensure_fields``."""
+    return [replace(spec, name=field_name(prefix, spec)) for spec in CATALOG]
+
+
 def field_names(prefix: str) -> list[str]:
-    return [field_name(prefix, spec) for spec in CATALOG]
+    return [spec.name for spec in wanted(prefix)]
 
 
 def event_category(prefix: str) -> str:
@@ -75,29 +73,29 @@ def _date_value(value: date | datetime | None) -> str:
     return value.strftime("%Y-%m-%d")
 
 
-def plain_values(contact: Contact) -> dict[str, str | int]:
-    """Every catalog field's value under its neutral name, as Ecomail should store it."""
-    values = loyalty_fields(contact)
-    plain: dict[str, str | int] = {spec.name: values[spec.name] for spec in CATALOG}
-    plain["next_expiration_date"] = _date_value(contact.next_expiration_date)
-    plain["last_change_date"] = _date_value(contact.last_change_at)
-    return plain
+def plain_values(prefix: str, contact: Contact) -> dict[str, str | int]:
+    """Every field's value under its name in the list, as Ecomail should store it."""
+    values = {
+        **loyalty_fields(contact),
+        "next_expiration_date": _date_value(contact.next_expiration_date),
+        "last_change_date": _date_value(contact.last_change_at),
+    }
+    return {field_name(prefix, spec): values[spec.name] for spec in CATALOG}
 
 
 def custom_fields(prefix: str, contact: Contact) -> dict[str, Any]:
     """The ``custom_fields`` object of one subscriber, typed where the type matters."""
-    plain = plain_values(contact)
+    plain = plain_values(prefix, contact)
     out: dict[str, Any] = {}
-    for spec in CATALOG:
+    for spec in wanted(prefix):
         value = plain[spec.name]
-        key = field_name(prefix, spec)
         if spec.type == STRING:
-            out[key] = str(value)
+            out[spec.name] = str(value)
         elif spec.type == DATE and value == "":
             # An empty date clears the field; sent typed so a first write still makes it a date.
-            out[key] = {"value": None, "type": DATE}
+            out[spec.name] = {"value": None, "type": DATE}
         else:
-            out[key] = {"value": value, "type": spec.type}
+            out[spec.name] = {"value": value, "type": spec.type}
     return out
 
 
@@ -106,14 +104,6 @@ def custom_fields_size(fields: dict[str, Any]) -> int:
     return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
 
-def csv_columns(prefix: str) -> list[str]:
-    return ["email", *field_names(prefix)]
-
-
 def csv_values(prefix: str, contact: Contact) -> dict[str, str | int]:
     """One row for Ecomail's CSV import: the e-mail and every prefixed column."""
-    plain = plain_values(contact)
-    row: dict[str, str | int] = {"email": contact.email}
-    for spec in CATALOG:
-        row[field_name(prefix, spec)] = plain[spec.name]
-    return row
+    return {"email": contact.email, **plain_values(prefix, contact)}

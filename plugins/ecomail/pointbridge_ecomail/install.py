@@ -10,19 +10,27 @@ will not behave (a number field an admin made as text, say).
 
 from __future__ import annotations
 
-from typing import Any
-
-from pointbridge import ChoiceRequired, InstallResult, Integration
+from pointbridge import ChoiceRequired, InstallResult, Integration, hookimpl
+from pointbridge.fields import ExistingField, ensure_fields
 from pointbridge_ecomail.client import EcomailClient
-from pointbridge_ecomail.fields import CATALOG, DATE, INT, STRING, field_name, normalize_key
+from pointbridge_ecomail.fields import DATE, INT, STRING, normalize_key, wanted
 from pointbridge_ecomail.settings import list_id_of
 
-# Ecomail reports field types in its own words; these are the ones that fit each catalog type.
-COMPATIBLE_TYPES: dict[str, set[str]] = {
-    STRING: {"string", "varchar", "text"},
-    INT: {"int", "integer", "number", "float", "numeric"},
-    DATE: {"date", "datetime"},
+# Ecomail reports field types in its own words; each maps to the catalog type it behaves as.
+TYPE_FAMILIES = {
+    "varchar": STRING,
+    "text": STRING,
+    "integer": INT,
+    "number": INT,
+    "float": INT,
+    "numeric": INT,
+    "datetime": DATE,
 }
+
+
+def _family(type_: str) -> str:
+    lowered = type_.strip().lower()
+    return TYPE_FAMILIES.get(lowered, lowered)
 
 
 def _options(client: EcomailClient) -> list[tuple[str, str]]:
@@ -33,6 +41,17 @@ def _options(client: EcomailClient) -> list[tuple[str, str]]:
     return options
 
 
+def _existing(detail: dict) -> list[ExistingField]:
+    # A field written without a type is a string field in Ecomail.
+    return [
+        ExistingField(
+            str(name), str(found.get("type") or STRING) if isinstance(found, dict) else STRING
+        )
+        for name, found in (detail.get("custom_fields") or {}).items()
+    ]
+
+
+@hookimpl
 def install(integration: Integration) -> InstallResult:
     client = EcomailClient.for_integration(integration)
     list_id = list_id_of(integration)
@@ -54,46 +73,28 @@ def install(integration: Integration) -> InstallResult:
             _options(client),
             f"Ecomail has no list with id {list_id}: pick one of your lists.",
         )
-    present: dict[str, Any] = {
-        normalize_key(str(name)): spec for name, spec in (detail.get("custom_fields") or {}).items()
-    }
-    existing: list[str] = []
-    pending: list[str] = []
-    warnings: list[str] = []
-    types: dict[str, str] = {}
-    for spec in CATALOG:
-        name = field_name(integration.field_prefix, spec)
-        types[name] = spec.type
-        if name not in present:
-            pending.append(name)
-            continue
-        existing.append(name)
-        found = present[name].get("type") if isinstance(present[name], dict) else None
-        if found and str(found).lower() not in COMPATIBLE_TYPES[spec.type]:
-            warnings.append(f"{name} is a {found} field in Ecomail but should be {spec.type}")
+    # Nothing to create: a missing field is only noted, the first sync brings it in.
+    fields = ensure_fields(
+        wanted(integration.field_prefix),
+        _existing(detail),
+        lambda spec: None,
+        same_name=normalize_key,
+        same_type=_family,
+    )
+    pending = fields.created
     list_name = str(detail.get("name") or list_id)
     parts = [f'Ecomail list "{list_name}" (id {list_id}).']
-    if existing:
-        parts.append(f"{len(existing)} loyalty field(s) already there.")
+    if fields.existing:
+        parts.append(f"{len(fields.existing)} loyalty field(s) already there.")
     if pending:
         parts.append(
             f"Ecomail adds the other {len(pending)} ({', '.join(pending)}) at the first sync: "
             "its API creates custom fields only when a contact first gets a value."
         )
-    if warnings:
-        parts.append(
-            "Check in Ecomail (list → Custom fields): "
-            + "; ".join(warnings)
-            + ". Segments and automations comparing them may misbehave."
-        )
+    parts.extend(fields.warnings)
     return InstallResult(
         created=[],
-        existing=existing,
-        data={
-            "list_id": list_id,
-            "list_name": list_name,
-            "field_types": types,
-            "pending_fields": pending,
-        },
+        existing=fields.existing,
+        data={"list_id": list_id, "list_name": list_name, "pending_fields": pending},
         message=" ".join(parts),
     )

@@ -1,32 +1,29 @@
 """``emit_event``: one ``POST tracker/events`` per event, category ``<prefix>``, action ``change``.
 
-Ecomail takes one event per request, so a batch is a loop. What matters is what happens when
-the loop is interrupted: events already accepted must not be sent again (Ecomail would run the
-automation twice), so an interruption after the first event returns the rest as
-``TransientError`` items instead of raising for the whole batch.
-
-The host charges every returned failure one attempt, so a failure must cost only the events it
-concerns: one failed request (a 5xx, a dropped connection) fails its own event and the loop goes
-on, holding back that customer's later events so they still arrive in order. Only two failures
-in a row (Ecomail looks down) or a 429 (its budget is spent) stop the loop and return the rest.
+Ecomail takes one event per request, so a batch goes out item by item (``send_each``): an
+event already accepted is never sent again (Ecomail would run the automation twice), a 429
+hands the untried rest back as ``RateLimited`` (no attempt spent), and a failed request (a 5xx,
+a dropped connection) fails its own event only, holding back that customer's later events so
+they still arrive in order. Two failed requests in a row mean Ecomail looks down: the rest of
+the batch is not tried (each would wait out its own timeout) and is retried later.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from pointbridge import (
-    AuthError,
     Event,
     EventType,
     Integration,
     ItemFailure,
     PermanentError,
-    RateLimited,
     TransientError,
+    hookimpl,
+    send_each,
 )
 from pointbridge.http import error_summary
 from pointbridge_ecomail.client import EcomailClient
@@ -72,81 +69,61 @@ def _is_unknown_subscriber(status: int, text: str) -> bool:
     return "subscriber" in lowered and ("not found" in lowered or "exist" in lowered)
 
 
-def emit(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
-    # No spacing here: every request of the loop waits for its slot in the integration's shared
-    # pacer (see client.api_client), which also counts the contact pushes.
-    client = EcomailClient.for_integration(integration)
-    failures: list[ItemFailure] = []
-    delivered_any = False
-    consecutive_failures = 0
-    # Customers with an event to retry: their later events wait, or they would overtake it.
-    held: set[int] = set()
+class _Batch:
+    """One ``emit_event`` call: the customers whose events wait, and Ecomail's failure streak."""
 
-    def hold(event: Event, error: TransientError) -> None:
-        failures.append(ItemFailure(event.id, error))
-        held.add(event.customer_id)
+    def __init__(self, client: EcomailClient, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.held: set[int] = set()
+        self.failures_in_a_row = 0
+        self.tried = 0
 
-    for index, event in enumerate(events):
-        if event.customer_id in held:
-            hold(event, TransientError("Waits for an earlier event of the same customer."))
-            continue
+    def until_down(self, events: Iterable[Event]) -> Iterator[Event]:
+        for event in events:
+            if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+                return
+            self.tried += 1
+            yield event
+
+    def send(self, event: Event) -> None:
+        if event.customer_id in self.held:
+            raise TransientError("Waits for an earlier event of the same customer.")
+        try:
+            self._post(event)
+        except TransientError:
+            self.held.add(event.customer_id)
+            raise
+
+    def _post(self, event: Event) -> None:
         if event.type not in LABELS:
-            failures.append(
-                ItemFailure(event.id, PermanentError(f"Ecomail has no mapping for {event.type}."))
-            )
-            continue
-        payload = tracker_event(integration.field_prefix, event)
+            raise PermanentError(f"Ecomail has no mapping for {event.type}.")
+        payload = tracker_event(self.prefix, event)
         size = len(json.dumps(payload["value"], ensure_ascii=False))
         if size > VALUE_MAX_CHARS:
-            failures.append(
-                ItemFailure(
-                    event.id,
-                    PermanentError(
-                        f"Event value is {size} characters; Ecomail takes {VALUE_MAX_CHARS}."
-                    ),
-                )
+            raise PermanentError(
+                f"Event value is {size} characters; Ecomail takes {VALUE_MAX_CHARS}."
             )
-            continue
         try:
-            response = client.track_event(payload)
-        except AuthError:
+            response = self.client.track_event(payload)
+        except TransientError:
+            self.failures_in_a_row += 1
             raise
-        except RateLimited as exc:
-            if not delivered_any:
-                # Nothing went through: the whole call is throttled, and the host honours
-                # Retry-After (pausing the integration) only on a raised RateLimited.
-                raise
-            wait = f"; retry after {exc.retry_after:g} s" if exc.retry_after is not None else ""
-            reason = f"Ecomail throttled the batch after {index} event(s){wait}"
-            failures.extend(ItemFailure(rest.id, TransientError(reason)) for rest in events[index:])
-            return failures
-        except TransientError as exc:
-            consecutive_failures += 1
-            if consecutive_failures < MAX_CONSECUTIVE_FAILURES:
-                hold(event, exc)
-                continue
-            if not delivered_any:
-                raise
-            reason = f"Ecomail stopped answering mid-batch: {exc}"
-            failures.extend(ItemFailure(rest.id, TransientError(reason)) for rest in events[index:])
-            return failures
-        except PermanentError as exc:
-            consecutive_failures = 0
-            failures.append(ItemFailure(event.id, exc))
-            continue
-        consecutive_failures = 0
+        self.failures_in_a_row = 0
         if response.ok:
-            delivered_any = True
-            continue
+            return
         summary = error_summary(response)
         if _is_unknown_subscriber(response.status_code, response.text):
             # The contact push for this customer has not reached Ecomail yet: retry later.
-            hold(
-                event,
-                TransientError(f"{event.email} is not an Ecomail subscriber yet ({summary})"),
-            )
-        else:
-            failures.append(
-                ItemFailure(event.id, PermanentError(f"Ecomail rejected the event: {summary}"))
-            )
-    return failures
+            raise TransientError(f"{event.email} is not an Ecomail subscriber yet ({summary})")
+        raise PermanentError(f"Ecomail rejected the event: {summary}")
+
+
+@hookimpl
+def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
+    # Every request waits for its slot in the integration's paced client, which the contact
+    # pushes share: no spacing of its own here.
+    batch = _Batch(EcomailClient.for_integration(integration), integration.field_prefix)
+    failures = send_each(batch.until_down(events), batch.send, key=lambda event: event.id)
+    down = TransientError("Ecomail stopped answering mid-batch: not tried, retried later.")
+    return failures + [ItemFailure(event.id, down) for event in events[batch.tried :]]

@@ -1,7 +1,8 @@
 """The list webhook Ecomail POSTs when someone joins or leaves a list.
 
 Ecomail signs nothing: the host has already checked the unguessable token in the URL, which is
-all the authentication this webhook can have.
+all the authentication this webhook can have. The host also judges the e-mail address when it
+applies the subscription.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pointbridge import ListSubscription, WebhookRejected, WebhookRequest
+from pointbridge import ListSubscription, WebhookRejected, WebhookRequest, hookimpl
 
 EXAMPLE_BODY = json.dumps(
     {
@@ -29,7 +30,8 @@ def _reject(problem: str) -> WebhookRejected:
     return WebhookRejected(400, problem, hint=HINT)
 
 
-def parse(request: WebhookRequest) -> list[ListSubscription]:
+@hookimpl
+def handle_webhook(request: WebhookRequest) -> list[ListSubscription]:
     try:
         body = request.json()
     except WebhookRejected as exc:
@@ -42,7 +44,7 @@ def parse(request: WebhookRequest) -> list[ListSubscription]:
     if not isinstance(payload, dict):
         raise _reject(f'"payload" must be an object, got {type(payload).__name__}.')
     email = payload.get("email")
-    if not isinstance(email, str) or "@" not in email:
+    if not isinstance(email, str):
         raise _reject(f"payload.email must be an e-mail address, got {email!r}.")
     status = payload.get("status")
     if not isinstance(status, str) or status.strip().upper() not in STATUSES:

@@ -7,23 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pointbridge_ecomail import client as client_module
-from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
+from pointbridge_ecomail import PLATFORM
+from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
 
 from pointbridge import Contact, Event, EventType, Integration
 from pointbridge.testing import FakeServer
 from pointbridge.testing.contacts import sample_contact
-from pointbridge.testing.pacing import RecordingPacer, RecordingPacers
+from pointbridge.testing.contract import INTEGRATION_ID, sample_integration
+from pointbridge.testing.pacing import RecordingPacer, record_pacing
 
 API_KEY = "eco-test-key-8f2a"
 
 
 @pytest.fixture(autouse=True)
 def pacer(monkeypatch: pytest.MonkeyPatch) -> RecordingPacer:
-    pacers = RecordingPacers()
-    monkeypatch.setattr(client_module, "pacer_for", pacers.pacer_for)
-    # The integrations the fixtures build all have id 7.
-    return pacers.pacer_for(7, client_module.RATE_LIMIT)
+    return record_pacing(monkeypatch).pacer_for(INTEGRATION_ID, PLATFORM.rate_limit)
 
 
 @pytest.fixture
@@ -36,7 +34,7 @@ def account() -> FakeEcomail:
 
 @pytest.fixture
 def server(account: FakeEcomail) -> Iterator[FakeServer]:
-    with FakeServer(create_app(account), error_body=error_body) as running:
+    with FakeServer(create_app(account), **SERVER_OPTIONS) as running:
         yield running
 
 
@@ -44,17 +42,7 @@ def server(account: FakeEcomail) -> Iterator[FakeServer]:
 def make_integration(server: FakeServer) -> Callable[..., Integration]:
     def make(*, url: str | None = None, prefix: str = "ellity_", **settings: Any) -> Integration:
         merged = {"api_key": API_KEY, "list_id": "1", "api_url": url or server.url, **settings}
-        return Integration(
-            id=7,
-            name="shop-ecomail",
-            platform="ecomail",
-            settings=merged,
-            data={},
-            field_prefix=prefix,
-            expiry_notice_days=14,
-            webhook_secret="whsec-unused",
-            webhook_url="https://shop.example/webhooks/7/tok",
-        )
+        return sample_integration(PLATFORM, merged, field_prefix=prefix)
 
     return make
 

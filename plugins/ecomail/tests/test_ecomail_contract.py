@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
+from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
 
 from pointbridge import Integration, WebhookRequest
 from pointbridge.testing.contract import PluginContract
@@ -22,7 +22,7 @@ class TestEcomailContract(PluginContract):
         return create_app(account), account
 
     def server_options(self) -> dict[str, Any]:
-        return {"error_body": error_body}
+        return SERVER_OPTIONS
 
     def settings(self, url: str) -> dict[str, Any]:
         return {"api_url": url, "api_key": API_KEY, "list_id": "1"}

@@ -14,15 +14,13 @@ from typing import Any
 
 import pytest
 import requests
-from pointbridge_ecomail import client
 from pointbridge_ecomail.client import AUTH_MESSAGE, BULK_MAX
-from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body, rate_limit_rule
+from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
 from pointbridge_ecomail.fields import field_names
 from sqlalchemy import func, select
 
-from pointbridge import ratelimit
 from pointbridge.models import LedgerEntry, OutboxMessage
-from pointbridge.testing import FakeServer, Faults
+from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 
 NAME = "eco"
@@ -36,7 +34,6 @@ REWARDED_LIST = "2"
 @pytest.fixture(autouse=True)
 def pacer() -> None:
     """Overrides the unit tests' recording pacer: end to end runs the real shared budget."""
-    assert client.pacer_for is ratelimit.pacer_for
 
 
 @contextmanager
@@ -47,7 +44,7 @@ def running(
     account.add_list("Newsletter", LIST_ID)
     account.add_list("Loyalty club", REWARDED_LIST)
     with (
-        FakeServer(create_app(account), error_body=error_body, **server) as api,
+        FakeServer(create_app(account), **SERVER_OPTIONS, **server) as api,
         Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
         yield account, api, pb
@@ -342,11 +339,12 @@ def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(
     with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
         pb.seed_customers(10_001, points=10)
-        # An account whose budget something else is using up: the export meets 429s.
-        api.rate_limits.append(rate_limit_rule(2, 1.0))
+        # An account whose budget something else is using up: the export meets a 429 halfway.
+        bulk = "/lists/1/subscribe-bulk"
+        api.fail_next(1, "429", path=bulk, retry_after=1)
         output = pb.cli("export", NAME)
         assert "10001 customers sent, 0 refused" in output
-        assert [r.status for r in api.requests_to("POST", "/lists/1/subscribe-bulk")].count(429)
+        assert [r.status for r in api.requests_to("POST", bulk)] == [429] + [200] * 4
 
         assert [(c["received"], c["taken"]) for c in account.bulk_calls] == [
             (BULK_MAX, BULK_MAX)
@@ -379,16 +377,19 @@ def test_throttling_and_failures_are_retried_and_nothing_is_lost(
 ) -> None:
     with running(tmp_path, database_url) as (account, api, pb):
         add(pb, api)
-        # Below the 1,000 a minute the host paces at, so its pacing alone cannot avoid 429s.
-        api.rate_limits.append(rate_limit_rule(10, 1.0))
-        # No "slow" kind: neither the plugin nor the host lets a test shorten the client's
-        # timeout, so a slow answer would only be a late success.
-        api.faults = Faults(rate=0.1, kinds=("500", "503", "429", "drop"), seed=6)
+        # Planned, so a slow machine meets the same: the first contact push throttled and its
+        # retry failed; the first events failed, throttled and dropped. No "slow" kind: neither
+        # the plugin nor the host lets a test shorten the client's timeout (a late success).
+        for path, kinds in (
+            ("/lists/1/subscribe-bulk", "429 503"),
+            ("/tracker/events", "500 429 drop"),
+        ):
+            for kind in kinds.split():
+                api.fail_next(1, kind, path=path, retry_after=1)
         customers, with_pin = pb.shop_for_rounds(customers=10, rounds=2)
 
         statuses = Counter(r.status for r in api.requests)
-        # Throttled, and failed: 5xx, or 0 for a dropped connection.
-        assert statuses[429] and statuses[500] + statuses[503] + statuses[0]
+        assert (statuses[429], statuses[503], statuses[500], statuses[0]) == (2, 1, 1, 1)
         assert pb.dead() == 0
         for customer in customers:
             now = pb.customer(customer["id"])

@@ -75,7 +75,7 @@ def test_fields_made_by_the_admin_are_reused_and_wrong_types_flagged(
     result = plugin.install(integration)
     assert result.existing == ["ellity_credit", "ellity_credit_num"]
     assert "ellity_credit" not in result.data["pending_fields"]
-    assert "ellity_credit_num is a string field in Ecomail but should be int" in result.message
+    assert "ellity_credit_num exists as string, but pointbridge writes int" in result.message
 
 
 def test_legacy_prefix_names_every_field_with_it(make_integration):

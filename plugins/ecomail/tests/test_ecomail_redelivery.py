@@ -7,10 +7,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from pointbridge_ecomail import client
-from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body
+from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
 
-from pointbridge import ratelimit
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 from pointbridge.testing.lost import LosesAnswers
@@ -21,7 +19,6 @@ API_KEY = "eco-redelivery-key-91ab"
 @pytest.fixture(autouse=True)
 def pacer() -> None:
     """Overrides the unit tests' recording pacer: end to end runs the real shared budget."""
-    assert client.pacer_for is ratelimit.pacer_for
 
 
 def test_an_event_whose_answer_was_lost_is_sent_again_with_the_same_event_id(
@@ -32,7 +29,7 @@ def test_an_event_whose_answer_was_lost_is_sent_again_with_the_same_event_id(
     # Ecomail records the first tracker event; pointbridge never hears back.
     lossy = LosesAnswers(create_app(account), "POST", "/tracker/events")
     with (
-        FakeServer(lossy, error_body=error_body) as api,
+        FakeServer(lossy, **SERVER_OPTIONS) as api,
         Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
         settings = {"api_url": api.url, "api_key": API_KEY, "list_id": list_id}

@@ -21,20 +21,20 @@ def payload(**overrides: object) -> dict:
     return {"payload": body}
 
 
-def test_subscribed_becomes_a_list_join(integration):
-    actions = plugin.handle_webhook(integration, request(payload()))
+def test_subscribed_becomes_a_list_join():
+    actions = plugin.handle_webhook(request(payload()))
     assert actions == [
         ListSubscription("jan@example.cz", "1", True, raw=payload()),
     ]
 
 
-def test_unsubscribed_becomes_a_list_leave_for_that_list(integration):
-    [action] = plugin.handle_webhook(integration, request(payload(status="UNSUBSCRIBED", listId=2)))
+def test_unsubscribed_becomes_a_list_leave_for_that_list():
+    [action] = plugin.handle_webhook(request(payload(status="UNSUBSCRIBED", listId=2)))
     assert (action.email, action.list_id, action.subscribed) == ("jan@example.cz", "2", False)
 
 
-def test_list_id_sent_as_text_is_accepted(integration):
-    [action] = plugin.handle_webhook(integration, request(payload(listId="7")))
+def test_list_id_sent_as_text_is_accepted():
+    [action] = plugin.handle_webhook(request(payload(listId="7")))
     assert action.list_id == "7"
 
 
@@ -52,11 +52,9 @@ def test_list_id_sent_as_text_is_accepted(integration):
         (payload(listId=True), "payload.listId"),
     ],
 )
-def test_malformed_body_is_a_400_naming_the_problem_and_showing_the_body(
-    integration, body, complaint
-):
+def test_malformed_body_is_a_400_naming_the_problem_and_showing_the_body(body, complaint):
     with pytest.raises(WebhookRejected) as caught:
-        plugin.handle_webhook(integration, request(body))
+        plugin.handle_webhook(request(body))
     assert caught.value.status == 400
     assert complaint in caught.value.message
     assert caught.value.hint is not None

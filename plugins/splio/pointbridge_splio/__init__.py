@@ -7,9 +7,7 @@ read the custom fields (points balance, missions, rewards, referrals counts, VIP
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from pointbridge import (
     ConfigurationError,
@@ -18,14 +16,14 @@ from pointbridge import (
     Integration,
     ItemFailure,
     Platform,
-    RateLimited,
+    RateLimit,
     hookimpl,
 )
-from pointbridge_splio.client import client_for
-from pointbridge_splio.fields import FIELDS, field_name
-from pointbridge_splio.pacing import RATE_LIMIT
+from pointbridge.fields import ExistingField, ensure_fields
+from pointbridge_splio.client import SplioClient
+from pointbridge_splio.fields import field_specs
 from pointbridge_splio.settings import SplioSettings
-from pointbridge_splio.sync import push_contacts
+from pointbridge_splio.sync import ContactSync
 
 PLATFORM = Platform(
     name="splio",
@@ -33,9 +31,9 @@ PLATFORM = Platform(
     settings_schema=SplioSettings,
     capabilities=frozenset(),
     max_batch=1000,
-    # Splio: 20 requests/s on data/contacts, 10/s elsewhere, per client IP; the client paces
-    # its requests with the same budget (and the 10/s apart).
-    rate_limit=RATE_LIMIT,
+    # Splio: 20 requests/s on data/contacts, per client IP (and 10/s elsewhere, which the
+    # client keeps to on top: see client.py).
+    rate_limit=RateLimit(20, 1.0),
     # Existing contacts are updated one PATCH at a time: with one call in flight, Splio's
     # round trip (100-200 ms) would cap updates far below the 20/s budget. Four calls at
     # once fill it; the shared pacer still keeps them under 20/s together.
@@ -52,27 +50,9 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     register(PLATFORM)
 
 
-# An admin waits for install: a short rate-limit pause is better spent waiting than failing.
-INSTALL_PATIENCE_SECONDS = 10.0
-
-
 @hookimpl
 def install(integration: Integration) -> InstallResult:
-    waited = 0.0
-    while True:
-        try:
-            # Safe to repeat: fields created by an interrupted attempt are found and reused.
-            return _install(integration)
-        except RateLimited as exc:
-            wait = exc.retry_after if exc.retry_after is not None else 1.0
-            if waited + wait > INSTALL_PATIENCE_SECONDS:
-                raise
-            time.sleep(wait)
-            waited += wait
-
-
-def _install(integration: Integration) -> InstallResult:
-    client = client_for(integration)
+    client = SplioClient(integration)
     client.token()  # a refused key stops here, before anything is created
 
     notes: list[str] = []
@@ -88,35 +68,32 @@ def _install(integration: Integration) -> InstallResult:
             "updates of existing contacts will only work if that field holds the e-mail."
         )
 
-    by_name: dict[str, Any] = {}
-    for element in client.contact_fields():
-        name = element.get("name")
-        if isinstance(name, str) and not element.get("is_system"):
-            by_name.setdefault(name.lower(), element)
-
-    created: list[str] = []
-    existing: list[str] = []
-    ids: dict[str, int] = {}
-    for spec in FIELDS:
-        name = field_name(integration.field_prefix, spec)
-        found = by_name.get(name.lower())
-        if found is not None:
-            existing.append(name)
-        else:
-            found = client.create_field(name, spec.type)
-            created.append(name)
-        if found.get("id") is not None:
-            ids[name] = int(found["id"])
-
-    message = f"Splio: {len(created)} custom field(s) created, {len(existing)} reused."
+    existing = [
+        # Splio's listing gives no field types, so there is no type to compare.
+        ExistingField(str(element["name"]), "", element.get("id"))
+        for element in client.contact_fields()
+        if isinstance(element.get("name"), str) and not element.get("is_system")
+    ]
+    fields = ensure_fields(
+        field_specs(integration.field_prefix),
+        existing,
+        lambda spec: client.create_field(spec.name, spec.type).get("id"),
+        same_type=lambda data_type: "",
+    )
+    message = (
+        f"Splio: {len(fields.created)} custom field(s) created, {len(fields.existing)} reused."
+    )
     return InstallResult(
-        created=created,
-        existing=existing,
-        data={"fields": ids, "unique_key": unique_key},
+        created=fields.created,
+        existing=fields.existing,
+        data={
+            "fields": {name: int(i) for name, i in fields.ids.items() if i is not None},
+            "unique_key": unique_key,
+        },
         message=" ".join([message, *notes]),
     )
 
 
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    return push_contacts(client_for(integration), integration, contacts)
+    return ContactSync(SplioClient(integration), integration).push(contacts)

@@ -1,9 +1,14 @@
 """Splio's REST API (``https://api.splio.com``) as pointbridge uses it.
 
-Every call carries ``Authorization: Bearer <JWT>`` from ``POST /authenticate``. The token is
-kept in memory per integration and API key (never on disk, never logged), renewed before it
-expires, and a 401 (Splio's body is the bare JSON string ``"Authentication failed."``)
-re-authenticates once and repeats the call.
+Every call carries ``Authorization: Bearer <JWT>`` from ``POST /authenticate``. The token lives
+in the integration's kept client (``integration.client``), never on disk, never logged; it is
+renewed before it expires, and a 401 (Splio's body is the bare JSON string
+``"Authentication failed."``) re-authenticates once and repeats the call.
+
+Splio allows 20 requests/s on ``data/contacts`` and 10/s on everything else, counted apart, per
+client IP. The kit paces every request of the integration under the declared 20/s; the calls
+off ``data/contacts`` (authentication, the unique key, install's field calls) also keep to the
+10/s of their own.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from requests.auth import AuthBase
 
 from pointbridge import AuthError, ConfigurationError, Integration, TransientError
-from pointbridge.http import ApiClient, error_summary
-from pointbridge.ratelimit import Pacer, pacer_for
+from pointbridge.http import ApiClient, error_summary, parse_retry_after
+from pointbridge.ratelimit import Pacer, RateLimit
 from pointbridge_splio.auth import Token
-from pointbridge_splio.pacing import RATE_LIMIT, is_contacts_path, others_window
+from pointbridge_splio.known import KnownContacts
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +36,36 @@ DEFAULT_API_URL = "https://api.splio.com/"
 AUTH_MESSAGE = "Splio refused the API key: check it (Splio → users → API users)."
 BULK_MAX = 1000
 FIELDS_PER_PAGE = 100
+OTHERS_LIMIT = RateLimit(10, 1.0)
+
+
+def others_pacer() -> Pacer:
+    """The pace of one API user's calls off ``data/contacts`` (tests record it instead)."""
+    return Pacer(OTHERS_LIMIT)
 
 
 def rate_limit_reset(response: requests.Response) -> float | None:
     """Seconds to wait after a 429: Splio sends ``RateLimit-Reset``, never ``Retry-After``."""
-    raw = response.headers.get("RateLimit-Reset")
-    if not raw:
-        return None
+    return parse_retry_after(response.headers.get("RateLimit-Reset"))
+
+
+def splio_errors(response: requests.Response) -> list[dict[str, Any]]:
+    """The items of an error body ``{"status", "errors": [{"error_key", ...}]}``."""
     try:
-        return max(0.0, float(raw.strip()))
-    except ValueError:
-        return None
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        return []
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
 
 
 def splio_error(response: requests.Response) -> str:
-    """Splio's own words from an error body ``{"status", "errors": [{..., error_description}]}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return error_summary(response)
-    if isinstance(body, dict) and isinstance(body.get("errors"), list):
-        parts = []
-        for error in body["errors"]:
-            if isinstance(error, dict):
-                key = error.get("error_key")
-                text = error.get("error_description") or error.get("error") or ""
-                parts.append(f"{key}: {text}" if key else str(text))
-        if parts:
-            return f"HTTP {response.status_code}: " + "; ".join(parts)
+    """Splio's own words from an error body, for messages and logs."""
+    parts = [
+        ": ".join(str(part) for part in (e.get("error_key"), e.get("error_description")) if part)
+        for e in splio_errors(response)
+    ]
+    if parts:
+        return f"HTTP {response.status_code}: " + "; ".join(parts)
     return error_summary(response)
 
 
@@ -66,88 +74,102 @@ def contact_path(email: str) -> str:
     return "data/contacts/" + quote(email, safe="@")
 
 
-class SplioClient:
-    """One Splio API user: its token and its HTTP session. Safe to share between threads.
+def is_contacts_path(path: str) -> bool:
+    """Splio's ``data/contacts`` family, limited apart from everything else."""
+    path = path.lstrip("/")
+    return path == "data/contacts" or path.startswith("data/contacts/")
 
-    Requests to ``data/contacts`` wait for their slot in ``pacer``, the integration's shared
-    budget; the others, which Splio counts apart, pass their own window (see
-    ``pointbridge_splio.pacing``).
+
+class SplioUser(AuthBase):
+    """What pointbridge keeps about one Splio API user between hook calls: its token (put on
+    every request, as a ``requests`` auth), the pace of its calls off ``data/contacts``, and
+    the contacts Splio confirmed it has.
+
+    It rides in the integration's kept client, whose cache is keyed on this object's ``repr``
+    (the key's digest, never the key): a new key or URL starts afresh, as the universe may be
+    another one.
     """
 
-    def __init__(self, api_url: str, api_key: str, pacer: Pacer | None = None) -> None:
-        self.api_url = api_url
-        self.api = ApiClient(api_url, auth_message=AUTH_MESSAGE, retry_after=rate_limit_reset)
-        self.contacts_api = ApiClient(
-            api_url, auth_message=AUTH_MESSAGE, retry_after=rate_limit_reset, pacer=pacer
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.token: Token | None = None
+        self.lock = threading.Lock()
+        self.others = others_pacer()
+        self.known = KnownContacts()
+
+    def __repr__(self) -> str:
+        return f"SplioUser({hashlib.sha256(self.api_key.encode()).hexdigest()[:16]})"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self.token
+        if token is not None and not (request.url or "").endswith("/authenticate"):
+            request.headers["Authorization"] = f"Bearer {token.value}"
+        return request
+
+
+class SplioClient:
+    """One hook call's view of a Splio API user; safe to share between threads."""
+
+    def __init__(self, integration: Integration) -> None:
+        self.api: ApiClient = integration.client(
+            str(integration.settings.get("api_url") or DEFAULT_API_URL),
+            auth=SplioUser(str(integration.settings.get("api_key") or "")),
+            auth_message=AUTH_MESSAGE,
+            retry_after=rate_limit_reset,
         )
-        self._api_key = api_key
-        self._token: Token | None = None
-        self._lock = threading.Lock()
+        # The kept client's user, not the one just made: it holds the token and what we know.
+        self.user: SplioUser = self.api.session.auth  # type: ignore[assignment]
 
     @property
-    def pacer(self) -> Pacer | None:
-        return self.contacts_api.pacer
+    def known(self) -> KnownContacts:
+        return self.user.known
 
     # -- authentication --------------------------------------------------------------------
 
     def authenticate(self) -> str:
         """A new token; a refused key is an ``AuthError`` the admin can act on."""
-        response = self._paced(
-            "POST", "authenticate", passthrough=(400,), json={"api_key": self._api_key}
+        response = self._send(
+            "POST", "authenticate", passthrough=(400,), json={"api_key": self.user.api_key}
         )
         if response.status_code == 400:
             # Splio answers a wrong or missing key with 400, not 401.
             log.info("Splio refused the API key (%s)", splio_error(response))
             raise AuthError(AUTH_MESSAGE)
-        try:
-            token = response.json().get("token")
-        except (ValueError, AttributeError):
-            token = None
+        token = _json(response).get("token")
         if not isinstance(token, str) or not token:
             raise TransientError("Splio answered /authenticate without a token.")
         return token
 
     def token(self) -> str:
         # Under the lock so that threads sharing an expired token authenticate once, not each.
-        with self._lock:
-            if self._token is None or not self._token.fresh():
-                self._token = Token.issued(self.authenticate())
-            return self._token.value
+        with self.user.lock:
+            if self.user.token is None or not self.user.token.fresh():
+                self.user.token = Token.issued(self.authenticate())
+            return self.user.token.value
 
     def forget_token(self, value: str) -> None:
-        with self._lock:
-            if self._token is not None and self._token.value == value:
-                self._token = None
+        with self.user.lock:
+            if self.user.token is not None and self.user.token.value == value:
+                self.user.token = None
 
     def request(
         self, method: str, path: str, *, passthrough: Collection[int] = (), **kwargs: Any
     ) -> requests.Response:
         token = self.token()
-        response = self._send(method, path, token, (*passthrough, 401), kwargs)
+        response = self._send(method, path, passthrough=(*passthrough, 401), **kwargs)
         if response.status_code == 401 and 401 not in passthrough:
             # Expired early or revoked: one new token, one more try; a second 401 is an
             # AuthError (the key itself no longer works).
             self.forget_token(token)
-            response = self._send(method, path, self.token(), passthrough, kwargs)
+            self.token()
+            response = self._send(method, path, passthrough=passthrough, **kwargs)
         return response
 
     def _send(
-        self,
-        method: str,
-        path: str,
-        token: str,
-        passthrough: Collection[int],
-        kwargs: dict[str, Any],
-    ) -> requests.Response:
-        headers = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
-        return self._paced(method, path, passthrough=passthrough, **{**kwargs, "headers": headers})
-
-    def _paced(
         self, method: str, path: str, *, passthrough: Collection[int], **kwargs: Any
     ) -> requests.Response:
-        if is_contacts_path(path):
-            return self.contacts_api.request(method, path, passthrough=passthrough, **kwargs)
-        others_window(self.api_url).wait()
+        if not is_contacts_path(path):
+            self.user.others.request()
         return self.api.request(method, path, passthrough=passthrough, **kwargs)
 
     # -- universe and fields -----------------------------------------------------------------
@@ -196,8 +218,6 @@ class SplioClient:
 
     def bulk_create(self, contacts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """``POST /data/contacts/bulk``: the per-contact items of Splio's 207 answer."""
-        if len(contacts) > BULK_MAX:
-            raise ValueError(f"Splio takes at most {BULK_MAX} contacts per bulk call")
         response = self.request(
             "POST", "data/contacts/bulk", json={"contacts": list(contacts)}, passthrough=(400,)
         )
@@ -215,10 +235,6 @@ class SplioClient:
         """``PATCH /data/contacts/{email}``; 400 and 404 come back for the caller to judge."""
         return self.request("PATCH", contact_path(email), json=body, passthrough=(400, 404, 422))
 
-    def close(self) -> None:
-        self.api.close()
-        self.contacts_api.close()
-
 
 def _json(response: requests.Response) -> dict[str, Any]:
     try:
@@ -231,36 +247,3 @@ def _json(response: requests.Response) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise TransientError(f"Splio answered with unexpected JSON: {json.dumps(body)[:200]}")
     return body
-
-
-# One client per integration and key, for the life of the process: the token is reused across
-# calls (Splio asks clients not to authenticate per call) and a changed key gets a new entry.
-_clients: dict[tuple[int, str, str], SplioClient] = {}
-_clients_lock = threading.Lock()
-
-
-def client_for(integration: Integration) -> SplioClient:
-    api_url = str(integration.settings.get("api_url") or DEFAULT_API_URL)
-    api_key = str(integration.settings.get("api_key") or "")
-    fingerprint = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-    key = (integration.id, api_url.rstrip("/"), fingerprint)
-    # The budget the host paces this integration's calls with (the platform declares the same
-    # RATE_LIMIT); it is replaced only if that limit changes, and the client with it.
-    pacer = pacer_for(integration.id, RATE_LIMIT)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None or client.pacer is not pacer:
-            # A changed key or URL replaces the entry; the old client is dropped, not closed,
-            # since another thread may still be finishing a call with it.
-            for old in [k for k in _clients if k[0] == integration.id]:
-                del _clients[old]
-            client = _clients[key] = SplioClient(api_url, api_key, pacer)
-        return client
-
-
-def reset_clients() -> None:
-    """Forget every cached client and token (tests; a host reloading integrations)."""
-    with _clients_lock:
-        for client in _clients.values():
-            client.close()
-        _clients.clear()

@@ -3,41 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pointbridge import Contact
+from pointbridge.fields import FieldSpec
 
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One custom field: name without the prefix, Splio type, value for a contact."""
-
-    key: str
-    type: str  # Splio's custom field types: date | text | int | double
-    value: Callable[[Contact], str]
-    label: str
-    # Sent even when empty, so that an old value is cleared (the tier when a customer leaves it).
-    clearable: bool = False
-
+# Name without the prefix, Splio type (date | text | int | double), label.
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("points_balance", "int", "points balance"),
+    ("missions_count", "int", "missions completed"),
+    ("rewards_count", "int", "rewards claimed"),
+    ("referrals_count", "int", "referrals"),
+    ("tier", "text", "VIP tier name"),
+)
 
 # Splio documents custom field values as strings ("can be an integer, a float, a string or a
 # date"), so integers go out as their decimal text.
-FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("points_balance", "int", lambda c: str(c.points), "points balance"),
-    FieldSpec("missions_count", "int", lambda c: str(c.missions), "missions completed"),
-    FieldSpec("rewards_count", "int", lambda c: str(c.rewards), "rewards claimed"),
-    FieldSpec("referrals_count", "int", lambda c: str(c.referrals), "referrals"),
-    FieldSpec("tier", "text", lambda c: c.tier_name or "", "VIP tier name", clearable=True),
-)
+VALUES: Mapping[str, Callable[[Contact], str]] = {
+    "points_balance": lambda c: str(c.points),
+    "missions_count": lambda c: str(c.missions),
+    "rewards_count": lambda c: str(c.rewards),
+    "referrals_count": lambda c: str(c.referrals),
+    "tier": lambda c: c.tier_name or "",
+}
+
+# Sent even when empty, so that an old value is cleared (the tier when a customer leaves it).
+CLEARABLE = frozenset({"tier"})
 
 
-def field_name(prefix: str, spec: FieldSpec) -> str:
-    return f"{prefix}{spec.key}"
-
-
-def field_names(prefix: str) -> list[str]:
-    return [field_name(prefix, spec) for spec in FIELDS]
+def field_specs(prefix: str) -> list[FieldSpec]:
+    return [FieldSpec(f"{prefix}{key}", data_type, label) for key, data_type, label in FIELDS]
 
 
 def custom_fields(
@@ -50,11 +45,11 @@ def custom_fields(
     update it is sent, because leaving it out would keep the previous tier.
     """
     entries: list[dict[str, Any]] = []
-    for spec in FIELDS:
-        value = spec.value(contact)
-        if value == "" and (creating or not spec.clearable):
+    for key, value_of in VALUES.items():
+        value = value_of(contact)
+        if value == "" and (creating or key not in CLEARABLE):
             continue
-        name = field_name(prefix, spec)
+        name = f"{prefix}{key}"
         field_id = field_ids.get(name)
         ref: dict[str, Any] = {"id": int(field_id)} if field_id is not None else {"name": name}
         entries.append({**ref, "value": value})

@@ -1,15 +1,15 @@
-"""Contact sync: bulk create, then one PATCH per contact Splio already had.
+"""Contact sync: new contacts in bulk, the ones Splio has by one PATCH each.
 
 Splio's bulk endpoint creates and never updates: a contact that exists comes back as a 400 item
 "Contact with unique key … already exists" and has to be updated alone with
-``PATCH /data/contacts/{email}``. The PATCH carries ``custom_fields`` only: ``lists`` there
-replaces every list membership the contact has, and names belong to the shop's own sync.
+``PATCH /data/contacts/{email}``. The contacts Splio confirmed it has (``known.py``) skip the
+bulk call and are PATCHed straight away. The PATCH carries ``custom_fields`` only: ``lists``
+there replaces every list membership the contact has, and names belong to the shop's own sync.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pointbridge import (
@@ -18,13 +18,12 @@ from pointbridge import (
     Integration,
     ItemFailure,
     PermanentError,
-    RateLimited,
     TransientError,
+    send_each,
 )
-from pointbridge_splio.client import BULK_MAX, SplioClient, splio_error
+from pointbridge_splio.client import BULK_MAX, SplioClient, splio_error, splio_errors
 from pointbridge_splio.fields import custom_fields
-
-log = logging.getLogger(__name__)
+from pointbridge_splio.known import contact_key
 
 FIELDS_BROKEN = (
     "Splio refused the loyalty fields ({detail}). A field was probably deleted or its type "
@@ -34,199 +33,117 @@ FIELDS_BROKEN = (
 # After this many timeouts/5xx in a row the remaining updates are handed back at once instead
 # of each waiting out its own timeout against a platform that is down.
 MAX_CONSECUTIVE_TRANSIENT = 3
+UNMENTIONED = "Splio's answer to the bulk create did not mention this contact."
 
 
-def _chunks(items: Sequence[Contact], size: int) -> Iterator[Sequence[Contact]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+class ContactSync:
+    """One ``push_contact`` call: the batch's creates, then its updates."""
 
+    def __init__(self, client: SplioClient, integration: Integration) -> None:
+        self.client = client
+        self.known = client.known
+        self.prefix = integration.field_prefix
+        self.field_ids: Mapping[str, Any] = (integration.data or {}).get("fields") or {}
+        self.transient_in_a_row = 0
 
-def _key(email: str) -> str:
-    return email.strip().lower()
+    def push(self, contacts: Sequence[Contact]) -> list[ItemFailure]:
+        # Creates go first (one bulk call: the host sends at most max_batch, 1,000): a 429
+        # there stops the call before anything was written, and the whole batch waits.
+        new = [c for c in contacts if c.email not in self.known]
+        to_update = [c for c in contacts if c.email in self.known]
+        failures: list[ItemFailure] = []
+        for start in range(0, len(new), BULK_MAX):
+            existing, refused = self.create(new[start : start + BULK_MAX])
+            to_update.extend(existing)
+            failures.extend(refused)
+        failures.extend(send_each(to_update, self.update, key=lambda c: c.customer_id))
+        return failures
 
+    def fields(self, contact: Contact, *, creating: bool) -> list[dict[str, Any]]:
+        return custom_fields(contact, self.prefix, self.field_ids, creating=creating)
 
-def create_payload(contact: Contact, prefix: str, field_ids: Mapping[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = {"email": contact.email.strip()}
-    if contact.first_name:
-        payload["firstname"] = contact.first_name
-    if contact.last_name:
-        payload["lastname"] = contact.last_name
-    payload["custom_fields"] = custom_fields(contact, prefix, field_ids, creating=True)
-    return payload
+    # -- creating ------------------------------------------------------------------------------
 
+    def create_payload(self, contact: Contact) -> dict[str, Any]:
+        payload: dict[str, Any] = {"email": contact.email}
+        if contact.first_name:
+            payload["firstname"] = contact.first_name
+        if contact.last_name:
+            payload["lastname"] = contact.last_name
+        payload["custom_fields"] = self.fields(contact, creating=True)
+        return payload
 
-def update_payload(contact: Contact, prefix: str, field_ids: Mapping[str, Any]) -> dict[str, Any]:
-    return {"custom_fields": custom_fields(contact, prefix, field_ids, creating=False)}
+    def create(self, chunk: Sequence[Contact]) -> tuple[list[Contact], list[ItemFailure]]:
+        """Bulk-create ``chunk``: the contacts Splio already had, and those that failed."""
+        answers: dict[str, Mapping[str, Any]] = {}
+        for item in self.client.bulk_create([self.create_payload(c) for c in chunk]):
+            answers.setdefault(contact_key(str(item.get("contact_id") or "")), item)
+        existing: list[Contact] = []
+        failures: list[ItemFailure] = []
+        created = 0
+        field_errors: list[str] = []
+        for contact in chunk:
+            item = answers.get(contact_key(contact.email))
+            if item is None:
+                failures.append(ItemFailure(contact.customer_id, TransientError(UNMENTIONED)))
+                continue
+            code, description = _code(item), str(item.get("description") or "").strip()
+            if 200 <= code < 300 or "already exists" in description.lower():
+                self.known.add(contact.email)
+                if code < 300:
+                    created += 1
+                else:
+                    existing.append(contact)
+                continue
+            reason = f"{code}: {description or 'no reason given'}"
+            error: TransientError | PermanentError
+            if code in (408, 429) or code >= 500 or code == 0:
+                error = TransientError(f"Splio could not create the contact now ({reason}).")
+            else:
+                if "custom field" in description.lower() or "custom_field" in description.lower():
+                    field_errors.append(description)
+                error = PermanentError(f"Splio refused the contact ({reason}).")
+            failures.append(ItemFailure(contact.customer_id, error))
+        if field_errors and created == 0:
+            # Every contact gets the same fields: when none could be created and Splio blames a
+            # custom field, the set-up is broken, not the contacts. Pause rather than dead-letter.
+            raise ConfigurationError(FIELDS_BROKEN.format(detail=field_errors[0]))
+        return existing, failures
 
+    # -- updating ------------------------------------------------------------------------------
 
-def push_contacts(
-    client: SplioClient,
-    integration: Integration,
-    contacts: Sequence[Contact],
-) -> list[ItemFailure]:
-    prefix = integration.field_prefix
-    field_ids: Mapping[str, Any] = (integration.data or {}).get("fields") or {}
-    failures: list[ItemFailure] = []
-
-    first: dict[str, Contact] = {}
-    repeats: list[Contact] = []
-    for contact in contacts:
-        if not (contact.email or "").strip():
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    PermanentError("The customer has no e-mail address, which Splio needs."),
-                )
-            )
-        elif _key(contact.email) in first:
-            # Two customers with one address: the second can only be an update.
-            repeats.append(contact)
-        else:
-            first[_key(contact.email)] = contact
-
-    to_update: list[Contact] = []
-    for chunk in _chunks(list(first.values()), BULK_MAX):
-        items = client.bulk_create([create_payload(c, prefix, field_ids) for c in chunk])
-        existing, chunk_failures = _read_bulk_items(chunk, items)
-        to_update.extend(existing)
-        failures.extend(chunk_failures)
-    to_update.extend(repeats)
-
-    failures.extend(_update_each(client, to_update, prefix, field_ids))
-    return failures
-
-
-def _read_bulk_items(
-    chunk: Sequence[Contact], items: Sequence[Mapping[str, Any]]
-) -> tuple[list[Contact], list[ItemFailure]]:
-    by_key = {_key(c.email): c for c in chunk}
-    reported: set[str] = set()
-    existing: list[Contact] = []
-    failures: list[ItemFailure] = []
-    created = 0
-    field_errors: list[str] = []
-    for item in items:
-        key = _key(str(item.get("contact_id") or ""))
-        contact = by_key.get(key)
-        if contact is None or key in reported:
-            continue
-        reported.add(key)
+    def update(self, contact: Contact) -> None:
+        """PATCH one contact; a contact deleted in Splio since is created again."""
+        if self.transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT:
+            raise TransientError("Splio stopped answering; not tried this time.")
+        body = {"custom_fields": self.fields(contact, creating=False)}
         try:
-            code = int(item.get("code") or 0)
-        except (TypeError, ValueError):
-            code = 0
-        description = str(item.get("description") or "").strip()
-        if 200 <= code < 300:
-            created += 1
-            continue
-        if "already exists" in description.lower():
-            existing.append(contact)
-        elif code in (408, 429) or code >= 500 or code == 0:
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    TransientError(
-                        f"Splio could not create the contact now ({code}: "
-                        f"{description or 'no reason given'})."
-                    ),
-                )
-            )
-        else:
-            if "custom field" in description.lower() or "custom_field" in description.lower():
-                field_errors.append(description)
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    PermanentError(
-                        f"Splio refused the contact ({code}: {description or 'no reason given'})."
-                    ),
-                )
-            )
-    if field_errors and created == 0:
-        # Every contact gets the same fields: when none could be created and Splio blames a
-        # custom field, the set-up is broken, not the contacts. Pause rather than dead-letter.
-        raise ConfigurationError(FIELDS_BROKEN.format(detail=field_errors[0]))
-    for key, contact in by_key.items():
-        if key not in reported:
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    TransientError(
-                        "Splio's answer to the bulk create did not mention this contact."
-                    ),
-                )
-            )
-    return existing, failures
-
-
-def _update_each(
-    client: SplioClient,
-    contacts: Sequence[Contact],
-    prefix: str,
-    field_ids: Mapping[str, Any],
-) -> list[ItemFailure]:
-    failures: list[ItemFailure] = []
-    consecutive_transient = 0
-    for index, contact in enumerate(contacts):
-        # The client paces every request under Splio's 20/s on data/contacts.
-        try:
-            response = client.update_contact(
-                contact.email.strip(), update_payload(contact, prefix, field_ids)
-            )
-        except RateLimited as exc:
-            # Raising would make the host redo the updates already done; hand back only the
-            # rest, each to be retried on its own.
-            wait = f" in {exc.retry_after:g} s" if exc.retry_after is not None else ""
-            log.info("Splio rate limit after %d of %d contact updates", index, len(contacts))
-            failures.extend(
-                ItemFailure(
-                    rest.customer_id,
-                    TransientError(f"Splio's rate limit was reached; retry{wait}."),
-                )
-                for rest in contacts[index:]
-            )
-            break
-        except TransientError as exc:
-            failures.append(ItemFailure(contact.customer_id, exc))
-            consecutive_transient += 1
-            if consecutive_transient >= MAX_CONSECUTIVE_TRANSIENT:
-                failures.extend(
-                    ItemFailure(
-                        rest.customer_id,
-                        TransientError("Splio stopped answering; not tried this time."),
-                    )
-                    for rest in contacts[index + 1 :]
-                )
-                break
-            continue
-        except PermanentError as exc:
-            consecutive_transient = 0
-            failures.append(ItemFailure(contact.customer_id, exc))
-            continue
-        consecutive_transient = 0
+            response = self.client.update_contact(contact.email, body)
+        except TransientError:
+            self.transient_in_a_row += 1
+            raise
+        self.transient_in_a_row = 0
         if response.status_code == 404:
-            # It existed a moment ago (bulk said so); deleted since, the next try creates it.
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    TransientError(f"Splio no longer finds the contact ({splio_error(response)})."),
-                )
-            )
-        elif not response.ok and _blames_custom_fields(response):
+            self.known.discard(contact.email)
+            self.create_again(contact)
+        elif response.ok:
+            self.known.add(contact.email)
+        elif any(e.get("error_key") == "custom_fields" for e in splio_errors(response)):
             raise ConfigurationError(FIELDS_BROKEN.format(detail=splio_error(response)))
-        elif not response.ok:
-            failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    PermanentError(f"Splio refused the update ({splio_error(response)})."),
-                )
-            )
-    return failures
+        else:
+            raise PermanentError(f"Splio refused the update ({splio_error(response)}).")
+
+    def create_again(self, contact: Contact) -> None:
+        existing, failures = self.create([contact])
+        if failures:
+            raise failures[0].error
+        if existing:
+            # Missing for the PATCH, there again for the create: someone else is at work on it.
+            raise TransientError("Splio reported the contact both missing and existing.")
 
 
-def _blames_custom_fields(response: Any) -> bool:
+def _code(item: Mapping[str, Any]) -> int:
     try:
-        errors = response.json().get("errors") or []
-    except (ValueError, AttributeError):
-        return False
-    return any(isinstance(e, dict) and e.get("error_key") == "custom_fields" for e in errors)
+        return int(item.get("code") or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -7,49 +7,35 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pointbridge_splio.client import reset_clients
-from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
-from pointbridge_splio.pacing import reset_windows
+from pointbridge_splio import PLATFORM, client, install
+from pointbridge_splio.fake import FakeSplio, serve
 
-from pointbridge import Contact, Integration
-from pointbridge.testing import FakeServer, Faults
+from pointbridge import Integration
+from pointbridge.testing import FakeServer
+from pointbridge.testing.contract import sample_integration
+from pointbridge.testing.pacing import RecordingPacer, RecordingPacers, record_pacing
 
 GOOD_KEY = "splio-key-0123456789abcdef"
-_ids = itertools.count(1)
+# Each test's integrations get ids of their own, so no test meets another's kept client.
+_ids = itertools.count(1000)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_clients() -> Iterator[None]:
-    # Tokens and request windows are kept per process; each test starts without them.
-    reset_clients()
-    reset_windows()
-    yield
-    reset_clients()
-
-
-@pytest.fixture(scope="session")
-def _shared() -> Iterator[tuple[FakeSplio, FakeServer]]:
-    # One server for the session: stopping one costs half a second.
-    state = FakeSplio(api_keys={GOOD_KEY})
-    with serve(state) as running:
-        yield state, running
+def pacing(monkeypatch: pytest.MonkeyPatch) -> RecordingPacers:
+    """Both of Splio's budgets record their waits instead of sleeping them."""
+    monkeypatch.setattr(client, "others_pacer", lambda: RecordingPacer(client.OTHERS_LIMIT))
+    return record_pacing(monkeypatch)
 
 
 @pytest.fixture
-def fake(_shared: tuple[FakeSplio, FakeServer]) -> FakeSplio:
-    state, _ = _shared
-    state.reset(api_keys={GOOD_KEY})
-    return state
+def fake() -> FakeSplio:
+    return FakeSplio(api_keys={GOOD_KEY})
 
 
 @pytest.fixture
-def server(fake: FakeSplio, _shared: tuple[FakeSplio, FakeServer]) -> FakeServer:
-    _, running = _shared
-    running.faults = Faults()
-    running.rate_limits = rate_limit_rules()  # the fake's windows start empty, as ours do
-    with running._lock:
-        running.requests.clear()
-    return running
+def server(fake: FakeSplio) -> Iterator[FakeServer]:
+    with serve(fake) as running:
+        yield running
 
 
 MakeIntegration = Callable[..., Integration]
@@ -61,19 +47,14 @@ def make_integration(server: FakeServer) -> MakeIntegration:
         api_key: str = GOOD_KEY,
         data: dict[str, Any] | None = None,
         prefix: str = "ellity_",
-        url: str | None = None,
         integration_id: int | None = None,
     ) -> Integration:
-        return Integration(
+        return sample_integration(
+            PLATFORM,
+            {"api_key": api_key, "api_url": server.url},
             id=integration_id if integration_id is not None else next(_ids),
-            name="splio-test",
-            platform="splio",
-            settings={"api_key": api_key, "api_url": url or server.url},
             data=data or {},
             field_prefix=prefix,
-            expiry_notice_days=None,
-            webhook_secret="unused",
-            webhook_url="http://localhost/unused",
         )
 
     return make
@@ -82,48 +63,6 @@ def make_integration(server: FakeServer) -> MakeIntegration:
 @pytest.fixture
 def installed(make_integration: MakeIntegration) -> Integration:
     """An integration after a successful install, carrying the field ids it stored."""
-    from pointbridge_splio import install
-
     # The host hands install's data back on later calls to the same integration.
     first = make_integration()
-    result = install(first)
-    return make_integration(data=dict(result.data), integration_id=first.id)
-
-
-def contact(
-    customer_id: int,
-    email: str,
-    *,
-    points: int = 0,
-    tier: str | None = None,
-    missions: int = 0,
-    rewards: int = 0,
-    referrals: int = 0,
-    first_name: str | None = None,
-) -> Contact:
-    return Contact(
-        customer_id=customer_id,
-        email=email,
-        external_id=None,
-        first_name=first_name,
-        last_name=None,
-        points=points,
-        pin=None,
-        registered=True,
-        next_expiration_date=None,
-        next_expiration_points=0,
-        last_change_at=None,
-        last_change_points=None,
-        referral_code=None,
-        referral_link=None,
-        tier_id=tier.lower() if tier else None,
-        tier_name=tier,
-        missions=missions,
-        rewards=rewards,
-        referrals=referrals,
-    )
-
-
-@pytest.fixture
-def make_contact() -> Callable[..., Contact]:
-    return contact
+    return make_integration(data=dict(install(first).data), integration_id=first.id)

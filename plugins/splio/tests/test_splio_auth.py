@@ -8,11 +8,12 @@ import time
 import pytest
 from pointbridge_splio import install, push_contact
 from pointbridge_splio.auth import ASSUMED_LIFETIME, Token, jwt_expiry
-from pointbridge_splio.client import client_for
-from pointbridge_splio.fake import FakeSplio, rate_limit_rules, serve
+from pointbridge_splio.client import SplioClient
+from pointbridge_splio.fake import FakeSplio
 
-from pointbridge import AuthError, Integration
+from pointbridge import AuthError, Integration, RateLimited
 from pointbridge.testing import FakeServer
+from pointbridge.testing.contacts import sample_contact
 
 
 def _auth_calls(server: FakeServer) -> int:
@@ -23,22 +24,21 @@ def _statuses(server: FakeServer, status: int) -> int:
     return len([r for r in server.requests if r.status == status])
 
 
-def test_the_token_is_reused_between_calls(
-    server: FakeServer, installed: Integration, make_contact
-) -> None:
-    push_contact(installed, [make_contact(1, "a@example.cz")])
-    push_contact(installed, [make_contact(2, "b@example.cz")])
+def test_the_token_is_reused_between_calls(server: FakeServer, installed: Integration) -> None:
+    push_contact(installed, [sample_contact(1, "a@example.cz")])
+    push_contact(installed, [sample_contact(2, "b@example.cz")])
     assert _auth_calls(server) == 1  # install's token still serves both pushes
 
 
 def test_the_key_travels_only_to_authenticate_and_calls_carry_the_bearer(
-    server: FakeServer, installed: Integration, make_contact
+    server: FakeServer, installed: Integration
 ) -> None:
-    push_contact(installed, [make_contact(1, "a@example.cz")])
+    push_contact(installed, [sample_contact(1, "a@example.cz")])
     key = installed.settings["api_key"]
     for recorded in server.requests:
         if recorded.path == "/authenticate":
             assert recorded.json() == {"api_key": key}
+            assert "Authorization" not in recorded.headers
         else:
             assert key.encode() not in recorded.body
             assert recorded.headers["Authorization"].startswith("Bearer ")
@@ -46,57 +46,70 @@ def test_the_key_travels_only_to_authenticate_and_calls_carry_the_bearer(
 
 
 def test_a_token_about_to_expire_is_renewed_before_use(
-    fake: FakeSplio, server: FakeServer, installed: Integration, make_contact
+    server: FakeServer, installed: Integration
 ) -> None:
-    fake.token_lifetime = 1.0
-    client_for(installed).forget_token(client_for(installed).token())
-    push_contact(installed, [make_contact(1, "a@example.cz")])
-    time.sleep(1.0)
+    user = SplioClient(installed).user
+    assert user.token is not None
+    user.token = Token(user.token.value, renew_at=time.monotonic())  # its renewal time came
 
-    assert push_contact(installed, [make_contact(2, "b@example.cz")]) == []
+    assert push_contact(installed, [sample_contact(2, "b@example.cz")]) == []
     assert _statuses(server, 401) == 0
-    assert _auth_calls(server) == 3  # install's, the short-lived one, its renewal
+    assert _auth_calls(server) == 2  # install's, its renewal
 
 
 def test_a_revoked_token_is_renewed_once_and_the_call_repeated(
-    fake: FakeSplio, server: FakeServer, installed: Integration, make_contact
+    fake: FakeSplio, server: FakeServer, installed: Integration
 ) -> None:
     fake.revoke_tokens()
 
-    assert push_contact(installed, [make_contact(1, "a@example.cz", points=4)]) == []
+    assert push_contact(installed, [sample_contact(1, "a@example.cz", points=4)]) == []
     assert fake.values("a@example.cz")["ellity_points_balance"] == "4"
     assert _statuses(server, 401) == 1
     assert len(server.requests_to("POST", "/data/contacts/bulk")) == 2
 
 
 def test_a_second_401_is_an_auth_error_after_one_renewal(
-    fake: FakeSplio, server: FakeServer, installed: Integration, make_contact
+    fake: FakeSplio, server: FakeServer, installed: Integration
 ) -> None:
     fake.reject_tokens = True
     with pytest.raises(AuthError, match="Splio refused the API key"):
-        push_contact(installed, [make_contact(1, "a@example.cz")])
+        push_contact(installed, [sample_contact(1, "a@example.cz")])
     assert len(server.requests_to("POST", "/data/contacts/bulk")) == 2
     assert _auth_calls(server) == 2
 
 
 def test_a_key_revoked_in_splio_pauses_with_the_admin_message(
-    fake: FakeSplio, installed: Integration, make_contact
+    fake: FakeSplio, installed: Integration
 ) -> None:
-    token = client_for(installed).token()
+    token = SplioClient(installed).token()
     fake.api_keys.clear()
     fake.revoke_tokens()
     with pytest.raises(AuthError) as raised:
-        push_contact(installed, [make_contact(1, "a@example.cz")])
+        push_contact(installed, [sample_contact(1, "a@example.cz")])
     message = str(raised.value)
     assert message.startswith("Splio refused the API key: check it (Splio → users → API users).")
     assert installed.settings["api_key"] not in message
     assert token not in message
 
 
+def test_a_new_key_starts_afresh(
+    server: FakeServer, fake: FakeSplio, installed: Integration, make_integration
+) -> None:
+    fake.api_keys.add("second-key")
+    push_contact(installed, [sample_contact(1, "a@example.cz")])
+    rekeyed = make_integration(
+        api_key="second-key", data=dict(installed.data), integration_id=installed.id
+    )
+    assert push_contact(rekeyed, [sample_contact(1, "a@example.cz", points=3)]) == []
+    assert server.requests_to("POST", "/authenticate")[-1].json() == {"api_key": "second-key"}
+    # Another key may be another universe: what the old one knew is not assumed.
+    assert len(server.requests_to("POST", "/data/contacts/bulk")) == 2
+
+
 def test_threads_sharing_an_expired_token_authenticate_once(
     server: FakeServer, installed: Integration
 ) -> None:
-    client = client_for(installed)
+    client = SplioClient(installed)
     client.forget_token(client.token())
     before = _auth_calls(server)
     tokens: list[str] = []
@@ -115,11 +128,16 @@ def test_a_token_without_expiry_is_kept_for_the_shorter_documented_lifetime() ->
     assert ASSUMED_LIFETIME - 301 < remaining <= ASSUMED_LIFETIME - 300
 
 
-def test_install_waits_out_a_short_rate_limit_instead_of_failing(make_integration) -> None:
-    fake = FakeSplio(api_keys={"k"})
-    # Another process on this IP leaves us 6 requests/s on the non-contact endpoints.
-    with serve(fake, rate_limits=rate_limit_rules(others_per_second=6)) as server:
-        result = install(make_integration(api_key="k", url=server.url))
-    assert _statuses(server, 429) >= 1
+def test_a_429_during_install_says_how_long_and_the_retry_creates_nothing_twice(
+    fake: FakeSplio, server: FakeServer, make_integration
+) -> None:
+    integration = make_integration()
+    # Another process on this IP used up the 10/s off contacts: the host waits this out.
+    server.fail_next(1, "429", path="/data/fields", retry_after=2)
+    with pytest.raises(RateLimited) as raised:
+        install(integration)
+    assert raised.value.retry_after == 2.0
+
+    result = install(integration)
     assert len(result.created) + len(result.existing) == 5
     assert len(fake.custom_field_names()) == 6  # nothing created twice by the retry

@@ -1,0 +1,31 @@
+"""Splio against the cases every plugin must pass (pointbridge.testing.contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pointbridge_splio.fake import FakeSplio, create_app, error_body, throttled
+
+from pointbridge.testing.contract import PluginContract
+
+API_KEY = "splio-contract-key"
+
+
+class TestSplioContract(PluginContract):
+    platform_name = "splio"
+
+    def fake(self) -> tuple[Any, FakeSplio]:
+        universe = FakeSplio(api_keys={API_KEY})
+        return create_app(universe), universe
+
+    def server_options(self) -> dict[str, Any]:
+        return {"error_body": error_body, "throttled": throttled}
+
+    def settings(self, url: str) -> dict[str, Any]:
+        return {"api_url": url, "api_key": API_KEY}
+
+    def refused_credentials(self) -> dict[str, Any]:
+        return {"api_key": "not-the-key"}
+
+    def stored(self, universe: FakeSplio, email: str) -> bool:
+        return email.lower() in universe.contacts

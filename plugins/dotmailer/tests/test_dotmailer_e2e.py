@@ -17,7 +17,7 @@ from pathlib import Path
 import pointbridge_dotmailer
 import pytest
 from pointbridge_dotmailer import MAX_BATCH
-from pointbridge_dotmailer.fake import DEFAULT_DATA_FIELDS, DotdigitalState, create_app, throttled
+from pointbridge_dotmailer.fake import DEFAULT_DATA_FIELDS, DotdigitalState
 from sqlalchemy import select
 
 from pointbridge.export import Exporter, Progress, queue_export
@@ -39,17 +39,6 @@ FIELDS = {
 
 
 @pytest.fixture
-def account() -> DotdigitalState:
-    return DotdigitalState(address_books={BOOK: "Customers", 8: "Newsletter"})
-
-
-@pytest.fixture
-def fake(account: DotdigitalState) -> Iterator[FakeServer]:
-    with FakeServer(create_app(account), throttled=throttled) as server:
-        yield server
-
-
-@pytest.fixture
 def pb(tmp_path: Path, database_url: str) -> Iterator[Pointbridge]:
     with Pointbridge(tmp_path, database_url=database_url) as host:
         yield host
@@ -68,32 +57,32 @@ def fast_pb(
         yield host
 
 
-def _add(pb: Pointbridge, fake: FakeServer, account: DotdigitalState) -> str:
+def _add(pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState) -> str:
     """``integrations add`` with good credentials and the address book: installs at once."""
     settings = {
-        "api_url": fake.url,
-        "username": account.username,
-        "password": account.password,
+        "api_url": dd_server.url,
+        "username": dd_state.username,
+        "password": dd_state.password,
         "address_book_id": BOOK,
     }
     return pb.add_integration(NAME, "dotmailer", settings)
 
 
-def _imports(fake: FakeServer) -> list[list[str]]:
+def _imports(dd_server: FakeServer) -> list[list[str]]:
     """The e-mails of each import Dotdigital accepted, in order."""
     return [
         [row["identifiers"]["email"] for row in request.json()["contacts"]]
-        for request in fake.requests_to("PUT", "/contacts/v3/import")
+        for request in dd_server.requests_to("PUT", "/contacts/v3/import")
         if request.status == 202
     ]
 
 
-def _assert_fake_matches_database(pb: Pointbridge, account: DotdigitalState) -> None:
+def _assert_fake_matches_database(pb: Pointbridge, dd_state: DotdigitalState) -> None:
     with pb.services.db.transaction() as session:
         customers = list(session.scalars(select(Customer).order_by(Customer.id)))
         assert customers
         for customer in customers:
-            contact = account.contacts[customer.email]
+            contact = dd_state.contacts[customer.email]
             assert contact.data_fields["ELLITY_POINTS"] == customer.balance, customer.email
             assert contact.data_fields["ELLITY_TIER_NAME"] == (customer.tier_name or "")
             assert contact.data_fields["ELLITY_TIER_ID"] == (customer.tier_id or "")
@@ -105,7 +94,7 @@ def _assert_fake_matches_database(pb: Pointbridge, account: DotdigitalState) -> 
 
 
 def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once(
-    pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+    pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
 ) -> None:
     out = pb.cli(
         "integrations",
@@ -113,15 +102,15 @@ def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once
         "wrong",
         "--plugin",
         "dotmailer",
-        f"--set=api_url={fake.url}",
-        f"--set=username={account.username}",
+        f"--set=api_url={dd_server.url}",
+        f"--set=username={dd_state.username}",
         "--set=password=not-the-password",
         f"--set=address_book_id={BOOK}",
         exit_code=1,
     )
     assert "Dotdigital refused the API user: check the API user's e-mail and password" in out
     assert "not-the-password" not in out
-    assert sorted(account.data_fields) == sorted(DEFAULT_DATA_FIELDS)  # nothing created
+    assert sorted(dd_state.data_fields) == sorted(DEFAULT_DATA_FIELDS)  # nothing created
     assert "status: failing" in pb.cli("integrations", "show", "wrong")
 
     # Good credentials but no address book: install lists the account's books to pick from.
@@ -131,15 +120,15 @@ def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once
         NAME,
         "--plugin",
         "dotmailer",
-        f"--set=api_url={fake.url}",
-        f"--set=username={account.username}",
-        f"--set=password={account.password}",
+        f"--set=api_url={dd_server.url}",
+        f"--set=username={dd_state.username}",
+        f"--set=password={dd_state.password}",
         exit_code=1,
     )
     assert "Choose the Dotdigital address book to sync to" in out
     assert f"{BOOK}  Customers" in out and "8  Newsletter" in out
     assert f"pointbridge integrations set {NAME} address_book_id=VALUE" in out
-    assert sorted(account.data_fields) == sorted(DEFAULT_DATA_FIELDS)
+    assert sorted(dd_state.data_fields) == sorted(DEFAULT_DATA_FIELDS)
 
     assert "changed address_book_id" in pb.cli(
         "integrations", "set", NAME, f"address_book_id={BOOK}"
@@ -148,24 +137,24 @@ def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once
     assert f"created: {', '.join(FIELDS)}" in out
     assert "Contacts go to address book “Customers”" in out
     assert f"{NAME} is active" in out
-    assert {name: account.data_fields[name]["type"] for name in FIELDS} == FIELDS
+    assert {name: dd_state.data_fields[name]["type"] for name in FIELDS} == FIELDS
 
     out = pb.cli("integrations", "install", NAME)
     assert "created:" not in out
     assert f"already there: {', '.join(FIELDS)}" in out
-    assert len(fake.requests_to("POST", "/v2/data-fields")) == len(FIELDS)
-    assert len(account.data_fields) == len(DEFAULT_DATA_FIELDS) + len(FIELDS)
+    assert len(dd_server.requests_to("POST", "/v2/data-fields")) == len(FIELDS)
+    assert len(dd_state.data_fields) == len(DEFAULT_DATA_FIELDS) + len(FIELDS)
 
 
 def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
-    pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+    pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
 ) -> None:
-    _add(pb, fake, account)
+    _add(pb, dd_server, dd_state)
     customer = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nováková")
     pb.transaction(customer["id"], 120, "order")
     pb.deliver()
 
-    contact = account.contacts["jana@example.com"]
+    contact = dd_state.contacts["jana@example.com"]
     assert contact.data_fields == {
         "ELLITY_POINTS": 120,
         "ELLITY_REFERRAL_URL": customer["referral_link"],
@@ -177,19 +166,19 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
     }
     assert customer["referral_link"].endswith(customer["referral_code"])
     assert contact.lists == {BOOK}
-    assert contact.status == "subscribed" and account.optin_emails == []
+    assert contact.status == "subscribed" and dd_state.optin_emails == []
 
     pb.update_customer(customer["id"], registered=True, tier_id="gold", tier_name="Gold")
     pb.transaction(customer["id"], -20, "manual")
     pb.deliver()
-    fields = account.contacts["jana@example.com"].data_fields
+    fields = dd_state.contacts["jana@example.com"].data_fields
     assert fields["ELLITY_POINTS"] == 100
     assert fields["ELLITY_STATE"] == "member"
     assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == ("Gold", "gold")
 
     pb.update_customer(customer["id"], tier_id=None, tier_name=None)
     pb.deliver()
-    fields = account.contacts["jana@example.com"].data_fields
+    fields = dd_state.contacts["jana@example.com"].data_fields
     assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == ("", "")
     assert fields["ELLITY_POINTS"] == 100
 
@@ -201,10 +190,10 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
 
 
 def test_an_interrupted_export_of_10001_customers_resumes_in_full_imports(
-    fast_pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+    fast_pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
 ) -> None:
     pb = fast_pb
-    _add(pb, fake, account)
+    _add(pb, dd_server, dd_state)
     pb.seed_customers(10_001)
 
     # A first run stopped after three pages (a crash, a deploy, Ctrl-C)...
@@ -221,59 +210,59 @@ def test_an_interrupted_export_of_10001_customers_resumes_in_full_imports(
     # The page under way when the stop came is finished, not cut in half.
     assert first.status == "running"
     assert 3 * MAX_BATCH <= first.done < 10_001 and first.done % MAX_BATCH == 0
-    assert len(account.contacts) == first.done
+    assert len(dd_state.contacts) == first.done
 
     # ...and `pointbridge export` continues where it stopped.
     out = pb.cli("export", NAME)
     assert f"resuming export {job.id} after {first.done} customers" in out
     assert f"export {job.id} finished: 10001 customers sent, 0 refused" in out
 
-    imports = _imports(fake)
+    imports = _imports(dd_server)
     assert [len(emails) for emails in imports] == [MAX_BATCH] * 10
     # The one customer of the last page is written alone, which needs no import.
-    patches = [r.path for r in fake.requests if r.method == "PATCH"]
+    patches = [r.path for r in dd_server.requests if r.method == "PATCH"]
     assert patches == ["/contacts/v3/email/customer10000@example.com"]
     sent = [email for emails in imports for email in emails] + ["customer10000@example.com"]
     assert len(sent) == len(set(sent)) == 10_001  # every customer exactly once
-    assert len(account.contacts) == 10_001
-    assert account.book_members(BOOK) == {f"customer{n}@example.com" for n in range(10_001)}
-    assert all(c.data_fields["ELLITY_POINTS"] == 10 for c in account.contacts.values())
+    assert len(dd_state.contacts) == 10_001
+    assert dd_state.book_members(BOOK) == {f"customer{n}@example.com" for n in range(10_001)}
+    assert all(c.data_fields["ELLITY_POINTS"] == 10 for c in dd_state.contacts.values())
     assert "finished: 10001/10001" in pb.cli("export", NAME, "--status")
 
 
 def test_rate_limits_and_failures_are_retried_and_nothing_is_lost(
-    fast_pb: Pointbridge, fake: FakeServer, account: DotdigitalState
+    fast_pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
 ) -> None:
     pb = fast_pb
-    _add(pb, fake, account)
+    _add(pb, dd_server, dd_state)
     ids = [pb.create_customer(f"c{n}@example.com")["id"] for n in range(12)]
     pb.deliver()
     # Another tool on the account used up the import tier: Dotdigital's 429 with
     # x-ratelimit-reset stops the next import, and the batch waits for the window.
-    fake.fail_next(1, "429", path=IMPORT, retry_after=0.2)
+    dd_server.fail_next(1, "429", path=IMPORT, retry_after=0.2)
     for n, customer_id in enumerate(ids):
         pb.transaction(customer_id, 10 * (n + 1), "order")
     pb.deliver()
-    assert [r.status for r in fake.requests_to("PUT", IMPORT)][-2:] == [429, 202]
+    assert [r.status for r in dd_server.requests_to("PUT", IMPORT)][-2:] == [429, 202]
     assert pb.integration(NAME).status == "active"
 
     # Then an import meets a 500, a 503 and a dropped connection in turn, and a single
     # contact's write a 503: each is sent again until it lands.
-    before = len(fake.requests_to("PUT", IMPORT))
+    before = len(dd_server.requests_to("PUT", IMPORT))
     for fault in ("500", "503", "drop"):
-        fake.fail_next(1, fault, path=IMPORT)
+        dd_server.fail_next(1, fault, path=IMPORT)
     pb.update_customer(ids[0], tier_id="silver", tier_name="Silver", registered=True)
     for customer_id in ids[1:]:
         pb.transaction(customer_id, 7, "review")
     pb.deliver()
-    statuses = [r.status for r in fake.requests_to("PUT", IMPORT)][before:]
+    statuses = [r.status for r in dd_server.requests_to("PUT", IMPORT)][before:]
     assert statuses[:3] == [500, 503, 0] and set(statuses[3:]) == {202}
-    fake.fail_next(1, "503", path="/contacts/v3/email/c1@example.com")
+    dd_server.fail_next(1, "503", path="/contacts/v3/email/c1@example.com")
     pb.transaction(ids[1], -5, "manual")
     pb.deliver()
-    patches = fake.requests_to("PATCH", "/contacts/v3/email/c1@example.com")
+    patches = dd_server.requests_to("PATCH", "/contacts/v3/email/c1@example.com")
     assert [r.status for r in patches] == [503, 200]
 
-    _assert_fake_matches_database(pb, account)
-    assert account.contacts["c1@example.com"].data_fields["ELLITY_POINTS"] == 22
-    assert account.contacts["c0@example.com"].data_fields["ELLITY_TIER_NAME"] == "Silver"
+    _assert_fake_matches_database(pb, dd_state)
+    assert dd_state.contacts["c1@example.com"].data_fields["ELLITY_POINTS"] == 22
+    assert dd_state.contacts["c0@example.com"].data_fields["ELLITY_TIER_NAME"] == "Silver"

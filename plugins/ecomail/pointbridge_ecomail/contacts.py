@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,8 +10,6 @@ from pointbridge.http import error_summary
 from pointbridge_ecomail.client import BULK_MAX, EcomailClient
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
 from pointbridge_ecomail.settings import list_id_of
-
-log = logging.getLogger(__name__)
 
 
 def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
@@ -42,17 +39,14 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
         size = custom_fields_size(item["custom_fields"])
         if size > CUSTOM_FIELDS_MAX_CHARS:
             failures.append(
-                ItemFailure(
-                    contact.customer_id,
-                    PermanentError(
-                        f"Customer {contact.customer_id}'s loyalty fields take {size} characters; "
-                        f"Ecomail takes at most {CUSTOM_FIELDS_MAX_CHARS} (is the referral link "
-                        "unusually long?)."
-                    ),
+                _refused(
+                    contact,
+                    f"its loyalty fields take {size} characters; Ecomail takes at most "
+                    f"{CUSTOM_FIELDS_MAX_CHARS} (is the referral link unusually long?)",
                 )
             )
-            continue
-        ready.append((contact, item))
+        else:
+            ready.append((contact, item))
     # The host sends at most max_batch (= BULK_MAX) contacts, but a caller that sends more must
     # not lose the tail to Ecomail's silent cut-off.
     for start in range(0, len(ready), BULK_MAX):
@@ -72,31 +66,14 @@ def _send(
         return []
     response = client.subscribe_bulk(list_id, [item for _, item in batch])
     if response.ok:
-        sent = len(batch)
-        inserts = _inserts(response)
-        if inserts is not None and inserts < sent:
-            # Not an error: Ecomail counts some updates of unchanged subscribers differently
-            # across versions. Logged so a real shortfall can be traced.
-            log.info("Ecomail list %s: subscribe-bulk took %s of %s", list_id, inserts, sent)
         return []
     if len(batch) == 1:
-        contact, _ = batch[0]
-        return [
-            ItemFailure(
-                contact.customer_id,
-                PermanentError(
-                    f"Ecomail rejected customer {contact.customer_id}: {error_summary(response)}"
-                ),
-            )
-        ]
+        return [_refused(batch[0][0], f"Ecomail rejected it: {error_summary(response)}")]
     middle = len(batch) // 2
     return _send(client, list_id, batch[:middle]) + _send(client, list_id, batch[middle:])
 
 
-def _inserts(response: Any) -> int | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    value = body.get("inserts") if isinstance(body, dict) else None
-    return value if isinstance(value, int) else None
+def _refused(contact: Contact, why: str) -> ItemFailure:
+    return ItemFailure(
+        contact.customer_id, PermanentError(f"Customer {contact.customer_id}: {why}")
+    )

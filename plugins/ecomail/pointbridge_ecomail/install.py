@@ -18,12 +18,8 @@ from pointbridge_ecomail.settings import list_id_of
 
 # Ecomail reports field types in its own words; each maps to the catalog type it behaves as.
 TYPE_FAMILIES = {
-    "varchar": STRING,
-    "text": STRING,
-    "integer": INT,
-    "number": INT,
-    "float": INT,
-    "numeric": INT,
+    **dict.fromkeys(("varchar", "text"), STRING),
+    **dict.fromkeys(("integer", "number", "float", "numeric"), INT),
     "datetime": DATE,
 }
 

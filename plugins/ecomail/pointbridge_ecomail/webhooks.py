@@ -7,20 +7,13 @@ applies the subscription.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pointbridge import ListSubscription, WebhookRejected, WebhookRequest, hookimpl
 
-EXAMPLE_BODY = json.dumps(
-    {
-        "payload": {
-            "email": "jan@example.com",
-            "status": "SUBSCRIBED",
-            "listId": 1,
-            "campaignId": None,
-        }
-    }
+EXAMPLE_BODY = (
+    '{"payload": {"email": "jan@example.com", "status": "SUBSCRIBED", "listId": 1, '
+    '"campaignId": null}}'
 )
 HINT = f"Ecomail sends a body like {EXAMPLE_BODY} (status SUBSCRIBED or UNSUBSCRIBED)."
 STATUSES = {"SUBSCRIBED": True, "UNSUBSCRIBED": False}

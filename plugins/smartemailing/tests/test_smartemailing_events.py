@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pointbridge_smartemailing import emit_event
 from pointbridge_smartemailing.fake import FakeSmartEmailing
 
-from pointbridge import Event, EventType, Integration, PermanentError
+from pointbridge import Event, EventType, Integration
 from pointbridge.testing import FakeServer
 
 
@@ -60,28 +60,3 @@ def test_legacy_prefix_names(
 ) -> None:
     emit_event(make_integration(prefix="mehub_"), [make_event(1, EventType.PIN_CHANGED)])
     assert fake.events[0]["name"] == "mehub-pin-changed"
-
-
-def test_events_split_at_500(
-    make_integration: Callable[..., Integration],
-    make_event: Callable[..., Event],
-    fake: FakeSmartEmailing,
-    server: FakeServer,
-) -> None:
-    events = [make_event(n, email=f"c{n}@example.cz") for n in range(1, 502)]
-    assert emit_event(make_integration(), events) == []
-    assert [len(r.json()) for r in server.requests_to("POST", "/trigger-event")] == [500, 1]
-    assert len(fake.events) == 501
-
-
-def test_event_for_a_bad_address_fails_alone(
-    make_integration: Callable[..., Integration],
-    make_event: Callable[..., Event],
-    fake: FakeSmartEmailing,
-) -> None:
-    failures = emit_event(
-        make_integration(), [make_event(1, email="nobody"), make_event(2, email="ok@example.cz")]
-    )
-    assert [f.key for f in failures] == [1]
-    assert isinstance(failures[0].error, PermanentError)
-    assert [e["emailaddress"] for e in fake.events] == ["ok@example.cz"]

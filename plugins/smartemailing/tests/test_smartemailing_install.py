@@ -108,7 +108,7 @@ def test_field_of_another_type_is_reused_and_reported(
     fake.add_customfield("ellity_next_expiration_date", "text")
     result = install(make_integration())
     assert "ellity_next_expiration_date" in result.existing
-    assert "ellity_next_expiration_date exists as a text field" in result.message
+    assert "The field ellity_next_expiration_date exists as text" in result.message
 
 
 def test_unknown_list_asks_the_admin_to_pick_one(

@@ -7,11 +7,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from pointbridge_smartemailing import client
-from pointbridge_smartemailing.fake import FakeSmartEmailing, create_app, error_body
-from pointbridge_smartemailing.mapping import field_names
+from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, create_app
+from pointbridge_smartemailing.mapping import wanted_fields
 
-from pointbridge import ratelimit
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 from pointbridge.testing.lost import LosesAnswers
@@ -20,13 +18,12 @@ from pointbridge.testing.lost import LosesAnswers
 @pytest.fixture(autouse=True)
 def pacer() -> None:
     """Overrides the unit tests' recording pacer: end to end runs the real shared budget."""
-    assert client.pacer_for is ratelimit.pacer_for
 
 
 def connect(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer) -> None:
     """An active integration; its fields exist already, so install only reads them."""
-    for name, spec in field_names("ellity_").items():
-        fake.add_customfield(name, spec.type)
+    for spec in wanted_fields("ellity_"):
+        fake.add_customfield(spec.name, spec.type)
     settings = {"api_url": api.url, "username": fake.username, "api_key": fake.api_key}
     pb.add_integration("se", "smartemailing", settings)
 
@@ -38,7 +35,7 @@ def test_a_batch_whose_answer_was_lost_is_sent_again_with_the_same_event_ids(
     # SmartEmailing runs the first trigger-event call; pointbridge never hears back.
     lossy = LosesAnswers(create_app(fake), "POST", "/trigger-event")
     with (
-        FakeServer(lossy, error_body=error_body) as api,
+        FakeServer(lossy, **SERVER_OPTIONS) as api,
         Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
         connect(pb, fake, api)
@@ -63,7 +60,7 @@ def test_an_event_after_a_purge_never_reuses_an_earlier_events_id(
 ) -> None:
     fake = FakeSmartEmailing()
     with (
-        FakeServer(create_app(fake), error_body=error_body) as api,
+        FakeServer(create_app(fake), **SERVER_OPTIONS) as api,
         Pointbridge(tmp_path, database_url=database_url) as pb,
     ):
         connect(pb, fake, api)

@@ -15,14 +15,12 @@ VENDOR_EXAMPLE = (
 )
 
 
-def _request(
-    body: bytes | dict, secret: str | None = SECRET, method: str = "POST"
-) -> WebhookRequest:
+def _request(body: bytes | dict, secret: str | None = SECRET) -> WebhookRequest:
     raw = json.dumps(body).encode() if isinstance(body, dict) else body
     headers = {"Content-Type": "application/json"}
     if secret is not None:
         headers["x-secret-key"] = secret
-    return WebhookRequest(method=method, headers=headers, query={}, body=raw)
+    return WebhookRequest(method="POST", headers=headers, query={}, body=raw)
 
 
 def _rejected(integration: Integration, request: WebhookRequest) -> WebhookRejected:
@@ -114,12 +112,6 @@ def test_hint_falls_back_to_the_configured_list(
     rejected = _rejected(make_integration(contact_list_id=7), _request(b"not json"))
     assert rejected.status == 400
     assert json.loads(rejected.hint or "")["data"]["listId"] == "7"
-
-
-def test_probe_without_secret_is_answered_without_actions(
-    make_integration: Callable[..., Integration],
-) -> None:
-    assert handle_webhook(make_integration(), _request(b"", secret=None, method="HEAD")) == []
 
 
 def test_truncated_body_is_not_blamed_on_the_vendor_example(

@@ -169,13 +169,14 @@ class ApiClient:
         self.session.close()
 
 
-_clients: dict[tuple[int, str, str], ApiClient] = {}
+# (integration id, base URL, paced) -> (digest of the credentials, the client)
+_clients: dict[tuple[int, str, bool], tuple[str, ApiClient]] = {}
 _clients_lock = threading.Lock()
 
 
-def _credentials_digest(auth: Any, headers: Mapping[str, str] | None) -> str:
+def _credentials_digest(auth: Any, headers: Mapping[str, str] | None, timeout: object) -> str:
     # The cache key holds a digest, never the credentials themselves.
-    material = repr((auth, sorted((headers or {}).items())))
+    material = repr((auth, sorted((headers or {}).items()), timeout))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -187,25 +188,34 @@ def client_for(
     headers: Mapping[str, str] | None = None,
     auth_message: str = "The platform refused the credentials; check them.",
     retry_after: Callable[[requests.Response], float | None] | None = None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    paced: bool = True,
 ) -> ApiClient:
-    """``Integration.client``: one kept ``ApiClient`` per integration, URL and credentials.
+    """``Integration.client``: one kept ``ApiClient`` per integration, URL and pacing.
 
-    New credentials (or a new URL) make a new client and close the integration's old one.
-    The pacer is looked up on every call, not fixed at construction: ``pacer_for`` hands out
-    a new pacer when the limit changes, and the host and the client must share the same one.
+    New credentials make a new client; the old one is dropped, not closed, because a call in
+    another thread (the worker's, during an admin's re-install) may still be using it.
+    ``paced=False`` is for requests the platform counts apart from its main limit (a status
+    poll, a call tier of its own). The pacer is looked up on every call, not fixed at
+    construction: ``pacer_for`` hands out a new pacer when the limit changes, and the host and
+    the client must share the same one.
     """
-    key = (integration.id, base_url, _credentials_digest(auth, headers))
+    key = (integration.id, base_url, paced)
+    digest = _credentials_digest(auth, headers, timeout)
     with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            for stale in [k for k in _clients if k[0] == integration.id]:
-                _clients.pop(stale).close()
-            client = _clients[key] = ApiClient(
+        cached = _clients.get(key)
+        if cached is not None and cached[0] == digest:
+            client = cached[1]
+        else:
+            client = ApiClient(
                 base_url,
                 auth=auth,
                 headers=headers,
                 auth_message=auth_message,
                 retry_after=retry_after,
+                timeout=timeout,
             )
-    client.pacer = ratelimit.pacer_for(integration.id, integration.rate_limit)
+            _clients[key] = (digest, client)
+    if paced:
+        client.pacer = ratelimit.pacer_for(integration.id, integration.rate_limit)
     return client

@@ -15,7 +15,7 @@ import requests
 from pointbridge.contact import Contact
 from pointbridge.errors import PermanentError, RateLimited, TransientError, WebhookRejected
 from pointbridge.events import Event
-from pointbridge.http import ApiClient, client_for
+from pointbridge.http import DEFAULT_TIMEOUT, ApiClient, client_for
 from pointbridge.ratelimit import RateLimit
 
 
@@ -54,12 +54,16 @@ class Integration:
         headers: Mapping[str, str] | None = None,
         auth_message: str = "The platform refused the credentials; check them.",
         retry_after: Callable[[requests.Response], float | None] | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        paced: bool = True,
     ) -> ApiClient:
         """This integration's HTTP client for ``base_url``: made once and kept while the
         credentials stay the same (one pooled connection across calls), every request paced
         under ``rate_limit`` together with the host's own slot, errors mapped onto
         ``pointbridge.errors`` (see ``ApiClient``). A plugin calls this on every hook call
-        instead of keeping clients or pacers of its own."""
+        instead of keeping clients or pacers of its own. ``timeout`` is (connect, read)
+        seconds; ``paced=False`` gives a separate client for requests the platform does not
+        count against its main limit."""
         return client_for(
             self,
             base_url,
@@ -67,6 +71,8 @@ class Integration:
             headers=headers,
             auth_message=auth_message,
             retry_after=retry_after,
+            timeout=timeout,
+            paced=paced,
         )
 
 

@@ -104,12 +104,17 @@ def test_the_host_keeps_one_paced_client_per_integration_and_credentials(
 
         rotated = integration.client(server.url + "/v1", headers={"X-Key": "b"})
         assert rotated is not first and rotated.get("whoami").json() == {"key": "b"}
+        # A call still holding the old client (another thread's) can finish with it.
+        assert first.get("whoami").json() == {"key": "a"}
+        unpaced = integration.client(server.url + "/v1", headers={"X-Key": "b"}, paced=False)
+        assert unpaced is not rotated and unpaced.pacer is None
+        unpaced.get("whoami")
 
     # Paced under the platform's declared limit, without the plugin naming it: 2 a second.
     pacer = pacers.made[41]
     assert pacer.limit == RateLimit(calls=2, per_seconds=1.0)
     # The recording clock stands still, so each wait is one interval more than the last.
-    assert pacer.waits == pytest.approx([1 / 1.9, 2 / 1.9])
+    assert pacer.waits == pytest.approx([1 / 1.9, 2 / 1.9, 3 / 1.9])
 
 
 def test_planned_faults_answer_the_next_requests_in_order_then_the_app_does() -> None:

@@ -3,8 +3,10 @@ a secret rotation keeps the old secret working until its overlap ends."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,3 +107,16 @@ def test_after_the_overlap_only_the_new_secret_signs(
 def test_a_malformed_secret_is_refused_when_set(secret: str) -> None:
     with pytest.raises(Exception, match="secret"):
         PLATFORM.settings_schema().load({"url": "https://example.com/hook", "secret": secret})
+
+
+def test_the_readmes_plain_python_verifier_accepts_ours_and_refuses_a_tampered_body() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("```python\nimport base64, hashlib, hmac, time")[1].split("```")[0]
+    namespace: dict[str, Any] = {}
+    exec("import base64, hashlib, hmac, time" + block, namespace)
+    body = b'{"type":"contact.updated"}'
+    headers = signing.headers([NEXT_SECRET, SECRET], "msg_1", int(time.time()), body)
+
+    assert namespace["verify"](SECRET, body, headers)
+    assert namespace["verify"](NEXT_SECRET, body, headers)
+    assert not namespace["verify"](SECRET, body + b" ", headers)

@@ -230,18 +230,20 @@ class Exporter:
             row = session.get(IntegrationRow, job.integration_id)
             integration = self.integrations.view(row)
             platform = self.integrations.host.platform(row.platform)
-            contacts = contact_page(
-                session, job.cursor, platform.max_batch, self.integrations.settings.referral_prefix
-            )
-        if not contacts:
-            self._finish(job.id)
-            return False
         pacer = pacer_for(integration.id, platform.rate_limit)
         attempt = 0
         while True:
             self._hold_integration(integration.id, job.id, stop)
             try:
                 with leases.kept(self.db, IntegrationRow, integration.id, self.owner, self.lease):
+                    # Read under the sending lease, at every attempt: live delivery cannot send
+                    # a newer state between this read and this send, and whatever changes
+                    # after the read is still pending in the outbox, sent after this page.
+                    # Read before the lease, a page could overwrite what live delivery had
+                    # sent meanwhile, with nothing left in the outbox to correct it.
+                    contacts = self._read_page(job, platform.max_batch)
+                    if not contacts:
+                        break
                     failures = call_plugin(
                         self.integrations.host,
                         integration,
@@ -267,8 +269,17 @@ class Exporter:
                 self._wait(self.backoff.delay(attempt), stop)
             finally:
                 leases.release(self.db, IntegrationRow, integration.id, self.owner)
+        if not contacts:
+            self._finish(job.id)
+            return False
         self._record_page(job.id, contacts, failures)
         return True
+
+    def _read_page(self, job: ExportJob, size: int) -> list[Contact]:
+        with self.db.read() as session:
+            return contact_page(
+                session, job.cursor, size, self.integrations.settings.referral_prefix
+            )
 
     def _hold_integration(self, integration_id: int, job_id: int, stop: threading.Event) -> None:
         """Wait for the integration's sending lease (live delivery and exports take turns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from pointbridge import setting_fields
 from pointbridge_dotmailer.client import DEFAULT_API_URL
 
 
@@ -16,11 +17,7 @@ class DotdigitalSettings(Schema):
             "(Dotdigital → Settings → Access → API users), e.g. apiuser-1a2b@apiconnector.com."
         },
     )
-    password = fields.String(
-        required=True,
-        validate=validate.Length(min=1),
-        metadata={"secret": True, "description": "The API user's password."},
-    )
+    password = setting_fields.secret("The API user's password.")
     # A string, not an integer: the admin may save the form before picking one, and an empty
     # value is what makes install list the address books to choose from.
     address_book_id = fields.String(
@@ -32,11 +29,8 @@ class DotdigitalSettings(Schema):
             "install to pick one; choose one that holds all of the shop's customers."
         },
     )
-    api_url = fields.URL(
-        load_default=DEFAULT_API_URL,
-        require_tld=False,
-        metadata={
-            "description": "Where the account's region is looked up. The regional host "
-            "(r1/r2/r3) is found automatically; change only for testing."
-        },
+    api_url = setting_fields.api_url(
+        DEFAULT_API_URL,
+        "Where the account's region is looked up. The regional host (r1/r2/r3) is found "
+        "automatically; change only for testing.",
     )

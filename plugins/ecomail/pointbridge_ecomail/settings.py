@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from pointbridge import Integration
+from pointbridge import Integration, setting_fields
 from pointbridge_ecomail.client import DEFAULT_API_URL
 
 
 class EcomailSettings(Schema):
-    api_key = fields.String(
-        required=True,
-        metadata={
-            "secret": True,
-            "description": "Ecomail API key (Ecomail → Account management → For developers).",
-        },
+    api_key = setting_fields.secret(
+        "Ecomail API key (Ecomail → Account management → For developers)."
     )
     list_id = fields.String(
         load_default="",
@@ -24,10 +20,8 @@ class EcomailSettings(Schema):
             "carry a points reward: pointbridge subscribes every customer to it."
         },
     )
-    api_url = fields.Url(
-        load_default=DEFAULT_API_URL,
-        require_tld=False,
-        metadata={"description": "Ecomail API base URL; change only for testing."},
+    api_url = setting_fields.api_url(
+        DEFAULT_API_URL, "Ecomail API base URL; change only for testing."
     )
 
 

@@ -22,6 +22,7 @@ from pointbridge import (
     RateLimit,
     WebhookRequest,
     hookimpl,
+    setting_fields,
 )
 from pointbridge.fields import EnsuredFields, ExistingField, ensure_fields
 from pointbridge.http import ApiClient
@@ -41,16 +42,9 @@ class SmartEmailingSettings(Schema):
             "'Create API key' in SmartEmailing's API settings."
         },
     )
-    api_key = fields.String(
-        required=True,
-        validate=validate.Length(min=1),
-        metadata={"secret": True, "description": "API key from SmartEmailing's API settings."},
-    )
-    api_url = fields.Url(
-        load_default=DEFAULT_API_URL,
-        require_tld=False,
-        schemes={"http", "https"},
-        metadata={"description": "SmartEmailing API address; change only for testing."},
+    api_key = setting_fields.secret("API key from SmartEmailing's API settings.")
+    api_url = setting_fields.api_url(
+        DEFAULT_API_URL, "SmartEmailing API address; change only for testing."
     )
     contact_list_id = fields.Integer(
         load_default=None,

@@ -12,7 +12,11 @@ Item = TypeVar("Item")
 
 
 def send_each(
-    items: Iterable[Item], send: Callable[[Item], object], key: Callable[[Item], int]
+    items: Iterable[Item],
+    send: Callable[[Item], object],
+    key: Callable[[Item], int],
+    *,
+    looks_down: Callable[[], bool] = lambda: False,
 ) -> list[ItemFailure]:
     """Call ``send`` for each item in order; return the items that failed.
 
@@ -22,11 +26,20 @@ def send_each(
       come back as ``RateLimited`` items, which cost no attempt and wait out ``retry_after``;
     - ``AuthError`` and ``ConfigurationError`` stop the whole call: every item would fail.
 
+    ``looks_down`` is asked before each item (say, "two timeouts in a row"): once it is true,
+    the untried rest come back as ``RateLimited`` too, so a platform that stopped answering
+    costs neither an attempt per item nor a timeout per item, and the integration backs off.
+
     ``key`` is ``Contact.customer_id`` or ``Event.id``, the key of the item's ``ItemFailure``.
     """
     failures: list[ItemFailure] = []
     pending = iter(items)
     for item in pending:
+        if looks_down():
+            down = RateLimited("The platform stopped answering; not tried, sent later.")
+            failures.append(ItemFailure(key(item), down))
+            failures.extend(ItemFailure(key(untried), down) for untried in pending)
+            break
         try:
             send(item)
         except RateLimited as limited:

@@ -199,3 +199,23 @@ def test_ensure_fields_reuses_by_name_creates_the_rest_and_warns_on_a_type_misma
         create,
     )
     assert created == ["ELLITY_TIER"] and again.created == [] and again.warnings == []
+
+
+def test_send_each_stops_trying_once_the_platform_looks_down() -> None:
+    timeouts: list[int] = []
+
+    def send(item: int) -> None:
+        timeouts.append(item)
+        raise TransientError("timed out")
+
+    failures = send_each(
+        [1, 2, 3, 4], send, key=lambda item: item, looks_down=lambda: len(timeouts) >= 2
+    )
+
+    assert timeouts == [1, 2]
+    assert [type(f.error).__name__ for f in failures] == [
+        "TransientError",
+        "TransientError",
+        "RateLimited",
+        "RateLimited",
+    ]

@@ -5,13 +5,13 @@ event already accepted is never sent again (Ecomail would run the automation twi
 hands the untried rest back as ``RateLimited`` (no attempt spent), and a failed request (a 5xx,
 a dropped connection) fails its own event only, holding back that customer's later events so
 they still arrive in order. Two failed requests in a row mean Ecomail looks down: the rest of
-the batch is not tried (each would wait out its own timeout) and is retried later.
+the batch is not tried (each would wait out its own timeout) and waits, costing no attempt.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -77,14 +77,9 @@ class _Batch:
         self.prefix = prefix
         self.held: set[int] = set()
         self.failures_in_a_row = 0
-        self.tried = 0
 
-    def until_down(self, events: Iterable[Event]) -> Iterator[Event]:
-        for event in events:
-            if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
-                return
-            self.tried += 1
-            yield event
+    def looks_down(self) -> bool:
+        return self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES
 
     def send(self, event: Event) -> None:
         if event.customer_id in self.held:
@@ -124,6 +119,4 @@ def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFa
     # Every request waits for its slot in the integration's paced client, which the contact
     # pushes share: no spacing of its own here.
     batch = _Batch(EcomailClient.for_integration(integration), integration.field_prefix)
-    failures = send_each(batch.until_down(events), batch.send, key=lambda event: event.id)
-    down = TransientError("Ecomail stopped answering mid-batch: not tried, retried later.")
-    return failures + [ItemFailure(event.id, down) for event in events[batch.tried :]]
+    return send_each(events, batch.send, key=lambda event: event.id, looks_down=batch.looks_down)

@@ -56,7 +56,14 @@ class ContactSync:
             existing, refused = self.create(new[start : start + BULK_MAX])
             to_update.extend(existing)
             failures.extend(refused)
-        failures.extend(send_each(to_update, self.update, key=lambda c: c.customer_id))
+        failures.extend(
+            send_each(
+                to_update,
+                self.update,
+                key=lambda c: c.customer_id,
+                looks_down=lambda: self.transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT,
+            )
+        )
         return failures
 
     def fields(self, contact: Contact, *, creating: bool) -> list[dict[str, Any]]:
@@ -114,8 +121,6 @@ class ContactSync:
 
     def update(self, contact: Contact) -> None:
         """PATCH one contact; a contact deleted in Splio since is created again."""
-        if self.transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT:
-            raise TransientError("Splio stopped answering; not tried this time.")
         body = {"custom_fields": self.fields(contact, creating=False)}
         try:
             response = self.client.update_contact(contact.email, body)

@@ -240,7 +240,9 @@ def test_updates_stop_after_three_failures_in_a_row(
     failures = push_contact(installed, contacts)
 
     assert [f.key for f in failures] == [0, 1, 2, 3, 4, 5]
-    assert all(isinstance(f.error, TransientError) for f in failures)
+    assert all(isinstance(f.error, TransientError) for f in failures[:3])
+    # The rest were never tried: they wait with the integration, costing no attempt.
+    assert all(isinstance(f.error, RateLimited) for f in failures[3:])
     assert len(_patches(server)) == 3
 
 

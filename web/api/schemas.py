@@ -2,61 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from pointbridge.customer_schema import PIN_RULE, Text, text
+
+# The customer schemas are the core's, shared with the CSV import: one rule, one message.
+from pointbridge.customer_schema import CustomerCreate as CustomerCreate
+from pointbridge.customer_schema import CustomerUpdate as CustomerUpdate
 from pointbridge.loyalty import MAX_POINTS
 
 MAX_ID = 2**62
-
-
-# A lone surrogate (JSON allows "\ud83d") is not Unicode text: neither database can encode it.
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-class Text(fields.String):
-    """A string both databases can store: no NUL (PostgreSQL refuses it), no lone surrogate."""
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if found := _UNSTORABLE.search(text):
-            kind = "NUL characters" if found.group() == "\x00" else "unpaired surrogates"
-            raise ValidationError(
-                f"Must not contain {kind} (found U+{ord(found.group()):04X} at {found.start()})."
-            )
-        return text
-
-
-def _text(max_length: int, **kwargs: Any) -> Text:
-    return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
-
-
-def _count(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(validate=validate.Range(min=0, max=MAX_POINTS), **kwargs)
-
-
-class CustomerFields(Schema):
-    external_id = _text(200, allow_none=True)
-    first_name = Text(validate=validate.Length(max=200), allow_none=True)
-    last_name = Text(validate=validate.Length(max=200), allow_none=True)
-    registered = fields.Boolean()
-    tier_id = Text(validate=validate.Length(max=100), allow_none=True)
-    tier_name = Text(validate=validate.Length(max=200), allow_none=True)
-    missions = _count()
-    rewards = _count()
-    referrals = _count()
-
-
-class CustomerCreate(CustomerFields):
-    email = _text(320, required=True)
-    pin = Text(validate=validate.Regexp(r"^[0-9A-Za-z]{4,12}$"))
-
-
-class CustomerUpdate(CustomerFields):
-    email = _text(320)
 
 
 class CustomerOut(Schema):
@@ -93,7 +51,7 @@ class PageQuery(Schema):
 
 
 class CustomerQuery(PageQuery):
-    email = _text(320, metadata={"description": "Find one customer by e-mail."})
+    email = text(320, metadata={"description": "Find one customer by e-mail."})
 
 
 class CustomerPage(Schema):
@@ -115,7 +73,7 @@ class TransactionIn(Schema):
         validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$"),
         metadata={"description": "registration, order, review, nameday, birthday, ... or a slug."},
     )
-    reference = _text(
+    reference = text(
         200,
         metadata={"description": "Your id for this transaction; a retry with it is a no-op."},
     )
@@ -156,7 +114,7 @@ class LedgerPage(Schema):
 
 class PinIn(Schema):
     pin = Text(
-        validate=validate.Regexp(r"^[0-9A-Za-z]{4,12}$"),
+        validate=PIN_RULE,
         metadata={"description": "Omit to generate a new 6-digit PIN."},
     )
 

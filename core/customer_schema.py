@@ -1,0 +1,94 @@
+"""What a customer may be: one set of rules for the REST API, the CSV import and anything later.
+
+Each rule lives here once, with its message, so a value the API refuses is refused by the
+import in the same words, and the database never sees a value it cannot store.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from pointbridge.loyalty import MAX_POINTS, LoyaltyError, normalize_email
+
+# A lone surrogate (JSON allows "\ud83d") is not Unicode text: neither database can encode it.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# \Z, not $: "$" also matches before a trailing newline, and "1234\n" is no PIN.
+PIN_RULE = validate.Regexp(r"^[0-9A-Za-z]{4,12}\Z", error="A PIN is 4 to 12 letters or digits.")
+
+
+class Text(fields.String):
+    """A string both databases can store: no NUL (PostgreSQL refuses it), no lone surrogate."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if found := _UNSTORABLE.search(text):
+            kind = "NUL characters" if found.group() == "\x00" else "unpaired surrogates"
+            raise ValidationError(
+                f"Must not contain {kind} (found U+{ord(found.group()):04X} at {found.start()})."
+            )
+        return text
+
+
+class Email(Text):
+    """An e-mail address as stored (trimmed, lower-cased), by ``normalize_email``'s rules."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalize_email(text)
+        except LoyaltyError as exc:
+            raise ValidationError(exc.message) from None
+
+
+def text(max_length: int, **kwargs: Any) -> Text:
+    """Non-empty text of at most ``max_length`` characters."""
+    return Text(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def optional_text(max_length: int) -> Text:
+    return Text(validate=validate.Length(max=max_length), allow_none=True)
+
+
+def count() -> fields.Integer:
+    return fields.Integer(validate=validate.Range(min=0, max=MAX_POINTS))
+
+
+def check_future(day: date | None, field_name: str) -> None:
+    if day is not None and day <= date.today():
+        raise ValidationError("Must be a future date.", field_name)
+
+
+class CustomerFields(Schema):
+    external_id = text(200, allow_none=True)
+    first_name = optional_text(200)
+    last_name = optional_text(200)
+    registered = fields.Boolean()
+    tier_id = optional_text(100)
+    tier_name = optional_text(200)
+    missions = count()
+    rewards = count()
+    referrals = count()
+
+
+class CustomerCreate(CustomerFields):
+    email = Email(required=True)
+    pin = Text(validate=PIN_RULE)
+
+
+class CustomerUpdate(CustomerFields):
+    email = Email()
+
+
+class CustomerImport(CustomerCreate):
+    """One row of a customer import: a customer and their opening balance."""
+
+    points = count()
+    expires_at = fields.Date()
+
+    @validates_schema
+    def _check_expiry(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_future(data.get("expires_at"), "expires_at")

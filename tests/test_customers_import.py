@@ -1,53 +1,261 @@
-"""`pointbridge customers import`: streamed, idempotent, bad lines reported and skipped."""
+"""`pointbridge customers import`: the whole file checked first, loaded in batches, quietly."""
 
 from __future__ import annotations
 
+import csv
+from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+from click.testing import Result
+from flask import Flask
 from sqlalchemy import func, select
 
-from pointbridge.models import Customer, LedgerEntry
+from pointbridge.imports import CustomerLoader
+from pointbridge.ledger_audit import AuditReport, audit_balances
+from pointbridge.models import Customer, LedgerEntry, OutboxMessage
 from pointbridge.secrets import KEY_FILE, SecretBox, load_key
+from pointbridge.services import Services
 from pointbridge.web.cli import cli
 
-CSV = """email,first_name,registered,tier_name,missions,points,expires_at
-Jana@Example.com,Jana,yes,Gold,2,120,2999-12-31
-petr@example.com,Petr,0,,,0,
-not-an-email,Bad,,,,,
-eva@example.com,Eva,1,,x,,
+FUTURE = (date.today() + timedelta(days=365)).isoformat()
+PIN = "S3cretPin"
+CSV = f"""email,first_name,registered,tier_name,missions,pin,points,expires_at
+Jana@Example.com,Jana,yes,Gold,2,{PIN},120,{FUTURE}
+petr@example.com,Petr,0,,,,0,
 """
 
 
-def test_import_creates_updates_and_reports_bad_lines(app, services, tmp_path: Path) -> None:
+def _import(app: Flask, path: Path, *args: str) -> Result:
+    return app.test_cli_runner().invoke(cli, ["customers", "import", str(path), *args])
+
+
+def _write(tmp_path: Path, text: str | bytes) -> Path:
     source = tmp_path / "customers.csv"
-    source.write_text(CSV)
-    runner = app.test_cli_runner()
+    source.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return source
 
-    first = runner.invoke(cli, ["customers", "import", str(source)])
-    assert first.exit_code == 0, first.output
-    assert "created 2, updated 0, skipped 2" in first.output
-    assert "line 4" in first.output and "line 5" in first.output
 
-    second = runner.invoke(cli, ["customers", "import", str(source)])
-    assert "created 0, updated 2, skipped 2" in second.output
+def _count(services: Services, model: type) -> int:
+    with services.db.read() as session:
+        return session.scalar(select(func.count()).select_from(model))
 
+
+def _add_integration(services: Services, tmp_path: Path) -> None:
     with services.db.transaction() as session:
+        services.integrations.add(session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl")})
+
+
+def _outbox(services: Services) -> list[tuple[str, str | None]]:
+    with services.db.read() as session:
+        rows = session.execute(select(OutboxMessage.kind, OutboxMessage.event_type))
+        return sorted((kind, event) for kind, event in rows)
+
+
+def test_import_creates_then_leaves_an_unchanged_file_alone(app, services, tmp_path) -> None:
+    source = _write(tmp_path, CSV)
+    first = _import(app, source)
+    assert first.exit_code == 0, first.output
+    assert "created 2, updated 0, unchanged 0, opening balances credited 1" in first.output
+
+    second = _import(app, source)
+    assert second.exit_code == 0, second.output
+    assert "created 0, updated 0, unchanged 2, opening balances credited 0" in second.output
+
+    with services.db.read() as session:
         jana = session.scalar(select(Customer).where(Customer.email == "jana@example.com"))
-        assert (jana.first_name, jana.registered, jana.tier_name, jana.missions) == (
+        assert (jana.first_name, jana.registered, jana.tier_name, jana.missions, jana.pin) == (
             "Jana",
             True,
             "Gold",
             2,
+            PIN,
         )
-        assert jana.balance == 120  # the opening balance was credited once, not twice
+        assert jana.balance == 120  # credited once, not once per import
         assert session.scalar(select(func.count(LedgerEntry.id))) == 1
+    report = AuditReport()
+    assert list(audit_balances(services.db, report)) == [] and report.customers == 2
+    assert PIN not in first.output + second.output
+
+
+# --- one set of rules: the REST API and the import refuse the same values alike ---------
+
+REFUSED = [
+    ("missions", -5),
+    ("missions", 99999999999),
+    ("rewards", 1_000_000_001),
+    ("first_name", "nul\x00byte"),
+    ("first_name", "x" * 201),
+    ("tier_id", "t" * 101),
+    ("pin", "12"),
+    ("registered", "maybe"),
+    ("email", "not-an-email"),
+]
+
+
+@pytest.mark.parametrize("column,value", REFUSED)
+def test_rest_and_import_refuse_a_value_with_the_same_message(
+    app, client, auth, services, tmp_path, column, value
+) -> None:
+    body = {"email": "a@example.com", column: value}
+    response = client.post("/api/customers", json=body, headers=auth)
+    assert response.status_code == 422
+    (api_message,) = response.json["errors"][column]
+
+    header, row = ("email", value) if column == "email" else (f"email,{column}", f"a@x.cz,{value}")
+    result = _import(app, _write(tmp_path, f"{header}\n{row}\n"))
+    assert result.exit_code == 1
+    with (tmp_path / "customers.csv.errors.csv").open(encoding="utf-8") as report:
+        assert list(csv.reader(report))[1:] == [["2", column, api_message]]
+    assert _count(services, Customer) == 0
+
+
+def test_an_expiry_in_the_past_is_refused_like_the_api_refuses_it(
+    app, client, auth, services, tmp_path
+) -> None:
+    customer = client.post("/api/customers", json={"email": "a@example.com"}, headers=auth).json
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    response = client.post(
+        f"/api/customers/{customer['id']}/transactions",
+        json={"points": 5, "reason": "order", "expires_at": yesterday},
+        headers=auth,
+    )
+    (api_message,) = response.json["errors"]["expires_at"]
+    result = _import(
+        app, _write(tmp_path, f"email,points,expires_at\nb@example.com,5,{yesterday}\n")
+    )
+    assert result.exit_code == 1
+    assert f"line 2, expires_at: {api_message}" in result.output
+
+
+# --- bad files: a clear report, nothing changed, never a traceback or a PIN ---------------
+
+
+def _bad_utf8_at_line_1202() -> bytes:
+    rows = [f"c{n}@example.com,{PIN},Name".encode() for n in range(1, 1201)]
+    rows.insert(1200, b"bad@example.com," + PIN.encode() + b",Jan\xe9k")
+    return b"email,pin,first_name\n" + b"\n".join(rows) + b"\n"
+
+
+BAD_FILES = {
+    "short row": ("email,first_name,points\na@x.cz\n", "line 2: The row has 1 fields"),
+    "huge field": (
+        f"email,pin,first_name\na@x.cz,{PIN},{'x' * 131_073}\n",
+        "line 2: Not CSV: field larger than field limit",
+    ),
+    "not utf-8": (_bad_utf8_at_line_1202(), "line 1202, first_name: Not UTF-8: byte 0xe9"),
+    "huge missions": (
+        f"email,pin,missions\na@x.cz,{PIN},99999999999\n",
+        "line 2, missions: Must be greater than or equal to 0",
+    ),
+    "nul byte": (
+        f"email,pin,last_name\na@x.cz,{PIN},a\x00b\n",
+        "line 2, last_name: Must not contain NUL characters",
+    ),
+    "negative missions": (f"email,pin,missions\na@x.cz,{PIN},-5\n", "line 2, missions: Must be"),
+    "past expiry": (
+        f"email,pin,points,expires_at\na@x.cz,{PIN},10,2020-01-01\n",
+        "line 2, expires_at: Must be a future date.",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_a_bad_file_is_reported_and_changes_nothing(app, services, tmp_path, name) -> None:
+    text, expected = BAD_FILES[name]
+    result = _import(app, _write(tmp_path, text))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert expected in result.output
+    assert "Nothing imported" in result.output and "Traceback" not in result.output
+    report = (tmp_path / "customers.csv.errors.csv").read_text(encoding="utf-8")
+    assert PIN not in result.output + report
+    assert _count(services, Customer) == 0 and _count(services, LedgerEntry) == 0
+
+
+def test_a_dry_run_checks_the_file_and_writes_nothing(app, services, tmp_path) -> None:
+    result = _import(app, _write(tmp_path, CSV), "--dry-run")
+    assert result.exit_code == 0 and "checked 2 rows: 0 bad" in result.output
+    assert _count(services, Customer) == 0
+
+
+def test_skip_invalid_imports_exactly_the_valid_rows_and_exits_1(app, services, tmp_path) -> None:
+    text = "email,missions\nok1@x.cz,1\nbad@x.cz,-5\nok2@x.cz,2\nshort\n"
+    result = _import(app, _write(tmp_path, text), "--skip-invalid")
+    assert result.exit_code == 1
+    assert "created 2" in result.output and "skipped 2" in result.output
+    with services.db.read() as session:
+        emails = set(session.scalars(select(Customer.email)))
+    assert emails == {"ok1@x.cz", "ok2@x.cz"}
 
 
 def test_a_file_without_an_email_column_is_refused(app, tmp_path: Path) -> None:
-    source = tmp_path / "customers.csv"
-    source.write_text("mail,name\na@b.cz,A\n")
-    result = app.test_cli_runner().invoke(cli, ["customers", "import", str(source)])
+    result = _import(app, _write(tmp_path, "mail,name\na@b.cz,A\n"))
     assert result.exit_code == 1 and "'email' column" in result.output
+
+
+# --- quiet by default ---------------------------------------------------------------------
+
+
+def test_reimporting_the_same_file_queues_nothing(app, services, tmp_path) -> None:
+    _add_integration(services, tmp_path)
+    source = _write(tmp_path, CSV)
+    assert _import(app, source).exit_code == 0
+    # One contact update per customer; no event for the opening balance or the PIN.
+    assert _outbox(services) == [("contact", None), ("contact", None)]
+
+    assert _import(app, source).exit_code == 0
+    assert len(_outbox(services)) == 2
+
+
+def test_a_changed_row_queues_one_contact_update(app, services, tmp_path) -> None:
+    _add_integration(services, tmp_path)
+    _import(app, _write(tmp_path, CSV))
+    changed = CSV.replace("Jana,yes,Gold", "Jana,yes,Platinum").replace(PIN, "NewPin99")
+    assert _import(app, _write(tmp_path, changed)).exit_code == 0
+    assert _outbox(services) == [("contact", None)] * 3
+
+
+def test_events_opts_in_to_pin_and_opening_balance_events(app, services, tmp_path) -> None:
+    _add_integration(services, tmp_path)
+    assert _import(app, _write(tmp_path, CSV), "--events").exit_code == 0
+    assert _outbox(services) == [
+        ("contact", None),
+        ("contact", None),
+        ("event", "credit-changed"),
+        ("event", "pin-changed"),
+    ]
+
+
+# --- resumable -----------------------------------------------------------------------------
+
+
+def test_an_interrupted_import_resumes_after_the_last_committed_batch(
+    app, services, tmp_path, monkeypatch
+) -> None:
+    lines = [f"c{n}@example.com,{n}" for n in range(1, 11)]
+    source = _write(tmp_path, "email,points\n" + "\n".join(lines) + "\n")
+    write = CustomerLoader._write
+    calls = []
+
+    def crash_on_third_batch(self, session, latest, result) -> None:
+        calls.append(len(latest))
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+        write(self, session, latest, result)
+
+    monkeypatch.setattr(CustomerLoader, "_write", crash_on_third_batch)
+    crashed = _import(app, source, "--batch-size", "3")
+    assert isinstance(crashed.exception, RuntimeError)
+    assert _count(services, Customer) == 6
+    monkeypatch.setattr(CustomerLoader, "_write", write)
+
+    resumed = _import(app, source, "--batch-size", "3", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "created 4," in resumed.output and "resumed after line 7" in resumed.output
+    with services.db.read() as session:
+        balances = dict(session.execute(select(Customer.email, Customer.balance)).all())
+    assert balances == {f"c{n}@example.com": n for n in range(1, 11)}
+    assert _count(services, LedgerEntry) == 10
 
 
 def test_without_a_configured_key_one_is_generated_once_and_reused(tmp_path: Path, caplog) -> None:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+import csv
+import sys
+from pathlib import Path
+from typing import IO, Any, TextIO
 
 import click
 
-from pointbridge.imports import import_customers
+from pointbridge.imports import (
+    BATCH_SIZE,
+    CheckResult,
+    CustomerLoader,
+    ImportRefused,
+    ImportResult,
+    RowError,
+    check_file,
+)
 from pointbridge.web.services import services
+
+SHOWN_ERRORS = 10
 
 
 @click.group()
@@ -16,13 +29,105 @@ def customers() -> None:
 
 
 @customers.command("import")
-@click.argument("source", type=click.File("r", encoding="utf-8-sig"))
-def import_(source: TextIO) -> None:
-    """Create or update customers from a CSV file (streamed; see the README for columns)."""
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check the whole file and stop: nothing is written.")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows of a file with errors.")
+@click.option("--resume", is_flag=True, help="Continue after the last batch a stopped run wrote.")
+@click.option("--events", is_flag=True, help="Also send PIN and opening-balance events.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the bad rows (default: SOURCE.errors.csv).",
+)
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=BATCH_SIZE, hidden=True)
+def import_(
+    source: Path,
+    dry_run: bool,
+    skip_invalid: bool,
+    resume: bool,
+    events: bool,
+    report: Path | None,
+    batch_size: int,
+) -> None:
+    """Create or update customers from a CSV file (see the README for the columns).
+
+    The whole file is checked first; a file with bad rows changes nothing unless
+    --skip-invalid. Exits 1 when any row was not imported.
+    """
+    report = report or source.with_name(source.name + ".errors.csv")
+    with source.open("rb") as stream:
+        checked = _check(stream, report)
+    if dry_run or (checked.bad_rows and not skip_invalid):
+        if checked.bad_rows and not dry_run:
+            click.echo(
+                "Nothing imported: fix the rows in the report, or pass --skip-invalid to "
+                "import only the valid ones.",
+                err=True,
+            )
+        sys.exit(1 if checked.bad_rows else 0)
     svc = services()
-    report = import_customers(svc.db, svc.loyalty, source)
-    click.echo(f"created {report.created}, updated {report.updated}, skipped {len(report.errors)}")
-    for error in report.errors[:50]:
-        click.echo(f"  {error}", err=True)
-    if len(report.errors) > 50:
-        click.echo(f"  … and {len(report.errors) - 50} more", err=True)
+    loader = CustomerLoader(svc.db, svc.loyalty, events=events)
+    with source.open("rb") as stream:
+        try:
+            result = loader.load(stream, checked.fingerprint, resume=resume, batch_size=batch_size)
+        except ImportRefused as exc:
+            raise click.ClickException(exc.message) from None
+    click.echo(_summary(result))
+    if result.skipped:
+        sys.exit(1)
+
+
+def _check(stream: IO[bytes], report: Path) -> CheckResult:
+    shown: list[RowError] = []
+    report.unlink(missing_ok=True)  # a report from an earlier run would describe another file
+    with _ReportFile(report) as write:
+
+        def on_error(error: RowError) -> None:
+            write(error)
+            if len(shown) < SHOWN_ERRORS:
+                shown.append(error)
+
+        try:
+            checked = check_file(stream, on_error)
+        except ImportRefused as exc:
+            raise click.ClickException(exc.message) from None
+    click.echo(f"checked {checked.rows} rows: {checked.bad_rows} bad")
+    for error in shown:
+        column = f", {error.column}" if error.column else ""
+        click.echo(f"  line {error.line}{column}: {error.message}", err=True)
+    if checked.bad_rows:
+        click.echo(f"every bad row: {report}", err=True)
+    return checked
+
+
+class _ReportFile:
+    """The CSV of bad rows (line, column, error), created only when there is one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+        self._writer: Any = None
+
+    def __enter__(self) -> _ReportFile:
+        return self
+
+    def __call__(self, error: RowError) -> None:
+        if self._writer is None:
+            self._file = self.path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._file)
+            self._writer.writerow(["line", "column", "error"])
+        self._writer.writerow([error.line, error.column, error.message])
+
+    def __exit__(self, *_: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _summary(result: ImportResult) -> str:
+    resumed = (
+        f" (resumed after line {result.resumed_after_line})" if result.resumed_after_line else ""
+    )
+    return (
+        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, "
+        f"opening balances credited {result.credited}, skipped {result.skipped}{resumed}"
+    )

@@ -263,3 +263,13 @@ def test_without_a_configured_key_one_is_generated_once_and_reused(tmp_path: Pat
     assert (tmp_path / KEY_FILE).exists() and "POINTBRIDGE_SECRET_KEY is not set" in caplog.text
     token = SecretBox(key).encrypt("api-key")
     assert SecretBox(load_key(None, tmp_path)).decrypt(token) == "api-key"
+
+
+def test_an_external_id_of_another_customer_stops_the_import_with_a_message(
+    app, client, auth, services, tmp_path
+) -> None:
+    client.post("/api/customers", json={"email": "a@x.cz", "external_id": "x-1"}, headers=auth)
+    result = _import(app, _write(tmp_path, "email,external_id,points\nb@x.cz,x-1,10\n"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Lines 2-2: an external_id belongs to another customer" in result.output
+    assert _count(services, Customer) == 1 and _count(services, LedgerEntry) == 0

@@ -46,7 +46,7 @@ from pointbridge.models import (
 )
 from pointbridge.platform import Integration, ItemFailure, Platform
 from pointbridge.plugins import PluginHost
-from pointbridge.ratelimit import Pacer, pacer_for
+from pointbridge.ratelimit import Pacer, pacer_for, throttle_cleared, throttle_wait
 from pointbridge.sql import among
 
 log = logging.getLogger(__name__)
@@ -389,7 +389,7 @@ class Worker:
         try:
             failures = call_plugin(self.host, integration, pacer, call.hook, **call.kwargs)
         except RateLimited as exc:
-            pause(self.db, integration, exc.wait)
+            pause(self.db, integration, throttle_wait(integration.id, [exc]))
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration from None
         except ConfigurationError as exc:
@@ -427,9 +427,10 @@ class Worker:
         if throttled:
             # The platform cut the call short: what was not tried waits, and so does everything
             # else for this integration, until the platform's reset.
-            pause(self.db, integration, max(e.wait for e in throttled))
+            pause(self.db, integration, throttle_wait(integration.id, throttled))
             metrics.RATE_LIMITED.labels(integration.name).inc()
             raise _StopIntegration
+        throttle_cleared(integration.id)
         return result
 
     def _record(
@@ -487,8 +488,9 @@ class Worker:
             error = errors[message.id]
             message.last_error = str(error)[:2000]
             if isinstance(error, RateLimited):
-                # Not tried, so no attempt is spent: it goes when the platform's limit resets.
-                message.next_attempt_at = now + timedelta(seconds=error.wait)
+                # Not tried, so no attempt is spent. It goes as soon as the integration's pause
+                # (set for these 429s, see _call) ends: that pause alone holds it back.
+                message.next_attempt_at = now
                 continue
             message.attempts += 1
             if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:

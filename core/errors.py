@@ -32,19 +32,14 @@ class AuthError(ConfigurationError):
 
 
 class RateLimited(DeliveryError):
-    """The platform asked us to slow down; ``retry_after`` is seconds to wait, if it said."""
+    """The platform asked us to slow down; ``retry_after`` is seconds to wait, if it said.
 
-    # When the platform does not say: long enough for a per-minute window to move on.
-    DEFAULT_WAIT = 30.0
+    ``Retry-After: 0`` means now; when it is missing the host backs off from a second
+    (``pointbridge.ratelimit.throttle_wait``)."""
 
     def __init__(self, message: str = "rate limited", retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-    @property
-    def wait(self) -> float:
-        """Seconds to wait; ``Retry-After: 0`` means now, only a missing one takes the default."""
-        return self.DEFAULT_WAIT if self.retry_after is None else self.retry_after
 
 
 class TransientError(DeliveryError):

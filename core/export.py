@@ -42,7 +42,7 @@ from pointbridge.models import (
 )
 from pointbridge.outbox import Outbox
 from pointbridge.platform import Capability, ItemFailure
-from pointbridge.ratelimit import pacer_for
+from pointbridge.ratelimit import pacer_for, throttle_cleared, throttle_wait
 from pointbridge.snapshots import contact_page
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ class Exporter:
                 break
             except RateLimited as exc:
                 # Live delivery pauses too; the next turn waits it out (_hold_integration).
-                pause(self.db, integration, exc.wait)
+                pause(self.db, integration, throttle_wait(integration.id, [exc]))
             except ConfigurationError as exc:
                 self._fail(job.id, str(exc), pause_integration=True)
                 return False
@@ -272,6 +272,7 @@ class Exporter:
         if not contacts:
             self._finish(job.id)
             return False
+        throttle_cleared(integration.id)
         self._record_page(job.id, contacts, failures)
         return True
 

@@ -25,6 +25,7 @@ from pointbridge.loyalty import MAX_POINTS
 from pointbridge.models import IntegrationRow, IntegrationStatus
 from pointbridge.platform import Capability, InstallResult, Integration, Platform
 from pointbridge.plugins import PluginHost
+from pointbridge.ratelimit import throttle_cleared
 from pointbridge.secrets import SecretBox, redact
 from pointbridge.settings import Settings
 
@@ -327,6 +328,7 @@ class Integrations:
             row.data = {**(row.data or {}), **dict(result.data)}
             row.status = IntegrationStatus.ACTIVE
             row.last_error = None
+        throttle_cleared(row.id)
         return result
 
     def _install_waiting_out_429s(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from pointbridge.errors import RateLimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +92,30 @@ def pacer_for(integration_id: int, limit: RateLimit | None) -> Pacer:
         if pacer is None or pacer.limit != limit:
             pacer = _pacers[integration_id] = Pacer(limit)
         return pacer
+
+
+# A 429 that does not say how long to wait: back off from a second, doubling up to a minute,
+# and start again from a second once a call goes through. (A fixed wait long enough for any
+# per-minute window cost a small export 414 s across eleven such answers.)
+UNSAID_FIRST_WAIT = 1.0
+UNSAID_MAX_WAIT = 60.0
+_unsaid_in_a_row: dict[int, int] = {}
+_unsaid_lock = threading.Lock()
+
+
+def throttle_wait(integration_id: int, throttled: Iterable[RateLimited]) -> float:
+    """Seconds the integration pauses for these 429s: the platform's own ``Retry-After`` when
+    it gave one, else the next step of the integration's backoff."""
+    said = [error.retry_after for error in throttled if error.retry_after is not None]
+    if said:
+        return max(said)
+    with _unsaid_lock:
+        step = _unsaid_in_a_row.get(integration_id, 0)
+        _unsaid_in_a_row[integration_id] = step + 1
+    return min(UNSAID_FIRST_WAIT * 2**step, UNSAID_MAX_WAIT)
+
+
+def throttle_cleared(integration_id: int) -> None:
+    """A call went through: the next unsaid 429 waits a second again."""
+    with _unsaid_lock:
+        _unsaid_in_a_row.pop(integration_id, None)

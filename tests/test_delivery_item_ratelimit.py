@@ -59,10 +59,59 @@ def test_throttled_items_wait_for_the_reset_and_keep_their_attempts(services: Se
         ).all()
     assert resume_at >= started + timedelta(seconds=89)
     assert len(waiting) == 2 and {m.attempts for m in waiting} == {0}
-    assert all(m.next_attempt_at >= started + timedelta(seconds=89) for m in waiting)
 
     services.worker().drain()
     assert platform.received == ["c0@example.com"], "nothing goes before the reset"
     with time_machine.travel(resume_at + timedelta(seconds=1)):
         services.worker().drain()
     assert platform.received == ["c0@example.com", "c1@example.com"]
+
+
+class Unsaid:
+    """Answers 429 without Retry-After to the calls numbered in ``throttled``."""
+
+    def __init__(self, throttled: set[int]) -> None:
+        self.throttled = throttled
+        self.calls = 0
+
+    @hookimpl
+    def register_platforms(self, register: Callable[[Platform], None]) -> None:
+        register(Platform(name="unsaid", title="Unsaid", settings_schema=Schema))
+
+    @hookimpl
+    def install(self, integration: Integration) -> None:
+        return None
+
+    @hookimpl
+    def push_contact(
+        self, integration: Integration, contacts: Sequence[Contact]
+    ) -> list[ItemFailure]:
+        self.calls += 1
+        if self.calls in self.throttled:
+            raise RateLimited("429 Too Many Requests")
+        return []
+
+
+def test_a_429_without_retry_after_backs_off_from_a_second_and_resets_on_success(
+    services: Services,
+) -> None:
+    services.host.register(Unsaid(throttled={1, 2, 3, 5}), "unsaid")
+    with services.db.transaction() as session:
+        services.integrations.add(session, "u", "unsaid", {})
+    services.integrations.install(services.db, "u")
+
+    pauses = []
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        for n in range(5):
+            with services.db.transaction() as session:
+                services.loyalty.create_customer(session, {"email": f"c{n}@example.com"})
+            services.worker().drain()
+            with services.db.read() as session:
+                resume_at = session.scalar(select(IntegrationRow.resume_at))
+            now = datetime.now(UTC)
+            pauses.append(max(0.0, (resume_at - now).total_seconds()) if resume_at else 0.0)
+            clock.shift(timedelta(minutes=2))  # the shop's next order comes after the pause
+
+    # Three unsaid 429s in a row wait 1, 2, 4 s (not 30 s each); a call goes through; the
+    # next unsaid 429 waits a second again.
+    assert pauses == [1.0, 2.0, 4.0, 0.0, 1.0]

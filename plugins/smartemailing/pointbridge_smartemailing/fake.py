@@ -15,17 +15,16 @@ a single object, duplicate field names) it accepts the plausible forms.
 
 from __future__ import annotations
 
-import hmac
 import itertools
-import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+
+from pointbridge.testing import fakes
 
 MAX_ITEMS = 500  # contacts per import, events per trigger-event, items per page
 CUSTOMFIELD_TYPES = ("text", "textarea", "date", "checkbox", "radio", "select")
@@ -40,6 +39,38 @@ def valid_email(address: str) -> bool:
     return bool(_EMAIL.match(address)) and ".." not in address
 
 
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
+_VALUE_CHECKS = {type_: _scalar for type_ in CUSTOMFIELD_TYPES} | {
+    "date": lambda value: _scalar(value) and (value is None or bool(_DATE.match(str(value))))
+}
+
+
+def _body(status: str, **extra: Any) -> dict[str, Any]:
+    return {"status": status, "meta": [], **extra}
+
+
+errors = fakes.JsonErrors(lambda status, message: _body("error", message=message))
+_invalid, _bad_request = errors.reject(422), errors.reject(400)
+
+
+def error_body(status: int) -> bytes:
+    """SmartEmailing's error shape, for ``FakeServer(error_body=...)`` injected faults."""
+    return errors.body(status, f"Internal error ({status})")
+
+
+def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
+    """A 429 (shape UNCONFIRMED: SmartEmailing publishes none) with Retry-After in seconds."""
+    seconds = fakes.whole_seconds(wait)
+    body = _body("error", message=f"Too many requests, retry in {seconds} s.")
+    return fakes.too_many_requests(body, {"Retry-After": str(seconds)})
+
+
+SERVER_OPTIONS: dict[str, Any] = {"error_body": error_body, "throttled": throttled}
+
+
 @dataclass
 class FakeContact:
     id: int
@@ -48,36 +79,6 @@ class FakeContact:
     surname: str | None = None
     customfields: dict[int, str | None] = field(default_factory=dict)
     contactlists: dict[int, str] = field(default_factory=dict)
-
-
-class _Reject(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _body(status: str, **extra: Any) -> dict[str, Any]:
-    return {"status": status, "meta": [], **extra}
-
-
-def _answer(payload: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
-def error_body(status: int) -> bytes:
-    """SmartEmailing's error shape, for ``FakeServer(error_body=...)`` injected faults."""
-    return json.dumps(_body("error", message=f"Internal error ({status})")).encode()
-
-
-def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
-    """A 429 (shape UNCONFIRMED: SmartEmailing publishes none) with Retry-After in seconds."""
-    seconds = max(1, round(wait + 0.499))
-    body = _body("error", message=f"Too many requests, retry in {seconds} s.")
-    return 429, {"Retry-After": str(seconds)}, json.dumps(body).encode()
-
-
-SERVER_OPTIONS: dict[str, Any] = {"error_body": error_body, "throttled": throttled}
 
 
 class FakeSmartEmailing:
@@ -93,34 +94,27 @@ class FakeSmartEmailing:
         self.api_key = api_key
         self.lock = threading.RLock()
         self.contacts: dict[str, FakeContact] = {}  # by lower-cased e-mail
-        self.customfields: dict[int, dict[str, Any]] = {}
+        self._ids = itertools.count(1)  # contacts and custom fields share one id sequence
+        self.customfields = fakes.FieldStore(_VALUE_CHECKS, ids=self._ids)
         self.contactlists: dict[int, dict[str, Any]] = {
             list_id: {"id": list_id, "name": name}
             for list_id, name in (contactlists or {1: "Newsletter"}).items()
         }
         self.events: list[dict[str, Any]] = []
-        self._ids = itertools.count(1)
 
     # Helpers for tests.
     def add_customfield(self, name: str, type_: str = "text") -> int:
         with self.lock:
-            field_id = next(self._ids)
-            self.customfields[field_id] = {"id": field_id, "name": name, "type": type_}
-            return field_id
+            return int(self.customfields.add(name, type_)["id"])
 
     def field_id(self, name: str) -> int:
         with self.lock:
-            return min(i for i, f in self.customfields.items() if f["name"] == name)
+            return int(self.customfields.named(name)["id"])  # type: ignore[index]
 
     def field_values(self, email: str) -> dict[str, str | None]:
         """A contact's custom-field values by field name."""
         with self.lock:
-            contact = self.contacts[email.lower()]
-            return {
-                self.customfields[field_id]["name"]: value
-                for field_id, value in contact.customfields.items()
-                if field_id in self.customfields
-            }
+            return self.customfields.by_name(self.contacts[email.lower()].customfields)
 
     def add_contact(self, email: str, contactlists: dict[int, str] | None = None) -> FakeContact:
         with self.lock:
@@ -129,87 +123,56 @@ class FakeSmartEmailing:
             return contact
 
     # The API: one method per route, called under ``lock`` with the request's JSON body.
-    def authorized(self) -> bool:
-        auth = request.authorization
-        if auth is None or auth.type != "basic":
-            return False
-        return hmac.compare_digest(str(auth.username), self.username) and hmac.compare_digest(
-            str(auth.password), self.api_key
-        )
-
     def check_credentials(self, body: Any) -> Response:
-        return _answer(_body("ok", message="Hi there! Your credentials are valid!", account_id=2))
-
-    def list_customfields(self, body: Any) -> Response:
-        return _paged(self.customfields)
-
-    def list_contactlists(self, body: Any) -> Response:
-        return _paged(self.contactlists)
+        message = "Hi there! Your credentials are valid!"
+        return fakes.json_response(_body("ok", message=message, account_id=2))
 
     def create_customfield(self, body: Any) -> Response:
         if not isinstance(body, dict):
-            raise _Reject(400, "Request body must be a JSON object")
+            _bad_request("Request body must be a JSON object")
         name, type_ = body.get("name"), body.get("type")
         if not isinstance(name, str) or not name.strip():
-            raise _Reject(422, "Property 'name' is required")
+            _invalid("Property 'name' is required")
         if type_ not in CUSTOMFIELD_TYPES:
-            raise _Reject(422, f"Property 'type' must be one of: {', '.join(CUSTOMFIELD_TYPES)}")
+            _invalid(f"Property 'type' must be one of: {', '.join(CUSTOMFIELD_TYPES)}")
         # Duplicate names are accepted (UNCONFIRMED): the dangerous case, so reuse is tested.
-        field_id = self.add_customfield(name, type_)
-        data = {"id": field_id, "options": None, "name": name, "type": type_}
-        return _answer(_body("created", data=data), 201)
+        data = {"id": self.add_customfield(name, type_), "options": None, "name": name}
+        return fakes.json_response(_body("created", data=data | {"type": type_}), 201)
 
     def _check_customfields(self, values: Any) -> dict[int, str | None]:
-        if not isinstance(values, list):
-            raise _Reject(422, "customfields must be an array")
-        out: dict[int, str | None] = {}
-        for item in values:
-            if not isinstance(item, dict) or "id" not in item:
-                raise _Reject(422, "Each customfield needs an id")
-            field_def = self.customfields.get(int(item["id"]))
-            if field_def is None:
-                raise _Reject(422, f"Customfield {item['id']} does not exist")
+        checked: dict[int, str | None] = {}
+        for item in fakes.objects(values, _invalid, "customfields"):
             value = item.get("value")
-            if value is not None and not isinstance(value, str | int | float):
-                raise _Reject(422, f"Customfield {item['id']}: value must be a string")
-            text = None if value is None else str(value)
-            if field_def["type"] == "date" and text is not None and not _DATE.match(text):
-                raise _Reject(
-                    422, f"Customfield {item['id']}: '{text}' is not a date (YYYY-MM-DD HH:MM:SS)"
-                )
-            out[field_def["id"]] = text
-        return out
+            try:
+                spec = self.customfields.check(int(item.get("id", 0)), value)
+            except fakes.FieldError as exc:
+                _invalid(str(exc))
+            checked[spec["id"]] = None if value is None else str(value)
+        return checked
 
     def _check_lists(self, values: Any) -> dict[int, str]:
-        if not isinstance(values, list):
-            raise _Reject(422, "contactlists must be an array")
         out: dict[int, str] = {}
-        for item in values:
-            if not isinstance(item, dict):
-                raise _Reject(422, "Each contactlist must be an object with id and status")
+        for item in fakes.objects(values, _invalid, "contactlists"):
             if int(item.get("id", 0)) not in self.contactlists:
-                raise _Reject(422, f"Contactlist {item.get('id')} does not exist")
+                _invalid(f"Contactlist {item.get('id')} does not exist")
             status = item.get("status", "confirmed")
             if status not in LIST_STATUSES:
-                raise _Reject(422, f"Contactlist status must be one of: {', '.join(LIST_STATUSES)}")
+                _invalid(f"Contactlist status must be one of: {', '.join(LIST_STATUSES)}")
             out[int(item["id"])] = status
         return out
 
     def import_contacts(self, body: Any) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise _Reject(422, "Property 'data' must be an array of contacts")
+            _invalid("Property 'data' must be an array of contacts")
         settings = body.get("settings") or {}
-        items = _at_most(body["data"], "contacts per import")
         # Validate everything first: a 422 must leave the account untouched, as a real one would.
         accepted: list[tuple[str, dict[str, Any], dict[int, str | None], dict[int, str]]] = []
-        for item in items:
-            if not isinstance(item, dict):
-                raise _Reject(422, "Each contact must be an object")
+        for item in fakes.objects(body["data"], _invalid, "data", most=MAX_ITEMS):
             email = str(item.get("emailaddress") or "").strip()
             if not valid_email(email):
                 if settings.get("skip_invalid_emails", False):
                     continue
-                raise _Reject(422, f"Emailaddress '{email}' is not valid")
+                _invalid(f"Emailaddress '{email}' is not valid")
             fields = self._check_customfields(item.get("customfields", []))
             lists = self._check_lists(item.get("contactlists", []))
             accepted.append((email.lower(), item, fields, lists))
@@ -227,22 +190,23 @@ class FakeSmartEmailing:
                 if not (kept and settings.get("preserve_unsubscribed", True)):
                     contact.contactlists[list_id] = status
             contacts_map.append({"emailaddress": email, "contact_id": contact.id})
-        return _answer(_body("created", contacts_map=contacts_map, double_opt_in_map=[]), 201)
+        answer = _body("created", contacts_map=contacts_map, double_opt_in_map=[])
+        return fakes.json_response(answer, 201)
 
     def trigger_event(self, body: Any) -> Response:
         # The PHP client sends an array; a single object is accepted too (UNCONFIRMED).
-        events = _at_most([body] if isinstance(body, dict) else body, "events per request")
+        events = fakes.objects(
+            [body] if isinstance(body, dict) else body, _invalid, "events", most=MAX_ITEMS
+        )
         if not events:
-            raise _Reject(422, "Request body must be an array of events")
+            _invalid("Request body must be an array of events")
         for event in events:
-            if not isinstance(event, dict):
-                raise _Reject(422, "Each event must be an object")
             if not valid_email(str(event.get("emailaddress") or "")):
-                raise _Reject(422, f"Emailaddress '{event.get('emailaddress')}' is not valid")
+                _invalid(f"Emailaddress '{event.get('emailaddress')}' is not valid")
             if not isinstance(event.get("name"), str) or not event["name"]:
-                raise _Reject(422, "Property 'name' is required")
+                _invalid("Property 'name' is required")
             if not isinstance(event.get("payload", {}), dict):
-                raise _Reject(422, "Property 'payload' must be an object")
+                _invalid("Property 'payload' must be an object")
         for event in events:
             email = str(event["emailaddress"]).lower()
             if email not in self.contacts:
@@ -250,35 +214,21 @@ class FakeSmartEmailing:
             self.events.append(
                 {"emailaddress": email, "name": event["name"], "payload": event.get("payload", {})}
             )
-        return _answer(_body("created"), 201)
+        return fakes.json_response(_body("created"), 201)
 
 
-def _at_most(items: Any, what: str) -> list[Any]:
-    if not isinstance(items, list):
-        raise _Reject(422, f"Expected an array of {what.split()[0]}")
-    if len(items) > MAX_ITEMS:
-        raise _Reject(422, f"Maximum of {MAX_ITEMS} {what} exceeded ({len(items)})")
-    return items
-
-
-def _paged(by_id: dict[int, dict[str, Any]]) -> Response:
-    try:
-        offset = int(request.args.get("offset", 0))
-        limit = int(request.args.get("limit", 100))
-    except ValueError as exc:
-        raise _Reject(400, "offset and limit must be integers") from exc
-    if offset < 0 or not 1 <= limit <= MAX_ITEMS:
-        raise _Reject(400, f"limit must be between 1 and {MAX_ITEMS}, offset at least 0")
-    page = [dict(item) for _, item in sorted(by_id.items())[offset : offset + limit]]
+def _paged(by_id: Mapping[int, dict[str, Any]]) -> Response:
+    listed = [dict(item) for _, item in sorted(by_id.items())]
+    page, offset, limit = fakes.offset_page(listed, _bad_request, max_limit=MAX_ITEMS)
     meta = {"total_count": len(by_id), "displayed_count": len(page), "offset": offset}
-    return _answer({"status": "ok", "meta": {**meta, "limit": limit}, "data": page})
+    return fakes.json_response({"status": "ok", "meta": {**meta, "limit": limit}, "data": page})
 
 
 ROUTES: dict[tuple[str, str], Callable[[FakeSmartEmailing, Any], Response]] = {
     ("GET", "check-credentials"): FakeSmartEmailing.check_credentials,
-    ("GET", "customfields"): FakeSmartEmailing.list_customfields,
+    ("GET", "customfields"): lambda fake, body: _paged(fake.customfields),
     ("POST", "customfields"): FakeSmartEmailing.create_customfield,
-    ("GET", "contactlists"): FakeSmartEmailing.list_contactlists,
+    ("GET", "contactlists"): lambda fake, body: _paged(fake.contactlists),
     ("POST", "import"): FakeSmartEmailing.import_contacts,
     ("POST", "trigger-event"): FakeSmartEmailing.trigger_event,
 }
@@ -290,26 +240,19 @@ def create_app(state: FakeSmartEmailing | None = None) -> Flask:
     fake = state or FakeSmartEmailing()
     app = Flask(__name__)
     app.extensions["smartemailing"] = fake
-
-    @app.errorhandler(_Reject)
-    def _rejected(exc: _Reject) -> Response:
-        return _answer(_body("error", message=exc.message), exc.status)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        return _answer(_body("error", message=exc.name), exc.code or 500)
+    errors.answer_http_errors(app)
+    fakes.require_auth(
+        app,
+        lambda: fakes.basic_auth_is(fake.username, fake.api_key),
+        lambda: errors.response(401, "Unauthorized: invalid username or API key"),
+    )
 
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def dispatch(path: str) -> Response:
         route = ROUTES.get((request.method, path.removeprefix("api/v3/").strip("/")))
         if route is None:
-            raise _Reject(404, "Not found")
-        if not fake.authorized():
-            raise _Reject(401, "Unauthorized: invalid username or API key")
-        try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError as exc:
-            raise _Reject(400, "Request body is not valid JSON") from exc
+            errors.fail(404, "Not found")
+        body = fakes.json_body(_bad_request, object_only=False)
         with fake.lock:
             return route(fake, body)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, String, bindparam, cast, func, select
+from sqlalchemy import BigInteger, Select, String, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from pointbridge.contact import Contact
@@ -68,7 +68,9 @@ SNAPSHOT_COLUMNS = (
     _customer.first_name,
     _customer.last_name,
     _customer.balance,
-    _customer.pin,
+    # The PIN is how an unregistered customer claims their points; once registered it is
+    # spent, and a platform's PIN field goes empty rather than keep mailing it.
+    case((_customer.registered, None), else_=_customer.pin).label("pin"),
     _customer.registered,
     *NEXT_EXPIRATION,
     _customer.last_change_at,

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from pointbridge.loyalty import Conflict, InsufficientPoints, LoyaltyError
 from pointbridge.models import Customer, LedgerEntry, OutboxMessage, PointLot
 from pointbridge.services import Services
+from pointbridge.snapshots import contact_page
 
 
 def _add_jsonl(services: Services, tmp_path) -> None:
@@ -188,3 +189,22 @@ def test_emails_with_invisible_or_unstorable_characters_are_refused(
         _customer(services, email)
     with services.db.read() as session:
         assert session.scalar(select(func.count(Customer.id))) == 0
+
+
+def test_a_registered_customers_pin_is_sent_empty(services: Services) -> None:
+    with services.db.transaction() as session:
+        customer = services.loyalty.create_customer(
+            session, {"email": "jana@example.com", "pin": "4321"}
+        )
+
+    def sent_pin() -> str | None:
+        with services.db.read() as session:
+            return contact_page(session, 0, 10, "https://shop.example/r/")[0].pin
+
+    assert sent_pin() == "4321"
+    with services.db.transaction() as session:
+        services.loyalty.update_customer(
+            session, services.loyalty.get(session, customer.id), {"registered": True}
+        )
+    # The PIN field holds the PIN of an unregistered customer: once registered, it is empty.
+    assert sent_pin() is None

@@ -227,6 +227,34 @@ class Pointbridge:
     def dead(self, name: str | None = None) -> int:
         return len(dead_letters(self.services.db, name, limit=100_000))
 
+    def last_outbox_id(self) -> int:
+        """The newest outbox row's id (0 when empty): mark it, then read ``attempts(after=)``."""
+        with self.services.db.read() as session:
+            return session.scalar(select(func.max(OutboxMessage.id))) or 0
+
+    def attempts(self, after: int = 0) -> list[int]:
+        """How many attempts each outbox row newer than ``after`` has spent, delivered or not."""
+        with self.services.db.read() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMessage.attempts)
+                    .where(OutboxMessage.id > after)
+                    .order_by(OutboxMessage.id)
+                )
+            )
+
+    def balances(self) -> dict[str, int]:
+        """Every customer's balance by e-mail, read straight from the database."""
+        with self.services.db.read() as session:
+            rows = session.execute(select(Customer.email, Customer.balance))
+            return {email: balance for email, balance in rows}
+
+    def customer_id(self, email: str) -> int:
+        with self.services.db.read() as session:
+            found = session.scalar(select(Customer.id).where(Customer.email == email))
+        assert found is not None, f"no customer {email}"
+        return found
+
     def deliver(self, timeout: float = 60.0) -> RoundResult:
         """Run the worker until no row is pending; waits out backoff and 429 pauses."""
         deadline = time.monotonic() + timeout

@@ -1,0 +1,274 @@
+"""The end-to-end stories every platform plugin must pass, through the whole host.
+
+``PluginContract`` calls a plugin's hooks one at a time; these stories run the real host around
+it (``pointbridge.testing.e2e.Pointbridge``: REST API, CLI, outbox, worker, exporter, over real
+HTTP) against the plugin's fake platform served by ``FakeServer``, and check what ends on the
+platform. Every fault is planned (``FakeServer.fail_next``), never produced by timing, so a slow
+machine meets exactly the faults a fast one does. A plugin subclasses ``PluginStories`` in a
+``Test…`` class with a small adapter::
+
+    class TestMyPlatformStories(PluginStories):
+        platform_name = "myplatform"
+
+        def fake(self):
+            account = FakeAccount(api_key="good")
+            return create_app(account), account
+
+        def settings(self, url):
+            return {"api_url": url, "api_key": "good"}
+
+        def points(self, account, email):
+            contact = account.contacts.get(email)
+            return None if contact is None else int(contact["points"])
+
+The stories run with the platform's real pacing; a platform whose declared budget would make
+them slow (Dotdigital's 35 calls a minute) sets ``rate_limit`` to the same budget, faster.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from pointbridge import ratelimit
+from pointbridge.export import Exporter, Progress, queue_export
+from pointbridge.plugins import PluginHost, RegisteredPlatform
+from pointbridge.ratelimit import RateLimit
+from pointbridge.testing.e2e import Pointbridge
+from pointbridge.testing.server import FakeServer
+
+WsgiApp = Callable[..., Iterable[bytes]]
+NAME = "shop"
+SHOPPERS = 12
+EXPORTED = 10_001
+# Story 3 exports in pages this small, so a few dozen customers make several pages.
+SMALL_PAGE = 10
+_real_pacer_for = ratelimit.pacer_for
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A running host with the integration ``NAME`` installed against the fake platform."""
+
+    pb: Pointbridge
+    server: FakeServer
+    account: Any
+    accepted: Counter[str]  # e-mail -> push_contact calls that took the contact
+
+
+def count_accepted(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count, by e-mail, the contacts each ``push_contact`` call returned without a failure
+    for: what the platform took, however many times a refused or dropped call was retried."""
+    accepted: Counter[str] = Counter()
+    call = host.call
+
+    def counting(hook: str, platform_name: str, **kwargs: Any) -> Any:
+        result = call(hook, platform_name, **kwargs)
+        if hook == "push_contact":
+            failed = {failure.key for failure in result or []}
+            accepted.update(c.email for c in kwargs["contacts"] if c.customer_id not in failed)
+        return result
+
+    monkeypatch.setattr(host, "call", counting)
+    return accepted
+
+
+class PluginStories:
+    """Subclass as ``Test<Platform>Stories`` and fill in the adapter methods."""
+
+    platform_name: ClassVar[str]
+    # The platform's budget for the stories, when its declared one would make them slow.
+    rate_limit: ClassVar[RateLimit | None] = None
+
+    # The adapter (the same names as PluginContract's) ---------------------------------------
+
+    def fake(self) -> tuple[WsgiApp, Any]:
+        """A fresh fake account: its WSGI app and the object a test reads it through."""
+        raise NotImplementedError
+
+    def server_options(self) -> Mapping[str, Any]:
+        """Extra ``FakeServer`` arguments: the platform's ``error_body``, its ``throttled``."""
+        return {}
+
+    def settings(self, url: str) -> Mapping[str, Any]:
+        """Settings that point an integration at the fake served at ``url``."""
+        raise NotImplementedError
+
+    def points(self, account: Any, email: str) -> int | None:
+        """The points balance the fake holds for this e-mail; None when it has no contact."""
+        raise NotImplementedError
+
+    # Fixtures -------------------------------------------------------------------------------
+
+    @pytest.fixture(autouse=True)
+    def real_pacing(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # A plugin's conftest may record pacing for its unit tests; the host paces for real.
+        monkeypatch.setattr("pointbridge.ratelimit.pacer_for", _real_pacer_for)
+
+    @pytest.fixture
+    def shop(
+        self, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Shop]:
+        with self.running(tmp_path, database_url, monkeypatch) as shop:
+            yield shop
+
+    @contextmanager
+    def running(
+        self,
+        tmp_path: Path,
+        database_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+        **platform_changes: Any,
+    ) -> Iterator[Shop]:
+        """A host whose platform is changed by ``platform_changes`` (and ``rate_limit``), with
+        the integration added and installed against a fresh fake account."""
+        host = self._host(platform_changes)
+        app, account = self.fake()
+        with (
+            FakeServer(app, **self.server_options()) as server,
+            Pointbridge(tmp_path, database_url=database_url, host=host) as pb,
+        ):
+            pb.add_integration(NAME, self.platform_name, self.settings(server.url))
+            server.clear()
+            yield Shop(pb, server, account, count_accepted(host, monkeypatch))
+
+    def _host(self, changes: dict[str, Any]) -> PluginHost:
+        host = PluginHost()
+        registered = host.registered(self.platform_name)
+        if self.rate_limit is not None:
+            changes = {"rate_limit": self.rate_limit, **changes}
+        host.platforms[self.platform_name] = RegisteredPlatform(
+            replace(registered.platform, **changes), registered.plugin
+        )
+        return host
+
+    def assert_exact(self, shop: Shop) -> None:
+        """Every customer's balance is on the platform, nothing waits, nothing is dead."""
+        assert shop.pb.pending() == 0
+        assert shop.pb.dead() == 0
+        wrong = {
+            email: (balance, on_platform)
+            for email, balance in shop.pb.balances().items()
+            if (on_platform := self.points(shop.account, email)) != balance
+        }
+        sample = dict(islice(wrong.items(), 5))
+        assert not wrong, f"{len(wrong)} customers differ, (balance, on the platform): {sample}"
+
+    # The stories ----------------------------------------------------------------------------
+
+    def test_story_a_busy_shop_meets_throttling_and_faults_and_ends_exact(self, shop: Shop) -> None:
+        pb, server = shop.pb, shop.server
+        customers = [pb.create_customer(f"shopper{n}@example.com") for n in range(SHOPPERS)]
+        pb.deliver()
+
+        # Another tool on the account used up the budget: the next request meets a 429.
+        mark = pb.last_outbox_id()
+        server.fail_next(1, "429", retry_after=1)
+        for n, customer in enumerate(customers):
+            pb.transaction(customer["id"], 5 + n, "order")
+        pb.deliver()
+        assert [r.status for r in server.requests].count(429) == 1
+        assert set(pb.attempts(after=mark)) == {1}, "a 429 must cost no attempt"
+
+        # Then a round of changes meets a 503, the next a 500, the last a dropped connection:
+        # one round each, as faults in a row would rightly make a plugin back off for long.
+        for fault, status in (("503", 503), ("500", 500), ("drop", 0)):
+            server.fail_next(1, fault)
+            for customer in customers:
+                pb.transaction(customer["id"], 3, "review")
+            for customer in customers[::3]:
+                pb.set_pin(customer["id"])
+            pb.transaction(customers[1]["id"], -4, "manual")
+            pb.deliver()
+            assert [r.status for r in server.requests].count(status) == 1
+        pb.update_customer(customers[0]["id"], registered=True, tier_id="gold", tier_name="Gold")
+        pb.deliver()
+
+        assert pb.integration(NAME).status == "active"
+        self.assert_exact(shop)
+
+    def test_story_an_export_of_10001_customers_stopped_and_resumed_sends_each_once(
+        self, shop: Shop
+    ) -> None:
+        pb, server = shop.pb, shop.server
+        page = pb.services.host.platform(self.platform_name).max_batch
+        pb.seed_customers(EXPORTED, points=10)
+        emails = [f"customer{n}@example.com" for n in range(EXPORTED)]
+
+        # A first run stopped after two pages (a crash, a deploy, Ctrl-C)...
+        job = queue_export(pb.services.db, pb.integration(NAME).id)
+        stop = threading.Event()
+        seen: list[Progress] = []
+
+        def stop_after_two_pages(progress: Progress) -> None:
+            seen.append(progress)
+            if progress.done >= 2 * page:
+                stop.set()
+
+        services = pb.services
+        exporter = Exporter(services.db, services.integrations, services.outbox, owner="first")
+        first = exporter.run(job.id, stop=stop, on_progress=stop_after_two_pages)
+        assert [(p.done, p.total) for p in seen] == [(n * page, EXPORTED) for n in range(3)]
+        # The page under way when the stop came was finished, not cut in half.
+        assert (first.status, first.done) == ("running", 2 * page)
+        on_platform = [email for email in emails if self.points(shop.account, email) is not None]
+        assert len(on_platform) == 2 * page
+
+        # ...meanwhile the shop sells, to a customer exported and to one not yet...
+        changed = [emails[0], emails[-1]]
+        for email in changed:
+            pb.transaction(pb.customer_id(email), 5, "order")
+        pb.deliver()
+
+        # ...and `pointbridge export` continues where it stopped, through a 429.
+        server.fail_next(1, "429", retry_after=1)
+        out = pb.cli("export", NAME)
+        assert f"resuming export {job.id} after {2 * page} customers" in out
+        assert f"export {job.id} finished: {EXPORTED} customers sent, 0 refused" in out
+        assert f"finished: {EXPORTED}/{EXPORTED}" in pb.cli("export", NAME, "--status")
+
+        # Each customer taken once by the export, the two changed once more by live delivery.
+        assert shop.accepted == Counter(emails) + Counter(changed)
+        self.assert_exact(shop)
+
+    def test_story_changes_made_while_an_export_runs_end_exact(
+        self, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with self.running(tmp_path, database_url, monkeypatch, max_batch=SMALL_PAGE) as shop:
+            pb = shop.pb
+            pb.seed_customers(3 * SMALL_PAGE - 1, points=10)
+            customer_id = {email: pb.customer_id(email) for email in pb.balances()}
+            hold = Exporter._hold_integration
+            turns: list[int] = []
+
+            def shop_sells_then_hold(exporter: Exporter, *args: Any) -> None:
+                # Before each page is read: a credit to a customer of that page, delivered
+                # live at once, and one to a customer of the page sent before, left pending.
+                turns.append(len(turns))
+                first = (len(turns) - 1) * SMALL_PAGE
+                upcoming = f"customer{first + SMALL_PAGE // 2}@example.com"
+                if upcoming in customer_id:
+                    pb.transaction(customer_id[upcoming], 50 + len(turns), "order")
+                    pb.deliver()
+                sent = f"customer{first - 1}@example.com"
+                if sent in customer_id:
+                    pb.transaction(customer_id[sent], 7, "review")
+                hold(exporter, *args)
+
+            monkeypatch.setattr(Exporter, "_hold_integration", shop_sells_then_hold)
+            out = pb.cli("export", NAME)
+            assert f"{3 * SMALL_PAGE - 1} customers sent, 0 refused" in out
+            assert len(turns) >= 3
+            pb.deliver()
+            self.assert_exact(shop)
+
+
+__all__ = ["PluginStories", "Shop", "count_accepted"]

@@ -18,7 +18,7 @@ tracker events only for existing subscribers and at most 20,000 characters of va
 
 from __future__ import annotations
 
-import hmac
+import functools
 import itertools
 import json
 import re
@@ -26,7 +26,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from flask import Flask, Response, abort, jsonify, make_response, request
+from flask import Flask, Response, jsonify
+
+from pointbridge.testing import fakes
 
 BULK_MAX = 3000
 CUSTOM_FIELDS_MAX_CHARS = 5000
@@ -128,26 +130,31 @@ class FakeEcomail:
             lst.members[sub.email] = SUBSCRIBED
 
 
-def _fail(status: int, message: str, errors: dict[str, list[str]] | None = None) -> NoReturn:
-    # UNCONFIRMED: Ecomail's error body shape is not documented; this is Laravel's, which its
-    # timestamps and pagination suggest it runs on.
-    body: dict[str, Any] = {"message": message, **({"errors": errors} if errors else {})}
-    abort(make_response(jsonify(body), status))
+# UNCONFIRMED: Ecomail's error body shape is not documented; this is Laravel's, which its
+# timestamps and pagination suggest it runs on.
+errors = fakes.JsonErrors(
+    lambda status, message, invalid=None: (
+        {"message": message} | ({"errors": invalid} if invalid else {})
+    )
+)
 
 
 def _invalid(key: str, problem: str) -> NoReturn:
-    _fail(422, "The given data was invalid.", {key: [problem]})
+    errors.fail(422, "The given data was invalid.", {key: [problem]})
+
+
+_bad_subscribers = functools.partial(_invalid, "subscriber_data")
 
 
 def error_body(status: int) -> bytes:
     """For ``FakeServer(error_body=...)``: injected 5xx answers in the same shape."""
-    return json.dumps({"message": "Server Error" if status >= 500 else "Error"}).encode()
+    return errors.body(status, "Server Error" if status >= 500 else "Error")
 
 
 def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
     """For ``FakeServer(throttled=...)``: Ecomail's 429, ``Retry-After`` in whole seconds."""
     headers = {"Retry-After": str(max(1, round(wait))), "X-RateLimit-Remaining": "0"}
-    return 429, headers, b'{"message":"Too Many Attempts."}'
+    return fakes.too_many_requests({"message": "Too Many Attempts."}, headers)
 
 
 # ``FakeServer(create_app(account), **SERVER_OPTIONS)`` answers faults the way Ecomail does.
@@ -170,10 +177,8 @@ def _value(key: str, raw: Any) -> tuple[Any, str | None]:
     return value, type_
 
 
-def _subscriber(item: Any, where: str) -> _Subscriber:
+def _subscriber(item: dict[str, Any], where: str) -> _Subscriber:
     """One ``subscriber_data`` item, checked the way a request validator would."""
-    if not isinstance(item, dict):
-        _invalid(where, "Each subscriber must be an object.")
     email = item.get("email")
     if not isinstance(email, str) or not _EMAIL.match(email.strip()):
         _invalid(f"{where}.email", "The email must be a valid email address.")
@@ -193,25 +198,19 @@ def _subscriber(item: Any, where: str) -> _Subscriber:
 
 def create_app(account: FakeEcomail) -> Flask:
     app = Flask("fake_ecomail")
-
-    @app.before_request
-    def check_key() -> None:
-        given = request.headers.get("key", "")
-        if not given or not hmac.compare_digest(given.encode(), account.api_key.encode()):
-            _fail(401, "Unauthorized")
+    fakes.require_auth(
+        app,
+        lambda: fakes.header_is("key", account.api_key),
+        lambda: errors.response(401, "Unauthorized"),
+    )
 
     def the_list(list_id: str) -> FakeList:
-        lst = account.lists.get(list_id)
-        if lst is None:
-            _fail(404, "List not found")
-        return lst
+        return account.lists.get(list_id) or errors.fail(404, "List not found")
 
     @app.get("/lists")
     def lists() -> Response:
         with account.lock:
-            return jsonify(
-                [{"id": int(lst.id), "name": lst.name} for lst in account.lists.values()]
-            )
+            return jsonify([{"id": int(x.id), "name": x.name} for x in account.lists.values()])
 
     @app.get("/lists/<list_id>")
     def list_detail(list_id: str) -> Response:
@@ -222,31 +221,27 @@ def create_app(account: FakeEcomail) -> Flask:
 
     @app.post("/lists/<list_id>/subscribe-bulk")
     def subscribe_bulk(list_id: str) -> Response:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("subscriber_data"), list):
-            _invalid("subscriber_data", "The subscriber data field is required.")
+        body = fakes.json_body(lambda _: _bad_subscribers("A JSON object is required."))
+        received = fakes.objects(body.get("subscriber_data"), _bad_subscribers, "subscriber_data")
         with account.lock:
             lst = the_list(list_id)
             # Documented: "Subscribers above the limit are silently ignored."
-            taken = body["subscriber_data"][:BULK_MAX]
+            taken = received[:BULK_MAX]
             parsed = [_subscriber(item, f"subscriber_data.{n}") for n, item in enumerate(taken)]
+            update = body.get("update_existing", True) is not False
+            resubscribe = body.get("resubscribe", False) is True
             for sub in parsed:
-                account.subscribe(
-                    lst,
-                    sub,
-                    update_existing=body.get("update_existing", True) is not False,
-                    resubscribe=body.get("resubscribe", False) is True,
-                )
+                account.subscribe(lst, sub, update_existing=update, resubscribe=resubscribe)
             account.bulk_calls.append(
                 {k: v for k, v in body.items() if k != "subscriber_data"}
-                | {"received": len(body["subscriber_data"]), "taken": len(taken)}
+                | {"received": len(received), "taken": len(taken)}
             )
             return jsonify({"inserts": len(taken)})
 
     @app.post("/tracker/events")
     def track_event() -> Response:
-        body = request.get_json(silent=True)
-        event = body.get("event") if isinstance(body, dict) else None
+        body = fakes.json_body(lambda _: _invalid("event", "A JSON object is required."))
+        event = body.get("event")
         if not isinstance(event, dict) or not isinstance(event.get("email"), str):
             _invalid("event.email", "The event.email field is required.")
         value = event.get("value")
@@ -256,7 +251,7 @@ def create_app(account: FakeEcomail) -> Flask:
         with account.lock:
             if not account.known(event["email"]):
                 # UNCONFIRMED: the docs say the subscriber must exist, not what Ecomail answers.
-                _fail(404, "Subscriber not found")
+                errors.fail(404, "Subscriber not found")
             stored = {key: event.get(key) for key in ("category", "action", "label", "property")}
             stored |= {"id": next(account._ids), "email": event["email"].strip().lower()}
             account.events.append(stored | {"value": encoded})

@@ -28,7 +28,7 @@ them slow (Dotdigital's 35 calls a minute) sets ``rate_limit`` to the same budge
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -106,6 +106,11 @@ class PluginStories:
         """The points balance the fake holds for this e-mail; None when it has no contact."""
         raise NotImplementedError
 
+    def credit_balances(self, account: Any, email: str) -> list[int] | None:
+        """The balance each credit event the fake got for this e-mail carries, oldest first;
+        None for a platform that takes no events."""
+        return None
+
     # Fixtures -------------------------------------------------------------------------------
 
     @pytest.fixture(autouse=True)
@@ -168,12 +173,18 @@ class PluginStories:
         pb, server = shop.pb, shop.server
         customers = [pb.create_customer(f"shopper{n}@example.com") for n in range(SHOPPERS)]
         pb.deliver()
+        balances: defaultdict[str, list[int]] = defaultdict(list)
+
+        def credit(customer: dict[str, Any], points: int, reason: str) -> None:
+            balances[customer["email"]].append(
+                pb.transaction(customer["id"], points, reason)["balance"]
+            )
 
         # Another tool on the account used up the budget: the next request meets a 429.
         mark = pb.last_outbox_id()
         server.fail_next(1, "429", retry_after=1)
         for n, customer in enumerate(customers):
-            pb.transaction(customer["id"], 5 + n, "order")
+            credit(customer, 5 + n, "order")
         pb.deliver()
         assert [r.status for r in server.requests].count(429) == 1
         assert set(pb.attempts(after=mark)) == {1}, "a 429 must cost no attempt"
@@ -183,10 +194,10 @@ class PluginStories:
         for fault, status in (("503", 503), ("500", 500), ("drop", 0)):
             server.fail_next(1, fault)
             for customer in customers:
-                pb.transaction(customer["id"], 3, "review")
+                credit(customer, 3, "review")
             for customer in customers[::3]:
                 pb.set_pin(customer["id"])
-            pb.transaction(customers[1]["id"], -4, "manual")
+            credit(customers[1], -4, "manual")
             pb.deliver()
             assert [r.status for r in server.requests].count(status) == 1
         pb.update_customer(customers[0]["id"], registered=True, tier_id="gold", tier_name="Gold")
@@ -194,6 +205,11 @@ class PluginStories:
 
         assert pb.integration(NAME).status == "active"
         self.assert_exact(shop)
+        for email, sent in balances.items():
+            got = self.credit_balances(shop.account, email)
+            # Each credit event exactly once (a refused or dropped request was never
+            # processed), in the order it happened.
+            assert got is None or got == sent, email
 
     def test_story_an_export_of_10001_customers_stopped_and_resumed_sends_each_once(
         self, shop: Shop

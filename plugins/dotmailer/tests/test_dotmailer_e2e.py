@@ -1,34 +1,23 @@
-"""The whole host against a fake Dotdigital over real HTTP: CLI, REST API, worker, export.
+"""The whole host against a fake Dotdigital over real HTTP: CLI, REST API, worker.
 
 Contact writes are paced by the integration's shared budget at the declared 35 calls a minute,
-as in production, so each delivered batch costs about 1.8 s of waiting. The export and retry
-tests, which need many calls, declare the same budget ten times faster (35 calls per 6 s):
-at the real rate the export alone would sleep 20 s. Rate limits and failures are planned
-(``FakeServer.fail_next``), so every run meets the same ones however fast the machine is.
+as in production, so each delivered batch costs about 1.8 s of waiting. Throttling, faults and
+the big export are the stories every plugin passes (test_dotmailer_stories.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import pointbridge_dotmailer
 import pytest
-from pointbridge_dotmailer import MAX_BATCH
 from pointbridge_dotmailer.fake import DEFAULT_DATA_FIELDS, DotdigitalState
-from sqlalchemy import select
 
-from pointbridge.export import Exporter, Progress, queue_export
-from pointbridge.models import Customer
-from pointbridge.ratelimit import RateLimit
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 
 NAME = "shop"
 BOOK = 7
-IMPORT = "/contacts/v3/import"
 FIELDS = {
     "ELLITY_POINTS": "Numeric",
     "ELLITY_REFERRAL_URL": "String",
@@ -44,19 +33,6 @@ def pb(tmp_path: Path, database_url: str) -> Iterator[Pointbridge]:
         yield host
 
 
-@pytest.fixture
-def fast_pb(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Pointbridge]:
-    """A host where Dotdigital declares 35 calls per 6 s: the host registers the patched
-    platform and the plugin paces with its limit, so they still share one budget."""
-    platform = dataclasses.replace(pointbridge_dotmailer.PLATFORM, rate_limit=RateLimit(35, 6.0))
-    monkeypatch.setattr(pointbridge_dotmailer, "PLATFORM", platform)
-    with Pointbridge(tmp_path, database_url=database_url) as host:
-        assert host.services.host.platform("dotmailer").rate_limit == RateLimit(35, 6.0)
-        yield host
-
-
 def _add(pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState) -> str:
     """``integrations add`` with good credentials and the address book: installs at once."""
     settings = {
@@ -66,31 +42,6 @@ def _add(pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState) -> s
         "address_book_id": BOOK,
     }
     return pb.add_integration(NAME, "dotmailer", settings)
-
-
-def _imports(dd_server: FakeServer) -> list[list[str]]:
-    """The e-mails of each import Dotdigital accepted, in order."""
-    return [
-        [row["identifiers"]["email"] for row in request.json()["contacts"]]
-        for request in dd_server.requests_to("PUT", "/contacts/v3/import")
-        if request.status == 202
-    ]
-
-
-def _assert_fake_matches_database(pb: Pointbridge, dd_state: DotdigitalState) -> None:
-    with pb.services.db.transaction() as session:
-        customers = list(session.scalars(select(Customer).order_by(Customer.id)))
-        assert customers
-        for customer in customers:
-            contact = dd_state.contacts[customer.email]
-            assert contact.data_fields["ELLITY_POINTS"] == customer.balance, customer.email
-            assert contact.data_fields["ELLITY_TIER_NAME"] == (customer.tier_name or "")
-            assert contact.data_fields["ELLITY_TIER_ID"] == (customer.tier_id or "")
-            state = "member" if customer.registered else "guest"
-            assert contact.data_fields["ELLITY_STATE"] == state
-            assert BOOK in contact.lists
-    assert pb.pending() == 0
-    assert pb.dead() == 0
 
 
 def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once(
@@ -187,82 +138,3 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
     out = pb.cli("integrations", "set", NAME, "expiry_notice_days=7", exit_code=1)
     assert "has no events in pointbridge, so the expiry notice does not apply" in out
     assert "expiry_notice: does not apply (no events)" in pb.cli("integrations", "show", NAME)
-
-
-def test_an_interrupted_export_of_10001_customers_resumes_in_full_imports(
-    fast_pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
-) -> None:
-    pb = fast_pb
-    _add(pb, dd_server, dd_state)
-    pb.seed_customers(10_001)
-
-    # A first run stopped after three pages (a crash, a deploy, Ctrl-C)...
-    integration_id = pb.integration(NAME).id
-    job = queue_export(pb.services.db, integration_id)
-    stop = threading.Event()
-
-    def stop_after_three_pages(progress: Progress) -> None:
-        if progress.done >= 3 * MAX_BATCH:
-            stop.set()
-
-    exporter = Exporter(pb.services.db, pb.services.integrations, pb.services.outbox, owner="a")
-    first = exporter.run(job.id, stop=stop, on_progress=stop_after_three_pages)
-    # The page under way when the stop came is finished, not cut in half.
-    assert first.status == "running"
-    assert 3 * MAX_BATCH <= first.done < 10_001 and first.done % MAX_BATCH == 0
-    assert len(dd_state.contacts) == first.done
-
-    # ...and `pointbridge export` continues where it stopped.
-    out = pb.cli("export", NAME)
-    assert f"resuming export {job.id} after {first.done} customers" in out
-    assert f"export {job.id} finished: 10001 customers sent, 0 refused" in out
-
-    imports = _imports(dd_server)
-    assert [len(emails) for emails in imports] == [MAX_BATCH] * 10
-    # The one customer of the last page is written alone, which needs no import.
-    patches = [r.path for r in dd_server.requests if r.method == "PATCH"]
-    assert patches == ["/contacts/v3/email/customer10000@example.com"]
-    sent = [email for emails in imports for email in emails] + ["customer10000@example.com"]
-    assert len(sent) == len(set(sent)) == 10_001  # every customer exactly once
-    assert len(dd_state.contacts) == 10_001
-    assert dd_state.book_members(BOOK) == {f"customer{n}@example.com" for n in range(10_001)}
-    assert all(c.data_fields["ELLITY_POINTS"] == 10 for c in dd_state.contacts.values())
-    assert "finished: 10001/10001" in pb.cli("export", NAME, "--status")
-
-
-def test_rate_limits_and_failures_are_retried_and_nothing_is_lost(
-    fast_pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
-) -> None:
-    pb = fast_pb
-    _add(pb, dd_server, dd_state)
-    ids = [pb.create_customer(f"c{n}@example.com")["id"] for n in range(12)]
-    pb.deliver()
-    # Another tool on the account used up the import tier: Dotdigital's 429 with
-    # x-ratelimit-reset stops the next import, and the batch waits for the window.
-    dd_server.fail_next(1, "429", path=IMPORT, retry_after=0.2)
-    for n, customer_id in enumerate(ids):
-        pb.transaction(customer_id, 10 * (n + 1), "order")
-    pb.deliver()
-    assert [r.status for r in dd_server.requests_to("PUT", IMPORT)][-2:] == [429, 202]
-    assert pb.integration(NAME).status == "active"
-
-    # Then an import meets a 500, a 503 and a dropped connection in turn, and a single
-    # contact's write a 503: each is sent again until it lands.
-    before = len(dd_server.requests_to("PUT", IMPORT))
-    for fault in ("500", "503", "drop"):
-        dd_server.fail_next(1, fault, path=IMPORT)
-    pb.update_customer(ids[0], tier_id="silver", tier_name="Silver", registered=True)
-    for customer_id in ids[1:]:
-        pb.transaction(customer_id, 7, "review")
-    pb.deliver()
-    statuses = [r.status for r in dd_server.requests_to("PUT", IMPORT)][before:]
-    assert statuses[:3] == [500, 503, 0] and set(statuses[3:]) == {202}
-    dd_server.fail_next(1, "503", path="/contacts/v3/email/c1@example.com")
-    pb.transaction(ids[1], -5, "manual")
-    pb.deliver()
-    patches = dd_server.requests_to("PATCH", "/contacts/v3/email/c1@example.com")
-    assert [r.status for r in patches] == [503, 200]
-
-    _assert_fake_matches_database(pb, dd_state)
-    assert dd_state.contacts["c1@example.com"].data_fields["ELLITY_POINTS"] == 22
-    assert dd_state.contacts["c0@example.com"].data_fields["ELLITY_TIER_NAME"] == "Silver"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
@@ -30,3 +31,7 @@ class TestEcomailStories(PluginStories):
         with account.lock:
             contact = account.contacts.get(email)
             return None if contact is None else contact["custom_fields"]["ellity_credit_num"]
+
+    def credit_balances(self, account: FakeEcomail, email: str) -> list[int]:
+        events = account.events_for(email)
+        return [json.loads(e["value"])["balance"] for e in events if e["label"] == "credit"]

@@ -1,10 +1,11 @@
 """SmartEmailing end to end: the whole pointbridge host (REST API, CLI, webhooks, worker, export)
-over real HTTP against the fake SmartEmailing, checking what a shop would see in its account."""
+over real HTTP against the fake SmartEmailing, checking what a shop would see in its account.
+Throttling, faults and the big export are the stories every plugin passes
+(test_smartemailing_stories.py); these are SmartEmailing's own."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from pointbridge_smartemailing.client import AUTH_MESSAGE, MAX_IMPORT
+from pointbridge_smartemailing.client import AUTH_MESSAGE
 from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, create_app
 from pointbridge_smartemailing.mapping import wanted_fields
 from pointbridge_smartemailing.webhooks import paste_body
@@ -310,57 +311,3 @@ def test_pointbridges_own_export_coming_back_through_the_list_automation_credits
         with pb.services.db.transaction() as session:
             assert session.scalar(select(func.count(LedgerEntry.id))) == ledger
         assert pb.pending() == 0
-
-
-def test_export_of_10001_customers_goes_out_500_a_call_and_all_arrive(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        pb.seed_customers(10_001, points=10)
-        output = pb.cli("export", NAME)
-        assert "10001 customers sent, 0 refused" in output
-
-        imports = [r.json()["data"] for r in api.requests_to("POST", "/import")]
-        assert [len(batch) for batch in imports] == [MAX_IMPORT] * 20 + [1]
-        assert set(fake.contacts) == {f"customer{n}@example.com" for n in range(10_001)}
-        credit_id = fake.field_id(f"{PREFIX}credit")
-        with fake.lock:
-            credits = Counter(c.customfields.get(credit_id) for c in fake.contacts.values())
-        assert credits == {"10": 10_001}
-        assert fake.field_values("customer10000@example.com")[f"{PREFIX}referral_code"] == (
-            "SEED00010000"
-        )
-
-
-def test_throttling_and_failures_are_retried_and_nothing_is_lost(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        # Planned, not drawn, so a slow machine meets exactly these; none reaches SmartEmailing,
-        # so every retried batch must arrive once.
-        api.fail_next(1, "429", path="/import")
-        api.fail_next(1, "drop", path="/import")
-        api.fail_next(1, "503", path="/trigger-event")
-        api.fail_next(1, "500", path="/trigger-event")
-        customers, with_pin = pb.shop_for_rounds(customers=20, rounds=3)
-
-        failed = Counter((r.path, r.status) for r in api.requests if r.status not in (200, 201))
-        assert failed == {
-            ("/import", 429): 1,
-            ("/import", 0): 1,
-            ("/trigger-event", 503): 1,
-            ("/trigger-event", 500): 1,
-        }
-        assert pb.dead() == 0
-        for customer in customers:
-            now = pb.customer(customer["id"])
-            assert fake.field_values(now["email"]) == expected_fields(now)
-            events = events_of(fake, now["email"])
-            balances = [p["balance"] for n, p in events if n == "ellity-credit-changed"]
-            # Every event exactly once, in the order it happened.
-            assert balances == sorted(balances) and len(balances) == 3
-            assert balances[-1] == now["balance"]
-            pins = [p["pin"] for n, p in events if n == "ellity-pin-changed"]
-            assert pins == ([now["pin"]] if customer in with_pin else [])

@@ -32,3 +32,11 @@ class TestSmartEmailingStories(PluginStories):
         if email not in account.contacts:
             return None
         return int(account.field_values(email)["ellity_credit_num"] or 0)
+
+    def credit_balances(self, account: FakeSmartEmailing, email: str) -> list[int]:
+        with account.lock:
+            return [
+                e["payload"]["balance"]
+                for e in account.events
+                if e["emailaddress"] == email and e["name"] == "ellity-credit-changed"
+            ]

@@ -36,36 +36,57 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import math
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 
-from pointbridge.testing import FakeServer
+from pointbridge.testing import FakeServer, fakes
 from pointbridge.testing.server import Throttled
 
 BULK_MAX = 1000
 FIELD_TYPES = ("date", "text", "int", "double")
 SYSTEM_FIELDS = ("ext_id", "email", "firstname", "lastname")
-_INT = re.compile(r"^-?\d+$")
-_DOUBLE = re.compile(r"^-?\d+(\.\d+)?$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+
+
+def _string(pattern: str) -> Callable[[Any], bool]:
+    # Assumed: an empty value clears a field of any type.
+    return lambda value: (
+        isinstance(value, str) and (value == "" or bool(re.fullmatch(pattern, value)))
+    )
+
+
+_VALUE_CHECKS = {
+    "text": _string(".*"),
+    "int": _string(r"-?\d+"),
+    "double": _string(r"-?\d+(\.\d+)?"),
+    "date": _string(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"),
+}
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class _Invalid(Exception):
-    def __init__(self, key: str, error: str, description: str) -> None:
-        super().__init__(description)
-        self.key, self.error, self.description = key, error, description
+errors = fakes.JsonErrors(
+    lambda status, key, error, description: {
+        "status": status,
+        "errors": [{"error_key": key, "error": error, "error_description": description}],
+    }
+)
+
+
+def _field_error(exc: fakes.FieldError) -> tuple[str, str, str]:
+    return (
+        "custom_fields",
+        "wrong_value" if isinstance(exc, fakes.UnknownField) else "wrong_type",
+        str(exc),
+    )
 
 
 @dataclass
@@ -78,7 +99,9 @@ class FakeSplio:
     # Make every bearer check fail, as for an API user whose rights were withdrawn.
     reject_tokens: bool = False
     # Custom fields by id; system fields (id 0 in Splio's listing) only show in the listing.
-    fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    fields: fakes.FieldStore = field(
+        default_factory=lambda: fakes.FieldStore(_VALUE_CHECKS, type_key="data_type")
+    )
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     lists: dict[int, str] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)
@@ -93,9 +116,7 @@ class FakeSplio:
 
     def add_field(self, name: str, data_type: str = "text") -> dict[str, Any]:
         with self.lock:
-            field_id = max([*self.fields, 0]) + 1
-            element = self.fields[field_id] = {"id": field_id, "name": name, "data_type": data_type}
-            return element
+            return self.fields.add(name, data_type)
 
     def add_list(self, name: str) -> int:
         with self.lock:
@@ -116,13 +137,12 @@ class FakeSplio:
 
     def field_by_name(self, name: str) -> dict[str, Any]:
         with self.lock:
-            return next(f for f in self.fields.values() if f["name"].lower() == name.lower())
+            return self.fields.named(name)  # type: ignore[return-value]
 
     def values(self, email: str) -> dict[str, str]:
         """A contact's custom field values by field name."""
         with self.lock:
-            contact = self.contacts[email.lower()]
-            return {self.fields[fid]["name"]: v for fid, v in contact["custom_fields"].items()}
+            return self.fields.by_name(self.contacts[email.lower()]["custom_fields"])
 
     def revoke_tokens(self) -> None:
         with self.lock:
@@ -161,57 +181,21 @@ class FakeSplio:
             return not self.reject_tokens and expires is not None and time.time() < expires
 
     def resolve_custom_fields(self, entries: Any) -> dict[int, str]:
-        """Checked ``custom_fields`` of a payload as {field id: value}, or ``_Invalid``."""
+        """Checked ``custom_fields`` of a payload as {field id: value}, or ``FieldError``."""
         if not isinstance(entries, list):
-            raise _Invalid("custom_fields", "wrong_type", "custom_fields must be an array.")
+            raise fakes.FieldError("custom_fields must be an array.")
         resolved: dict[int, str] = {}
         for entry in entries:
             entry = entry if isinstance(entry, dict) else {}
-            spec = next(
-                (
-                    f
-                    for f in self.fields.values()
-                    if ("id" in entry and f["id"] == entry["id"])
-                    or ("id" not in entry and f["name"] == entry.get("name"))
-                ),
-                None,
-            )
-            if spec is None or "value" not in entry:
-                ref = entry.get("id", entry.get("name"))
-                raise _Invalid(
-                    "custom_fields", "wrong_value", f"Custom field {ref!r} does not exist."
-                )
-            resolved[spec["id"]] = _check_value(spec, entry["value"])
+            named = self.fields.named(str(entry.get("name")))
+            ref = entry.get("id", named["id"] if named else entry.get("name"))
+            resolved[self.fields.check(ref, entry.get("value"))["id"]] = entry.get("value")
         return resolved
-
-
-def _check_value(spec: dict[str, Any], value: Any) -> str:
-    text = value if isinstance(value, str) else None
-    kind = spec["data_type"]
-    ok = text is not None and (
-        text == ""  # assumed: an empty value clears the field
-        or kind == "text"
-        or (kind == "int" and _INT.match(text) is not None)
-        or (kind == "double" and _DOUBLE.match(text) is not None)
-        or (kind == "date" and _DATE.match(text) is not None)
-    )
-    if not ok:
-        raise _Invalid(
-            "custom_fields",
-            "wrong_type",
-            f"Custom field {spec['name']} expects a string of type {kind}, got {value!r}.",
-        )
-    return str(text)
-
-
-def _error_body(status: int, key: str, error: str, description: str) -> bytes:
-    errors = [{"error_key": key, "error": error, "error_description": description}]
-    return json.dumps({"status": status, "errors": errors}).encode()
 
 
 def error_body(status: int) -> bytes:
     """Splio-shaped body for the 500/503 that ``FakeServer`` injects."""
-    return _error_body(status, "server", "internal_error", "An internal error occurred.")
+    return errors.body(status, "server", "internal_error", "An internal error occurred.")
 
 
 def throttled(wait: float) -> Throttled:
@@ -219,77 +203,55 @@ def throttled(wait: float) -> Throttled:
     headers = {
         "RateLimit-Limit": "20",
         "RateLimit-Remaining": "0",
-        "RateLimit-Reset": str(max(1, math.ceil(wait))),
+        "RateLimit-Reset": str(fakes.whole_seconds(wait)),
     }
-    return 429, headers, b'{"message":"API rate limit exceeded"}'
-
-
-def _json(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
-
-
-def _error(key: str, error: str, description: str, status: int = 400) -> Response:
-    body = _error_body(status, key, error, description)
-    return Response(body, status=status, mimetype="application/json")
+    return fakes.too_many_requests({"message": "API rate limit exceeded"}, headers)
 
 
 def create_app(state: FakeSplio) -> Flask:
     app = Flask("fake_splio")
 
     def body_json() -> dict[str, Any]:
-        try:
-            body = json.loads(request.get_data() or b"")
-        except ValueError as exc:
-            raise _Invalid("payload", "invalid_json", "The body is not valid JSON.") from exc
-        if not isinstance(body, dict):
-            raise _Invalid("payload", "wrong_type", "Expected an object.")
-        return body
+        return fakes.json_body(errors.reject(400, "payload", "invalid_json"))  # type: ignore[no-any-return]
 
-    @app.errorhandler(_Invalid)
-    def invalid(exc: _Invalid) -> Response:
-        return _error(exc.key, exc.error, exc.description)
-
-    @app.before_request
-    def check_bearer() -> Response | None:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-        if request.path != "/authenticate" and not state.token_valid(token):
-            return _json("Authentication failed.", 401)
-        return None
+    fakes.require_auth(
+        app,
+        lambda: state.token_valid(fakes.bearer_token()),
+        lambda: fakes.json_response("Authentication failed.", 401),
+        open_paths=("/authenticate",),
+    )
 
     @app.post("/authenticate")
     def authenticate() -> Response:
         key = body_json().get("api_key")
         if not key:
-            return _error("api_key", "is_blank", "Api key is missing.")
+            errors.fail(400, "api_key", "is_blank", "Api key is missing.")
         with state.lock:
             if key not in state.api_keys:
-                return _error("username", "authentication.failed", "User authentication failed.")
-        return _json({"token": state.issue_token()})
+                errors.fail(400, "username", "authentication.failed", "User authentication failed.")
+        return fakes.json_response({"token": state.issue_token()})
 
     @app.get("/universes/unique-key")
     def unique_key() -> Response:
-        return _json({"unique_key": state.unique_key})
+        return fakes.json_response({"unique_key": state.unique_key})
 
     @app.get("/data/fields/contacts")
     def list_fields() -> Response:
-        page = request.args.get("page_number", 1, type=int)
-        per_page = request.args.get("per_page", 50, type=int)
-        if page < 1 or not 1 <= per_page <= 1000:
-            return _error("per_page", "wrong_value", "page_number >= 1, per_page 1..1000.")
         with state.lock:
             elements = [{"id": 0, "is_system": True, "name": name} for name in SYSTEM_FIELDS]
             elements += [
                 {"id": f["id"], "is_system": False, "name": f["name"]}
                 for f in sorted(state.fields.values(), key=lambda f: f["id"])
             ]
-        start = (page - 1) * per_page
-        return _json(
+        shown, page, per_page = fakes.numbered_page(
+            elements, errors.reject(400, "per_page", "wrong_value"), page="page_number"
+        )
+        return fakes.json_response(
             {
                 "count_element": len(elements),
                 "current_page": page,
                 "per_page": per_page,
-                "elements": elements[start : start + per_page],
+                "elements": shown,
             }
         )
 
@@ -297,28 +259,25 @@ def create_app(state: FakeSplio) -> Flask:
     def create_field() -> Response:
         body = body_json()
         if body.get("scope") != "contacts" or body.get("type") not in FIELD_TYPES:
-            return _error("type", "wrong_value", f"A contacts field of type {FIELD_TYPES}.")
+            errors.fail(400, "type", "wrong_value", f"A contacts field of type {FIELD_TYPES}.")
         if not body.get("name"):
-            return _error("name", "is_blank", "name is missing.")
+            errors.fail(400, "name", "is_blank", "name is missing.")
         with state.lock:
             taken = [*SYSTEM_FIELDS, *state.custom_field_names()]
             if str(body["name"]).lower() in (name.lower() for name in taken):
-                return _error("name", "already_exists", "This field already exists.")
-            return _json(state.add_field(str(body["name"]), body["type"]), 201)
+                errors.fail(400, "name", "already_exists", "This field already exists.")
+            return fakes.json_response(state.add_field(str(body["name"]), body["type"]), 201)
 
     @app.post("/data/contacts/bulk")
     def bulk_create() -> Response:
         contacts = body_json().get("contacts")
         if not isinstance(contacts, list) or not 1 <= len(contacts) <= BULK_MAX:
-            return _error(
-                "contacts",
-                "too_many_elements",
-                f"The number of contacts must be between 1 and {BULK_MAX}.",
-            )
+            many = f"The number of contacts must be between 1 and {BULK_MAX}."
+            errors.fail(400, "contacts", "too_many_elements", many)
         with state.lock:
             items = [_bulk_item(state, raw) for raw in contacts]
-        errors = sum(1 for i in items if i["code"] >= 300)
-        return _json({"time": 1, "errors": errors, "items": items}, 207)
+        failed = sum(1 for i in items if i["code"] >= 300)
+        return fakes.json_response({"time": 1, "errors": failed, "items": items}, 207)
 
     @app.patch("/data/contacts/<path:key>")
     def patch_contact(key: str) -> Response:
@@ -326,14 +285,17 @@ def create_app(state: FakeSplio) -> Flask:
         with state.lock:
             contact = state.contacts.get(key.lower())
             if contact is None:
-                return _error("id", "wrong_value", "Contact not found for given identifier.", 404)
-            contact["custom_fields"].update(
-                state.resolve_custom_fields(body.get("custom_fields", []))
-            )
+                errors.fail(404, "id", "wrong_value", "Contact not found for given identifier.")
+            try:
+                contact["custom_fields"].update(
+                    state.resolve_custom_fields(body.get("custom_fields", []))
+                )
+            except fakes.FieldError as exc:
+                errors.fail(400, *_field_error(exc))
             if "lists" in body:
                 # Splio: memberships are replaced, not merged.
                 contact["lists"] = [e["id"] for e in body["lists"]]
-            return _json({"id": contact["id"], "email": contact["email"]})
+            return fakes.json_response({"id": contact["id"], "email": contact["email"]})
 
     return app
 
@@ -347,8 +309,8 @@ def _bulk_item(state: FakeSplio, raw: Any) -> dict[str, Any]:
         return {"contact_id": email, "code": 400, "description": description}
     try:
         values = state.resolve_custom_fields(raw.get("custom_fields", []))
-    except _Invalid as exc:
-        return {"contact_id": email, "code": 400, "description": exc.description}
+    except fakes.FieldError as exc:
+        return {"contact_id": email, "code": 400, "description": str(exc)}
     state.new_contact(raw)["custom_fields"].update(values)
     return {"contact_id": email, "code": 201, "description": ""}
 

@@ -24,18 +24,18 @@ as r1 (answers only ``account-info``; everything else gets 403 like a wrong regi
 
 from __future__ import annotations
 
-import hmac
 import itertools
-import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask, Response, request
+
+from pointbridge.testing import fakes
 
 DATA_FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 DATA_FIELD_TYPES = ("String", "Numeric", "Date", "Boolean")
@@ -58,6 +58,22 @@ IMPORT_MERGE = {
     "overwriteIfEmpty": "ifEmpty",
 }
 MAX_LISTS = 100  # baseContact.lists maxItems in the v3 spec
+
+
+def _optional(*types: type) -> Callable[[Any], bool]:
+    # Any field takes null; a bool is no Numeric value, though Python counts it an int.
+    return lambda value: (
+        value is None
+        or (isinstance(value, types) and (bool in types or not isinstance(value, bool)))
+    )
+
+
+_VALUE_CHECKS = {
+    "String": _optional(str),
+    "Date": _optional(str),
+    "Numeric": _optional(int, float),
+    "Boolean": _optional(bool),
+}
 
 
 def import_id(number: int) -> str:
@@ -112,10 +128,14 @@ class DotdigitalState:
         self.address_books: dict[int, dict[str, Any]] = {}
         for book_id, name in (address_books or {}).items():
             self.address_books[book_id] = {"id": book_id, "name": name, "visibility": "Private"}
-        self.data_fields: dict[str, dict[str, Any]] = {
-            name: {"name": name, "type": "String", "visibility": "Public", "defaultValue": None}
-            for name in data_fields
-        }
+        self.data_fields = fakes.FieldStore(
+            _VALUE_CHECKS,
+            key_of=str.upper,
+            unknown="Data field does not exist",
+            invalid="Invalid value for a {type} field",
+        )
+        for name in data_fields:
+            self.data_fields.add(name, "String", visibility="Public", defaultValue=None)
         self.contacts: dict[str, FakeContact] = {}
         self.imports: dict[str, ImportJob] = {}
         self.suppressed: set[str] = set()  # e-mails suppressed account-wide
@@ -238,27 +258,24 @@ def _match(row: Mapping[str, Any]) -> dict[str, Any]:
 # --- responses -------------------------------------------------------------------------------
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+v2 = fakes.JsonErrors(
+    lambda status, text, code="ERROR_PARAMETER_INVALID": {"message": f"{text} {code}"}
+)
+v3 = fakes.JsonErrors(
+    lambda status, code, description, details=None: (
+        {"errorCode": code, "description": description} | ({"details": details} if details else {})
+    )
+)
 
 
-def v2_error(status: int, text: str, code: str = "ERROR_PARAMETER_INVALID") -> Response:
-    return _json({"message": f"{text} {code}"}, status)
-
-
-def v3_error(
-    status: int, code: str, description: str, details: list[dict[str, str]] | None = None
-) -> Response:
-    body: dict[str, Any] = {"errorCode": code, "description": description}
-    if details:
-        body["details"] = details
-    return _json(body, status)
+def _bad_json(problem: str) -> NoReturn:
+    v3.fail(400, "contacts:badJson", "The request JSON is badly formed")
 
 
 def _invalid_contacts(details: list[dict[str, str]]) -> Response:
     unknown_field = any(d["description"] == "Data field does not exist" for d in details)
     code = "contacts:invalidDataFields" if unknown_field else "contacts:invalidContacts"
-    return v3_error(400, code, "Invalid contact data", details)
+    return v3.response(400, code, "Invalid contact data", details)
 
 
 def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
@@ -270,23 +287,13 @@ def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
         "x-ratelimit-reset": str(round(time.time() + max(wait, 0.0))),
     }
     body = {"errorCode": "rateLimitExceeded", "description": "Too many requests"}
-    return 429, headers, json.dumps(body).encode()
+    return fakes.too_many_requests(body, headers)
 
 
 # --- validation -----------------------------------------------------------------------------
 
 
-def _value_ok(type_: str, value: Any) -> bool:
-    if value is None:
-        return True
-    if type_ == "Numeric":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if type_ == "Boolean":
-        return isinstance(value, bool)
-    return isinstance(value, str)
-
-
-def _data_field_problem(body: Any) -> str | None:
+def _data_field_problem(state: DotdigitalState, body: Any) -> str | None:
     """What is wrong with a v2 data field to create, or None."""
     if not isinstance(body, dict):
         return "The request body is invalid."
@@ -297,7 +304,7 @@ def _data_field_problem(body: Any) -> str | None:
         return f"Invalid data field type '{type_}'."
     if body.get("visibility", "Private") not in ("Private", "Public"):
         return "Invalid visibility."
-    if not _value_ok(type_, body.get("defaultValue")):
+    if not state.data_fields.accepts(type_, body.get("defaultValue")):
         return "Invalid default value."
     return None
 
@@ -317,11 +324,10 @@ def _check_contact(state: DotdigitalState, body: Any, where: str = "") -> list[d
         problem(f"{where}dataFields", "Must be an object")
         data_fields = {}
     for name, value in data_fields.items():
-        known = state.data_fields.get(str(name).upper())
-        if known is None:
-            problem(str(name), "Data field does not exist")
-        elif not _value_ok(known["type"], value):
-            problem(str(name), f"Invalid value for a {known['type']} field")
+        try:
+            state.data_fields.check(name, value)
+        except fakes.FieldError as exc:
+            problem(str(name), str(exc))
     lists = body.get("lists", [])
     if "lists" in body and (not isinstance(lists, list) or not 0 < len(lists) <= MAX_LISTS):
         problem(f"{where}lists", "1 to 100 list ids expected")
@@ -369,16 +375,19 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
     app = Flask("fake_dotdigital")
     state = state or DotdigitalState()
 
+    def denied() -> Response:
+        if request.path.startswith("/v2/"):
+            return fakes.json_response(
+                {"message": "Authorization has been denied for this request."}, 401
+            )
+        return Response(status=401)  # v3 documents 401 with no body
+
+    fakes.require_auth(app, lambda: fakes.basic_auth_is(state.username, state.password), denied)
+
     @app.before_request
-    def authenticate() -> Response | None:
-        auth = request.authorization
-        given = f"{auth.username}:{auth.password}" if auth and auth.type == "basic" else ""
-        if not hmac.compare_digest(given.encode(), f"{state.username}:{state.password}".encode()):
-            if request.path.startswith("/v2/"):
-                return _json({"message": "Authorization has been denied for this request."}, 401)
-            return Response(status=401)  # v3 documents 401 with no body
+    def other_region() -> Response | None:
         if not home and request.path != "/v2/account-info":
-            return _json({"message": "Access is denied"}, 403)
+            return fakes.json_response({"message": "Access is denied"}, 403)
         return None
 
     # v2 --------------------------------------------------------------------------------------
@@ -390,7 +399,7 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
             "MainEmail": "owner@example.com",
             "ApiEndpoint": state.api_endpoint or request.host_url,
         }
-        return _json(
+        return fakes.json_response(
             {
                 "id": 424242,
                 "properties": [
@@ -403,49 +412,45 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
     @app.get("/v2/data-fields")
     def list_data_fields() -> Response:
         with state.lock:
-            return _json(list(state.data_fields.values()))
+            return fakes.json_response(list(state.data_fields.values()))
 
     @app.post("/v2/data-fields")
     def create_data_field() -> Response:
         body = request.get_json(silent=True)
-        problem = _data_field_problem(body)
+        problem = _data_field_problem(state, body)
         if problem:
-            return v2_error(400, problem)
+            return v2.response(400, problem)
         name = body["name"].upper()
         with state.lock:
             if name in state.data_fields:
-                return v2_error(400, "Field already exists.", "ERROR_NON_UNIQUE_DATAFIELD")
-            created = state.data_fields[name] = {
-                "name": name,
-                "type": body.get("type", "String"),
-                "visibility": body.get("visibility", "Private"),
-                "defaultValue": body.get("defaultValue"),
-            }
-        return _json(created, 201)
+                return v2.response(400, "Field already exists.", "ERROR_NON_UNIQUE_DATAFIELD")
+            created = state.data_fields.add(
+                name,
+                body.get("type", "String"),
+                visibility=body.get("visibility", "Private"),
+                defaultValue=body.get("defaultValue"),
+            )
+        return fakes.json_response(created, 201)
 
     def _book(book: dict[str, Any]) -> dict[str, Any]:
         return {**book, "contacts": len(state.book_members(book["id"]))}
 
     @app.get("/v2/address-books")
     def list_address_books() -> Response:
-        try:
-            select = int(request.args.get("select", "1000"))
-            skip = int(request.args.get("skip", "0"))
-        except ValueError:
-            return v2_error(400, "select and skip must be numbers.")
-        if not 1 <= select <= 1000 or skip < 0:
-            return v2_error(400, "select must be 1 to 1000.")
         with state.lock:
             books = [_book(b) for _, b in sorted(state.address_books.items())]
-        return _json(books[skip : skip + select])
+        page, _, _ = fakes.offset_page(
+            books, v2.reject(400), offset="skip", limit="select", default_limit=1000
+        )
+        return fakes.json_response(page)
 
     @app.get("/v2/address-books/<int:book_id>")
     def get_address_book(book_id: int) -> Response:
         with state.lock:
             book = state.address_books.get(book_id)
             if book is None:
-                return v2_error(404, "Address book not found.", "ERROR_ADDRESSBOOK_NOT_FOUND")
-            return _json(_book(book))
+                return v2.response(404, "Address book not found.", "ERROR_ADDRESSBOOK_NOT_FOUND")
+            return fakes.json_response(_book(book))
 
     # v3 contacts ------------------------------------------------------------------------------
 
@@ -453,22 +458,20 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
     def import_contact(value: str) -> Response:
         merge = PATCH_MERGE.get(request.args.get("merge-option", "overwrite"))
         if merge is None:
-            return v3_error(400, "contacts:invalidMergeOption", "Invalid merge-option")
+            return v3.response(400, "contacts:invalidMergeOption", "Invalid merge-option")
         if not EMAIL.fullmatch(value) or len(value) > 256:
-            return v3_error(
+            return v3.response(
                 400,
                 "contacts:invalidId",
                 f"The id value '{value}' is invalid for the identifier 'email'",
             )
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            return v3_error(400, "contacts:badJson", "The request JSON is badly formed")
+        body = fakes.json_body(_bad_json)
         with state.lock:
             details = _check_contact(state, body)
             if details:
                 return _invalid_contacts(details)
             if value.lower() in state.suppressed:
-                return v3_error(
+                return v3.response(
                     400,
                     "contacts:contactSuppressed",
                     f"The contact '{value}' is suppressed and cannot be updated",
@@ -477,25 +480,22 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
             contact, created = state.apply(
                 value, body.get("dataFields") or {}, body.get("lists") or [], channel, merge
             )
-            return _json(_contact_json(state, contact), 201 if created else 200)
+            return fakes.json_response(_contact_json(state, contact), 201 if created else 200)
 
     @app.put("/contacts/v3/import")
     def import_contacts() -> Response:
-        body = request.get_json(silent=True)
-        rows = body.get("contacts") if isinstance(body, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            return v3_error(400, "contacts:badJson", "The request JSON is badly formed")
+        rows = fakes.objects(fakes.json_body(_bad_json).get("contacts"), _bad_json, "contacts")
         if not rows:
-            return v3_error(400, "contacts:noContactsSpecified", "Specify 1 or more contacts")
+            return v3.response(400, "contacts:noContactsSpecified", "Specify 1 or more contacts")
         if len(rows) > state.max_import_contacts:
-            return v3_error(
+            return v3.response(
                 400,
                 "contacts:tooManyContacts",
                 f"An import may hold at most {state.max_import_contacts} contacts",
             )
-        merge = IMPORT_MERGE.get(body.get("mergeOption", "overwrite"))
+        merge = IMPORT_MERGE.get(request.get_json().get("mergeOption", "overwrite"))
         if merge is None:
-            return v3_error(400, "contacts:invalidMergeOption", "Invalid mergeOption")
+            return v3.response(400, "contacts:invalidMergeOption", "Invalid mergeOption")
         with state.lock:
             details: list[dict[str, str]] = []
             for index, row in enumerate(rows):
@@ -514,7 +514,7 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
                 return _invalid_contacts(details)
             running = sum(job.status == "NotFinished" for job in state.imports.values())
             if running >= state.max_active_imports:
-                return v3_error(
+                return v3.response(
                     429,
                     "contacts:tooManyActiveImports",
                     "Your import request cannot be accepted as too many imports are being "
@@ -522,19 +522,21 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
                     "resubmit.",
                 )
             job = state.start_import(rows, merge)
-        return _json({"importId": job.import_id}, 202)
+        return fakes.json_response({"importId": job.import_id}, 202)
 
     @app.get("/contacts/v3/import/<import_id>")
     def import_status(import_id: str) -> Response:
         with state.lock:
             job = state.imports.get(import_id)
             if job is None:
-                return v3_error(
+                return v3.response(
                     404,
                     "contacts:importNotFound",
                     f"The import request '{import_id}' could not be found!",
                 )
             state.poll(job)
-            return _json({"importId": job.import_id, "status": job.status, **(job.result or {})})
+            return fakes.json_response(
+                {"importId": job.import_id, "status": job.status, **(job.result or {})}
+            )
 
     return app

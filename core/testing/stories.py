@@ -87,6 +87,9 @@ class PluginStories:
     platform_name: ClassVar[str]
     # The platform's budget for the stories, when its declared one would make them slow.
     rate_limit: ClassVar[RateLimit | None] = None
+    # Customers in the big export: a platform with no batch endpoint (one request a customer)
+    # may export fewer, as long as it is several pages.
+    export_size: ClassVar[int] = EXPORTED
 
     # The adapter (the same names as PluginContract's) ---------------------------------------
 
@@ -211,13 +214,14 @@ class PluginStories:
             # processed), in the order it happened.
             assert got is None or got == sent, email
 
-    def test_story_an_export_of_10001_customers_stopped_and_resumed_sends_each_once(
+    def test_story_a_big_export_stopped_and_resumed_sends_each_customer_once(
         self, shop: Shop
     ) -> None:
         pb, server = shop.pb, shop.server
         page = pb.services.host.platform(self.platform_name).max_batch
-        pb.seed_customers(EXPORTED, points=10)
-        emails = [f"customer{n}@example.com" for n in range(EXPORTED)]
+        size = self.export_size
+        pb.seed_customers(size, points=10)
+        emails = [f"customer{n}@example.com" for n in range(size)]
 
         # A first run stopped after two pages (a crash, a deploy, Ctrl-C)...
         job = queue_export(pb.services.db, pb.integration(NAME).id)
@@ -232,7 +236,7 @@ class PluginStories:
         services = pb.services
         exporter = Exporter(services.db, services.integrations, services.outbox, owner="first")
         first = exporter.run(job.id, stop=stop, on_progress=stop_after_two_pages)
-        assert [(p.done, p.total) for p in seen] == [(n * page, EXPORTED) for n in range(3)]
+        assert [(p.done, p.total) for p in seen] == [(n * page, size) for n in range(3)]
         # The page under way when the stop came was finished, not cut in half.
         assert (first.status, first.done) == ("running", 2 * page)
         on_platform = [email for email in emails if self.points(shop.account, email) is not None]
@@ -248,8 +252,11 @@ class PluginStories:
         server.fail_next(1, "429", retry_after=1)
         out = pb.cli("export", NAME)
         assert f"resuming export {job.id} after {2 * page} customers" in out
-        assert f"export {job.id} finished: {EXPORTED} customers sent, 0 refused" in out
-        assert f"finished: {EXPORTED}/{EXPORTED}" in pb.cli("export", NAME, "--status")
+        assert f"export {job.id} finished: {size} customers sent, 0 refused" in out
+        assert f"finished: {size}/{size}" in pb.cli("export", NAME, "--status")
+        # A platform that sends one request a customer hands what the 429 stopped back to the
+        # outbox; live delivery sends it.
+        pb.deliver()
 
         # Each customer taken once by the export, the two changed once more by live delivery.
         assert shop.accepted == Counter(emails) + Counter(changed)

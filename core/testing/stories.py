@@ -5,21 +5,19 @@ it (``pointbridge.testing.e2e.Pointbridge``: REST API, CLI, outbox, worker, expo
 HTTP) against the plugin's fake platform served by ``FakeServer``, and check what ends on the
 platform. Every fault is planned (``FakeServer.fail_next``), never produced by timing, so a slow
 machine meets exactly the faults a fast one does. A plugin subclasses ``PluginStories`` in a
-``Test…`` class with a small adapter::
+``Test…`` class with the adapter ``PluginContract`` takes (``fake``, ``server_options``,
+``settings``) and ``points``, what the fake holds for an e-mail::
 
     class TestMyPlatformStories(PluginStories):
         platform_name = "myplatform"
-
-        def fake(self):
-            account = FakeAccount(api_key="good")
-            return create_app(account), account
-
-        def settings(self, url):
-            return {"api_url": url, "api_key": "good"}
+        ...  # fake() and settings(url), as for PluginContract
 
         def points(self, account, email):
             contact = account.contacts.get(email)
             return None if contact is None else int(contact["points"])
+
+A platform that takes events also fills in ``credit_balances``, and each credit event is then
+checked to arrive once, in order.
 
 The stories run with the platform's real pacing; a platform whose declared budget would make
 them slow (Dotdigital's 35 calls a minute) sets ``rate_limit`` to the same budget, faster.
@@ -29,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -42,10 +40,10 @@ from pointbridge import ratelimit
 from pointbridge.export import Exporter, Progress, queue_export
 from pointbridge.plugins import PluginHost, RegisteredPlatform
 from pointbridge.ratelimit import RateLimit
+from pointbridge.testing.contract import PluginContract
 from pointbridge.testing.e2e import Pointbridge
 from pointbridge.testing.server import FakeServer
 
-WsgiApp = Callable[..., Iterable[bytes]]
 NAME = "shop"
 SHOPPERS = 12
 EXPORTED = 10_001
@@ -91,19 +89,10 @@ class PluginStories:
     # may export fewer, as long as it is several pages.
     export_size: ClassVar[int] = EXPORTED
 
-    # The adapter (the same names as PluginContract's) ---------------------------------------
-
-    def fake(self) -> tuple[WsgiApp, Any]:
-        """A fresh fake account: its WSGI app and the object a test reads it through."""
-        raise NotImplementedError
-
-    def server_options(self) -> Mapping[str, Any]:
-        """Extra ``FakeServer`` arguments: the platform's ``error_body``, its ``throttled``."""
-        return {}
-
-    def settings(self, url: str) -> Mapping[str, Any]:
-        """Settings that point an integration at the fake served at ``url``."""
-        raise NotImplementedError
+    # The adapter: PluginContract's (the same methods, meaning the same), plus points.
+    fake = PluginContract.fake
+    server_options = PluginContract.server_options
+    settings = PluginContract.settings
 
     def points(self, account: Any, email: str) -> int | None:
         """The points balance the fake holds for this e-mail; None when it has no contact."""

@@ -68,6 +68,24 @@ def connected(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer) -> None
     add(pb, fake, api)
 
 
+Shop = tuple[FakeSmartEmailing, FakeServer, Pointbridge]
+
+
+@pytest.fixture
+def shop(tmp_path: Path, database_url: str) -> Iterator[Shop]:
+    """pointbridge connected to a fresh fake account whose fields already exist."""
+    with running(tmp_path, database_url) as (fake, api, pb):
+        connected(pb, fake, api)
+        yield fake, api, pb
+
+
+@pytest.fixture
+def rewarding(shop: Shop) -> Shop:
+    """The same, with 50 points for joining list 1 (the shop's "change in list" automation)."""
+    shop[2].cli("integrations", "set", NAME, "list_rewards=1:50")
+    return shop
+
+
 def expected_fields(customer: dict[str, Any]) -> dict[str, str | None]:
     """What SmartEmailing should hold for a customer as the REST API shows it."""
 
@@ -145,169 +163,153 @@ def test_activation_checks_the_login_creates_the_fields_once_and_reuses_them(
 
 
 def test_a_customer_credited_through_the_api_reaches_smartemailing_with_every_field(
-    tmp_path: Path,
-    database_url: str,
+    shop: Shop,
 ) -> None:
     expires = date.today() + timedelta(days=30)
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
-        pb.transaction(created["id"], 120, "order", expires_at=expires)
-        pb.transaction(created["id"], -20, "manual")
-        pb.deliver()
+    fake, api, pb = shop
+    created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
+    pb.transaction(created["id"], 120, "order", expires_at=expires)
+    pb.transaction(created["id"], -20, "manual")
+    pb.deliver()
 
-        customer = pb.customer(created["id"])
-        assert fake.field_values("jana@example.com") == expected_fields(customer)
-        values = fake.field_values("jana@example.com")
-        assert values[f"{PREFIX}credit"] == values[f"{PREFIX}credit_num"] == "100"
-        assert values[f"{PREFIX}next_expiration_date"] == f"{expires} 00:00:00"
-        # The debit took 20 of the 120 expiring points: 100 are left to expire that day.
-        assert values[f"{PREFIX}next_expiration_value"] == "100"
-        assert values[f"{PREFIX}last_change_value"] == "-20"
-        assert values[f"{PREFIX}referral_link"].endswith(customer["referral_code"])
-        contact = fake.contacts["jana@example.com"]
-        assert (contact.name, contact.surname) == ("Jana", "Nová")
-        assert events_of(fake, "jana@example.com") == [
-            ("ellity-credit-changed", {"points": 120, "balance": 120, "reason": "order"}),
-            ("ellity-credit-changed", {"points": -20, "balance": 100, "reason": "manual"}),
-        ]
-        # The fields went before the events, so an automation reads the new balance.
-        paths = [r.path for r in api.requests if r.status < 300]
-        assert paths.index("/import") < paths.index("/trigger-event")
+    customer = pb.customer(created["id"])
+    assert fake.field_values("jana@example.com") == expected_fields(customer)
+    values = fake.field_values("jana@example.com")
+    assert values[f"{PREFIX}credit"] == values[f"{PREFIX}credit_num"] == "100"
+    assert values[f"{PREFIX}next_expiration_date"] == f"{expires} 00:00:00"
+    # The debit took 20 of the 120 expiring points: 100 are left to expire that day.
+    assert values[f"{PREFIX}next_expiration_value"] == "100"
+    assert values[f"{PREFIX}last_change_value"] == "-20"
+    assert values[f"{PREFIX}referral_link"].endswith(customer["referral_code"])
+    contact = fake.contacts["jana@example.com"]
+    assert (contact.name, contact.surname) == ("Jana", "Nová")
+    assert events_of(fake, "jana@example.com") == [
+        ("ellity-credit-changed", {"points": 120, "balance": 120, "reason": "order"}),
+        ("ellity-credit-changed", {"points": -20, "balance": 100, "reason": "manual"}),
+    ]
+    # The fields went before the events, so an automation reads the new balance.
+    paths = [r.path for r in api.requests if r.status < 300]
+    assert paths.index("/import") < paths.index("/trigger-event")
 
-        pin = pb.set_pin(created["id"], "4821")
-        pb.deliver()
-        assert fake.field_values("jana@example.com")[f"{PREFIX}pin"] == "4821"
-        assert events_of(fake, "jana@example.com")[-1] == ("ellity-pin-changed", {"pin": pin})
+    pin = pb.set_pin(created["id"], "4821")
+    pb.deliver()
+    assert fake.field_values("jana@example.com")[f"{PREFIX}pin"] == "4821"
+    assert events_of(fake, "jana@example.com")[-1] == ("ellity-pin-changed", {"pin": pin})
 
 
-def test_expiry_notice_goes_out_once_seven_days_ahead(tmp_path: Path, database_url: str) -> None:
+def test_expiry_notice_goes_out_once_seven_days_ahead(shop: Shop) -> None:
     expires = date.today() + timedelta(days=40)
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
-        customer = pb.create_customer("petr@example.com")
-        pb.transaction(customer["id"], 80, "review", expires_at=expires)
-        pb.transaction(customer["id"], 15, "order")  # never expires: not in the notice
-        pb.deliver()
+    fake, _api, pb = shop
+    pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
+    customer = pb.create_customer("petr@example.com")
+    pb.transaction(customer["id"], 80, "review", expires_at=expires)
+    pb.transaction(customer["id"], 15, "order")  # never expires: not in the notice
+    pb.deliver()
 
-        notice_day = (expires - timedelta(days=7)).isoformat()
-        pb.cli("expiry", "run", "--date", notice_day)
-        pb.deliver()
-        pb.cli("expiry", "run", "--date", notice_day)
-        pb.deliver()
+    notice_day = (expires - timedelta(days=7)).isoformat()
+    pb.cli("expiry", "run", "--date", notice_day)
+    pb.deliver()
+    pb.cli("expiry", "run", "--date", notice_day)
+    pb.deliver()
 
-        notices = [e for e in events_of(fake, "petr@example.com") if "expires" in e[0]]
-        assert notices == [
-            ("ellity-credit-expires", {"points": 80, "expiration_date": expires.isoformat()})
-        ]
-        assert pb.customer(customer["id"])["balance"] == 95
+    notices = [e for e in events_of(fake, "petr@example.com") if "expires" in e[0]]
+    assert notices == [
+        ("ellity-credit-expires", {"points": 80, "expiration_date": expires.isoformat()})
+    ]
+    assert pb.customer(customer["id"])["balance"] == 95
 
 
 def test_list_subscription_webhook_credits_once_and_unsubscribe_takes_the_points_back(
-    tmp_path: Path,
-    database_url: str,
+    rewarding: Shop,
 ) -> None:
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
-        customer = pb.create_customer("eva@example.com")
-        pb.transaction(customer["id"], 10, "registration")
-        pb.deliver()
+    fake, _api, pb = rewarding
+    customer = pb.create_customer("eva@example.com")
+    pb.transaction(customer["id"], 10, "registration")
+    pb.deliver()
 
-        joined = post_webhook(pb, subscription("eva@example.com"))
-        assert joined.status_code == 200, joined.text
-        assert "+50 points" in joined.json()["message"]
-        duplicate = post_webhook(pb, subscription("eva@example.com"))
-        assert duplicate.status_code == 200
-        assert "nothing changed" in duplicate.json()["message"]
-        assert pb.customer(customer["id"])["balance"] == 60
-        pb.deliver()
-        assert fake.field_values("eva@example.com")[f"{PREFIX}credit"] == "60"
-        changes = [p for n, p in events_of(fake, "eva@example.com") if n.endswith("changed")]
-        assert changes[-1] == {"points": 50, "balance": 60, "reason": "subscription"}
-        assert len(changes) == 2  # registration and one subscription, not two
+    joined = post_webhook(pb, subscription("eva@example.com"))
+    assert joined.status_code == 200, joined.text
+    assert "+50 points" in joined.json()["message"]
+    duplicate = post_webhook(pb, subscription("eva@example.com"))
+    assert duplicate.status_code == 200
+    assert "nothing changed" in duplicate.json()["message"]
+    assert pb.customer(customer["id"])["balance"] == 60
+    pb.deliver()
+    assert fake.field_values("eva@example.com")[f"{PREFIX}credit"] == "60"
+    changes = [p for n, p in events_of(fake, "eva@example.com") if n.endswith("changed")]
+    assert changes[-1] == {"points": 50, "balance": 60, "reason": "subscription"}
+    assert len(changes) == 2  # registration and one subscription, not two
 
-        left = post_webhook(pb, subscription("eva@example.com", "unsubscribed"))
-        assert left.status_code == 200, left.text
-        assert pb.customer(customer["id"])["balance"] == 10
-        pb.deliver()
-        assert fake.field_values("eva@example.com")[f"{PREFIX}credit"] == "10"
-        changes = [p for n, p in events_of(fake, "eva@example.com") if n.endswith("changed")]
-        assert changes[-1] == {"points": -50, "balance": 10, "reason": "subscription"}
+    left = post_webhook(pb, subscription("eva@example.com", "unsubscribed"))
+    assert left.status_code == 200, left.text
+    assert pb.customer(customer["id"])["balance"] == 10
+    pb.deliver()
+    assert fake.field_values("eva@example.com")[f"{PREFIX}credit"] == "10"
+    changes = [p for n, p in events_of(fake, "eva@example.com") if n.endswith("changed")]
+    assert changes[-1] == {"points": -50, "balance": 10, "reason": "subscription"}
 
 
-def test_the_vendors_broken_example_body_is_refused_with_the_fix(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
-        customer = pb.create_customer("eva@example.com")
-        pb.deliver()
+def test_the_vendors_broken_example_body_is_refused_with_the_fix(rewarding: Shop) -> None:
+    _fake, _api, pb = rewarding
+    customer = pb.create_customer("eva@example.com")
+    pb.deliver()
 
-        answer = post_webhook(pb, VENDOR_EXAMPLE.encode())
-        assert answer.status_code == 400
-        body = answer.json()
-        assert "not valid JSON" in body["message"]
-        assert "missing the comma" in body["message"]
-        assert "listd" in body["message"]
-        assert body["hint"] == paste_body("subscribed", "1")
-        # The hint really is a body that works.
-        fixed = body["hint"].replace("{{ df_emailaddress }}", "eva@example.com").encode()
-        assert post_webhook(pb, fixed).status_code == 200
-        assert pb.customer(customer["id"])["balance"] == 50
+    answer = post_webhook(pb, VENDOR_EXAMPLE.encode())
+    assert answer.status_code == 400
+    body = answer.json()
+    assert "not valid JSON" in body["message"]
+    assert "missing the comma" in body["message"]
+    assert "listd" in body["message"]
+    assert body["hint"] == paste_body("subscribed", "1")
+    # The hint really is a body that works.
+    fixed = body["hint"].replace("{{ df_emailaddress }}", "eva@example.com").encode()
+    assert post_webhook(pb, fixed).status_code == 200
+    assert pb.customer(customer["id"])["balance"] == 50
 
 
-def test_a_wrong_secret_key_is_refused_and_changes_nothing(
-    tmp_path: Path, database_url: str
-) -> None:
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
-        customer = pb.create_customer("eva@example.com")
-        pb.deliver()
-        api.clear()
+def test_a_wrong_secret_key_is_refused_and_changes_nothing(rewarding: Shop) -> None:
+    _fake, api, pb = rewarding
+    customer = pb.create_customer("eva@example.com")
+    pb.deliver()
+    api.clear()
 
-        answer = post_webhook(pb, subscription("eva@example.com"), secret="guessed-secret")
-        assert answer.status_code == 401
-        assert "X-Secret-Key" in answer.json()["message"]
-        missing = pb.webhook(NAME, data=subscription("eva@example.com"))
-        assert missing.status_code == 401
-        # A probe of the URL, as some set-ups send before saving it, needs no secret.
-        assert requests.head(pb.webhook_url(NAME), timeout=30).status_code == 200
-        assert pb.customer(customer["id"])["balance"] == 0
-        assert pb.pending() == 0
-        pb.deliver()
-        assert api.requests == []
+    answer = post_webhook(pb, subscription("eva@example.com"), secret="guessed-secret")
+    assert answer.status_code == 401
+    assert "X-Secret-Key" in answer.json()["message"]
+    missing = pb.webhook(NAME, data=subscription("eva@example.com"))
+    assert missing.status_code == 401
+    # A probe of the URL, as some set-ups send before saving it, needs no secret.
+    assert requests.head(pb.webhook_url(NAME), timeout=30).status_code == 200
+    assert pb.customer(customer["id"])["balance"] == 0
+    assert pb.pending() == 0
+    pb.deliver()
+    assert api.requests == []
 
 
 def test_pointbridges_own_export_coming_back_through_the_list_automation_credits_nobody(
-    tmp_path: Path, database_url: str
+    rewarding: Shop,
 ) -> None:
-    with running(tmp_path, database_url) as (fake, api, pb):
-        connected(pb, fake, api)
-        pb.cli("integrations", "set", NAME, "list_rewards=1:50")
-        # Syncing into the rewarded list afterwards is refused just the same.
-        refused = pb.cli("integrations", "set", NAME, "contact_list_id=1", exit_code=1)
-        assert "SmartEmailing list 1" in refused and "Reward a different list" in refused
-        # A set-up from before pointbridge refused it.
-        with pb.services.db.transaction() as session:
-            row = pb.services.integrations.get(session, NAME)
-            row.settings = {**row.settings, "contact_list_id": 1}
-        pb.seed_customers(25, points=10)
-        with pb.services.db.transaction() as session:
-            ledger = session.scalar(select(func.count(LedgerEntry.id)))
-        assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
+    fake, _api, pb = rewarding
+    # Syncing into the rewarded list afterwards is refused just the same.
+    refused = pb.cli("integrations", "set", NAME, "contact_list_id=1", exit_code=1)
+    assert "SmartEmailing list 1" in refused and "Reward a different list" in refused
+    # A set-up from before pointbridge refused it.
+    with pb.services.db.transaction() as session:
+        row = pb.services.integrations.get(session, NAME)
+        row.settings = {**row.settings, "contact_list_id": 1}
+    pb.seed_customers(25, points=10)
+    with pb.services.db.transaction() as session:
+        ledger = session.scalar(select(func.count(LedgerEntry.id)))
+    assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
 
-        # The shop's "change in list" automation fires for pointbridge's imports as well.
-        with fake.lock:
-            added = [c.emailaddress for c in fake.contacts.values() if 1 in c.contactlists]
-        assert len(added) == 25
-        for email in added:
-            echo = post_webhook(pb, subscription(email))
-            assert echo.status_code == 200, echo.text
-            assert "pointbridge writes to itself" in echo.json()["message"]
-        with pb.services.db.transaction() as session:
-            assert session.scalar(select(func.count(LedgerEntry.id))) == ledger
-        assert pb.pending() == 0
+    # The shop's "change in list" automation fires for pointbridge's imports as well.
+    with fake.lock:
+        added = [c.emailaddress for c in fake.contacts.values() if 1 in c.contactlists]
+    assert len(added) == 25
+    for email in added:
+        echo = post_webhook(pb, subscription(email))
+        assert echo.status_code == 200, echo.text
+        assert "pointbridge writes to itself" in echo.json()["message"]
+    with pb.services.db.transaction() as session:
+        assert session.scalar(select(func.count(LedgerEntry.id))) == ledger
+    assert pb.pending() == 0

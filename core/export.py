@@ -272,7 +272,13 @@ class Exporter:
         if not contacts:
             self._finish(job.id)
             return False
-        throttle_cleared(integration.id)
+        throttled = [f.error for f in failures if isinstance(f.error, RateLimited)]
+        if throttled:
+            # The platform cut the page short: the untried go through the outbox (below), and
+            # nothing more is sent, live or exported, until its limit resets.
+            pause(self.db, integration, throttle_wait(integration.id, throttled))
+        else:
+            throttle_cleared(integration.id)
         self._record_page(job.id, contacts, failures)
         return True
 

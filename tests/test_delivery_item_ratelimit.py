@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import time_machine
 from marshmallow import Schema
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from pointbridge import Contact, Integration, ItemFailure, Platform, RateLimited, hookimpl
+from pointbridge.export import Exporter, queue_export
 from pointbridge.models import IntegrationRow, OutboxMessage, OutboxStatus
 from pointbridge.services import Services
 
@@ -115,3 +117,44 @@ def test_a_429_without_retry_after_backs_off_from_a_second_and_resets_on_success
     # Three unsaid 429s in a row wait 1, 2, 4 s (not 30 s each); a call goes through; the
     # next unsaid 429 waits a second again.
     assert pauses == [1.0, 2.0, 4.0, 0.0, 1.0]
+
+
+def test_an_export_page_cut_short_by_a_429_pauses_the_integration(services: Services) -> None:
+    platform = HalfThrottled()
+    services.host.register(platform, "halfthrottled")
+    with services.db.transaction() as session:
+        row = services.integrations.add(session, "half", "halfthrottled", {})
+        for n in range(3):
+            services.loyalty.create_customer(session, {"email": f"c{n}@example.com"})
+    services.integrations.install(services.db, "half")
+    with services.db.transaction() as session:
+        session.execute(delete(OutboxMessage))  # only the export sends
+
+    started = datetime.now(UTC)
+    job = queue_export(services.db, row.id)
+    told_to_wait = _StopWhenToldToWait()
+    Exporter(services.db, services.integrations, services.outbox, owner="t").run(
+        job.id, stop=told_to_wait
+    )
+
+    assert platform.received == ["c0@example.com"]
+    # The export's next page waits for the platform's reset, as live delivery does.
+    assert told_to_wait.waits and told_to_wait.waits[0] > 89
+    with services.db.read() as session:
+        resume_at = session.scalar(select(IntegrationRow.resume_at))
+    # Live delivery of the two the platform did not take waits for the reset too.
+    assert resume_at >= started + timedelta(seconds=89)
+    services.worker().drain()
+    assert platform.received == ["c0@example.com"]
+
+
+class _StopWhenToldToWait(threading.Event):
+    """Records the first wait the exporter asks for, and stops it there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        return True

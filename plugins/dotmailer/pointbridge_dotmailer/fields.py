@@ -69,15 +69,16 @@ def data_field_values(
 ) -> dict[str, Any]:
     """The ``dataFields`` object of a v3 contact for this snapshot.
 
-    Empty strings are sent on purpose: with ``overwrite`` they clear a tier or referral URL the
-    customer no longer has, so the platform always shows the latest state.
+    ``None`` is sent on purpose for a tier or referral URL the customer no longer has: a data
+    field sent as ``null`` is cleared (Dotdigital's import and PATCH docs), where ``""`` would
+    be stored as an empty string and match "is not empty" segments.
     """
     values: dict[str, Any] = {
         names["points"]: contact.points,
-        names["referral_url"]: contact.referral_link or "",
+        names["referral_url"]: contact.referral_link or None,
         names["state"]: contact.membership.value,
-        names["tier_name"]: contact.tier_name or "",
-        names["tier_id"]: contact.tier_id or "",
+        names["tier_name"]: contact.tier_name or None,
+        names["tier_id"]: contact.tier_id or None,
     }
     # Names are only ever filled in, never blanked: the shop or another integration may own them.
     for attribute, field in NAME_FIELDS.items():

@@ -110,8 +110,8 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
         "ELLITY_POINTS": 120,
         "ELLITY_REFERRAL_URL": customer["referral_link"],
         "ELLITY_STATE": "guest",
-        "ELLITY_TIER_NAME": "",
-        "ELLITY_TIER_ID": "",
+        "ELLITY_TIER_NAME": None,
+        "ELLITY_TIER_ID": None,
         "FIRSTNAME": "Jana",
         "LASTNAME": "Nováková",
     }
@@ -130,7 +130,8 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
     pb.update_customer(customer["id"], tier_id=None, tier_name=None)
     pb.deliver()
     fields = dd_state.contacts["jana@example.com"].data_fields
-    assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == ("", "")
+    # Cleared with null, as Dotdigital documents; "" would stay stored as an empty string.
+    assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == (None, None)
     assert fields["ELLITY_POINTS"] == 100
 
     # Dotdigital gets no events: the expiry notice is not offered.

@@ -44,7 +44,7 @@ def test_existing_contact_joins_the_book_and_keeps_its_subscription(
     contact = dd_state.contacts["old@example.com"]
     assert contact.lists == {8, BOOK}
     assert contact.status == "unsubscribed"
-    assert contact.data_fields["ELLITY_TIER_NAME"] == ""  # no tier any more: cleared
+    assert contact.data_fields["ELLITY_TIER_NAME"] is None  # no tier any more: cleared (null)
     assert dd_state.resubscribed == [] and dd_state.optin_emails == []
 
 
@@ -56,7 +56,7 @@ def test_guest_without_tier_or_referral(installed, dd_state, make_contact) -> No
     fields = dd_state.contacts["customer3@example.com"].data_fields
     assert fields["ELLITY_STATE"] == "guest"
     assert fields["ELLITY_POINTS"] == 0
-    assert fields["ELLITY_TIER_ID"] == "" and fields["ELLITY_REFERRAL_URL"] == ""
+    assert fields["ELLITY_TIER_ID"] is None and fields["ELLITY_REFERRAL_URL"] is None
 
 
 def test_batch_goes_through_one_import_and_waits_for_it(

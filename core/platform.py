@@ -10,12 +10,11 @@ from enum import StrEnum
 from typing import Any
 
 import marshmallow
-import requests
 
 from pointbridge.contact import Contact
 from pointbridge.errors import PermanentError, RateLimited, TransientError, WebhookRejected
 from pointbridge.events import Event
-from pointbridge.http import DEFAULT_TIMEOUT, ApiClient, client_for
+from pointbridge.http import client_for
 from pointbridge.ratelimit import RateLimit
 
 
@@ -46,34 +45,9 @@ class Integration:
     webhook_url: str
     rate_limit: RateLimit | None = None
 
-    def client(
-        self,
-        base_url: str,
-        *,
-        auth: Any = None,
-        headers: Mapping[str, str] | None = None,
-        auth_message: str = "The platform refused the credentials; check them.",
-        retry_after: Callable[[requests.Response], float | None] | None = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-        paced: bool = True,
-    ) -> ApiClient:
-        """This integration's HTTP client for ``base_url``: made once and kept while the
-        credentials stay the same (one pooled connection across calls), every request paced
-        under ``rate_limit`` together with the host's own slot, errors mapped onto
-        ``pointbridge.errors`` (see ``ApiClient``). A plugin calls this on every hook call
-        instead of keeping clients or pacers of its own. ``timeout`` is (connect, read)
-        seconds; ``paced=False`` gives a separate client for requests the platform does not
-        count against its main limit."""
-        return client_for(
-            self,
-            base_url,
-            auth=auth,
-            headers=headers,
-            auth_message=auth_message,
-            retry_after=retry_after,
-            timeout=timeout,
-            paced=paced,
-        )
+    # ``integration.client(base_url, ...)``: the host-owned, kept, paced HTTP client (see
+    # ``client_for``); a plugin calls it on every hook call instead of keeping its own.
+    client = client_for
 
 
 @dataclass(frozen=True, slots=True)

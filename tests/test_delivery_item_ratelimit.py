@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import time_machine
-from marshmallow import Schema
 from sqlalchemy import delete, select
 
-from pointbridge import Contact, Integration, ItemFailure, Platform, RateLimited, hookimpl
+from pointbridge import Contact, Integration, ItemFailure, RateLimited, hookimpl
 from pointbridge.export import Exporter, queue_export
 from pointbridge.models import IntegrationRow, OutboxMessage, OutboxStatus
 from pointbridge.services import Services
+from pointbridge.testing.inprocess import InProcessPlatform
 
 
-class HalfThrottled:
+class HalfThrottled(InProcessPlatform):
     """Takes the first contact of each call, then answers 429 for the rest."""
+
+    name = "halfthrottled"
 
     def __init__(self) -> None:
         self.received: list[str] = []
-
-    @hookimpl
-    def register_platforms(self, register: Callable[[Platform], None]) -> None:
-        register(Platform(name="halfthrottled", title="Half throttled", settings_schema=Schema))
-
-    @hookimpl
-    def install(self, integration: Integration) -> None:
-        return None
 
     @hookimpl
     def push_contact(
@@ -69,20 +63,14 @@ def test_throttled_items_wait_for_the_reset_and_keep_their_attempts(services: Se
     assert platform.received == ["c0@example.com", "c1@example.com"]
 
 
-class Unsaid:
+class Unsaid(InProcessPlatform):
     """Answers 429 without Retry-After to the calls numbered in ``throttled``."""
+
+    name = "unsaid"
 
     def __init__(self, throttled: set[int]) -> None:
         self.throttled = throttled
         self.calls = 0
-
-    @hookimpl
-    def register_platforms(self, register: Callable[[Platform], None]) -> None:
-        register(Platform(name="unsaid", title="Unsaid", settings_schema=Schema))
-
-    @hookimpl
-    def install(self, integration: Integration) -> None:
-        return None
 
     @hookimpl
     def push_contact(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from flask import Flask, request
@@ -15,7 +15,6 @@ from pointbridge import (
     Integration,
     ItemFailure,
     ListSubscription,
-    Platform,
     WebhookRequest,
     hookimpl,
 )
@@ -23,6 +22,7 @@ from pointbridge.http import ApiClient
 from pointbridge.secrets import redact
 from pointbridge.services import Services
 from pointbridge.testing import FakeServer
+from pointbridge.testing.inprocess import InProcessPlatform
 from pointbridge.web.cli import cli
 
 API_KEY = "sk-live-very-secret-0123456789"
@@ -36,10 +36,9 @@ class Settings(Schema):
     api_key = fields.String(required=True, metadata={"secret": True})
 
 
-class Guarded:
-    @hookimpl
-    def register_platforms(self, register: Callable[[Platform], None]) -> None:
-        register(Platform(name="guarded", title="Guarded", settings_schema=Settings))
+class Guarded(InProcessPlatform):
+    name = "guarded"
+    settings_schema = Settings
 
     def _client(self, integration: Integration) -> ApiClient:
         settings = integration.settings
@@ -49,10 +48,6 @@ class Guarded:
             headers={"X-Api-Key": settings["api_key"]},
             auth_message="Check the login, password and API key.",
         )
-
-    @hookimpl
-    def install(self, integration: Integration) -> None:
-        return None
 
     @hookimpl
     def push_contact(
@@ -107,19 +102,11 @@ def test_failing_deliveries_log_no_secret(services: Services, caplog, app) -> No
         assert secret not in row.last_error
 
 
-class Crashing:
+class Crashing(InProcessPlatform):
     """A plugin whose webhook handler has a bug: the request ends in a 500."""
 
-    @hookimpl
-    def register_platforms(self, register: Callable[[Platform], None]) -> None:
-        register(
-            Platform(
-                name="crashing",
-                title="Crashing",
-                settings_schema=Schema,
-                capabilities=frozenset({Capability.WEBHOOKS}),
-            )
-        )
+    name = "crashing"
+    capabilities = frozenset({Capability.WEBHOOKS})
 
     @hookimpl
     def handle_webhook(

@@ -9,12 +9,10 @@ from dataclasses import replace
 import pytest
 import requests
 from flask import Flask
-from marshmallow import Schema
 
 from pointbridge import (
     InstallResult,
     Integration,
-    Platform,
     RateLimit,
     RateLimited,
     TransientError,
@@ -26,6 +24,7 @@ from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
 from pointbridge.models import IntegrationStatus
 from pointbridge.services import Services
 from pointbridge.testing import FakeServer
+from pointbridge.testing.inprocess import InProcessPlatform
 from pointbridge.testing.pacing import record_pacing
 
 
@@ -133,16 +132,14 @@ def test_an_unknown_planned_fault_is_refused() -> None:
         server.fail_next(1, "teapot")
 
 
-class ThrottledInstall:
+class ThrottledInstall(InProcessPlatform):
     """Answers 429 to its first ``throttled`` installs, as Dotdigital does to a burst."""
+
+    name = "busy"
 
     def __init__(self, throttled: int) -> None:
         self.throttled = throttled
         self.calls = 0
-
-    @hookimpl
-    def register_platforms(self, register: Callable[[Platform], None]) -> None:
-        register(Platform(name="busy", title="Busy", settings_schema=Schema))
 
     @hookimpl
     def install(self, integration: Integration) -> InstallResult:

@@ -1,4 +1,5 @@
-"""Ecomail against the cases every plugin must pass (pointbridge.testing.contract)."""
+"""Ecomail against the cases and the end-to-end stories every plugin must pass
+(pointbridge.testing.contract, pointbridge.testing.stories)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
 
 from pointbridge import Integration, WebhookRequest
 from pointbridge.testing.contract import PluginContract
+from pointbridge.testing.stories import PluginStories
 
 API_KEY = "eco-contract-key"
 
 
-class TestEcomailContract(PluginContract):
+class EcomailAdapter:
     platform_name = "ecomail"
 
     def fake(self) -> tuple[Any, FakeEcomail]:
@@ -27,6 +29,8 @@ class TestEcomailContract(PluginContract):
     def settings(self, url: str) -> dict[str, Any]:
         return {"api_url": url, "api_key": API_KEY, "list_id": "1"}
 
+
+class TestEcomailContract(EcomailAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         return {"api_key": "not-the-key"}
 
@@ -41,3 +45,14 @@ class TestEcomailContract(PluginContract):
         return WebhookRequest(
             "POST", {"Content-Type": "application/json"}, {}, json.dumps(body).encode()
         )
+
+
+class TestEcomailStories(EcomailAdapter, PluginStories):
+    def points(self, account: FakeEcomail, email: str) -> int | None:
+        with account.lock:
+            contact = account.contacts.get(email)
+            return None if contact is None else contact["custom_fields"]["ellity_credit_num"]
+
+    def credit_balances(self, account: FakeEcomail, email: str) -> list[int]:
+        events = account.events_for(email)
+        return [json.loads(e["value"])["balance"] for e in events if e["label"] == "credit"]

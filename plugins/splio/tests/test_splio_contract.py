@@ -1,4 +1,5 @@
-"""Splio against the cases every plugin must pass (pointbridge.testing.contract)."""
+"""Splio against the cases and the end-to-end stories every plugin must pass
+(pointbridge.testing.contract, pointbridge.testing.stories)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from typing import Any
 from pointbridge_splio.fake import FakeSplio, create_app, error_body, throttled
 
 from pointbridge.testing.contract import PluginContract
+from pointbridge.testing.stories import PluginStories
 
 API_KEY = "splio-contract-key"
 
 
-class TestSplioContract(PluginContract):
+class SplioAdapter:
     platform_name = "splio"
 
     def fake(self) -> tuple[Any, FakeSplio]:
@@ -24,8 +26,17 @@ class TestSplioContract(PluginContract):
     def settings(self, url: str) -> dict[str, Any]:
         return {"api_url": url, "api_key": API_KEY}
 
+
+class TestSplioContract(SplioAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         return {"api_key": "not-the-key"}
 
     def stored(self, universe: FakeSplio, email: str) -> bool:
         return email.lower() in universe.contacts
+
+
+class TestSplioStories(SplioAdapter, PluginStories):
+    def points(self, universe: FakeSplio, email: str) -> int | None:
+        if email not in universe.contacts:
+            return None
+        return int(universe.values(email)["ellity_points_balance"])

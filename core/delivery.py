@@ -46,7 +46,13 @@ from pointbridge.models import (
 )
 from pointbridge.platform import Integration, ItemFailure, Platform
 from pointbridge.plugins import PluginHost
-from pointbridge.ratelimit import Pacer, pacer_for, throttle_cleared, throttle_wait
+from pointbridge.ratelimit import (
+    UNSAID_FIRST_WAIT,
+    Pacer,
+    pacer_for,
+    throttle_cleared,
+    throttle_wait,
+)
 from pointbridge.sql import among
 
 log = logging.getLogger(__name__)
@@ -488,9 +494,11 @@ class Worker:
             error = errors[message.id]
             message.last_error = str(error)[:2000]
             if isinstance(error, RateLimited):
-                # Not tried, so no attempt is spent. It goes as soon as the integration's pause
-                # (set for these 429s, see _call) ends: that pause alone holds it back.
-                message.next_attempt_at = now
+                # Not tried, so no attempt is spent. The integration's pause (set for these
+                # 429s just after, see _call) holds it back; its own wait covers a crash
+                # between the two commits, so it never goes straight back into the limit.
+                wait = UNSAID_FIRST_WAIT if error.retry_after is None else error.retry_after
+                message.next_attempt_at = now + timedelta(seconds=wait)
                 continue
             message.attempts += 1
             if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:

@@ -41,7 +41,7 @@ from pointbridge.models import (
     IntegrationStatus,
 )
 from pointbridge.outbox import Outbox
-from pointbridge.platform import Capability, ItemFailure
+from pointbridge.platform import Capability, Integration, ItemFailure
 from pointbridge.ratelimit import pacer_for, throttle_cleared, throttle_wait
 from pointbridge.snapshots import contact_page
 
@@ -251,6 +251,7 @@ class Exporter:
                         "push_contact",
                         contacts=contacts,
                     )
+                    self._pause_if_cut_short(integration, failures)
                 break
             except RateLimited as exc:
                 # Live delivery pauses too; the next turn waits it out (_hold_integration).
@@ -272,15 +273,20 @@ class Exporter:
         if not contacts:
             self._finish(job.id)
             return False
+        self._record_page(job.id, contacts, failures)
+        return True
+
+    def _pause_if_cut_short(
+        self, integration: Integration, failures: Sequence[ItemFailure]
+    ) -> None:
+        """A page the platform cut short (item-level 429s) pauses the integration: the untried
+        go through the outbox, and nothing more is sent, live or exported, until the limit
+        resets. Called under the sending lease, so no other sender starts before the pause."""
         throttled = [f.error for f in failures if isinstance(f.error, RateLimited)]
         if throttled:
-            # The platform cut the page short: the untried go through the outbox (below), and
-            # nothing more is sent, live or exported, until its limit resets.
             pause(self.db, integration, throttle_wait(integration.id, throttled))
         else:
             throttle_cleared(integration.id)
-        self._record_page(job.id, contacts, failures)
-        return True
 
     def _read_page(self, job: ExportJob, size: int) -> list[Contact]:
         with self.db.read() as session:

@@ -12,12 +12,32 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from pointbridge.loyalty import MAX_POINTS, LoyaltyError, normalize_email
+from pointbridge.loyalty import (
+    MAX_POINTS,
+    PIN_PATTERN,
+    REASON_PATTERN,
+    LoyaltyError,
+    normalize_email,
+)
 
 # A lone surrogate (JSON allows "\ud83d") is not Unicode text: neither database can encode it.
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-# \Z, not $: "$" also matches before a trailing newline, and "1234\n" is no PIN.
-PIN_RULE = validate.Regexp(r"^[0-9A-Za-z]{4,12}\Z", error="A PIN is 4 to 12 letters or digits.")
+
+
+class FullMatch(validate.Regexp):
+    """``validate.Regexp`` (which the OpenAPI document shows as the pattern) applied to the
+    whole value: ``re.match`` with "$" lets "1234\\n" through."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+PIN_RULE = FullMatch(PIN_PATTERN, error="A PIN is 4 to 12 letters or digits.")
+REASON_RULE = FullMatch(
+    REASON_PATTERN, error="A reason is a slug: lower-case letters, digits, '-' or '_'."
+)
 
 
 class Text(fields.String):

@@ -27,8 +27,10 @@ from pointbridge.settings import Settings
 # Most points one transaction may move: a typo of a few zeros is refused, and no sum of
 # transactions a shop could make comes near the 64-bit balance column's limit.
 MAX_POINTS = 1_000_000_000
-REASON_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-PIN_PATTERN = re.compile(r"[0-9A-Za-z]{4,12}")
+# Anchored for the OpenAPI document, which shows them; always applied with fullmatch, since
+# "$" alone also matches before a trailing newline.
+REASON_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,12}$")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # References pointbridge writes itself (the nightly expiry's ``expiration:<day>``, the CSV
 # import's opening balance): a shop's reference in this space would make the job's own write

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from pointbridge.customer_schema import PIN_RULE, Text, text
+from pointbridge.customer_schema import PIN_RULE, REASON_RULE, Text, text
 
 # The customer schemas are the core's, shared with the CSV import: one rule, one message.
 from pointbridge.customer_schema import CustomerCreate as CustomerCreate
@@ -70,7 +70,7 @@ class TransactionIn(Schema):
     )
     reason = Text(
         required=True,
-        validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+        validate=REASON_RULE,
         metadata={"description": "registration, order, review, nameday, birthday, ... or a slug."},
     )
     reference = text(

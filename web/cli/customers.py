@@ -9,6 +9,7 @@ from typing import IO, Any, TextIO
 
 import click
 
+from pointbridge.files import open_private
 from pointbridge.imports import (
     BATCH_SIZE,
     CheckResult,
@@ -113,7 +114,8 @@ class _ReportFile:
 
     def __call__(self, error: RowError) -> None:
         if self._writer is None:
-            self._file = self.path.open("w", newline="", encoding="utf-8")
+            # The report quotes rows (e-mails): readable by the owner only, as exports are.
+            self._file = open_private(self.path, "w", newline="")
             self._writer = csv.writer(self._file)
             self._writer.writerow(["line", "column", "error"])
         self._writer.writerow([error.line, error.column, error.message])

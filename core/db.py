@@ -83,10 +83,17 @@ class Database:
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
+    def _missing_file(self) -> Path | None:
+        """The SQLite file still to be created, if any. Once it exists it is not looked for
+        again: this runs before every transaction, on the request and delivery paths."""
+        if self._file is not None and self._file.exists():
+            self._file = None
+        return self._file
+
     def create_file(self) -> None:
         """Create a missing SQLite file, owner-only (nothing to do on PostgreSQL)."""
-        if self._file is not None and not self._file.exists():
-            _create_private_file(self._file)
+        if missing := self._missing_file():
+            _create_private_file(missing)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -101,10 +108,9 @@ class Database:
         that takes no lock; on PostgreSQL each statement sees the latest committed data, as
         statements in a READ COMMITTED transaction would."""
         # Connecting would create an empty file, and the read would fail on a missing table.
-        if self._file is not None and not self._file.exists():
+        if missing := self._missing_file():
             raise NoDatabase(
-                f"There is no database at {self._file} yet: create it with "
-                "`pointbridge db upgrade`."
+                f"There is no database at {missing} yet: create it with `pointbridge db upgrade`."
             )
         with self._read_sessions() as session, session.begin():
             yield session

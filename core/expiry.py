@@ -200,8 +200,8 @@ class Expiry:
             update(Customer.__table__)
             .where(Customer.__table__.c.id == bindparam("customer_id"))
             .values(
-                # Relative, like every balance change: right even if a reader of ``balances``
-                # ever stops holding the lock.
+                # Relative, as every balance change is; ``balances`` (for the events' figure)
+                # was read under the row locks this transaction holds.
                 balance=Customer.__table__.c.balance + bindparam("change"),
                 last_change_at=at,
                 last_change_points=bindparam("change"),

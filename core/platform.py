@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -11,6 +10,7 @@ from typing import Any
 
 import marshmallow
 
+from pointbridge import untrusted_json
 from pointbridge.contact import Contact
 from pointbridge.errors import PermanentError, RateLimited, TransientError, WebhookRejected
 from pointbridge.events import Event
@@ -111,51 +111,17 @@ class WebhookRequest:
             ) from None
 
 
-MAX_JSON_DEPTH = 32
-
-
 def parse_json(text: str) -> Any:
     """``json.loads`` for a body anyone on the internet may have sent.
 
     Broken syntax raises ``json.JSONDecodeError``, for the caller to explain (a plugin may know
-    its users' usual mistakes). Valid JSON that no platform sends raises
-    ``WebhookRejected(400)``: nested more than ``MAX_JSON_DEPTH`` levels (deeper, even
-    printing a value in an error message could exhaust the stack), or an integer longer than
-    Python's digit limit (``json.loads`` raises a plain ``ValueError`` for it).
+    its users' usual mistakes). Valid JSON that no platform sends (``untrusted_json``: too
+    deep, a number too long) raises ``WebhookRejected(400)`` saying which.
     """
-    too_deep = WebhookRejected(
-        400,
-        f"The request body is JSON nested more than {MAX_JSON_DEPTH} levels deep; a webhook "
-        "body has a few.",
-    )
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise
-    except RecursionError:
-        raise too_deep from None
-    except ValueError:
-        raise WebhookRejected(
-            400,
-            f"The request body holds a number longer than {sys.get_int_max_str_digits()} "
-            "digits; no value in a webhook is that long.",
-        ) from None
-    if _nesting_exceeds(value, MAX_JSON_DEPTH):
-        raise too_deep
-    return value
-
-
-def _nesting_exceeds(value: Any, limit: int) -> bool:
-    # A loop, not recursion: the point is to stay off the stack.
-    pending = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            if depth == limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
-    return False
+        return untrusted_json.loads(text)
+    except untrusted_json.UnreadableJson as exc:
+        raise WebhookRejected(400, str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)

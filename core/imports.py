@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -74,6 +75,14 @@ class CheckResult:
     rows: int = 0
     bad_rows: int = 0
     fingerprint: str = ""
+
+
+class _CreatedMeanwhile(Exception):
+    """A customer the batch was to create exists now: another request created it."""
+
+
+# A batch re-read this often still meeting new customers is being raced on purpose.
+RACED_ATTEMPTS = 3
 
 
 @dataclass
@@ -277,8 +286,22 @@ class CustomerLoader:
         # A later row of the same e-mail wins, as it would had the rows come one by one.
         latest = {row.values["email"]: row for row in rows if row.values}
         try:
-            with self.db.transaction() as session:
-                self._write(session, latest, result)
+            for _ in range(RACED_ATTEMPTS):
+                counted = dataclasses.replace(result)
+                try:
+                    with self.db.transaction() as session:
+                        self._write(session, latest, counted)
+                except _CreatedMeanwhile:
+                    continue  # read the batch's customers again, the new ones included
+                for name, value in dataclasses.asdict(counted).items():
+                    setattr(result, name, value)
+                return
+            first, last = rows[0].line, rows[-1].line
+            raise ImportRefused(
+                f"Lines {first}-{last}: other requests kept creating these customers while "
+                f"they were imported. The batches before line {first} are imported; run again "
+                "with --resume."
+            )
         except IntegrityError:
             first, last = rows[0].line, rows[-1].line
             raise ImportRefused(
@@ -309,7 +332,7 @@ class CustomerLoader:
             else:
                 result.updated += 1
         ids = {email: row["id"] for email, row in existing.items()}
-        ids.update(self._upsert(connection, writes))
+        ids.update(self._upsert(connection, writes, existing))
         credited = self._credit(connection, latest, ids, existing, now)
         result.credited += len(credited)
         changed = {ids[w["email"]] for w in writes} | set(credited)
@@ -329,7 +352,19 @@ class CustomerLoader:
             statement = statement.with_for_update()
         return {row.email: dict(row._mapping) for row in connection.execute(statement)}
 
-    def _upsert(self, connection: Connection, writes: list[dict[str, Any]]) -> dict[str, int]:
+    def _upsert(
+        self,
+        connection: Connection,
+        writes: list[dict[str, Any]],
+        existing: dict[str, dict[str, Any]],
+    ) -> dict[str, int]:
+        """Write the batch's new and changed customers; returns their ids by e-mail.
+
+        Customers read (and locked) before are updated; the others are inserted only if they
+        still do not exist. One that another request created meanwhile (a REST call between
+        the read and this write) is not written over with a new customer's defaults: the
+        batch is read and merged again (``_CreatedMeanwhile``).
+        """
         if not writes:
             return {}
         insert = self._insert(CUSTOMERS).values(
@@ -341,11 +376,24 @@ class CustomerLoader:
                 "updated_at": bindparam("now"),
             }
         )
-        statement = insert.on_conflict_do_update(
-            index_elements=["email"],
-            set_={c: insert.excluded[c] for c in (*WRITTEN, "updated_at")},
-        ).returning(CUSTOMERS.c.id, CUSTOMERS.c.email)
-        return {row.email: row.id for row in connection.execute(statement, writes)}
+        updates = [w for w in writes if w["email"] in existing]
+        inserts = [w for w in writes if w["email"] not in existing]
+        ids: dict[str, int] = {}
+        if updates:
+            statement = insert.on_conflict_do_update(
+                index_elements=["email"],
+                set_={c: insert.excluded[c] for c in (*WRITTEN, "updated_at")},
+            ).returning(CUSTOMERS.c.id, CUSTOMERS.c.email)
+            ids.update((row.email, row.id) for row in connection.execute(statement, updates))
+        if inserts:
+            statement = insert.on_conflict_do_nothing(index_elements=["email"]).returning(
+                CUSTOMERS.c.id, CUSTOMERS.c.email
+            )
+            created = {row.email: row.id for row in connection.execute(statement, inserts)}
+            if len(created) < len(inserts):
+                raise _CreatedMeanwhile
+            ids.update(created)
+        return ids
 
     def _credit(
         self,

@@ -273,3 +273,31 @@ def test_an_external_id_of_another_customer_stops_the_import_with_a_message(
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "Lines 2-2: an external_id belongs to another customer" in result.output
     assert _count(services, Customer) == 1 and _count(services, LedgerEntry) == 0
+
+
+def test_a_customer_the_api_creates_during_the_import_is_merged_not_overwritten(
+    app, services, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not services.db.is_postgres:
+        pytest.skip("SQLite runs one writer at a time: an API create cannot land mid-batch")
+    source = _write(tmp_path, "email,first_name\njana@example.com,Jana\n")
+    read_existing = CustomerLoader._existing
+
+    def api_creates_meanwhile(self: CustomerLoader, connection, emails):
+        found = read_existing(self, connection, emails)
+        if not found and _count(services, Customer) == 0:
+            # A shop system creates her, registered with a PIN, between the read and the write.
+            with services.db.transaction() as session:
+                services.loyalty.create_customer(
+                    session, {"email": "jana@example.com", "registered": True, "pin": "4321"}
+                )
+        return found
+
+    monkeypatch.setattr(CustomerLoader, "_existing", api_creates_meanwhile)
+    result = _import(app, source)
+
+    assert result.exit_code == 0, result.output
+    with services.db.read() as session:
+        jana = session.scalar(select(Customer))
+    # The file's first name is applied; what the API set and the file does not name stays.
+    assert (jana.first_name, jana.registered, jana.pin) == ("Jana", True, "4321")

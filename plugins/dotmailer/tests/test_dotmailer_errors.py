@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -118,7 +117,5 @@ def test_unreachable_platform_is_transient(make_integration, make_contact) -> No
     integration = make_integration(
         url="http://127.0.0.1:9", data={"api_endpoint": "http://127.0.0.1:9/"}
     )
-    started = time.monotonic()
     with pytest.raises(TransientError, match="could not connect"):
         push_contact(integration, [make_contact(1)])
-    assert time.monotonic() - started < 5

@@ -2,19 +2,21 @@
 
 Every contact update and event goes to one URL as a JSON message signed by the Standard
 Webhooks spec (``signing.py``), one request per message, retried by the host's outbox with
-backoff until the receiver answers 2xx. A message keeps its ``webhook-id`` across retries; a
-contact update's id is derived from its content, an event's from its outbox row (``Event.uid``).
+backoff until the receiver answers 2xx. An event keeps its ``webhook-id`` across retries (it
+comes from its outbox row, ``Event.uid``); a contact update, the customer's whole latest state,
+gets a new one each time it is sent.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validates
 
@@ -75,6 +77,14 @@ class WebhooksSettings(Schema):
         metadata={"description": "Until when messages are signed with the previous secret too."},
     )
 
+    @validates("url")
+    def _url(self, value: str, **_: Any) -> None:
+        # Settings other than secrets are shown whole (integrations show): no password here.
+        if urlsplit(value).password is not None or urlsplit(value).username is not None:
+            raise ValidationError(
+                "Put no user or password in the URL: the receiver verifies the signature."
+            )
+
     @validates("secret")
     def _secret(self, value: str, **_: Any) -> None:
         _check_secret(value)
@@ -105,10 +115,10 @@ def _encode(payload: Mapping[str, Any]) -> bytes:
 
 def contact_message(contact: Contact) -> tuple[str, bytes]:
     data = {**dataclasses.asdict(contact), "membership": contact.membership.value}
-    # The same snapshot is the same message: a retry or a second identical push has one id,
-    # which is what receivers deduplicate on.
-    digest = hashlib.sha256(_encode(data)).hexdigest()[:24]
-    message_id = f"msg_contact_{contact.customer_id}_{digest}"
+    # A new id for every send. A contact update is the customer's whole latest state, so one
+    # received twice is harmless; an id derived from the content would repeat when a
+    # customer went A -> B -> A, and a receiver deduplicating on it would stay on B.
+    message_id = f"msg_contact_{contact.customer_id}_{uuid.uuid4().hex}"
     return message_id, _encode({"type": CONTACT_UPDATED, "id": message_id, "data": data})
 
 

@@ -59,10 +59,15 @@ def test_a_contact_update_arrives_signed_with_its_loyalty_data(
     assert receiver.ids == [message["id"]]
 
 
-def test_the_same_snapshot_keeps_its_id_and_a_new_one_gets_another() -> None:
+def test_every_contact_update_gets_its_own_id_even_back_to_an_earlier_state() -> None:
     contact = sample_contact(1, points=120)
-    assert contact_message(contact)[0] == contact_message(replace(contact))[0]
-    assert contact_message(contact)[0] != contact_message(replace(contact, points=121))[0]
+    # A -> B -> A: the third state must not reuse the first's id, or a receiver that
+    # deduplicates would drop it and stay on B.
+    ids = [
+        contact_message(state)[0]
+        for state in (contact, replace(contact, first_name="Eva"), replace(contact))
+    ]
+    assert len(set(ids)) == 3
 
 
 def test_an_event_is_named_by_its_outbox_row() -> None:
@@ -120,3 +125,10 @@ def test_the_readmes_plain_python_verifier_accepts_ours_and_refuses_a_tampered_b
     assert namespace["verify"](SECRET, body, headers)
     assert namespace["verify"](NEXT_SECRET, body, headers)
     assert not namespace["verify"](SECRET, body + b" ", headers)
+
+
+def test_a_url_carrying_a_password_is_refused() -> None:
+    with pytest.raises(Exception, match="no user or password"):
+        PLATFORM.settings_schema().load(
+            {"url": "https://crm:hunter2@crm.example.com/hook", "secret": SECRET}
+        )

@@ -120,7 +120,36 @@ def _header(reader: Iterator[list[str]]) -> list[str]:
     header = [name.strip().lower() for name in next(reader, [])]
     if "email" not in header:
         raise ImportRefused("The CSV needs a header line with an 'email' column.")
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if repeated:
+        raise ImportRefused(
+            f"The header names {', '.join(repeated)} more than once: keep one column each."
+        )
     return header
+
+
+class _SeenOnce:
+    """Whether a customer's e-mail or external id was already on an earlier line. A file that
+    names a customer twice has no one right answer (which row's points? which profile?), so
+    the second line is a bad row. 8-byte digests keep it near 60 bytes a customer."""
+
+    UNIQUE = ("email", "external_id")
+
+    def __init__(self) -> None:
+        self._seen: dict[str, set[int]] = {column: set() for column in self.UNIQUE}
+
+    def repeated(self, row: Row) -> Row:
+        errors = []
+        for column in self.UNIQUE:
+            value = (row.values or {}).get(column)
+            if value is None:
+                continue
+            key = int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
+            if key in self._seen[column]:
+                message = f"{column} {value} is on an earlier line too: each customer once."
+                errors.append(RowError(row.line, column, message))
+            self._seen[column].add(key)
+        return Row(row.line, None, tuple(errors)) if errors else row
 
 
 def _cells_to_data(header: list[str], cells: list[str]) -> dict[str, Any]:
@@ -152,6 +181,7 @@ def read_rows(source: IO[bytes], digest: Any = None) -> Iterator[Row]:
     reader = csv.reader(_decoded_lines(source, undecodable, digest or hashlib.sha256()))
     header = _header(reader)
     schema = CustomerImport()
+    seen = _SeenOnce()
     consumed = reader.line_num
     while True:
         try:
@@ -164,7 +194,8 @@ def read_rows(source: IO[bytes], digest: Any = None) -> Iterator[Row]:
             continue
         line, consumed = consumed + 1, reader.line_num
         if cells:
-            yield _judge(schema, header, cells, line, _undecoded(undecodable, line, consumed))
+            row = _judge(schema, header, cells, line, _undecoded(undecodable, line, consumed))
+            yield seen.repeated(row) if row.values else row
 
 
 def _undecoded(undecodable: dict[int, str], first: int, last: int) -> str | None:

@@ -157,6 +157,15 @@ BAD_FILES = {
         f"email,pin,points,expires_at\na@x.cz,{PIN},10,2020-01-01\n",
         "line 2, expires_at: Must be a future date.",
     ),
+    # Which row's points, which profile? No one right answer: the second line is refused.
+    "one e-mail twice": (
+        "email,points\nz@x.cz,100\ny@x.cz,1\nZ@x.cz,50\n",
+        "line 4, email: email z@x.cz is on an earlier line too",
+    ),
+    "one external id twice": (
+        "email,external_id\na@x.cz,E1\nb@x.cz,E1\n",
+        "line 3, external_id: external_id E1 is on an earlier line too",
+    ),
 }
 
 
@@ -301,3 +310,9 @@ def test_a_customer_the_api_creates_during_the_import_is_merged_not_overwritten(
         jana = session.scalar(select(Customer))
     # The file's first name is applied; what the API set and the file does not name stays.
     assert (jana.first_name, jana.registered, jana.pin) == ("Jana", True, "4321")
+
+
+def test_a_header_naming_a_column_twice_is_refused(app, services, tmp_path) -> None:
+    result = _import(app, _write(tmp_path, "email,email,points\na@x.cz,b@x.cz,5\n"))
+    assert result.exit_code == 1 and "names email more than once" in result.output
+    assert _count(services, Customer) == 0

@@ -169,8 +169,8 @@ class ApiClient:
         self.session.close()
 
 
-# (integration id, base URL, paced) -> (digest of the credentials, the client)
-_clients: dict[tuple[int, str, bool], tuple[str, ApiClient]] = {}
+# (integration id, base URL, paced, limit name) -> (digest of the credentials, the client)
+_clients: dict[tuple[int, str, bool, str | None], tuple[str, ApiClient]] = {}
 _clients_lock = threading.Lock()
 
 
@@ -190,17 +190,22 @@ def client_for(
     retry_after: Callable[[requests.Response], float | None] | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     paced: bool = True,
+    limit: str | None = None,
 ) -> ApiClient:
     """``Integration.client``: one kept ``ApiClient`` per integration, URL and pacing.
 
     New credentials make a new client; the old one is dropped, not closed, because a call in
     another thread (the worker's, during an admin's re-install) may still be using it.
     ``paced=False`` is for requests the platform counts apart from its main limit (a status
-    poll, a call tier of its own). The pacer is looked up on every call, not fixed at
+    poll, a call tier of its own). ``limit="<name>"`` paces under the platform's named limit
+    (``Platform.rate_limits``) instead of its main one: a platform that counts some endpoints
+    apart gets one client for each budget. The pacer is looked up on every call, not fixed at
     construction: ``pacer_for`` hands out a new pacer when the limit changes, and the host and
     the client must share the same one.
     """
-    key = (integration.id, base_url, paced)
+    if limit is not None and limit not in integration.rate_limits:
+        raise ValueError(f"The platform {integration.platform} declares no rate limit {limit!r}.")
+    key = (integration.id, base_url, paced, limit)
     digest = _credentials_digest(auth, headers, timeout)
     with _clients_lock:
         cached = _clients.get(key)
@@ -216,6 +221,8 @@ def client_for(
                 timeout=timeout,
             )
             _clients[key] = (digest, client)
-    if paced:
+    if paced and limit is not None:
+        client.pacer = ratelimit.pacer_for(integration.id, integration.rate_limits[limit], limit)
+    elif paced:
         client.pacer = ratelimit.pacer_for(integration.id, integration.rate_limit)
     return client

@@ -269,6 +269,7 @@ class Integrations:
             webhook_secret=self.webhook_secret(row),
             webhook_url=self.webhook_url(row),
             rate_limit=platform.rate_limit,
+            rate_limits=platform.rate_limits,
         )
 
     def describe(

@@ -16,6 +16,7 @@ from pointbridge.errors import PermanentError, RateLimited, TransientError, Webh
 from pointbridge.events import Event
 from pointbridge.http import client_for
 from pointbridge.ratelimit import RateLimit
+from pointbridge.state import state_for
 
 
 class Capability(StrEnum):
@@ -31,7 +32,8 @@ class Integration:
     ``settings`` are loaded by the platform's schema, secrets decrypted. ``data`` is what the
     plugin's ``install`` returned last (field ids, the regional endpoint...), kept by the host.
     ``rate_limit`` is the platform's declared limit (``Platform.rate_limit``), which paces
-    every request of the integration's ``client``.
+    every request of the integration's ``client``; ``rate_limits`` are its named ones
+    (``Platform.rate_limits``), for a client made with ``limit=<name>``.
     """
 
     id: int
@@ -44,10 +46,14 @@ class Integration:
     webhook_secret: str
     webhook_url: str
     rate_limit: RateLimit | None = None
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict, hash=False)
 
     # ``integration.client(base_url, ...)``: the host-owned, kept, paced HTTP client (see
     # ``client_for``); a plugin calls it on every hook call instead of keeping its own.
     client = client_for
+    # ``integration.state(Make)``: what the plugin keeps about this integration between calls
+    # (see ``pointbridge.state``), instead of module-level dicts of its own.
+    state = state_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +164,13 @@ class Platform:
     :param max_event_batch: most events one ``emit_event`` call receives
     :param rate_limit: the platform's request budget for one integration; the host keeps every
         worker together under it
+    :param rate_limits: budgets the platform counts apart from ``rate_limit``, by a name of the
+        plugin's choosing: Splio allows 20 requests/s on contacts and 10/s on every other
+        endpoint, so it declares ``rate_limit=RateLimit(20, 1.0)`` and
+        ``rate_limits={"others": RateLimit(10, 1.0)}``. A client made with
+        ``integration.client(url, limit="others")`` paces its requests under that budget alone
+        (shared by every client of the integration naming it); the host's own pacing of hook
+        calls uses ``rate_limit`` only.
     :param max_in_flight: most calls the host has running at once for one integration. More
         than one hides the platform's latency (a call that takes 200 ms caps one-at-a-time
         delivery at five batches a second whatever the rate limit). The host never has one
@@ -183,6 +196,7 @@ class Platform:
     max_batch: int = 100
     max_event_batch: int = 100
     rate_limit: RateLimit | None = None
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict, hash=False)
     max_in_flight: int = 1
     csv_row: Callable[[Integration, Contact], Mapping[str, Any]] | None = None
     description: str = ""

@@ -81,16 +81,17 @@ class Pacer:
         self.wait()
 
 
-_pacers: dict[int, Pacer] = {}
+_pacers: dict[tuple[int, str | None], Pacer] = {}
 _pacers_lock = threading.Lock()
 
 
-def pacer_for(integration_id: int, limit: RateLimit | None) -> Pacer:
-    """The process-wide pacer of one integration."""
+def pacer_for(integration_id: int, limit: RateLimit | None, name: str | None = None) -> Pacer:
+    """The process-wide pacer of one integration: of its main limit (``Platform.rate_limit``),
+    or of the named one (``Platform.rate_limits[name]``), a budget counted apart."""
     with _pacers_lock:
-        pacer = _pacers.get(integration_id)
+        pacer = _pacers.get((integration_id, name))
         if pacer is None or pacer.limit != limit:
-            pacer = _pacers[integration_id] = Pacer(limit)
+            pacer = _pacers[integration_id, name] = Pacer(limit)
         return pacer
 
 

@@ -68,6 +68,7 @@ def sample_integration(
         "webhook_secret": "whsec-contract-test",
         "webhook_url": f"https://loyalty.shop.example/webhooks/{INTEGRATION_ID}/tok",
         "rate_limit": platform.rate_limit,
+        "rate_limits": platform.rate_limits,
         **fields,
     }
     return Integration(**values)

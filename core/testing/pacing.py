@@ -22,12 +22,18 @@ class RecordingPacer(Pacer):
 
 
 class RecordingPacers:
-    """A stand-in for ``core.ratelimit.pacer_for`` handing out one RecordingPacer per id."""
+    """A stand-in for ``core.ratelimit.pacer_for`` handing out one RecordingPacer per id
+    (``made``), and one per id and name for the platform's named limits (``named``)."""
 
     def __init__(self) -> None:
         self.made: dict[int, RecordingPacer] = {}
+        self.named: dict[tuple[int, str], RecordingPacer] = {}
 
-    def pacer_for(self, integration_id: int, limit: RateLimit | None) -> RecordingPacer:
+    def pacer_for(
+        self, integration_id: int, limit: RateLimit | None, name: str | None = None
+    ) -> RecordingPacer:
+        if name is not None:
+            return self.named.setdefault((integration_id, name), RecordingPacer(limit))
         return self.made.setdefault(integration_id, RecordingPacer(limit))
 
 

@@ -10,6 +10,8 @@ plugin's own test suite gets them without copying a conftest:
   ``CI`` is set.
   Select one side with ``-m postgres`` or ``-m "not postgres"``.
 - ``postgres_url``: the run's own PostgreSQL database (created fresh, dropped at the end).
+
+What plugins keep per integration (``integration.state``) is forgotten after every test.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ from pathlib import Path
 
 import pytest
 
+from pointbridge import state
 from pointbridge.migrate import upgrade
 from pointbridge.testing.databases import fresh_postgres_database, truncate_all
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgres: runs against the real PostgreSQL server")
+
+
+@pytest.fixture(autouse=True)
+def _forget_integration_state() -> Iterator[None]:
+    # Two tests may give their integrations the same id and settings (the contract suite's).
+    yield
+    state.forget()
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,9 @@ sends no webhooks in this integration: its automations read the data fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from pointbridge import (
-    ChoiceRequired,
     Contact,
     InstallResult,
     Integration,
@@ -20,13 +18,9 @@ from pointbridge import (
     RateLimit,
     hookimpl,
 )
+from pointbridge.choices import pick
 from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
-from pointbridge_dotmailer.client import (
-    DotdigitalClient,
-    connect,
-    discover_endpoint,
-    regional_client,
-)
+from pointbridge_dotmailer.client import connect, discover_endpoint, regional_client
 from pointbridge_dotmailer.fields import NAME_FIELDS, field_names, field_specs
 from pointbridge_dotmailer.settings import DotdigitalSettings
 from pointbridge_dotmailer.sync import push
@@ -55,37 +49,28 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     register(PLATFORM)
 
 
-def _address_book(client: DotdigitalClient, setting: str) -> Mapping[str, Any]:
-    """The address book the admin chose, or ``ChoiceRequired`` listing the account's books."""
-    advice = "Pick the address book that holds all of the shop's customers."
-    if not setting:
-        message = f"Choose the Dotdigital address book to sync to. {advice}"
-    else:
-        book = client.address_book(int(setting))
-        if book is not None:
-            return book
-        message = f"Dotdigital has no address book {setting} (deleted?). {advice}"
-    books = client.address_books()
-    options = [
-        (str(book["id"]), f"{book.get('name', book['id'])} ({book.get('contacts', 0)} contacts)")
-        for book in books
-    ]
-    if not options:
-        message += (
-            " The account has no address book yet: create one in Dotdigital "
-            "(Audience → Lists) and install again."
-        )
-    raise ChoiceRequired("address_book_id", options, message)
-
-
 @hookimpl
 def install(integration: Integration) -> InstallResult:
     # A prefix Dotdigital cannot take is reported before anything is sent.
     names = field_names(integration.field_prefix)
     endpoint = discover_endpoint(integration)  # checks the credentials
     client = connect(integration, endpoint)
-    book_id = str(integration.settings.get("address_book_id") or "").strip()
-    book = _address_book(client, book_id)
+    book = pick(
+        "address_book_id",
+        integration.settings.get("address_book_id"),
+        find=lambda chosen: client.address_book(int(chosen)),
+        options=lambda: [
+            (
+                str(book["id"]),
+                f"{book.get('name', book['id'])} ({book.get('contacts', 0)} contacts)",
+            )
+            for book in client.address_books()
+        ],
+        platform="Dotdigital",
+        what="address book",
+        advice="Pick the address book that holds all of the shop's customers.",
+        create="create one in Dotdigital (Audience → Lists)",
+    )
 
     account_fields = client.data_fields()
     raced: list[str] = []
@@ -100,13 +85,13 @@ def install(integration: Integration) -> InstallResult:
         create,
     )
     present = {str(field["name"]).upper() for field in account_fields}
-    message = f"Contacts go to address book “{book.get('name', book_id)}” via {endpoint}."
+    message = f"Contacts go to address book “{book.get('name', book['id'])}” via {endpoint}."
     return InstallResult(
         created=[name for name in ensured.created if name not in raced],
         existing=ensured.existing + raced,
         data={
             "api_endpoint": endpoint,
-            "address_book_id": int(book_id),
+            "address_book_id": int(book["id"]),
             "fields": names,
             "name_fields": [field for field in NAME_FIELDS.values() if field in present],
         },

@@ -12,7 +12,6 @@ integration installed by an older version), it is looked up once per process and
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +21,7 @@ import requests
 
 from pointbridge import Integration, PermanentError, RateLimited, TransientError
 from pointbridge.http import ApiClient, error_summary, parse_retry_after
+from pointbridge.jobs import JobLost, wait_for_job
 
 DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
 
@@ -36,9 +36,8 @@ TIMEOUT = (5.0, 121.0)
 # v2 lists page by select/skip; 1000 is the documented maximum page size.
 PAGE_SIZE = 1000
 
-# How long to wait between polls of an import, and for how long in all. Imports usually finish
-# in seconds; one that has not finished within the budget is retried later by the host, which
-# is safe because an overwrite import is an upsert.
+# Imports usually finish in seconds; one still running after the budget is sent again later,
+# which is safe because an overwrite import is an upsert.
 POLL_DELAYS: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0, 2.0)
 POLL_BUDGET_SECONDS = 60.0
 
@@ -81,26 +80,20 @@ def error_code(response: requests.Response) -> str:
     return last if last.startswith("ERROR_") else ""
 
 
-class ImportLost(TransientError):
-    """Dotdigital does not know an import we started: polling it again will not help."""
-
-
 class DotdigitalClient:
     """One API user on one Dotdigital host, for one integration.
 
     Dotdigital counts calls per tier, each tier in its own per-minute window: contact writes
     (imports in the "low" tier, single updates in "medium") are what the integration's rate
-    limit stands for, so they take slots of the integration's shared budget. Account info,
-    data fields, address books (install) and import status polls sit in the higher tiers and
-    are not paced against it: spacing a poll 1.8 s apart like an import would only slow
-    every batch down, and an install of nine calls would keep the admin waiting for 15 s.
+    limit stands for, so they go through ``writes``, paced by the integration's budget.
+    Account info, data fields, address books (install) and import status polls sit in the
+    higher tiers and go through ``http``, unpaced: spacing a poll 1.8 s apart like an import
+    would only slow every batch down.
     """
 
-    def __init__(self, api: ApiClient) -> None:
-        self.writes = api
-        # The same pooled session without the pacer, for the calls of the higher tiers.
-        self.http = copy.copy(api)
-        self.http.pacer = None
+    def __init__(self, writes: ApiClient, http: ApiClient) -> None:
+        self.writes = writes
+        self.http = http
 
     def _request(
         self,
@@ -111,11 +104,9 @@ class DotdigitalClient:
         paced: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send; 400s from the legacy rate scheme raise ``RateLimited``, other 400s raise
-        ``PermanentError`` unless the caller handles 400 itself (``passthrough``).
-        ``paced`` requests (contact writes) wait for the integration's shared budget."""
+        """Send (a contact write ``paced``); a 400 from the legacy rate scheme raises
+        ``RateLimited``, any other 400 ``PermanentError`` unless it is in ``passthrough``."""
         http = self.writes if paced else self.http
-        kwargs.setdefault("timeout", TIMEOUT)
         response = http.request(method, path, passthrough=(400, *passthrough), **kwargs)
         if response.status_code == 400:
             if error_code(response) == _FLAT_RATE_CODE:
@@ -128,8 +119,7 @@ class DotdigitalClient:
 
     def api_endpoint(self) -> str:
         """The account's regional API host, from ``GET /v2/account-info``."""
-        body = self._request("GET", "v2/account-info").json()
-        for prop in body.get("properties") or []:
+        for prop in self._request("GET", "v2/account-info").json().get("properties") or []:
             if isinstance(prop, dict) and prop.get("name") == "ApiEndpoint" and prop.get("value"):
                 return str(prop["value"]).rstrip("/") + "/"
         # Accounts always carry it; without it the configured host is the best guess.
@@ -144,9 +134,9 @@ class DotdigitalClient:
         default = 0 if type_ == "Numeric" else None
         body = {"name": name, "type": type_, "visibility": "Private", "defaultValue": default}
         response = self._request("POST", "v2/data-fields", json=body, passthrough=(400,))
+        if error_code(response) == "ERROR_NON_UNIQUE_DATAFIELD":
+            return False
         if response.status_code == 400:
-            if error_code(response) == "ERROR_NON_UNIQUE_DATAFIELD":
-                return False
             raise PermanentError(
                 f"Dotdigital refused to create the data field {name}: {error_summary(response)}"
             )
@@ -155,24 +145,19 @@ class DotdigitalClient:
     def address_books(self) -> list[dict[str, Any]]:
         """Every address book, paging with select/skip until a page comes back empty."""
         books: list[dict[str, Any]] = []
-        skip = 0
-        while True:
-            page = self._request(
-                "GET", "v2/address-books", params={"select": PAGE_SIZE, "skip": skip}
-            ).json()
-            if not page:
-                return books
+        while page := self._request(
+            "GET", "v2/address-books", params={"select": PAGE_SIZE, "skip": len(books)}
+        ).json():
             books.extend(page)
-            skip += len(page)
+        return books
 
     def address_book(self, book_id: int) -> dict[str, Any] | None:
-        response = self._request("GET", f"v2/address-books/{book_id}", passthrough=(400, 404))
-        if response.status_code == 404 or (
-            response.status_code == 400 and error_code(response) == "ERROR_ADDRESSBOOK_NOT_FOUND"
-        ):
+        path = f"v2/address-books/{book_id}"
+        response = self._request("GET", path, passthrough=(400, 404))
+        if response.status_code == 404 or error_code(response) == "ERROR_ADDRESSBOOK_NOT_FOUND":
             return None
         if response.status_code == 400:
-            raise PermanentError(f"GET v2/address-books/{book_id}: {error_summary(response)}")
+            raise PermanentError(f"GET {path}: {error_summary(response)}")
         return dict(response.json())
 
     # v3 contacts ----------------------------------------------------------------------------
@@ -217,41 +202,18 @@ class DotdigitalClient:
         response = self._request("GET", path, passthrough=(404,))
         if response.status_code == 404:
             # Only our own ids are polled; a vanished one means the import state was lost.
-            raise ImportLost(f"GET {path}: Dotdigital no longer knows this import")
+            raise JobLost(f"GET {path}: Dotdigital no longer knows this import")
         return dict(response.json())
 
     def wait_for_import(self, import_id: str) -> dict[str, Any]:
-        """Poll until the import is no longer ``NotFinished``, within ``POLL_BUDGET_SECONDS``.
-
-        A poll that fails (5xx, timeout, 429) is tried again within the budget: the import
-        runs on at Dotdigital whatever happened to one poll, and giving up on it would send
-        the batch again while the first import may still land later, over newer values.
-        """
-        deadline = time.monotonic() + POLL_BUDGET_SECONDS
-        attempt = 0
-        last_error: TransientError | RateLimited | None = None
-        while True:
-            delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
-            if isinstance(last_error, RateLimited) and last_error.retry_after:
-                delay = max(delay, last_error.retry_after)
-            if time.monotonic() + delay > deadline:
-                why = f" (last poll: {last_error})" if last_error else ""
-                raise TransientError(
-                    f"Dotdigital import {import_id} has not finished within "
-                    f"{POLL_BUDGET_SECONDS:g} s{why}; the contacts will be sent again."
-                )
-            time.sleep(delay)
-            attempt += 1
-            try:
-                status = self.import_status(import_id)
-            except ImportLost:
-                raise
-            except (TransientError, RateLimited) as exc:
-                last_error = exc
-                continue
-            last_error = None
-            if status.get("status") not in ("NotFinished", "NotStarted", None):
-                return status
+        """The import's final status, polled while it is ``NotStarted`` or ``NotFinished``."""
+        return wait_for_job(
+            lambda: self.import_status(import_id),
+            lambda status: status.get("status") not in ("NotFinished", "NotStarted", None),
+            what=f"Dotdigital import {import_id}",
+            delays=POLL_DELAYS,
+            budget=POLL_BUDGET_SECONDS,
+        )
 
 
 def is_data_field_error(response: requests.Response) -> bool:
@@ -272,16 +234,19 @@ def import_rejected(response: requests.Response) -> PermanentError:
 
 
 def connect(integration: Integration, base_url: str) -> DotdigitalClient:
-    """The integration's client on one Dotdigital host, paced by the host's budget for it."""
+    """The integration's clients on one Dotdigital host: paced for contact writes, unpaced
+    for the rest."""
     settings = integration.settings
+    options: dict[str, Any] = {
+        "auth": (str(settings["username"]), str(settings["password"])),
+        "headers": {"Content-Type": "application/json"},
+        "auth_message": AUTH_MESSAGE,
+        "retry_after": ratelimit_wait,
+        "timeout": TIMEOUT,
+    }
     return DotdigitalClient(
-        integration.client(
-            base_url,
-            auth=(str(settings["username"]), str(settings["password"])),
-            headers={"Content-Type": "application/json"},
-            auth_message=AUTH_MESSAGE,
-            retry_after=ratelimit_wait,
-        )
+        integration.client(base_url, **options),
+        integration.client(base_url, paced=False, **options),
     )
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pointbridge import Contact, PermanentError
+from pointbridge import Contact
+from pointbridge.field_names import prefixed_names
 from pointbridge.fields import FieldSpec
-
-MAX_NAME_LENGTH = 20
-_NAME_CHARS = re.compile(r"[A-Za-z0-9_-]*")
 
 # pointbridge's key -> (the name after the prefix, Dotdigital's v2 data field type:
 # String | Numeric | Date | Boolean)
@@ -30,33 +28,19 @@ FIELDS: dict[str, tuple[str, str]] = {
 # account still has them (install records which), so a deleted FIRSTNAME never fails a sync.
 NAME_FIELDS = {"first_name": "FIRSTNAME", "last_name": "LASTNAME"}
 
-_LONGEST_SUFFIX = max((suffix for suffix, _ in FIELDS.values()), key=len)
-
-
-def normalize_prefix(prefix: str) -> str:
-    """The prefix as Dotdigital names start with it, or a ``PermanentError`` telling what to fix."""
-    normalized = (prefix or "").upper()
-    if not _NAME_CHARS.fullmatch(normalized):
-        raise PermanentError(
-            f"The field prefix {prefix!r} cannot be used in Dotdigital data field names, which "
-            "allow only letters, digits, '_' and '-'. Change the integration's field prefix "
-            "(e.g. 'ellity_')."
-        )
-    allowed = MAX_NAME_LENGTH - len(_LONGEST_SUFFIX)
-    if len(normalized) > allowed:
-        longest = normalized + _LONGEST_SUFFIX
-        raise PermanentError(
-            f"The field prefix {prefix!r} is too long for Dotdigital: data field names are at "
-            f"most {MAX_NAME_LENGTH} characters and {longest} would be {len(longest)}. Shorten "
-            f"the integration's field prefix to at most {allowed} characters (e.g. 'ellity_')."
-        )
-    return normalized
-
 
 def field_names(prefix: str) -> dict[str, str]:
-    """pointbridge key -> Dotdigital data field name, for this prefix."""
-    normalized = normalize_prefix(prefix)
-    return {key: normalized + suffix for key, (suffix, _) in FIELDS.items()}
+    """pointbridge key -> Dotdigital data field name, for this prefix (or a ``PermanentError``
+    telling what to fix in it)."""
+    return prefixed_names(
+        prefix,
+        {key: suffix for key, (suffix, _) in FIELDS.items()},
+        platform="Dotdigital",
+        max_length=20,
+        allowed=re.compile(r"[A-Za-z0-9_-]*"),
+        allowed_text="letters, digits, '_' and '-'",
+        case=str.upper,
+    )
 
 
 def field_specs(names: dict[str, str]) -> list[FieldSpec]:

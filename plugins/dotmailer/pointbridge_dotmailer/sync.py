@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pointbridge import Contact, Integration, ItemFailure, PermanentError, TransientError
+from pointbridge.bulk import failures_by_email
 from pointbridge.http import error_summary
 from pointbridge_dotmailer.client import DotdigitalClient, import_rejected, is_data_field_error
 from pointbridge_dotmailer.fields import data_field_values, field_names
@@ -86,32 +87,15 @@ def _import(
 def _map_failures(
     contacts: Sequence[Contact], failures: Sequence[Mapping[str, Any]]
 ) -> list[ItemFailure]:
-    """Dotdigital's per-contact failures, by customer.
-
-    Failures name the contact by the identifiers sent, so the e-mail is matched exactly first:
-    of two customers sharing an address in different case, the copy Dotdigital refused fails.
-    """
-    remaining = list(contacts)
-    out: list[ItemFailure] = []
+    """Dotdigital's per-contact failures (named by the identifiers sent), by customer."""
+    refused = []
     for failure in failures:
         email = str((failure.get("identifiers") or {}).get("email") or "").strip()
-        match = next((c for c in remaining if c.email.strip() == email), None) or next(
-            (c for c in remaining if c.email.strip().lower() == email.lower()), None
-        )
-        if match is None:
-            continue
-        remaining.remove(match)
         reasons = "; ".join(
             f"{reason.get('failureCode', '?')}: {reason.get('description', '')}".strip()
             for reason in failure.get("failures") or []
             if isinstance(reason, Mapping)
         )
-        out.append(
-            ItemFailure(
-                match.customer_id,
-                PermanentError(
-                    f"Dotdigital did not import {email}: {reasons or 'no reason given'}"
-                ),
-            )
-        )
-    return out
+        why = reasons or "no reason given"
+        refused.append((email, PermanentError(f"Dotdigital did not import {email}: {why}")))
+    return failures_by_email(contacts, refused)

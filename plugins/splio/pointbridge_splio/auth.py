@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 ASSUMED_LIFETIME = 3600.0
@@ -51,3 +53,24 @@ class Token:
 
     def fresh(self) -> bool:
         return time.monotonic() < self.renew_at
+
+
+class KeptToken:
+    """The integration's token between hook calls (``integration.state(KeptToken)``)."""
+
+    def __init__(self) -> None:
+        self.token: Token | None = None
+        self._lock = threading.Lock()
+
+    def current(self, authenticate: Callable[[], str]) -> str:
+        # Under the lock so that threads sharing an expired token authenticate once, not each.
+        with self._lock:
+            if self.token is None or not self.token.fresh():
+                self.token = Token.issued(authenticate())
+            return self.token.value
+
+    def forget(self, value: str) -> None:
+        """Drop ``value`` if it is still the current token (a 401 said it no longer works)."""
+        with self._lock:
+            if self.token is not None and self.token.value == value:
+                self.token = None

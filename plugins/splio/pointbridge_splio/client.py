@@ -1,33 +1,28 @@
 """Splio's REST API (``https://api.splio.com``) as pointbridge uses it.
 
-Every call carries ``Authorization: Bearer <JWT>`` from ``POST /authenticate``. The token lives
-in the integration's kept client (``integration.client``), never on disk, never logged; it is
-renewed before it expires, and a 401 (Splio's body is the bare JSON string
-``"Authentication failed."``) re-authenticates once and repeats the call.
+Every call carries ``Authorization: Bearer <JWT>`` from ``POST /authenticate``. The token is
+kept per integration (``integration.state``), never on disk, never logged; it is renewed
+before it expires, and a 401 (Splio's body is the bare JSON string ``"Authentication
+failed."``) re-authenticates once and repeats the call.
 
 Splio allows 20 requests/s on ``data/contacts`` and 10/s on everything else, counted apart, per
-client IP. The kit paces every request of the integration under the declared 20/s; the calls
-off ``data/contacts`` (authentication, the unique key, install's field calls) also keep to the
-10/s of their own.
+client IP: the platform declares both, and the calls off ``data/contacts`` (authentication, the
+unique key, install's field calls) go through a client paced under the second.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import threading
 from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import requests
-from requests.auth import AuthBase
 
 from pointbridge import AuthError, ConfigurationError, Integration, TransientError
-from pointbridge.http import ApiClient, error_summary, parse_retry_after
-from pointbridge.ratelimit import Pacer, RateLimit
-from pointbridge_splio.auth import Token
+from pointbridge.http import error_summary, parse_retry_after
+from pointbridge_splio.auth import KeptToken
 from pointbridge_splio.known import KnownContacts
 
 log = logging.getLogger(__name__)
@@ -36,12 +31,8 @@ DEFAULT_API_URL = "https://api.splio.com/"
 AUTH_MESSAGE = "Splio refused the API key: check it (Splio → users → API users)."
 BULK_MAX = 1000
 FIELDS_PER_PAGE = 100
-OTHERS_LIMIT = RateLimit(10, 1.0)
-
-
-def others_pacer() -> Pacer:
-    """The pace of one API user's calls off ``data/contacts`` (tests record it instead)."""
-    return Pacer(OTHERS_LIMIT)
+# The name of Splio's 10/s budget off data/contacts, among the platform's rate_limits.
+OFF_CONTACTS = "off_contacts"
 
 
 def splio_errors(response: requests.Response) -> list[dict[str, Any]]:
@@ -69,53 +60,29 @@ def contact_path(email: str) -> str:
     return "data/contacts/" + quote(email, safe="@")
 
 
-class SplioUser(AuthBase):
-    """What pointbridge keeps about one Splio API user between hook calls: its token (put on
-    every request, as a ``requests`` auth), the pace of its calls off ``data/contacts``, and
-    the contacts Splio confirmed it has.
-
-    It rides in the integration's kept client, whose cache is keyed on this object's ``repr``
-    (the key's digest, never the key): a new key or URL starts afresh, as the universe may be
-    another one.
-    """
-
-    def __init__(self, api_key: str) -> None:
-        self.api_key = api_key
-        self.token: Token | None = None
-        self.lock = threading.Lock()
-        self.others = others_pacer()
-        self.known = KnownContacts()
-
-    def __repr__(self) -> str:
-        return f"SplioUser({hashlib.sha256(self.api_key.encode()).hexdigest()[:16]})"
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.token
-        if token is not None and not (request.url or "").endswith("/authenticate"):
-            request.headers["Authorization"] = f"Bearer {token.value}"
-        return request
+def rate_limit_reset(response: requests.Response) -> float | None:
+    # Splio says when its window resets in RateLimit-Reset, never in Retry-After.
+    return parse_retry_after(response.headers.get("RateLimit-Reset"))
 
 
 class SplioClient:
     """One hook call's view of a Splio API user; safe to share between threads."""
 
     def __init__(self, integration: Integration) -> None:
-        self.api: ApiClient = integration.client(
-            str(integration.settings.get("api_url") or DEFAULT_API_URL),
-            auth=SplioUser(str(integration.settings.get("api_key") or "")),
-            auth_message=AUTH_MESSAGE,
-            # Splio says when its window resets in RateLimit-Reset, never in Retry-After.
-            retry_after=lambda response: parse_retry_after(response.headers.get("RateLimit-Reset")),
-        )
-        # The kept client's user, not the one just made: it holds the token and what we know.
-        self.user: SplioUser = self.api.session.auth  # type: ignore[assignment]
+        url, self.api_key = integration.settings["api_url"], integration.settings["api_key"]
+        options: dict[str, Any] = {"auth_message": AUTH_MESSAGE, "retry_after": rate_limit_reset}
+        self.contacts_api = integration.client(url, **options)
+        self.others_api = integration.client(url, limit=OFF_CONTACTS, **options)
+        # Another key or URL may be another universe: the host drops both when they change.
+        self.auth = integration.state(KeptToken)
+        self.known = integration.state(KnownContacts)
 
     # -- authentication --------------------------------------------------------------------
 
     def authenticate(self) -> str:
         """A new token; a refused key is an ``AuthError`` the admin can act on."""
         response = self._send(
-            "POST", "authenticate", passthrough=(400,), json={"api_key": self.user.api_key}
+            "POST", "authenticate", None, passthrough=(400,), json={"api_key": self.api_key}
         )
         if response.status_code == 400:
             # Splio answers a wrong or missing key with 400, not 401.
@@ -126,37 +93,25 @@ class SplioClient:
             raise TransientError("Splio answered /authenticate without a token.")
         return token
 
-    def token(self) -> str:
-        # Under the lock so that threads sharing an expired token authenticate once, not each.
-        with self.user.lock:
-            if self.user.token is None or not self.user.token.fresh():
-                self.user.token = Token.issued(self.authenticate())
-            return self.user.token.value
-
-    def forget_token(self, value: str) -> None:
-        with self.user.lock:
-            if self.user.token is not None and self.user.token.value == value:
-                self.user.token = None
+    def bearer(self) -> str:
+        return self.auth.current(self.authenticate)
 
     def request(
         self, method: str, path: str, *, passthrough: Collection[int] = (), **kwargs: Any
     ) -> requests.Response:
-        token = self.token()
-        response = self._send(method, path, passthrough=(*passthrough, 401), **kwargs)
+        token = self.bearer()
+        response = self._send(method, path, token, passthrough=(*passthrough, 401), **kwargs)
         if response.status_code == 401 and 401 not in passthrough:
             # Expired early or revoked: one new token, one more try; a second 401 is an
             # AuthError (the key itself no longer works).
-            self.forget_token(token)
-            self.token()
-            response = self._send(method, path, passthrough=passthrough, **kwargs)
+            self.auth.forget(token)
+            response = self._send(method, path, self.bearer(), passthrough=passthrough, **kwargs)
         return response
 
-    def _send(
-        self, method: str, path: str, *, passthrough: Collection[int], **kwargs: Any
-    ) -> requests.Response:
-        if not path.lstrip("/").startswith("data/contacts"):
-            self.user.others.request()
-        return self.api.request(method, path, passthrough=passthrough, **kwargs)
+    def _send(self, method: str, path: str, token: str | None, **kwargs: Any) -> requests.Response:
+        api = self.contacts_api if path.startswith("data/contacts") else self.others_api
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        return api.request(method, path, headers=headers, **kwargs)
 
     # -- universe and fields -----------------------------------------------------------------
 

@@ -20,7 +20,11 @@ What it copies from Splio (https://api.splio.com/doc.json, dev-scp.splio.com):
   ``RateLimit-Remaining``, ``RateLimit-Reset`` (``throttled``, for ``FakeServer.fail_next``).
 
 Assumed where Splio publishes nothing: an empty string clears a custom field of any type;
-creating a field whose name exists is a 400 ``already_exists``.
+creating a field whose name exists is a 400 ``already_exists``; the unique key (the e-mail) is
+compared exactly, ``Jan@example.com`` and ``jan@example.com`` being two contacts. Splio's API
+reference says nothing of case, and its Datahub guide wants e-mails "in lowercase"
+(dev-scp.splio.com/docs/datahub-contacts), which pointbridge's addresses always are; so the
+fake folds nothing that Splio does not say it folds.
 
 Usage::
 
@@ -142,7 +146,7 @@ class FakeSplio:
     def values(self, email: str) -> dict[str, str]:
         """A contact's custom field values by field name."""
         with self.lock:
-            return self.fields.by_name(self.contacts[email.lower()]["custom_fields"])
+            return self.fields.by_name(self.contacts[email]["custom_fields"])
 
     def revoke_tokens(self) -> None:
         with self.lock:
@@ -163,7 +167,7 @@ class FakeSplio:
             "custom_fields": {},
             "lists": [],
         }
-        self.contacts[body["email"].lower()] = contact
+        self.contacts[body["email"]] = contact
         return contact
 
     def issue_token(self) -> str:
@@ -283,7 +287,7 @@ def create_app(state: FakeSplio) -> Flask:
     def patch_contact(key: str) -> Response:
         body = body_json()
         with state.lock:
-            contact = state.contacts.get(key.lower())
+            contact = state.contacts.get(key)
             if contact is None:
                 errors.fail(404, "id", "wrong_value", "Contact not found for given identifier.")
             try:
@@ -304,7 +308,7 @@ def _bulk_item(state: FakeSplio, raw: Any) -> dict[str, Any]:
     email = raw.get("email") if isinstance(raw, dict) else None
     if not isinstance(email, str) or "@" not in email:
         return {"contact_id": email or "", "code": 400, "description": f"Invalid email {email}."}
-    if email.lower() in state.contacts:
+    if email in state.contacts:
         description = f"Contact with unique key {email} already exists"
         return {"contact_id": email, "code": 400, "description": description}
     try:

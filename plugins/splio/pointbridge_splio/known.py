@@ -5,7 +5,7 @@ update is a PATCH of its own. Remembering the addresses Splio confirmed (a creat
 a PATCH that worked) makes each later update one PATCH instead of two calls. It is a hint, not
 a record: a PATCH answered 404 (the contact was deleted in Splio) forgets the address and
 creates the contact again, and an address forgotten to keep the set bounded costs the old two
-calls once.
+calls once. Addresses are kept as sent: the host lower-cases them, as Splio wants its keys.
 """
 
 from __future__ import annotations
@@ -17,31 +17,25 @@ from collections import OrderedDict
 MAX_KNOWN = 100_000
 
 
-def contact_key(email: str) -> str:
-    """Splio's unique key compares e-mails without case."""
-    return email.strip().lower()
-
-
 class KnownContacts:
-    """A bounded set of contact keys, least recently confirmed dropped first; thread-safe."""
+    """A bounded set of e-mails, least recently confirmed dropped first; kept per integration
+    (``integration.state(KnownContacts)``) and shared by its threads."""
 
-    def __init__(self, limit: int = MAX_KNOWN) -> None:
-        self.limit = limit
-        self._keys: OrderedDict[str, None] = OrderedDict()
+    def __init__(self) -> None:
+        self._emails: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def __contains__(self, email: object) -> bool:
         with self._lock:
-            return isinstance(email, str) and contact_key(email) in self._keys
+            return email in self._emails
 
     def add(self, email: str) -> None:
-        key = contact_key(email)
         with self._lock:
-            self._keys[key] = None
-            self._keys.move_to_end(key)
-            while len(self._keys) > self.limit:
-                self._keys.popitem(last=False)
+            self._emails[email] = None
+            self._emails.move_to_end(email)
+            if len(self._emails) > MAX_KNOWN:
+                self._emails.popitem(last=False)
 
     def discard(self, email: str) -> None:
         with self._lock:
-            self._keys.pop(contact_key(email), None)
+            self._emails.pop(email, None)

@@ -23,7 +23,6 @@ from pointbridge import (
 )
 from pointbridge_splio.client import BULK_MAX, SplioClient, splio_error, splio_errors
 from pointbridge_splio.fields import custom_fields
-from pointbridge_splio.known import contact_key
 
 FIELDS_BROKEN = (
     "Splio refused the loyalty fields ({detail}). A field was probably deleted or its type "
@@ -41,7 +40,7 @@ class ContactSync:
 
     def __init__(self, client: SplioClient, integration: Integration) -> None:
         self.client = client
-        self.known = client.user.known
+        self.known = client.known
         self.prefix = integration.field_prefix
         self.field_ids: Mapping[str, Any] = (integration.data or {}).get("fields") or {}
         self.transient_in_a_row = 0
@@ -84,13 +83,13 @@ class ContactSync:
         """Bulk-create ``chunk``: the contacts Splio already had, and those that failed."""
         answers: dict[str, Mapping[str, Any]] = {}
         for item in self.client.bulk_create([self.create_payload(c) for c in chunk]):
-            answers.setdefault(contact_key(str(item.get("contact_id") or "")), item)
+            answers.setdefault(str(item.get("contact_id") or ""), item)
         existing: list[Contact] = []
         failures: list[ItemFailure] = []
         created = 0
         field_errors: list[str] = []
         for contact in chunk:
-            item = answers.get(contact_key(contact.email))
+            item = answers.get(contact.email)
             if item is None:
                 failures.append(ItemFailure(contact.customer_id, TransientError(UNMENTIONED)))
                 continue

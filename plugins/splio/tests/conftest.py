@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from pointbridge_splio import PLATFORM, client, install
+from pointbridge_splio import PLATFORM, install
 from pointbridge_splio.fake import FakeSplio, serve
 
 from pointbridge import Integration
 from pointbridge.testing import FakeServer
 from pointbridge.testing.contract import sample_integration
-from pointbridge.testing.pacing import RecordingPacer, RecordingPacers, record_pacing
+from pointbridge.testing.pacing import RecordingPacers, record_pacing
 
 GOOD_KEY = "splio-key-0123456789abcdef"
 # Each test's integrations get ids of their own, so no test meets another's kept client.
@@ -23,7 +23,6 @@ _ids = itertools.count(1000)
 @pytest.fixture(autouse=True)
 def pacing(monkeypatch: pytest.MonkeyPatch) -> RecordingPacers:
     """Both of Splio's budgets record their waits instead of sleeping them."""
-    monkeypatch.setattr(client, "others_pacer", lambda: RecordingPacer(client.OTHERS_LIMIT))
     return record_pacing(monkeypatch)
 
 

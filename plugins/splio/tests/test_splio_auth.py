@@ -48,9 +48,9 @@ def test_the_key_travels_only_to_authenticate_and_calls_carry_the_bearer(
 def test_a_token_about_to_expire_is_renewed_before_use(
     server: FakeServer, installed: Integration
 ) -> None:
-    user = SplioClient(installed).user
-    assert user.token is not None
-    user.token = Token(user.token.value, renew_at=time.monotonic())  # its renewal time came
+    kept = SplioClient(installed).auth
+    assert kept.token is not None
+    kept.token = Token(kept.token.value, renew_at=time.monotonic())  # its renewal time came
 
     assert push_contact(installed, [sample_contact(2, "b@example.cz")]) == []
     assert _statuses(server, 401) == 0
@@ -81,7 +81,7 @@ def test_a_second_401_is_an_auth_error_after_one_renewal(
 def test_a_key_revoked_in_splio_pauses_with_the_admin_message(
     fake: FakeSplio, installed: Integration
 ) -> None:
-    token = SplioClient(installed).token()
+    token = SplioClient(installed).bearer()
     fake.api_keys.clear()
     fake.revoke_tokens()
     with pytest.raises(AuthError) as raised:
@@ -110,14 +110,14 @@ def test_threads_sharing_an_expired_token_authenticate_once(
     server: FakeServer, installed: Integration
 ) -> None:
     client = SplioClient(installed)
-    client.forget_token(client.token())
+    client.auth.forget(client.bearer())
     before = _auth_calls(server)
     tokens: list[str] = []
     together = threading.Barrier(8, timeout=60)
 
     def ask() -> None:
         together.wait()  # all eight ask at once, into the one expired token
-        tokens.append(client.token())
+        tokens.append(client.bearer())
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for thread in threads:

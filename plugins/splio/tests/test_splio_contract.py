@@ -32,7 +32,7 @@ class TestSplioContract(SplioAdapter, PluginContract):
         return {"api_key": "not-the-key"}
 
     def stored(self, universe: FakeSplio, email: str) -> bool:
-        return email.lower() in universe.contacts
+        return email in universe.contacts
 
 
 class TestSplioStories(SplioAdapter, PluginStories):

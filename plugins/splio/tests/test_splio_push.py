@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pointbridge_splio import install, push_contact
-from pointbridge_splio.client import SplioClient, contact_path
+from pointbridge_splio.client import OFF_CONTACTS, SplioClient, contact_path
 from pointbridge_splio.fake import FakeSplio
 
 from pointbridge import ConfigurationError, Integration, PermanentError, RateLimited, TransientError
@@ -181,12 +181,12 @@ def test_contact_calls_share_the_integrations_20_per_second_and_the_rest_keep_to
 ) -> None:
     fresh = make_integration()
     install(fresh)
-    others = SplioClient(fresh).user.others
-    contacts = pacing.made[fresh.id]
-    # Authentication, unique key, fields: 10/s of their own (and a slot of the integration's);
-    # the first waits for nothing.
+    others, contacts = pacing.named[fresh.id, OFF_CONTACTS], pacing.made[fresh.id]
+    # Authentication, unique key, fields: 10/s of their own, which Splio counts apart from the
+    # 20/s of contacts; the first waits for nothing.
     assert len(others.waits) == len(server.requests) - 1
     assert others.waits[-1] - others.waits[-2] == pytest.approx(1 / (10 * SAFETY))
+    assert contacts.waits == []
 
     before = len(others.waits)
     push_contact(fresh, [sample_contact(i, f"c{i}@example.cz") for i in range(3)])
@@ -264,3 +264,12 @@ def test_pushing_before_install_pauses_with_a_clear_message(
     with pytest.raises(ConfigurationError, match="does not exist"):
         push_contact(make_integration(), [sample_contact(1, "a@example.cz")])
     assert fake.contacts == {}
+
+
+def test_the_unique_key_is_matched_as_sent(fake: FakeSplio, installed: Integration) -> None:
+    fake.add_contact("Eva@Example.cz")  # made by another source, not lower-cased
+    assert push_contact(installed, [sample_contact(1, "eva@example.cz", points=5)]) == []
+    # Splio documents no case folding of its key (its Datahub wants e-mails lower-cased): the
+    # fake folds nothing, and the address the host sent is the contact that was written.
+    assert fake.values("eva@example.cz")["ellity_points_balance"] == "5"
+    assert "ellity_points_balance" not in fake.values("Eva@Example.cz")

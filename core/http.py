@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -62,6 +63,20 @@ def error_summary(response: requests.Response, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The body of a successful response as a JSON object. Anything else (a proxy's or a
+    maintenance page's HTML, a bare list) is a ``TransientError``: worth another try later."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        # The path only: some platforms take their key in the query string.
+        where = f"{response.request.method} {urlsplit(response.url).path}"
+        raise TransientError(f"{where}: not a JSON object ({error_summary(response, 200)})")
+    return body
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:

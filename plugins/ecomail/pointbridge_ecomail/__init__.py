@@ -10,14 +10,15 @@ webhook comes back as ``ListSubscription`` actions. The hooks live with their co
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from pointbridge import Capability, Contact, Integration, Platform, RateLimit, hookimpl
-from pointbridge_ecomail.client import BULK_MAX
+from marshmallow import Schema
+from marshmallow.fields import String
+
+from pointbridge import Capability, Integration, Platform, RateLimit, hookimpl, setting_fields
+from pointbridge_ecomail.client import BULK_MAX, DEFAULT_API_URL, list_id_of
 from pointbridge_ecomail.contacts import push_contact
-from pointbridge_ecomail.fields import csv_values
+from pointbridge_ecomail.fields import csv_row
 from pointbridge_ecomail.install import install
-from pointbridge_ecomail.settings import EcomailSettings, list_id_of
 from pointbridge_ecomail.tracker import emit_event
 from pointbridge_ecomail.webhooks import handle_webhook
 
@@ -26,16 +27,30 @@ from pointbridge_ecomail.webhooks import handle_webhook
 MAX_EVENT_BATCH = 10
 
 
+class EcomailSettings(Schema):
+    """The integration's own settings (prefix, expiry notice, webhook secret are the host's)."""
+
+    api_key = setting_fields.secret(
+        "Ecomail API key (Ecomail → Account management → For developers)."
+    )
+    list_id = String(
+        load_default="",
+        metadata={
+            "description": "ID of the Ecomail contact list to keep the loyalty fields in. "
+            "Leave empty and install: pointbridge lists your lists to pick from. It cannot "
+            "carry a points reward: pointbridge subscribes every customer to it."
+        },
+    )
+    api_url = setting_fields.api_url(
+        DEFAULT_API_URL, "Ecomail API base URL; change only for testing."
+    )
+
+
 def written_lists(integration: Integration) -> set[str]:
     """The list the loyalty fields are synced into: Ecomail calls a list's webhook for
     subscriptions made through its API too, so every export there comes back."""
     list_id = list_id_of(integration)
     return {list_id} if list_id else set()
-
-
-def csv_row(integration: Integration, contact: Contact) -> dict[str, Any]:
-    """One row of the Ecomail import CSV: ``email`` and every prefixed loyalty column."""
-    return csv_values(integration.field_prefix, contact)
 
 
 PLATFORM = Platform(

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from pointbridge import Integration
+from pointbridge import ConfigurationError, Integration
 from pointbridge.http import ApiClient
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
@@ -23,70 +23,75 @@ BULK_TIMEOUT = (5.0, 90.0)
 MAX_LIST_PAGES = 20
 
 
-class EcomailClient:
-    """The handful of Ecomail endpoints pointbridge uses."""
+def api(integration: Integration) -> ApiClient:
+    settings = integration.settings
+    return integration.client(
+        settings["api_url"],
+        headers={"key": settings["api_key"], "Content-Type": "application/json"},
+        auth_message=AUTH_MESSAGE,
+    )
 
-    def __init__(self, api: ApiClient) -> None:
-        self.api = api
 
-    @classmethod
-    def for_integration(cls, integration: Integration) -> EcomailClient:
-        settings = integration.settings
-        api = integration.client(
-            str(settings.get("api_url") or DEFAULT_API_URL),
-            headers={"key": str(settings.get("api_key") or ""), "Content-Type": "application/json"},
-            auth_message=AUTH_MESSAGE,
+def list_id_of(integration: Integration) -> str:
+    # Settings may come from TOML or the CLI as a number; Ecomail ids are compared as text.
+    return str(integration.settings.get("list_id") or "").strip()
+
+
+def chosen_list(integration: Integration) -> str:
+    """The list to sync into; without one nothing can be sent until an admin picks it."""
+    list_id = list_id_of(integration)
+    if not list_id:
+        raise ConfigurationError(
+            "No Ecomail list is chosen: set list_id (install lists the account's lists)."
         )
-        return cls(api)
+    return list_id
 
-    def lists(self) -> list[dict[str, Any]]:
-        """Every list of the account; also the cheapest call that proves the key works."""
-        found: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            body = self.api.get("lists", params={"page": page} if page > 1 else None).json()
-            # The docs show a bare array; older accounts answer Laravel-paginated objects.
-            if isinstance(body, list):
-                return body
-            found.extend(body.get("data") or [])
-            last = int(body.get("last_page") or 1)
-            if page >= last or page >= MAX_LIST_PAGES:
-                return found
-            page += 1
 
-    def list_detail(self, list_id: str) -> dict[str, Any] | None:
-        """``GET lists/{id}``'s ``list`` object, or ``None`` when the account has no such list."""
-        response = self.api.get(f"lists/{list_id}", passthrough=(404,))
-        if response.status_code == 404:
-            return None
-        body = response.json()
-        detail = body.get("list") if isinstance(body, dict) else None
-        return detail if isinstance(detail, dict) else None
+def lists(api: ApiClient) -> list[dict[str, Any]]:
+    """Every list of the account; also the cheapest call that proves the key works."""
+    found: list[dict[str, Any]] = []
+    for page in range(1, MAX_LIST_PAGES + 1):
+        body = api.get("lists", params={"page": page} if page > 1 else None).json()
+        # The docs show a bare array; older accounts answer Laravel-paginated objects.
+        if isinstance(body, list):
+            return body
+        found.extend(body.get("data") or [])
+        if page >= int(body.get("last_page") or 1):
+            break
+    return found
 
-    def subscribe_bulk(
-        self, list_id: str, subscribers: Sequence[Mapping[str, Any]]
-    ) -> requests.Response:
-        """Upsert up to ``BULK_MAX`` subscribers without resubscribing or confirmation mails.
 
-        400/422 come back to the caller (who isolates the bad item); anything else is raised.
-        """
-        payload = {
-            "subscriber_data": list(subscribers),
-            "update_existing": True,
-            "resubscribe": False,
-            "trigger_autoresponders": False,
-            # Bulk always skips double opt-in per the docs; said anyway in case that changes.
-            "skip_confirmation": True,
-        }
-        return self.api.post(
-            f"lists/{list_id}/subscribe-bulk",
-            json=payload,
-            timeout=BULK_TIMEOUT,
-            passthrough=(400, 422),
-        )
+def list_detail(api: ApiClient, list_id: str) -> dict[str, Any] | None:
+    """``GET lists/{id}``'s ``list`` object, or ``None`` when the account has no such list."""
+    response = api.get(f"lists/{list_id}", passthrough=(404,))
+    body = response.json() if response.ok else None
+    detail = body.get("list") if isinstance(body, dict) else None
+    return detail if isinstance(detail, dict) else None
 
-    def track_event(self, event: Mapping[str, Any]) -> requests.Response:
-        """``POST tracker/events`` for one event; 400/404/422 come back for per-item handling."""
-        return self.api.post(
-            "tracker/events", json={"event": dict(event)}, passthrough=(400, 404, 422)
-        )
+
+def subscribe_bulk(
+    api: ApiClient, list_id: str, subscribers: Sequence[Mapping[str, Any]]
+) -> requests.Response:
+    """Upsert up to ``BULK_MAX`` subscribers without resubscribing or confirmation mails.
+
+    400/422 come back to the caller (who isolates the bad item); anything else is raised.
+    """
+    payload = {
+        "subscriber_data": list(subscribers),
+        "update_existing": True,
+        "resubscribe": False,
+        "trigger_autoresponders": False,
+        # Bulk always skips double opt-in per the docs; said anyway in case that changes.
+        "skip_confirmation": True,
+    }
+    return api.post(
+        f"lists/{list_id}/subscribe-bulk",
+        json=payload,
+        timeout=BULK_TIMEOUT,
+        passthrough=(400, 422),
+    )
+
+
+def track_event(api: ApiClient, event: Mapping[str, Any]) -> requests.Response:
+    """``POST tracker/events`` for one event; 400/404/422 come back for per-item handling."""
+    return api.post("tracker/events", json={"event": dict(event)}, passthrough=(400, 404, 422))

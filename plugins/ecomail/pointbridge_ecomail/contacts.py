@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from pointbridge import Contact, Integration, ItemFailure, PermanentError, hookimpl
-from pointbridge.http import error_summary
-from pointbridge_ecomail.client import BULK_MAX, EcomailClient
+from pointbridge.http import ApiClient, error_summary
+from pointbridge_ecomail import client
+from pointbridge_ecomail.client import BULK_MAX
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
-from pointbridge_ecomail.settings import list_id_of
+
+Ready = list[tuple[Contact, dict[str, Any]]]
 
 
 def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
@@ -28,35 +30,29 @@ def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
 
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    client = EcomailClient.for_integration(integration)
-    list_id = list_id_of(integration)
-    if not list_id:
-        raise PermanentError("No Ecomail list is chosen: set list_id and install again.")
+    list_id = client.chosen_list(integration)
+    api = client.api(integration)
     failures: list[ItemFailure] = []
-    ready: list[tuple[Contact, dict[str, Any]]] = []
+    ready: Ready = []
     for contact in contacts:
         item = subscriber(integration.field_prefix, contact)
         size = custom_fields_size(item["custom_fields"])
         if size > CUSTOM_FIELDS_MAX_CHARS:
-            failures.append(
-                _refused(
-                    contact,
-                    f"its loyalty fields take {size} characters; Ecomail takes at most "
-                    f"{CUSTOM_FIELDS_MAX_CHARS} (is the referral link unusually long?)",
-                )
+            why = (
+                f"its loyalty fields take {size} characters; Ecomail takes at most "
+                f"{CUSTOM_FIELDS_MAX_CHARS} (is the referral link unusually long?)"
             )
+            failures.append(_refused(contact, why))
         else:
             ready.append((contact, item))
     # The host sends at most max_batch (= BULK_MAX) contacts, but a caller that sends more must
     # not lose the tail to Ecomail's silent cut-off.
     for start in range(0, len(ready), BULK_MAX):
-        failures.extend(_send(client, list_id, ready[start : start + BULK_MAX]))
+        failures.extend(_send(api, list_id, ready[start : start + BULK_MAX]))
     return failures
 
 
-def _send(
-    client: EcomailClient, list_id: str, batch: list[tuple[Contact, dict[str, Any]]]
-) -> list[ItemFailure]:
+def _send(api: ApiClient, list_id: str, batch: Ready) -> list[ItemFailure]:
     """Send a batch; when Ecomail rejects it as a whole, halve it until the bad items are alone.
 
     Ecomail answers a bulk call with a count, not per-item results, so a validation error on one
@@ -64,13 +60,13 @@ def _send(
     """
     if not batch:
         return []
-    response = client.subscribe_bulk(list_id, [item for _, item in batch])
+    response = client.subscribe_bulk(api, list_id, [item for _, item in batch])
     if response.ok:
         return []
     if len(batch) == 1:
         return [_refused(batch[0][0], f"Ecomail rejected it: {error_summary(response)}")]
     middle = len(batch) // 2
-    return _send(client, list_id, batch[:middle]) + _send(client, list_id, batch[middle:])
+    return _send(api, list_id, batch[:middle]) + _send(api, list_id, batch[middle:])
 
 
 def _refused(contact: Contact, why: str) -> ItemFailure:

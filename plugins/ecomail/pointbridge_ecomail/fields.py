@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from pointbridge import Contact, loyalty_fields
+from pointbridge import Contact, Integration, loyalty_fields
 from pointbridge.fields import FieldSpec
 
 # Ecomail's own limit on one subscriber's custom fields, in characters (docs: subscribe-bulk).
@@ -68,9 +68,7 @@ def event_category(prefix: str) -> str:
 def _date_value(value: date | datetime | None) -> str:
     # Ecomail's documented date format is YYYY-MM-DD; a time part would make the value a
     # string the date-typed field might refuse, and automations count in days anyway.
-    if value is None:
-        return ""
-    return value.strftime("%Y-%m-%d")
+    return "" if value is None else value.strftime("%Y-%m-%d")
 
 
 def plain_values(prefix: str, contact: Contact) -> dict[str, str | int]:
@@ -104,6 +102,6 @@ def custom_fields_size(fields: dict[str, Any]) -> int:
     return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
 
-def csv_values(prefix: str, contact: Contact) -> dict[str, str | int]:
-    """One row for Ecomail's CSV import: the e-mail and every prefixed column."""
-    return {"email": contact.email, **plain_values(prefix, contact)}
+def csv_row(integration: Integration, contact: Contact) -> dict[str, str | int]:
+    """One row of the Ecomail import CSV: ``email`` and every prefixed loyalty column."""
+    return {"email": contact.email, **plain_values(integration.field_prefix, contact)}

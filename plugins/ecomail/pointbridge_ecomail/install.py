@@ -10,11 +10,13 @@ will not behave (a number field an admin made as text, say).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pointbridge import ChoiceRequired, InstallResult, Integration, hookimpl
 from pointbridge.fields import ExistingField, ensure_fields
-from pointbridge_ecomail.client import EcomailClient
+from pointbridge.http import ApiClient
+from pointbridge_ecomail import client
 from pointbridge_ecomail.fields import DATE, INT, STRING, normalize_key, wanted
-from pointbridge_ecomail.settings import list_id_of
 
 # Ecomail reports field types in its own words; each maps to the catalog type it behaves as.
 TYPE_FAMILIES = {
@@ -29,15 +31,25 @@ def _family(type_: str) -> str:
     return TYPE_FAMILIES.get(lowered, lowered)
 
 
-def _options(client: EcomailClient) -> list[tuple[str, str]]:
-    options = []
-    for entry in client.lists():
-        if isinstance(entry, dict) and entry.get("id") is not None:
-            options.append((str(entry["id"]), str(entry.get("name") or f"List {entry['id']}")))
-    return options
+def _choose_list(api: ApiClient, list_id: str) -> ChoiceRequired:
+    options = [
+        (str(entry["id"]), str(entry.get("name") or f"List {entry['id']}"))
+        for entry in client.lists(api)
+        if isinstance(entry, dict) and entry.get("id") is not None
+    ]
+    if list_id:
+        message = f"Ecomail has no list with id {list_id}: pick one of your lists."
+    elif options:
+        message = "Pick the Ecomail list to keep the loyalty fields in."
+    else:
+        message = (
+            "Your Ecomail account has no contact list yet: create one in Ecomail, then "
+            "install again."
+        )
+    return ChoiceRequired("list_id", options, message)
 
 
-def _existing(detail: dict) -> list[ExistingField]:
+def _existing(detail: dict[str, Any]) -> list[ExistingField]:
     # A field written without a type is a string field in Ecomail.
     return [
         ExistingField(
@@ -49,26 +61,12 @@ def _existing(detail: dict) -> list[ExistingField]:
 
 @hookimpl
 def install(integration: Integration) -> InstallResult:
-    client = EcomailClient.for_integration(integration)
-    list_id = list_id_of(integration)
-    if not list_id:
-        # Also the credentials check: GET lists fails with AuthError on a bad key.
-        options = _options(client)
-        raise ChoiceRequired(
-            "list_id",
-            options,
-            "Pick the Ecomail list to keep the loyalty fields in."
-            if options
-            else "Your Ecomail account has no contact list yet: create one in Ecomail, "
-            "then install again.",
-        )
-    detail = client.list_detail(list_id)
+    api = client.api(integration)
+    list_id = client.list_id_of(integration)
+    # Either call is also the credentials check: a bad key is an AuthError.
+    detail = client.list_detail(api, list_id) if list_id else None
     if detail is None:
-        raise ChoiceRequired(
-            "list_id",
-            _options(client),
-            f"Ecomail has no list with id {list_id}: pick one of your lists.",
-        )
+        raise _choose_list(api, list_id)
     # Nothing to create: a missing field is only noted, the first sync brings it in.
     fields = ensure_fields(
         wanted(integration.field_prefix),
@@ -87,10 +85,9 @@ def install(integration: Integration) -> InstallResult:
             f"Ecomail adds the other {len(pending)} ({', '.join(pending)}) at the first sync: "
             "its API creates custom fields only when a contact first gets a value."
         )
-    parts.extend(fields.warnings)
     return InstallResult(
         created=[],
         existing=fields.existing,
         data={"list_id": list_id, "list_name": list_name, "pending_fields": pending},
-        message=" ".join(parts),
+        message=" ".join([*parts, *fields.warnings]),
     )

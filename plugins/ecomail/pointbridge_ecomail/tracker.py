@@ -11,8 +11,7 @@ the batch is not tried (each would wait out its own timeout) and waits, costing 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from pointbridge import (
@@ -26,11 +25,12 @@ from pointbridge import (
     send_each,
 )
 from pointbridge.http import error_summary
-from pointbridge_ecomail.client import EcomailClient
+from pointbridge.outage import FailureStreak
+from pointbridge_ecomail import client
 from pointbridge_ecomail.fields import event_category
 
 ACTION = "change"
-LABELS: Mapping[EventType, str] = {
+LABELS = {
     EventType.CREDIT_CHANGED: "credit",
     EventType.CREDIT_EXPIRES: "expiry",
     EventType.PIN_CHANGED: "pin",
@@ -41,18 +41,14 @@ VALUE_MAX_CHARS = 20_000
 MAX_CONSECUTIVE_FAILURES = 2
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
 def tracker_event(prefix: str, event: Event) -> dict[str, Any]:
     """The ``event`` object Ecomail's tracker takes."""
-    value = {key: _jsonable(item) for key, item in event.data.items()}
     # tracker/events has no id or idempotency key, so the id goes into the free-form value,
     # the same on every redelivery, for an automation or a report to recognise a repeat.
-    value["event_id"] = event.uid
+    value = {**event.data, "event_id": event.uid}
+    size = len(json.dumps(value, ensure_ascii=False))
+    if size > VALUE_MAX_CHARS:
+        raise PermanentError(f"Event value is {size} characters; Ecomail takes {VALUE_MAX_CHARS}.")
     return {
         "email": event.email.strip(),
         "category": event_category(prefix),
@@ -63,48 +59,23 @@ def tracker_event(prefix: str, event: Event) -> dict[str, Any]:
 
 
 def _is_unknown_subscriber(status: int, text: str) -> bool:
-    if status == 404:
-        return True
     lowered = text.lower()
-    return "subscriber" in lowered and ("not found" in lowered or "exist" in lowered)
+    return status == 404 or (
+        "subscriber" in lowered and ("not found" in lowered or "exist" in lowered)
+    )
 
 
-class _Batch:
-    """One ``emit_event`` call: the customers whose events wait, and Ecomail's failure streak."""
+@hookimpl
+def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
+    # Every request waits for its slot in the integration's paced client, which the contact
+    # pushes share: no spacing of its own here.
+    api = client.api(integration)
+    streak = FailureStreak(MAX_CONSECUTIVE_FAILURES)
 
-    def __init__(self, client: EcomailClient, prefix: str) -> None:
-        self.client = client
-        self.prefix = prefix
-        self.held: set[int] = set()
-        self.failures_in_a_row = 0
-
-    def looks_down(self) -> bool:
-        return self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES
-
-    def send(self, event: Event) -> None:
-        if event.customer_id in self.held:
-            raise TransientError("Waits for an earlier event of the same customer.")
-        try:
-            self._post(event)
-        except TransientError:
-            self.held.add(event.customer_id)
-            raise
-
-    def _post(self, event: Event) -> None:
-        if event.type not in LABELS:
-            raise PermanentError(f"Ecomail has no mapping for {event.type}.")
-        payload = tracker_event(self.prefix, event)
-        size = len(json.dumps(payload["value"], ensure_ascii=False))
-        if size > VALUE_MAX_CHARS:
-            raise PermanentError(
-                f"Event value is {size} characters; Ecomail takes {VALUE_MAX_CHARS}."
-            )
-        try:
-            response = self.client.track_event(payload)
-        except TransientError:
-            self.failures_in_a_row += 1
-            raise
-        self.failures_in_a_row = 0
+    def send(event: Event) -> None:
+        payload = tracker_event(integration.field_prefix, event)
+        with streak.watch():
+            response = client.track_event(api, payload)
         if response.ok:
             return
         summary = error_summary(response)
@@ -113,10 +84,10 @@ class _Batch:
             raise TransientError(f"{event.email} is not an Ecomail subscriber yet ({summary})")
         raise PermanentError(f"Ecomail rejected the event: {summary}")
 
-
-@hookimpl
-def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
-    # Every request waits for its slot in the integration's paced client, which the contact
-    # pushes share: no spacing of its own here.
-    batch = _Batch(EcomailClient.for_integration(integration), integration.field_prefix)
-    return send_each(events, batch.send, key=lambda event: event.id, looks_down=batch.looks_down)
+    return send_each(
+        events,
+        send,
+        key=lambda event: event.id,
+        looks_down=streak,
+        in_order=lambda event: event.customer_id,
+    )

@@ -4,7 +4,7 @@ import pointbridge_ecomail as plugin
 import pytest
 from pointbridge_ecomail.fake import UNSUBSCRIBED, FakeEcomail
 
-from pointbridge import AuthError, PermanentError, RateLimited, TransientError
+from pointbridge import AuthError, ConfigurationError, PermanentError, RateLimited, TransientError
 from pointbridge.testing import FakeServer
 
 
@@ -110,9 +110,14 @@ def test_oversized_fields_fail_that_contact_only(account: FakeEcomail, integrati
     assert set(account.contacts) == {"c1@example.cz"}
 
 
-def test_missing_list_id_is_a_permanent_error(make_integration, make_contact):
-    with pytest.raises(PermanentError, match="list_id"):
+def test_missing_list_id_pauses_the_integration_instead_of_failing_the_contacts(
+    server: FakeServer, make_integration, make_contact
+):
+    # A ConfigurationError: the host pauses the integration with this message and the rows
+    # wait for an admin, where a PermanentError would dead-letter every contact.
+    with pytest.raises(ConfigurationError, match="set list_id"):
         plugin.push_contact(make_integration(list_id=""), [make_contact(1)])
+    assert server.requests == []
 
 
 def test_bad_key_raises_auth_error(make_integration, make_contact):

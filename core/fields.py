@@ -51,7 +51,8 @@ def ensure_fields(
 ) -> EnsuredFields:
     """Reuse each wanted field the account has (names compared through ``same_name``, the
     platform's own rule), create the others with ``create`` (which returns the new field's id),
-    and warn where an existing field's type differs."""
+    and warn where an existing field's type differs. Of two existing fields with one name, the
+    one listed last is reused: list them in a stable order, so every run picks the same one."""
     found = {same_name(item.name): item for item in existing}
     result = EnsuredFields()
     for spec in wanted:

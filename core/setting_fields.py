@@ -1,6 +1,9 @@
-"""Settings every platform plugin has: a secret credential and its API's base URL."""
+"""Settings every platform plugin has: a secret credential, its API's base URL, and the id of
+something the admin picks on the platform (a contact list, an address book)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from marshmallow import fields, validate
 
@@ -21,5 +24,23 @@ def api_url(default: str, description: str) -> fields.Url:
         load_default=default,
         require_tld=False,
         schemes={"http", "https"},
+        metadata={"description": description},
+    )
+
+
+class _OptionalId(fields.Integer):
+    def deserialize(self, value: Any, *args: Any, **kwargs: Any) -> Any:
+        # Forms and ``--set name=`` send an empty text for "none chosen".
+        blank = isinstance(value, str) and not value.strip()
+        return super().deserialize(None if blank else value, *args, **kwargs)
+
+
+def optional_id(description: str) -> fields.Integer:
+    """The id (a positive integer) of something on the platform the admin may pick, such as a
+    contact list; empty or missing loads as ``None``, for "none chosen"."""
+    return _OptionalId(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1),
         metadata={"description": description},
     )

@@ -1,0 +1,81 @@
+"""The kit's readers of platform answers (pointbridge.responses) and the optional-id setting."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from marshmallow import Schema, ValidationError
+
+from pointbridge import TransientError, setting_fields
+from pointbridge.responses import all_pages, json_object
+
+
+def _response(
+    body: bytes, url: str = "https://api.example/v1/fields?key=s3cret"
+) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = body
+    response.url = url
+    response.request = requests.Request("GET", url).prepare()
+    return response
+
+
+def test_json_object_is_the_body_of_a_success() -> None:
+    assert json_object(_response(b'{"data": [1]}')) == {"data": [1]}
+
+
+@pytest.mark.parametrize("body", [b"<html>Maintenance</html>", b"[1, 2]", b""])
+def test_anything_but_a_json_object_is_worth_another_try(body: bytes) -> None:
+    with pytest.raises(TransientError) as caught:
+        json_object(_response(body))
+    assert str(caught.value).startswith("GET /v1/fields: ")
+    assert "s3cret" not in str(caught.value)  # the query may hold the API key
+
+
+def _pages(items: list[int], size: int, *, total: bool) -> tuple[list[int], list[int]]:
+    offsets: list[int] = []
+
+    def fetch(offset: int) -> tuple[list[int], int | None]:
+        offsets.append(offset)
+        return items[offset : offset + size], len(items) if total else None
+
+    return all_pages(fetch, size), offsets
+
+
+def test_all_pages_stops_at_the_total_without_asking_for_an_empty_page() -> None:
+    assert _pages(list(range(6)), 3, total=True) == (list(range(6)), [0, 3])
+
+
+def test_all_pages_without_a_total_stops_on_a_short_page() -> None:
+    assert _pages(list(range(7)), 3, total=False) == (list(range(7)), [0, 3, 6])
+    assert _pages([], 3, total=False) == ([], [0])
+
+
+def test_a_platform_ignoring_the_offset_does_not_loop_forever() -> None:
+    calls: list[int] = []
+
+    def same_page(offset: int) -> tuple[list[int], int | None]:
+        calls.append(offset)
+        return [1, 2], None
+
+    assert len(all_pages(same_page, 2, max_pages=5)) == 10
+    assert len(calls) == 5
+
+
+class _ListSettings(Schema):
+    list_id = setting_fields.optional_id("The list.")
+
+
+@pytest.mark.parametrize(
+    ("given", "loaded"), [({}, None), ("", None), (" ", None), ("7", 7), (7, 7)]
+)
+def test_an_optional_id_left_empty_is_none(given: object, loaded: int | None) -> None:
+    data = given if isinstance(given, dict) else {"list_id": given}
+    assert _ListSettings().load(data)["list_id"] == loaded
+
+
+@pytest.mark.parametrize("given", ["0", "abc", -1])
+def test_an_optional_id_is_a_positive_integer(given: object) -> None:
+    with pytest.raises(ValidationError):
+        _ListSettings().load({"list_id": given})

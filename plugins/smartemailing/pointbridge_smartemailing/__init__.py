@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import Schema, fields
 
 from pointbridge import (
     Capability,
@@ -28,7 +27,7 @@ from pointbridge.fields import EnsuredFields, ExistingField, ensure_fields
 from pointbridge.http import ApiClient
 from pointbridge_smartemailing import client
 from pointbridge_smartemailing.client import DEFAULT_API_URL, MAX_EVENTS, MAX_IMPORT
-from pointbridge_smartemailing.mapping import FIELD_TYPES, import_item, trigger_item, wanted_fields
+from pointbridge_smartemailing.mapping import import_item, trigger_item, wanted_fields
 from pointbridge_smartemailing.webhooks import parse_subscription
 
 NAME = "smartemailing"
@@ -46,22 +45,10 @@ class SmartEmailingSettings(Schema):
     api_url = setting_fields.api_url(
         DEFAULT_API_URL, "SmartEmailing API address; change only for testing."
     )
-    contact_list_id = fields.Integer(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Range(min=1),
-        metadata={
-            "description": "Optional: ID of a SmartEmailing contact list every synced customer "
-            "is added to (as confirmed). Contacts who unsubscribed stay unsubscribed."
-        },
+    contact_list_id = setting_fields.optional_id(
+        "Optional: ID of a SmartEmailing contact list every synced customer is added to (as "
+        "confirmed). Contacts who unsubscribed stay unsubscribed."
     )
-
-    @pre_load
-    def _empty_is_none(self, data: Any, **kwargs: Any) -> Any:
-        # Forms and `--set contact_list_id=` send an empty string for "no list".
-        if isinstance(data, Mapping) and data.get("contact_list_id") == "":
-            data = {**data, "contact_list_id": None}
-        return data
 
 
 def written_lists(integration: Integration) -> set[str]:
@@ -92,52 +79,39 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     )
 
 
-# Field ids by (API url, login, prefix), learnt in this process: saves a lookup per batch when
-# the host's stored install data is missing or stale (fields recreated by hand, prefix changed).
-_ids_cache: dict[tuple[str, str, str], dict[str, int]] = {}
-_ids_lock = threading.Lock()
-
-
-def _cache_key(integration: Integration) -> tuple[str, str, str]:
-    settings = integration.settings
-    return (settings["api_url"], settings["username"], integration.field_prefix)
+class LearntFieldIds(dict[str, dict[str, int]]):
+    """Field ids by prefix, learnt in this process: saves a lookup per batch when the host's
+    stored install data is missing or stale (fields recreated by hand, prefix changed)."""
 
 
 def _ensure_fields(api: ApiClient, integration: Integration) -> EnsuredFields:
     """Reuse the loyalty fields the account has, create the rest, and remember their ids."""
-    # Newest first, so that of two fields of one name the oldest is the one kept (a later
-    # entry replaces an earlier): every run picks the same one and data never splits.
-    newest_first = sorted(client.paged(api, "customfields"), key=lambda f: -int(f["id"]))
-    oldest = {
-        f["name"]: ExistingField(f["name"], f.get("type", ""), int(f["id"])) for f in newest_first
-    }
+    # Newest first: of two fields of one name ensure_fields reuses the one listed last, so the
+    # oldest is kept, every run picks the same one and data never splits.
+    listed = sorted(client.paged(api, "customfields"), key=lambda f: -int(f["id"]))
     ensured = ensure_fields(
         wanted_fields(integration.field_prefix),
-        oldest.values(),
+        [ExistingField(f["name"], f.get("type", ""), int(f["id"])) for f in listed],
         lambda spec: client.create_customfield(api, spec),
         # Names match exactly: whether SmartEmailing tells "Ellity_pin" from "ellity_pin" is
         # undocumented, and reusing a field the shop made for something else would be worse.
         same_name=str,
     )
-    with _ids_lock:
-        _ids_cache[_cache_key(integration)] = ensured.ids
+    integration.state(LearntFieldIds)[integration.field_prefix] = ensured.ids
     return ensured
 
 
 def _stored_ids(integration: Integration) -> dict[str, int] | None:
-    data = integration.data or {}
-    ids = data.get("customfields")
-    prefix = integration.field_prefix
-    if data.get("field_prefix") != prefix or not isinstance(ids, Mapping):
+    # The names carry the prefix: ids stored for another prefix name none of the wanted fields.
+    ids = (integration.data or {}).get("customfields")
+    names = [spec.name for spec in wanted_fields(integration.field_prefix)]
+    if not isinstance(ids, Mapping) or not set(names) <= set(ids):
         return None
-    if not {prefix + key for key in FIELD_TYPES} <= set(ids):
-        return None
-    return {name: int(value) for name, value in ids.items()}
+    return {name: int(ids[name]) for name in names}
 
 
 def _field_ids(api: ApiClient, integration: Integration) -> dict[str, int]:
-    with _ids_lock:
-        learnt = _ids_cache.get(_cache_key(integration))
+    learnt = integration.state(LearntFieldIds).get(integration.field_prefix)
     return learnt or _stored_ids(integration) or _ensure_fields(api, integration).ids
 
 
@@ -189,8 +163,7 @@ def _import(
 
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    body = _import(client.api(integration), integration, contacts)
-    contacts_map = body.get("contacts_map")
+    contacts_map = _import(client.api(integration), integration, contacts).get("contacts_map")
     if not isinstance(contacts_map, list):
         return []
     # skip_invalid_emails drops addresses SmartEmailing refuses without failing the call; the
@@ -200,13 +173,9 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
         for entry in contacts_map
         if isinstance(entry, dict)
     }
+    skipped = "SmartEmailing skipped {!r}: it considers the address invalid."
     return [
-        ItemFailure(
-            contact.customer_id,
-            PermanentError(
-                f"SmartEmailing skipped {contact.email!r}: it considers the address invalid."
-            ),
-        )
+        ItemFailure(contact.customer_id, PermanentError(skipped.format(contact.email)))
         for contact in contacts
         if contact.email.strip().lower() not in imported
     ]

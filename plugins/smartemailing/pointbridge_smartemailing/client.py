@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
-
 from pointbridge import AuthError, Integration, TransientError
 from pointbridge.fields import FieldSpec
 from pointbridge.http import ApiClient
+from pointbridge.responses import all_pages, json_object
 
 DEFAULT_API_URL = "https://app.smartemailing.cz/api/v3/"
 MAX_IMPORT = 500  # contacts per POST import (what SmartEmailing's own clients chunk at)
@@ -40,55 +39,36 @@ def api(integration: Integration) -> ApiClient:
     )
 
 
-def _json(response: requests.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        # A 2xx that is not JSON is a proxy or maintenance page: worth another try later.
-        raise TransientError(
-            f"{what}: SmartEmailing answered with something other than JSON"
-        ) from exc
-    if not isinstance(body, dict):
-        raise TransientError(f"{what}: unexpected SmartEmailing answer")
-    return body
-
-
 def check_credentials(client: ApiClient) -> None:
     """``GET check-credentials``; ``AuthError`` with the admin's message alone if refused."""
     try:
         response = client.get("check-credentials")
     except AuthError:
         raise AuthError(AUTH_MESSAGE) from None
-    if _json(response, "GET check-credentials").get("status") != "ok":
+    if json_object(response).get("status") != "ok":
         raise AuthError(AUTH_MESSAGE)
 
 
 def paged(client: ApiClient, path: str) -> list[dict[str, Any]]:
     """Every item of a paged list (``customfields``, ``contactlists``)."""
-    items: list[dict[str, Any]] = []
-    while True:
-        params = {"offset": len(items), "limit": PAGE_SIZE}
-        body = _json(client.get(path, params=params), f"GET {path}")
-        page = body.get("data") or []
-        items.extend(page)
-        meta = body.get("meta") or {}
-        total = meta.get("total_count") if isinstance(meta, dict) else None
-        # Stop on a short page too, in case meta is missing: never loop forever.
-        if len(page) < PAGE_SIZE or (total is not None and len(items) >= total):
-            return items
+
+    def page(offset: int) -> tuple[list[dict[str, Any]], int | None]:
+        body = json_object(client.get(path, params={"offset": offset, "limit": PAGE_SIZE}))
+        meta = body.get("meta")
+        return body.get("data") or [], meta.get("total_count") if isinstance(meta, dict) else None
+
+    return all_pages(page, PAGE_SIZE)
 
 
 def create_customfield(client: ApiClient, spec: FieldSpec) -> int:
     """Create a custom field; its id."""
-    response = client.post("customfields", json={"name": spec.name, "type": spec.type})
-    data = _json(response, "POST customfields").get("data")
-    if not isinstance(data, dict) or "id" not in data:
-        raise TransientError(
-            f"POST customfields: SmartEmailing did not return the id of {spec.name}"
-        )
-    return int(data["id"])
+    body = json_object(client.post("customfields", json={"name": spec.name, "type": spec.type}))
+    if not isinstance(body.get("data"), dict) or "id" not in body["data"]:
+        raise TransientError(f"SmartEmailing did not return the id of the new field {spec.name}.")
+    return int(body["data"]["id"])
 
 
 def import_contacts(client: ApiClient, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    response = client.post("import", json={"settings": dict(IMPORT_SETTINGS), "data": list(items)})
-    return _json(response, "POST import")
+    return json_object(
+        client.post("import", json={"settings": dict(IMPORT_SETTINGS), "data": list(items)})
+    )

@@ -72,15 +72,12 @@ def import_item(
 
 
 def event_payload(event: Event) -> dict[str, Any]:
-    """The ``payload`` an automation can read, per event type."""
-    data = event.data
-    if event.type is EventType.CREDIT_CHANGED:
-        return {"points": data["points"], "balance": data["balance"], "reason": data["reason"]}
-    if event.type is EventType.CREDIT_EXPIRES:
-        return {"points": data["points"], "expiration_date": str(data["expires_on"])}
-    if event.type is EventType.PIN_CHANGED:
-        return {"pin": data["pin"]}
-    return dict(data)
+    """The ``payload`` an automation can read: the event's data, the expiry date under the name
+    the README documents."""
+    payload = dict(event.data)
+    if "expires_on" in payload:
+        payload["expiration_date"] = str(payload.pop("expires_on"))
+    return payload
 
 
 def trigger_item(event: Event, prefix: str) -> dict[str, Any]:

@@ -65,36 +65,35 @@ def _check_secret(integration: Integration, request: WebhookRequest) -> None:
 
 
 def _parse(integration: Integration, request: WebhookRequest) -> tuple[str, Any]:
+    text = ""
     try:
         text = request.text()
-    except WebhookRejected as exc:
-        raise WebhookRejected(exc.status, exc.message, _hint(integration, "")) from None
-    if not text.strip():
-        raise WebhookRejected(
-            400,
-            "The body is empty: paste the body from the hint into the Webhook action.",
-            _hint(integration, ""),
-        )
-    try:
+        if not text.strip():
+            raise WebhookRejected(
+                400, "The body is empty: paste the body from the hint into the Webhook action."
+            )
         return text, parse_json(text)
     except WebhookRejected as exc:
         raise WebhookRejected(exc.status, exc.message, _hint(integration, text)) from None
     except json.JSONDecodeError as exc:
-        near = text[exc.pos : exc.pos + 30].replace("\n", " ")
-        message = (
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-            + (f" (just before '{near}')" if near else " (the body ends too early)")
-            + "."
+        raise WebhookRejected(400, _json_problem(text, exc), _hint(integration, text)) from exc
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    near = text[exc.pos : exc.pos + 30].replace("\n", " ")
+    message = (
+        f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        + (f" (just before '{near}')" if near else " (the body ends too early)")
+        + "."
+    )
+    # The vendor's mistake: a key follows a value with no comma between them.
+    missing_comma = exc.msg.startswith("Expecting ','") and near.lstrip().startswith('"')
+    if "listd" in text or missing_comma:
+        message += (
+            " SmartEmailing's published example is missing the comma after the e-mail and "
+            "spells listId as 'listd'."
         )
-        # The vendor's mistake: a key follows a value with no comma between them.
-        missing_comma = exc.msg.startswith("Expecting ','") and near.lstrip().startswith('"')
-        if "listd" in text or missing_comma:
-            message += (
-                " SmartEmailing's published example is missing the comma after the e-mail and "
-                "spells listId as 'listd'."
-            )
-        message += " Paste the body from the hint into the Webhook action instead."
-        raise WebhookRejected(400, message, _hint(integration, text)) from exc
+    return message + " Paste the body from the hint into the Webhook action instead."
 
 
 def _list_id_problem(data: dict[str, Any]) -> str:

@@ -108,3 +108,35 @@ def test_the_platforms_429_and_5xx_bodies() -> None:
     assert (status, headers, body) == (429, {"Retry-After": "2"}, b'{"message": "slow"}')
     assert [fakes.whole_seconds(w) for w in (0.1, 1.0, 1.2)] == [1, 1, 2]
     assert errors.body(503, "down") == b'{"code": 503, "message": "down"}'
+
+
+def test_nullable_values_and_loose_emails() -> None:
+    number = fakes.nullable(int, float)
+    assert number(None) and number(3) and number(2.5)
+    assert not number(True) and not number("3")
+    assert fakes.nullable(bool)(False)
+    assert fakes.is_email("jana@example.com")
+    assert not fakes.is_email("jana@example") and not fakes.is_email(None)
+
+
+def test_jobs_answer_pending_to_planned_polls_then_run_once() -> None:
+    ran: list[str] = []
+
+    def run(job: fakes.Job) -> tuple[str, dict[str, Any]]:
+        ran.append(job.payload)
+        return "done", {"rows": len(job.payload)}
+
+    jobs = fakes.Jobs(run, finish_after_polls=2)
+    job = jobs.start("abc")
+    assert job.id == fakes.job_id(1) == "00000000-0000-0000-0000-000000000001"
+    assert jobs.running() == 1
+    assert [jobs.poll(job.id).status for _ in range(4)] == ["pending", "pending", "done", "done"]
+    assert ran == ["abc"] and job.result == {"rows": 3}
+    assert jobs.running() == 0 and jobs.poll("unknown") is None
+
+
+def test_jobs_can_end_with_a_planned_outcome_unrun() -> None:
+    jobs = fakes.Jobs(lambda job: pytest.fail("not run"), finish_after_polls=0)
+    jobs.outcome = "Failed"
+    job = jobs.start({})
+    assert jobs.poll(job.id).status == "Failed" and job.result is None

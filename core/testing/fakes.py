@@ -21,6 +21,7 @@ custom fields and throttles the platform's way. The pieces::
         seconds = str(whole_seconds(wait))
         return too_many_requests({"message": "Slow down"}, {"Retry-After": seconds})
 
+Asynchronous jobs (``Jobs``) answer "pending" to planned polls before they run.
 Faults themselves (5xx, 429, dropped connections) are ``FakeServer``'s, planned with
 ``server.fail_next``; a fake only says what its platform's 429 and 5xx bodies look like.
 """
@@ -31,7 +32,10 @@ import hmac
 import itertools
 import json
 import math
+import re
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from flask import Flask, Response, abort, request
@@ -296,3 +300,89 @@ def whole_seconds(wait: float) -> int:
 def too_many_requests(body: Any, headers: Mapping[str, str]) -> Throttled:
     """A platform's 429 for ``FakeServer(throttled=...)``: its JSON ``body`` and ``headers``."""
     return 429, dict(headers), json.dumps(body).encode()
+
+
+# --- values ----------------------------------------------------------------------------------
+
+# The loose shape every platform accepts (pointbridge's own rule); a fake of a stricter
+# platform keeps its own pattern.
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def is_email(value: Any) -> bool:
+    """Whether ``value`` is a string shaped like an e-mail address."""
+    return isinstance(value, str) and EMAIL.fullmatch(value) is not None
+
+
+def nullable(*types: type) -> Callable[[Any], bool]:
+    """A ``FieldStore`` check: ``null`` or a JSON value of ``types``. A boolean counts as a
+    number only when ``bool`` is listed, though Python takes it for an ``int``."""
+    return lambda value: (
+        value is None
+        or (isinstance(value, types) and (bool in types or not isinstance(value, bool)))
+    )
+
+
+# --- asynchronous jobs -----------------------------------------------------------------------
+
+
+def job_id(number: int) -> str:
+    """The id of the ``number``-th job (from 1) a ``Jobs`` store accepted: a UUID, as
+    platforms give, and one a test can name to aim ``fail_next(path=...)`` at its polls."""
+    return str(uuid.UUID(int=number))
+
+
+@dataclass
+class Job:
+    """One accepted job: what was sent, its status, and its result once it has run."""
+
+    id: str
+    payload: Any
+    status: str
+    polls: int = 0
+    result: dict[str, Any] | None = None
+
+
+class Jobs(dict[str, Job]):
+    """A platform's asynchronous jobs (a bulk import answered with an id to poll), by id.
+
+    A job answers ``pending`` to its first ``finish_after_polls`` status polls, then runs on
+    the next one: ``run(job)`` does the work and returns ``(status, result)``. Set ``outcome``
+    to end jobs with that status instead, unrun (a platform's ``"Failed"``). ``running()``
+    counts unfinished jobs, for a platform that limits them.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Job], tuple[str, dict[str, Any]]],
+        *,
+        pending: str = "pending",
+        finish_after_polls: int = 1,
+    ) -> None:
+        super().__init__()
+        self.run = run
+        self.pending = pending
+        self.finish_after_polls = finish_after_polls
+        self.outcome: str | None = None
+        self._numbers = itertools.count(1)
+
+    def start(self, payload: Any) -> Job:
+        job = Job(job_id(next(self._numbers)), payload, self.pending)
+        self[job.id] = job
+        return job
+
+    def poll(self, id_: str) -> Job | None:
+        """The job after one more status poll, or None for an id never given."""
+        job = self.get(id_)
+        if job is None:
+            return None
+        job.polls += 1
+        if job.status == self.pending and job.polls > self.finish_after_polls:
+            if self.outcome is not None:
+                job.status = self.outcome
+            else:
+                job.status, job.result = self.run(job)
+        return job
+
+    def running(self) -> int:
+        return sum(job.status == self.pending for job in self.values())

@@ -15,7 +15,11 @@ with ``server.fail_next(...)``::
         ...  # settings {"api_url": server.url, "username": state.username, ...}
         state.contacts["jan@example.com"].data_fields["ELLITY_POINTS"]
 
-Import ids are UUIDs numbered from 1 (``import_id(1)``), so a test can aim a fault at a poll.
+Import ids are UUIDs numbered from 1 (``import_id(1)``), so a test can aim a fault at a poll;
+``state.imports`` (``fakes.Jobs``) plans how many polls answer ``NotFinished`` and can end
+imports with another status (``state.imports.outcome = "Failed"``). As the v3 docs say, a
+suppressed contact (``FakeContact(..., status="suppressed")``) is updated like any other and
+keeps its status.
 ``account-info`` advertises ``state.api_endpoint``, or the fake's own URL when that is None.
 For a "different region" set-up serve the same state twice: ``create_app(state, home=False)``
 as r1 (answers only ``account-info``; everything else gets 403 like a wrong region) and
@@ -28,8 +32,7 @@ import itertools
 import re
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -38,15 +41,19 @@ from flask import Flask, Response, request
 from pointbridge.testing import fakes
 
 DATA_FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
-DATA_FIELD_TYPES = ("String", "Numeric", "Date", "Boolean")
 DEFAULT_DATA_FIELDS = ("FIRSTNAME", "LASTNAME", "FULLNAME", "GENDER", "POSTCODE")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
+DATA_FIELD_CHECKS = {
+    "String": fakes.nullable(str),
+    "Date": fakes.nullable(str),
+    "Numeric": fakes.nullable(int, float),
+    "Boolean": fakes.nullable(bool),
+}
 CHANNEL_ENUMS = {
     "emailType": ("html", "plainText"),
     "optInType": ("unknown", "single", "double", "verifiedDouble"),
     "status": ("subscribed", "unsubscribed", "suppressed"),
 }
+# The merge option as PATCH's query and as the import body spell it -> how the fake merges.
 PATCH_MERGE = {
     "overwrite": "overwrite",
     "overwrite-if-not-empty": "ifNotEmpty",
@@ -58,27 +65,7 @@ IMPORT_MERGE = {
     "overwriteIfEmpty": "ifEmpty",
 }
 MAX_LISTS = 100  # baseContact.lists maxItems in the v3 spec
-
-
-def _optional(*types: type) -> Callable[[Any], bool]:
-    # Any field takes null; a bool is no Numeric value, though Python counts it an int.
-    return lambda value: (
-        value is None
-        or (isinstance(value, types) and (bool in types or not isinstance(value, bool)))
-    )
-
-
-_VALUE_CHECKS = {
-    "String": _optional(str),
-    "Date": _optional(str),
-    "Numeric": _optional(int, float),
-    "Boolean": _optional(bool),
-}
-
-
-def import_id(number: int) -> str:
-    """The id of the ``number``-th import the fake accepted."""
-    return str(uuid.UUID(int=number))
+import_id = fakes.job_id
 
 
 @dataclass
@@ -88,16 +75,6 @@ class FakeContact:
     data_fields: dict[str, Any] = field(default_factory=dict)
     lists: set[int] = field(default_factory=set)
     status: str = "subscribed"
-
-
-@dataclass
-class ImportJob:
-    import_id: str
-    rows: list[dict[str, Any]]
-    merge: str
-    polls: int = 0
-    status: str = "NotFinished"
-    result: dict[str, Any] | None = None
 
 
 class DotdigitalState:
@@ -129,7 +106,7 @@ class DotdigitalState:
         for book_id, name in (address_books or {}).items():
             self.address_books[book_id] = {"id": book_id, "name": name, "visibility": "Private"}
         self.data_fields = fakes.FieldStore(
-            _VALUE_CHECKS,
+            DATA_FIELD_CHECKS,
             key_of=str.upper,
             unknown="Data field does not exist",
             invalid="Invalid value for a {type} field",
@@ -137,16 +114,14 @@ class DotdigitalState:
         for name in data_fields:
             self.data_fields.add(name, "String", visibility="Public", defaultValue=None)
         self.contacts: dict[str, FakeContact] = {}
-        self.imports: dict[str, ImportJob] = {}
-        self.suppressed: set[str] = set()  # e-mails suppressed account-wide
+        self.imports = fakes.Jobs(
+            self._process, pending="NotFinished", finish_after_polls=finish_after_polls
+        )
         self.optin_emails: list[str] = []  # double opt-in confirmations the fake "sent"
         self.resubscribed: list[str] = []  # unsubscribed contacts written back to subscribed
-        self.force_import_status: str | None = None  # e.g. "Failed", "RejectedByWatchdog"
-        self.finish_after_polls = finish_after_polls
         self.max_import_contacts = max_import_contacts
         self.max_active_imports = max_active_imports
         self._contact_ids = itertools.count(1000)
-        self._import_numbers = itertools.count(1)
 
     def add_address_book(self, name: str) -> int:
         with self.lock:
@@ -158,36 +133,15 @@ class DotdigitalState:
         with self.lock:
             return {email for email, c in self.contacts.items() if book_id in c.lists}
 
-    def start_import(self, rows: list[dict[str, Any]], merge: str) -> ImportJob:
-        job = ImportJob(import_id(next(self._import_numbers)), rows, merge)
-        self.imports[job.import_id] = job
-        return job
-
-    def poll(self, job: ImportJob) -> None:
-        """A status poll: the import is processed once polled more than finish_after_polls."""
-        job.polls += 1
-        if job.status != "NotFinished" or job.polls <= self.finish_after_polls:
-            return
-        if self.force_import_status:
-            job.status = self.force_import_status
-        else:
-            self._process(job)
-
-    # contact writes ---------------------------------------------------------------------------
-
-    def apply(
-        self,
-        email: str,
-        data_fields: Mapping[str, Any],
-        lists: Iterable[int],
-        channel: Mapping[str, Any],
-        merge: str,
-    ) -> tuple[FakeContact, bool]:
+    def apply(self, email: str, body: Mapping[str, Any], merge: str) -> tuple[FakeContact, bool]:
+        """Create or update the contact of one v3 body. A suppressed contact is updated too:
+        only ``channelProperties`` change a status (the unified contacts docs)."""
         key = email.lower()
         created = key not in self.contacts
         if created:
             self.contacts[key] = FakeContact(next(self._contact_ids), email)
         contact = self.contacts[key]
+        channel = (body.get("channelProperties") or {}).get("email") or {}
         # What is not sent stays as it is (a new contact: Dotdigital's defaults).
         if channel.get("status") == "subscribed" and contact.status == "unsubscribed":
             self.resubscribed.append(email)
@@ -196,63 +150,47 @@ class DotdigitalState:
             self.optin_emails.append(email)
             if created:
                 contact.status = "pendingOptIn"
-        for name, value in data_fields.items():
+        for name, value in (body.get("dataFields") or {}).items():
             current = contact.data_fields.get(name.upper())
             if merge == "ifNotEmpty" and value in (None, ""):
                 continue
             if merge == "ifEmpty" and current not in (None, ""):
                 continue
             contact.data_fields[name.upper()] = value
-        contact.lists.update(lists)
+        contact.lists.update(body.get("lists") or [])
         return contact, created
 
-    def _process(self, job: ImportJob) -> None:
-        counters = ("newContacts", "updatedContacts", "globallySuppressed")
-        summary = dict.fromkeys((*counters, "invalidEntries", "duplicateIdentifiers"), 0)
-        written: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-        failures: list[dict[str, Any]] = []
+    def _process(self, job: fakes.Job) -> tuple[str, dict[str, Any]]:
+        rows, merge = job.payload
+        counters = ("newContacts", "updatedContacts", "invalidEntries", "duplicateIdentifiers")
+        # v3 updates suppressed contacts too, so none is ever counted as left alone.
+        summary = dict.fromkeys((*counters, "globallySuppressed"), 0)
+        result: dict[str, Any] = {"summary": summary, "created": [], "updated": [], "failures": []}
         seen: set[str] = set()
-        for row in job.rows:
+        for row in rows:
             email = str(row["identifiers"].get("email") or "")
-            problem = None
-            if not EMAIL.fullmatch(email):
+            if not fakes.is_email(email):
                 summary["invalidEntries"] += 1
-                problem = ("invalidEmail", "Invalid value for 'email'")
+                failure = {
+                    "failureCode": "invalidEmail",
+                    "description": "Invalid value for 'email'",
+                }
             elif email.lower() in seen:
                 summary["duplicateIdentifiers"] += 1
-                problem = (
-                    "duplicateIdentifier",
-                    f"Duplicate identifier detected for email '{email}'",
-                )
-            if problem:
-                failure = {"failureCode": problem[0], "description": problem[1]}
-                failures.append({**_match(row), "failures": [failure]})
+                failure = {
+                    "failureCode": "duplicateIdentifier",
+                    "description": f"Duplicate identifier detected for email '{email}'",
+                }
+            else:
+                seen.add(email.lower())
+                contact, created = self.apply(email, row, merge)
+                ref = {"contactId": contact.contact_id, "identifiers": {"email": contact.email}}
+                result["created" if created else "updated"].append(ref)
+                summary["newContacts" if created else "updatedContacts"] += 1
                 continue
-            seen.add(email.lower())
-            if email.lower() in self.suppressed:
-                summary["globallySuppressed"] += 1
-                continue
-            contact, created = self.apply(
-                email,
-                row.get("dataFields") or {},
-                row.get("lists") or [],
-                (row.get("channelProperties") or {}).get("email") or {},
-                job.merge,
-            )
-            ref = {"contactId": contact.contact_id, "identifiers": {"email": contact.email}}
-            written[created].append(ref)
-            summary["newContacts" if created else "updatedContacts"] += 1
-        job.status = "Finished"
-        job.result = {
-            "summary": summary,
-            "created": written[True],
-            "updated": written[False],
-            "failures": failures,
-        }
-
-
-def _match(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"matchIdentifier": row["matchIdentifier"], "identifiers": row["identifiers"]}
+            match = {key: row[key] for key in ("matchIdentifier", "identifiers")}
+            result["failures"].append({**match, "failures": [failure]})
+        return "Finished", result
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -300,7 +238,7 @@ def _data_field_problem(state: DotdigitalState, body: Any) -> str | None:
     if not isinstance(body.get("name"), str) or not DATA_FIELD_NAME.fullmatch(body["name"]):
         return "Data field names are 1-20 letters, digits, '_' or '-'."
     type_ = body.get("type", "String")
-    if type_ not in DATA_FIELD_TYPES:
+    if type_ not in DATA_FIELD_CHECKS:
         return f"Invalid data field type '{type_}'."
     if body.get("visibility", "Private") not in ("Private", "Public"):
         return "Invalid visibility."
@@ -399,15 +337,8 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
             "MainEmail": "owner@example.com",
             "ApiEndpoint": state.api_endpoint or request.host_url,
         }
-        return fakes.json_response(
-            {
-                "id": 424242,
-                "properties": [
-                    {"name": name, "type": "String", "value": value}
-                    for name, value in properties.items()
-                ],
-            }
-        )
+        listed = [{"name": k, "type": "String", "value": v} for k, v in properties.items()]
+        return fakes.json_response({"id": 424242, "properties": listed})
 
     @app.get("/v2/data-fields")
     def list_data_fields() -> Response:
@@ -420,12 +351,11 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
         problem = _data_field_problem(state, body)
         if problem:
             return v2.response(400, problem)
-        name = body["name"].upper()
         with state.lock:
-            if name in state.data_fields:
+            if body["name"].upper() in state.data_fields:
                 return v2.response(400, "Field already exists.", "ERROR_NON_UNIQUE_DATAFIELD")
             created = state.data_fields.add(
-                name,
+                body["name"],
                 body.get("type", "String"),
                 visibility=body.get("visibility", "Private"),
                 defaultValue=body.get("defaultValue"),
@@ -449,7 +379,8 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
         with state.lock:
             book = state.address_books.get(book_id)
             if book is None:
-                return v2.response(404, "Address book not found.", "ERROR_ADDRESSBOOK_NOT_FOUND")
+                # The message Dotdigital's own connectors match on.
+                return v2.response(404, "Error:", "ERROR_ADDRESSBOOK_NOT_FOUND")
             return fakes.json_response(_book(book))
 
     # v3 contacts ------------------------------------------------------------------------------
@@ -459,7 +390,7 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
         merge = PATCH_MERGE.get(request.args.get("merge-option", "overwrite"))
         if merge is None:
             return v3.response(400, "contacts:invalidMergeOption", "Invalid merge-option")
-        if not EMAIL.fullmatch(value) or len(value) > 256:
+        if not fakes.is_email(value) or len(value) > 256:
             return v3.response(
                 400,
                 "contacts:invalidId",
@@ -470,21 +401,13 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
             details = _check_contact(state, body)
             if details:
                 return _invalid_contacts(details)
-            if value.lower() in state.suppressed:
-                return v3.response(
-                    400,
-                    "contacts:contactSuppressed",
-                    f"The contact '{value}' is suppressed and cannot be updated",
-                )
-            channel = (body.get("channelProperties") or {}).get("email") or {}
-            contact, created = state.apply(
-                value, body.get("dataFields") or {}, body.get("lists") or [], channel, merge
-            )
+            contact, created = state.apply(value, body, merge)
             return fakes.json_response(_contact_json(state, contact), 201 if created else 200)
 
     @app.put("/contacts/v3/import")
     def import_contacts() -> Response:
-        rows = fakes.objects(fakes.json_body(_bad_json).get("contacts"), _bad_json, "contacts")
+        body = fakes.json_body(_bad_json)
+        rows = fakes.objects(body.get("contacts"), _bad_json, "contacts")
         if not rows:
             return v3.response(400, "contacts:noContactsSpecified", "Specify 1 or more contacts")
         if len(rows) > state.max_import_contacts:
@@ -493,7 +416,7 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
                 "contacts:tooManyContacts",
                 f"An import may hold at most {state.max_import_contacts} contacts",
             )
-        merge = IMPORT_MERGE.get(request.get_json().get("mergeOption", "overwrite"))
+        merge = IMPORT_MERGE.get(body.get("mergeOption", "overwrite"))
         if merge is None:
             return v3.response(400, "contacts:invalidMergeOption", "Invalid mergeOption")
         with state.lock:
@@ -512,8 +435,7 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
                     )
             if details:
                 return _invalid_contacts(details)
-            running = sum(job.status == "NotFinished" for job in state.imports.values())
-            if running >= state.max_active_imports:
+            if state.imports.running() >= state.max_active_imports:
                 return v3.response(
                     429,
                     "contacts:tooManyActiveImports",
@@ -521,22 +443,21 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
                     "processed for you account. Please wait for an import to complete and then "
                     "resubmit.",
                 )
-            job = state.start_import(rows, merge)
-        return fakes.json_response({"importId": job.import_id}, 202)
+            job = state.imports.start((rows, merge))
+        return fakes.json_response({"importId": job.id}, 202)
 
     @app.get("/contacts/v3/import/<import_id>")
     def import_status(import_id: str) -> Response:
         with state.lock:
-            job = state.imports.get(import_id)
+            job = state.imports.poll(import_id)
             if job is None:
                 return v3.response(
                     404,
                     "contacts:importNotFound",
                     f"The import request '{import_id}' could not be found!",
                 )
-            state.poll(job)
             return fakes.json_response(
-                {"importId": job.import_id, "status": job.status, **(job.result or {})}
+                {"importId": job.id, "status": job.status, **(job.result or {})}
             )
 
     return app

@@ -52,7 +52,7 @@ def test_too_many_running_imports_is_a_rate_limit(
     installed, dd_state, make_contact, monkeypatch
 ) -> None:
     dd_state.max_active_imports = 1
-    dd_state.finish_after_polls = 1000
+    dd_state.imports.finish_after_polls = 1000
     monkeypatch.setattr(client, "POLL_BUDGET_SECONDS", 0.1)
     # An import that does not finish in time: the host is told to send the batch again.
     with pytest.raises(TransientError, match="will be sent again"):
@@ -62,7 +62,7 @@ def test_too_many_running_imports_is_a_rate_limit(
         push_contact(installed, [make_contact(3), make_contact(4)])
     assert caught.value.retry_after == client.ACTIVE_IMPORTS_WAIT
     # Once Dotdigital catches up, the retried batch lands; the upsert makes it harmless.
-    dd_state.finish_after_polls = 0
+    dd_state.imports.finish_after_polls = 0
     dd_state.max_active_imports = 25
     assert push_contact(installed, [make_contact(1), make_contact(2)]) == []
     assert dd_state.contacts["customer1@example.com"].data_fields["ELLITY_POINTS"] == 120
@@ -77,7 +77,7 @@ def test_too_many_running_imports_is_a_rate_limit(
     ],
 )
 def test_import_outcomes(installed, dd_state, make_contact, status, error, text) -> None:
-    dd_state.force_import_status = status
+    dd_state.imports.outcome = status
     with pytest.raises(error, match=text):
         push_contact(installed, [make_contact(1), make_contact(2)])
 

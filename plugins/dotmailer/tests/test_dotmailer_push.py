@@ -109,11 +109,23 @@ def test_failed_contacts_of_a_batch_are_reported_one_by_one(
 
 
 def test_single_contact_refused_is_an_item_failure(installed, dd_state, make_contact) -> None:
-    dd_state.suppressed.add("gone@example.com")
-    (failure,) = push_contact(installed, [make_contact(9, email="gone@example.com")])
+    (failure,) = push_contact(installed, [make_contact(9, email="gone@example")])
     assert failure.key == 9
     assert isinstance(failure.error, PermanentError)
-    assert "gone@example.com" in str(failure.error)
+    assert "gone@example" in str(failure.error) and "contacts:invalidId" in str(failure.error)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_suppressed_contact_gets_its_points_and_stays_suppressed(
+    installed, dd_state, make_contact, count
+) -> None:
+    # Dotdigital's v3 updates a suppressed contact's data and leaves its channel status alone.
+    dd_state.contacts["gone@example.com"] = FakeContact(1, "gone@example.com", status="suppressed")
+    contacts = [make_contact(i, email=f"c{i}@example.com") for i in range(1, count)]
+    assert push_contact(installed, [make_contact(9, email="gone@example.com"), *contacts]) == []
+    contact = dd_state.contacts["gone@example.com"]
+    assert contact.status == "suppressed"
+    assert contact.data_fields["ELLITY_POINTS"] == 120 and contact.lists == {BOOK}
 
 
 @pytest.mark.parametrize("count", [1, 3])

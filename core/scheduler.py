@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from pointbridge.expiry import Expiry
 from pointbridge.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def local_today(timezone: str) -> date:
@@ -37,4 +40,8 @@ def start_scheduler(services: Services) -> BackgroundScheduler:
     # The server may have been down at the scheduled hour: catch up now, in the background.
     scheduler.add_job(expiry_job, args=[services], id="expiry-catch-up", max_instances=1)
     scheduler.start()
+    # One line per scheduler: with several web processes there must still be only one.
+    log.info(
+        "nightly expiry scheduled at %02d:00 %s", settings.expiry_hour, settings.expiry_timezone
+    )
     return scheduler

@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
 
 from pointbridge.errors import PointbridgeError
 from pointbridge.integrations import IntegrationError
@@ -33,6 +34,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SecretsUnreadable)
     def _secrets(error: SecretsUnreadable) -> tuple[Response, int]:
         return error_response(500, str(error))
+
+    @app.errorhandler(OperationalError)
+    def _database_busy(error: OperationalError) -> tuple[Response, int]:
+        # SQLite's writers queue on busy_timeout; one still waiting when it ran out (several
+        # server processes under a long write) is told to come back, which is no server bug.
+        if "database is locked" not in str(error.orig):
+            raise error
+        response, status = error_response(503, "The database is busy: retry shortly.")
+        response.headers["Retry-After"] = "1"
+        return response, status
 
     @app.errorhandler(PointbridgeError)
     def _other(error: PointbridgeError) -> tuple[Response, int]:

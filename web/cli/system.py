@@ -27,13 +27,22 @@ def sync_config() -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Web processes; above 1 they are gunicorn's, one per core is a good start.",
+)
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1), help="Per web process."
+)
 @click.option("--no-worker", is_flag=True, help="Leave delivery to separate `pointbridge worker`s.")
-def run(host: str, port: int, no_worker: bool) -> None:
-    """Serve the API and webhooks, with the scheduler and a delivery worker in-process."""
-    import waitress
-
-    from pointbridge.runner import start_background, tune_garbage_collector
-    from pointbridge.scheduler import start_scheduler
+def run(host: str, port: int, workers: int, threads: int, no_worker: bool) -> None:
+    """Serve the API and webhooks; the scheduler and a delivery worker run once, in this
+    process. SIGTERM lets requests in progress and the current delivery batch finish."""
+    from pointbridge.runner import tune_garbage_collector
+    from pointbridge.web.serve import serve_in_process, serve_with_gunicorn
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -41,16 +50,20 @@ def run(host: str, port: int, no_worker: bool) -> None:
     svc = services()
     sync_config()
     tune_garbage_collector()
-    stop = threading.Event()
-    if not no_worker:
-        start_background(svc, stop, wakeup=svc.outbox.wakeup)
-    scheduler = start_scheduler(svc)
-    click.echo(f"pointbridge is serving on http://{host}:{port}/ (API docs: /api/docs)")
-    try:
-        waitress.serve(current_app._get_current_object(), host=host, port=port, threads=8)
-    finally:
-        stop.set()
-        scheduler.shutdown(wait=False)
+    processes = "1 process" if workers == 1 else f"{workers} web processes"
+    click.echo(
+        f"pointbridge is serving on http://{host}:{port}/ (API docs: /api/docs): "
+        f"{processes} x {threads} threads"
+    )
+    if workers == 1:
+        app = current_app._get_current_object()
+        serve_in_process(svc, app, host=host, port=port, threads=threads, worker=not no_worker)
+        return
+    status = serve_with_gunicorn(
+        svc, host=host, port=port, workers=workers, threads=threads, worker=not no_worker
+    )
+    if status:
+        raise click.ClickException(f"gunicorn exited with status {status}")
 
 
 @click.command()

@@ -1,36 +1,12 @@
-"""The kit's readers of platform answers (pointbridge.responses) and the optional-id setting."""
+"""The kit's pager (pointbridge.paging.all_pages) and the optional-id setting."""
 
 from __future__ import annotations
 
 import pytest
-import requests
 from marshmallow import Schema, ValidationError
 
-from pointbridge import TransientError, setting_fields
-from pointbridge.responses import all_pages, json_object
-
-
-def _response(
-    body: bytes, url: str = "https://api.example/v1/fields?key=s3cret"
-) -> requests.Response:
-    response = requests.Response()
-    response.status_code = 200
-    response._content = body
-    response.url = url
-    response.request = requests.Request("GET", url).prepare()
-    return response
-
-
-def test_json_object_is_the_body_of_a_success() -> None:
-    assert json_object(_response(b'{"data": [1]}')) == {"data": [1]}
-
-
-@pytest.mark.parametrize("body", [b"<html>Maintenance</html>", b"[1, 2]", b""])
-def test_anything_but_a_json_object_is_worth_another_try(body: bytes) -> None:
-    with pytest.raises(TransientError) as caught:
-        json_object(_response(body))
-    assert str(caught.value).startswith("GET /v1/fields: ")
-    assert "s3cret" not in str(caught.value)  # the query may hold the API key
+from pointbridge import setting_fields
+from pointbridge.paging import all_pages
 
 
 def _pages(items: list[int], size: int, *, total: bool) -> tuple[list[int], list[int]]:

@@ -7,11 +7,13 @@ with an API user's e-mail and password on every call, on the account's regional 
 
 ``GET /v2/account-info`` on the configured host (r1) names the account's ``ApiEndpoint``; every
 other call goes there. Install stores it in ``InstallResult.data``; should the data lack it (an
-integration installed by an older version), it is looked up once per process and remembered.
+integration installed by an older version), it is looked up once and kept in the integration's
+``state``.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -236,18 +238,16 @@ def import_rejected(response: requests.Response) -> PermanentError:
 def connect(integration: Integration, base_url: str) -> DotdigitalClient:
     """The integration's clients on one Dotdigital host: paced for contact writes, unpaced
     for the rest."""
-    settings = integration.settings
-    options: dict[str, Any] = {
-        "auth": (str(settings["username"]), str(settings["password"])),
-        "headers": {"Content-Type": "application/json"},
-        "auth_message": AUTH_MESSAGE,
-        "retry_after": ratelimit_wait,
-        "timeout": TIMEOUT,
-    }
-    return DotdigitalClient(
-        integration.client(base_url, **options),
-        integration.client(base_url, paced=False, **options),
+    client = functools.partial(
+        integration.client,
+        base_url,
+        auth=(str(integration.settings["username"]), str(integration.settings["password"])),
+        headers={"Content-Type": "application/json"},
+        auth_message=AUTH_MESSAGE,
+        retry_after=ratelimit_wait,
+        timeout=TIMEOUT,
     )
+    return DotdigitalClient(client(), client(paced=False))
 
 
 def _api_url(integration: Integration) -> str:
@@ -259,16 +259,16 @@ def discover_endpoint(integration: Integration) -> str:
     return connect(integration, _api_url(integration)).api_endpoint()
 
 
-# (configured host, API user) -> regional host, for integrations whose data lacks it.
-_endpoints: dict[tuple[str, str], str] = {}
+class _Region:
+    """The regional host of an integration whose install data lacks it, once looked up."""
+
+    endpoint = ""
 
 
 def regional_client(integration: Integration) -> DotdigitalClient:
     """The client on the account's regional host, looking the host up only when unknown."""
     endpoint = integration.data.get("api_endpoint")
     if not endpoint:
-        key = (_api_url(integration), str(integration.settings["username"]))
-        if key not in _endpoints:
-            _endpoints[key] = discover_endpoint(integration)
-        endpoint = _endpoints[key]
+        region = integration.state(_Region)
+        region.endpoint = endpoint = region.endpoint or discover_endpoint(integration)
     return connect(integration, str(endpoint))

@@ -18,16 +18,9 @@ class DotdigitalSettings(Schema):
         },
     )
     password = setting_fields.secret("The API user's password.")
-    # A string, not an integer: the admin may save the form before picking one, and an empty
-    # value is what makes install list the address books to choose from.
-    address_book_id = fields.String(
-        load_default="",
-        allow_none=True,
-        validate=validate.Regexp(r"^\d*$", error="An address book id is a number."),
-        metadata={
-            "description": "The address book (list) contacts are added to. Leave empty and "
-            "install to pick one; choose one that holds all of the shop's customers."
-        },
+    address_book_id = setting_fields.optional_id(
+        "The address book (list) contacts are added to. Leave empty and install to pick one; "
+        "choose one that holds all of the shop's customers."
     )
     api_url = setting_fields.api_url(
         DEFAULT_API_URL,

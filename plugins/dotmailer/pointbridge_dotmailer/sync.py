@@ -20,8 +20,8 @@ from pointbridge_dotmailer.fields import data_field_values, field_names
 
 def _lists(integration: Integration) -> dict[str, list[int]]:
     """The ``lists`` of a v3 contact: the address book, once the admin has chosen it."""
-    book = str(integration.settings.get("address_book_id") or "").strip()
-    return {"lists": [int(book)]} if book.isdigit() else {}
+    book = integration.settings.get("address_book_id")
+    return {"lists": [int(book)]} if book else {}
 
 
 def push(

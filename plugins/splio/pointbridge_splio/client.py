@@ -12,7 +12,6 @@ unique key, install's field calls) go through a client paced under the second.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from urllib.parse import quote
 import requests
 
 from pointbridge import AuthError, ConfigurationError, Integration, TransientError
-from pointbridge.http import error_summary, parse_retry_after
+from pointbridge.http import error_summary, json_object, parse_retry_after
 from pointbridge_splio.auth import KeptToken
 from pointbridge_splio.known import KnownContacts
 
@@ -88,7 +87,7 @@ class SplioClient:
             # Splio answers a wrong or missing key with 400, not 401.
             log.info("Splio refused the API key (%s)", splio_error(response))
             raise AuthError(AUTH_MESSAGE)
-        token = _json(response).get("token")
+        token = json_object(response).get("token")
         if not isinstance(token, str) or not token:
             raise TransientError("Splio answered /authenticate without a token.")
         return token
@@ -120,7 +119,7 @@ class SplioClient:
         response = self.request("GET", "universes/unique-key", passthrough=(404,))
         if response.status_code == 404:
             return None
-        value = _json(response).get("unique_key")
+        value = json_object(response).get("unique_key")
         return str(value) if value is not None else None
 
     def contact_fields(self) -> list[dict[str, Any]]:
@@ -128,7 +127,7 @@ class SplioClient:
         elements: list[dict[str, Any]] = []
         page = 1
         while True:
-            body = _json(
+            body = json_object(
                 self.request(
                     "GET",
                     "data/fields/contacts",
@@ -153,7 +152,7 @@ class SplioClient:
             raise ConfigurationError(
                 f"Splio did not create the custom field {name!r} ({splio_error(response)})."
             )
-        return _json(response)
+        return json_object(response)
 
     # -- contacts ----------------------------------------------------------------------------
 
@@ -169,22 +168,9 @@ class SplioClient:
                 f"Splio rejected the whole batch of contacts ({splio_error(response)}). "
                 "If a custom field was deleted or retyped in Splio, reinstall the integration."
             )
-        items = _json(response).get("items")
+        items = json_object(response).get("items")
         return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
     def update_contact(self, email: str, body: dict[str, Any]) -> requests.Response:
         """``PATCH /data/contacts/{email}``; 400 and 404 come back for the caller to judge."""
         return self.request("PATCH", contact_path(email), json=body, passthrough=(400, 404, 422))
-
-
-def _json(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise TransientError(
-            f"Splio answered {response.request.method} {response.url} with something "
-            "that is not JSON."
-        ) from exc
-    if not isinstance(body, dict):
-        raise TransientError(f"Splio answered with unexpected JSON: {json.dumps(body)[:200]}")
-    return body

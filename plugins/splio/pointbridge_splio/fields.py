@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from pointbridge import Contact
+from pointbridge import Contact, loyalty_fields
 from pointbridge.fields import FieldSpec
 
-# Name without the prefix, Splio type (date | text | int | double), label.
-FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("points_balance", "int", "points balance"),
-    ("missions_count", "int", "missions completed"),
-    ("rewards_count", "int", "rewards claimed"),
-    ("referrals_count", "int", "referrals"),
-    ("tier", "text", "VIP tier name"),
+# Name without the prefix, Splio type (date | text | int | double), label, and the
+# ``loyalty_fields`` key of its value.
+FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("points_balance", "int", "points balance", "credit"),
+    ("missions_count", "int", "missions completed", "missions"),
+    ("rewards_count", "int", "rewards claimed", "rewards"),
+    ("referrals_count", "int", "referrals", "referrals"),
+    ("tier", "text", "VIP tier name", "tier_name"),
 )
-
-# Splio documents custom field values as strings ("can be an integer, a float, a string or a
-# date"), so integers go out as their decimal text.
-VALUES: Mapping[str, Callable[[Contact], str]] = {
-    "points_balance": lambda c: str(c.points),
-    "missions_count": lambda c: str(c.missions),
-    "rewards_count": lambda c: str(c.rewards),
-    "referrals_count": lambda c: str(c.referrals),
-    "tier": lambda c: c.tier_name or "",
-}
 
 # Sent even when empty, so that an old value is cleared (the tier when a customer leaves it).
 CLEARABLE = frozenset({"tier"})
 
 
 def field_specs(prefix: str) -> list[FieldSpec]:
-    return [FieldSpec(f"{prefix}{key}", data_type, label) for key, data_type, label in FIELDS]
+    return [FieldSpec(f"{prefix}{key}", data_type, label) for key, data_type, label, _ in FIELDS]
 
 
 def custom_fields(
@@ -44,9 +35,12 @@ def custom_fields(
     rename in Splio's UI), by name otherwise. On creation an empty value is left out; on
     update it is sent, because leaving it out would keep the previous tier.
     """
+    values = loyalty_fields(contact)
     entries: list[dict[str, Any]] = []
-    for key, value_of in VALUES.items():
-        value = value_of(contact)
+    for key, _, _, source in FIELDS:
+        # Splio documents custom field values as strings ("can be an integer, a float, a string
+        # or a date"), so integers go out as their decimal text.
+        value = str(values[source])
         if value == "" and (creating or key not in CLEARABLE):
             continue
         name = f"{prefix}{key}"

@@ -21,6 +21,7 @@ from pointbridge import (
     TransientError,
     send_each,
 )
+from pointbridge.outage import FailureStreak
 from pointbridge_splio.client import BULK_MAX, SplioClient, splio_error, splio_errors
 from pointbridge_splio.fields import custom_fields
 
@@ -42,8 +43,8 @@ class ContactSync:
         self.client = client
         self.known = client.known
         self.prefix = integration.field_prefix
-        self.field_ids: Mapping[str, Any] = (integration.data or {}).get("fields") or {}
-        self.transient_in_a_row = 0
+        self.field_ids: Mapping[str, Any] = integration.data.get("fields") or {}
+        self.streak = FailureStreak(MAX_CONSECUTIVE_TRANSIENT)
 
     def push(self, contacts: Sequence[Contact]) -> list[ItemFailure]:
         # Creates go first (one bulk call: the host sends at most max_batch, 1,000): a 429
@@ -55,15 +56,10 @@ class ContactSync:
             existing, refused = self.create(new[start : start + BULK_MAX])
             to_update.extend(existing)
             failures.extend(refused)
-        failures.extend(
-            send_each(
-                to_update,
-                self.update,
-                key=lambda c: c.customer_id,
-                looks_down=lambda: self.transient_in_a_row >= MAX_CONSECUTIVE_TRANSIENT,
-            )
+        updates = send_each(
+            to_update, self.update, key=lambda c: c.customer_id, looks_down=self.streak
         )
-        return failures
+        return failures + updates
 
     def fields(self, contact: Contact, *, creating: bool) -> list[dict[str, Any]]:
         return custom_fields(contact, self.prefix, self.field_ids, creating=creating)
@@ -83,34 +79,32 @@ class ContactSync:
         """Bulk-create ``chunk``: the contacts Splio already had, and those that failed."""
         answers: dict[str, Mapping[str, Any]] = {}
         for item in self.client.bulk_create([self.create_payload(c) for c in chunk]):
-            answers.setdefault(str(item.get("contact_id") or ""), item)
+            answers.setdefault(str(item.get("contact_id")), item)
         existing: list[Contact] = []
         failures: list[ItemFailure] = []
-        created = 0
         field_errors: list[str] = []
         for contact in chunk:
             item = answers.get(contact.email)
             if item is None:
                 failures.append(ItemFailure(contact.customer_id, TransientError(UNMENTIONED)))
                 continue
-            code, description = _code(item), str(item.get("description") or "").strip()
+            code = item.get("code") if isinstance(item.get("code"), int) else 0
+            description = str(item.get("description") or "").strip()
             if 200 <= code < 300 or "already exists" in description.lower():
                 self.known.add(contact.email)
-                if code < 300:
-                    created += 1
-                else:
+                if code >= 300:
                     existing.append(contact)
                 continue
             reason = f"{code}: {description or 'no reason given'}"
             error: TransientError | PermanentError
-            if code in (408, 429) or code >= 500 or code == 0:
+            if code in (0, 408, 429) or code >= 500:
                 error = TransientError(f"Splio could not create the contact now ({reason}).")
             else:
                 if "custom field" in description.lower() or "custom_field" in description.lower():
                     field_errors.append(description)
                 error = PermanentError(f"Splio refused the contact ({reason}).")
             failures.append(ItemFailure(contact.customer_id, error))
-        if field_errors and created == 0:
+        if field_errors and len(failures) + len(existing) == len(chunk):
             # Every contact gets the same fields: when none could be created and Splio blames a
             # custom field, the set-up is broken, not the contacts. Pause rather than dead-letter.
             raise ConfigurationError(FIELDS_BROKEN.format(detail=field_errors[0]))
@@ -121,12 +115,8 @@ class ContactSync:
     def update(self, contact: Contact) -> None:
         """PATCH one contact; a contact deleted in Splio since is created again."""
         body = {"custom_fields": self.fields(contact, creating=False)}
-        try:
+        with self.streak.watch():
             response = self.client.update_contact(contact.email, body)
-        except TransientError:
-            self.transient_in_a_row += 1
-            raise
-        self.transient_in_a_row = 0
         if response.status_code == 404:
             self.known.discard(contact.email)
             self.create_again(contact)
@@ -144,10 +134,3 @@ class ContactSync:
         if existing:
             # Missing for the PATCH, there again for the create: someone else is at work on it.
             raise TransientError("Splio reported the contact both missing and existing.")
-
-
-def _code(item: Mapping[str, Any]) -> int:
-    try:
-        return int(item.get("code") or 0)
-    except (TypeError, ValueError):
-        return 0

@@ -4,7 +4,8 @@ Every plugin talks HTTP the same way, so status codes are mapped onto ``core.err
 here: 401/403 -> ``AuthError``, 429 -> ``RateLimited`` (honouring ``Retry-After``), 408 and 5xx
 but 501 -> ``TransientError``, timeouts and connection errors -> ``TransientError``, any other
 4xx -> ``PermanentError``. A plugin that needs to act on a status itself (404 meaning "create
-instead", say) lists it in ``passthrough``.
+instead", say) lists it in ``passthrough``; a platform that signals an error its own way (a
+rate limit answered as a 400 with a code) says so in ``platform_error``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from pointbridge import ratelimit
-from pointbridge.errors import AuthError, PermanentError, RateLimited, TransientError
+from pointbridge.errors import (
+    AuthError,
+    DeliveryError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from pointbridge.ratelimit import Pacer
 
 if TYPE_CHECKING:
@@ -36,6 +43,10 @@ def _user_agent() -> str:
         return f"pointbridge/{version('pointbridge')}"
     except PackageNotFoundError:
         return "pointbridge/dev"
+
+
+# A reset header above this (2001-09-09 in epoch seconds) is a moment, not seconds to wait.
+_EPOCH_THRESHOLD = 1_000_000_000
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -52,6 +63,16 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def parse_reset(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``RateLimit-Reset``-style header (``X-RateLimit-Reset``...),
+    which platforms send either as seconds from now or as the epoch second the window reopens:
+    a value that can only be a moment is read as one."""
+    reset = parse_retry_after(value, now)
+    if reset is not None and reset > _EPOCH_THRESHOLD:
+        return max(0.0, reset - (time.time() if now is None else now))
+    return reset
 
 
 def error_summary(response: requests.Response, limit: int = 300) -> str:
@@ -92,6 +113,9 @@ class ApiClient:
     :param auth_message: what an ``AuthError`` tells the admin ("Check the e-mail and API key")
     :param retry_after: reads the wait from a 429 response; the default reads ``Retry-After``.
         Platforms that signal differently (``RateLimit-Reset``) pass their own.
+    :param platform_error: the platform's own reading of a failed response, asked before the
+        status mapping and ``passthrough``: the error it returns is raised (a 400 whose code
+        says "rate limited" -> ``RateLimited``), ``None`` leaves the response to the mapping
     :param pacer: the integration's shared budget, ``core.ratelimit.pacer_for(integration.id,
         platform.rate_limit)``: every request waits for its slot, so a call that makes many
         requests stays under the platform's limit together with everything else sent
@@ -108,8 +132,10 @@ class ApiClient:
         retry_after: Callable[[requests.Response], float | None] | None = None,
         pool_size: int = 8,
         pacer: Pacer | None = None,
+        platform_error: Callable[[requests.Response], DeliveryError | None] | None = None,
     ) -> None:
         self.pacer = pacer
+        self.platform_error = platform_error
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.auth_message = auth_message
@@ -150,6 +176,10 @@ class ApiClient:
             raise TransientError(f"{method} {path}: the platform did not answer in time") from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"{method} {path}: could not connect to the platform") from exc
+        if not response.ok and self.platform_error is not None:
+            error = self.platform_error(response)
+            if error is not None:
+                raise error
         if response.ok or response.status_code in passthrough:
             return response
         raise self.classify(method, path, response)
@@ -206,6 +236,7 @@ def client_for(
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     paced: bool = True,
     limit: str | None = None,
+    platform_error: Callable[[requests.Response], DeliveryError | None] | None = None,
 ) -> ApiClient:
     """``Integration.client``: one kept ``ApiClient`` per integration, URL and pacing.
 
@@ -234,6 +265,7 @@ def client_for(
                 auth_message=auth_message,
                 retry_after=retry_after,
                 timeout=timeout,
+                platform_error=platform_error,
             )
             _clients[key] = (digest, client)
     if paced and limit is not None:

@@ -120,7 +120,8 @@ def handle_webhook(integration: Integration, request: WebhookRequest) -> Sequenc
 
     Called only for platforms that declare ``Capability.WEBHOOKS``, after the host checked the
     URL's token. Check any platform-level secret or signature (compare in constant time with
-    ``hmac.compare_digest``) against ``integration.webhook_secret``, parse the body and return
+    ``hmac.compare_digest``; ``pointbridge.webhook_secret.require_secret`` does it for a secret
+    sent as-is in a header) against ``integration.webhook_secret``, parse the body and return
     e.g. ``[ListSubscription(email, list_id, subscribed)]``. The host applies the actions
     idempotently, so duplicate deliveries are harmless.
 

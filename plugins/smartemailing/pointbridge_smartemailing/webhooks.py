@@ -9,15 +9,16 @@ body to paste.
 
 from __future__ import annotations
 
-import hmac
 import json
 import re
 from typing import Any
 
 from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest
 from pointbridge.platform import parse_json
+from pointbridge.webhook_secret import require_secret
 
 SECRET_HEADER = "X-Secret-Key"
+WEBHOOK_ACTION = "the automation's Webhook action"
 EMAIL_MERGE_TAG = "{{ df_emailaddress }}"
 EVENT_NAMES = {"subscribed": True, "unsubscribed": False}
 
@@ -44,24 +45,6 @@ def _hint(integration: Integration, text: str) -> str:
     elif integration.settings.get("contact_list_id") is not None:
         list_id = str(integration.settings["contact_list_id"])
     return paste_body(event, list_id)
-
-
-def _check_secret(integration: Integration, request: WebhookRequest) -> None:
-    given = request.header(SECRET_HEADER)
-    if not given:
-        raise WebhookRejected(
-            401,
-            f"The {SECRET_HEADER} header is missing: in the automation's Webhook action add the "
-            f"header {SECRET_HEADER} with this integration's webhook secret from pointbridge.",
-        )
-    expected = integration.webhook_secret or ""
-    # An integration without a secret accepts nobody rather than everybody.
-    if not expected or not hmac.compare_digest(given.strip().encode(), expected.encode()):
-        raise WebhookRejected(
-            401,
-            f"The {SECRET_HEADER} header does not match this integration's webhook secret: "
-            "copy the secret from pointbridge into the Webhook action again.",
-        )
 
 
 def _parse(integration: Integration, request: WebhookRequest) -> tuple[str, Any]:
@@ -111,7 +94,7 @@ def _list_id_problem(data: dict[str, Any]) -> str:
 
 
 def parse_subscription(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
-    _check_secret(integration, request)
+    require_secret(request, SECRET_HEADER, integration.webhook_secret, WEBHOOK_ACTION)
     text, body = _parse(integration, request)
 
     def reject(message: str) -> WebhookRejected:

@@ -97,8 +97,8 @@ def server(
         yield base, process, log
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            process.wait(timeout=60)
 
 
 def test_two_web_processes_share_one_worker_and_one_scheduler(
@@ -149,6 +149,16 @@ def test_two_web_processes_share_one_worker_and_one_scheduler(
     output = log.read_text()
     assert re.search(r"pointbridge.delivery: worker \S+ stopped", output)
     assert not answers(f"{base}/api/openapi.json")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_web_processes_go_with_a_killed_run(
+    server: tuple[str, subprocess.Popen[bytes], Path],
+) -> None:
+    base, process, _ = server
+    process.kill()
+    process.wait()
+    wait_for(lambda: not answers(f"{base}/api/openapi.json"), "gunicorn to stop serving")
 
 
 def test_a_commit_in_a_web_process_wakes_the_worker_of_another() -> None:

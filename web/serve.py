@@ -10,6 +10,7 @@ copied into a fork (gunicorn forks each web process from a master that runs no t
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from types import FrameType
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # On SQLite the web processes wake the delivery worker through this datagram socket, as the
 # embedded worker of a single process is woken in-process (PostgreSQL has NOTIFY instead).
 WAKE_SOCKET_ENV = "POINTBRIDGE_WAKE_SOCKET"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def create_web_app() -> Flask:
@@ -140,6 +142,15 @@ def gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[s
     ]
 
 
+def _dying_with_parent() -> Callable[[], None] | None:
+    """On Linux, what has the kernel send gunicorn SIGTERM when ``pointbridge run`` dies, even
+    killed outright: its web processes must not go on taking changes no worker delivers."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def serve_with_gunicorn(
     svc: Services, *, host: str, port: int, workers: int, threads: int, worker: bool
 ) -> int:
@@ -150,8 +161,15 @@ def serve_with_gunicorn(
     with ExitStack() as stack:
         if worker and not svc.db.is_postgres:
             env[WAKE_SOCKET_ENV] = stack.enter_context(wake_socket(svc.outbox.wakeup))
+        # Started before the background threads: a fork that runs code before its exec must
+        # not copy a lock some other thread holds.
+        server = subprocess.Popen(
+            gunicorn_command(host, port, workers, threads),
+            env=env,
+            preexec_fn=_dying_with_parent(),
+        )
+        stack.callback(server.terminate)  # does nothing once gunicorn has exited
         stack.enter_context(background_work(svc, worker=worker))
-        server = subprocess.Popen(gunicorn_command(host, port, workers, threads), env=env)
 
         def pass_on(signum: int, _frame: FrameType | None) -> None:
             server.send_signal(signum)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from marshmallow import Schema
-from marshmallow.fields import String
 
 from pointbridge import Capability, Integration, Platform, RateLimit, hookimpl, setting_fields
 from pointbridge_ecomail.client import BULK_MAX, DEFAULT_API_URL, list_id_of
@@ -33,13 +32,10 @@ class EcomailSettings(Schema):
     api_key = setting_fields.secret(
         "Ecomail API key (Ecomail → Account management → For developers)."
     )
-    list_id = String(
-        load_default="",
-        metadata={
-            "description": "ID of the Ecomail contact list to keep the loyalty fields in. "
-            "Leave empty and install: pointbridge lists your lists to pick from. It cannot "
-            "carry a points reward: pointbridge subscribes every customer to it."
-        },
+    list_id = setting_fields.optional_id(
+        "ID of the Ecomail contact list to keep the loyalty fields in. Leave empty and install: "
+        "pointbridge lists your lists to pick from. It cannot carry a points reward: "
+        "pointbridge subscribes every customer to it."
     )
     api_url = setting_fields.api_url(
         DEFAULT_API_URL, "Ecomail API base URL; change only for testing."

@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from pointbridge import ConfigurationError, Integration
-from pointbridge.http import ApiClient
+from pointbridge.http import ApiClient, json_object
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
 AUTH_MESSAGE = (
@@ -33,8 +33,9 @@ def api(integration: Integration) -> ApiClient:
 
 
 def list_id_of(integration: Integration) -> str:
-    # Settings may come from TOML or the CLI as a number; Ecomail ids are compared as text.
-    return str(integration.settings.get("list_id") or "").strip()
+    """The chosen list's id as Ecomail's answers and webhooks compare it; "" for none."""
+    list_id = integration.settings.get("list_id")
+    return "" if list_id is None else str(list_id)
 
 
 def chosen_list(integration: Integration) -> str:
@@ -64,8 +65,7 @@ def lists(api: ApiClient) -> list[dict[str, Any]]:
 def list_detail(api: ApiClient, list_id: str) -> dict[str, Any] | None:
     """``GET lists/{id}``'s ``list`` object, or ``None`` when the account has no such list."""
     response = api.get(f"lists/{list_id}", passthrough=(404,))
-    body = response.json() if response.ok else None
-    detail = body.get("list") if isinstance(body, dict) else None
+    detail = json_object(response).get("list") if response.ok else None
     return detail if isinstance(detail, dict) else None
 
 

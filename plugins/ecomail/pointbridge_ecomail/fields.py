@@ -87,13 +87,9 @@ def custom_fields(prefix: str, contact: Contact) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for spec in wanted(prefix):
         value = plain[spec.name]
-        if spec.type == STRING:
-            out[spec.name] = str(value)
-        elif spec.type == DATE and value == "":
-            # An empty date clears the field; sent typed so a first write still makes it a date.
-            out[spec.name] = {"value": None, "type": DATE}
-        else:
-            out[spec.name] = {"value": value, "type": spec.type}
+        # An empty date clears the field; sent typed so a first write still makes it a date.
+        typed = {"value": None if value == "" else value, "type": spec.type}
+        out[spec.name] = str(value) if spec.type == STRING else typed
     return out
 
 

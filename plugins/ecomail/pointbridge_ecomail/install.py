@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pointbridge import ChoiceRequired, InstallResult, Integration, hookimpl
+from pointbridge import InstallResult, Integration, hookimpl
+from pointbridge.choices import pick
 from pointbridge.fields import ExistingField, ensure_fields
-from pointbridge.http import ApiClient
 from pointbridge_ecomail import client
 from pointbridge_ecomail.fields import DATE, INT, STRING, normalize_key, wanted
 
@@ -29,24 +29,6 @@ TYPE_FAMILIES = {
 def _family(type_: str) -> str:
     lowered = type_.strip().lower()
     return TYPE_FAMILIES.get(lowered, lowered)
-
-
-def _choose_list(api: ApiClient, list_id: str) -> ChoiceRequired:
-    options = [
-        (str(entry["id"]), str(entry.get("name") or f"List {entry['id']}"))
-        for entry in client.lists(api)
-        if isinstance(entry, dict) and entry.get("id") is not None
-    ]
-    if list_id:
-        message = f"Ecomail has no list with id {list_id}: pick one of your lists."
-    elif options:
-        message = "Pick the Ecomail list to keep the loyalty fields in."
-    else:
-        message = (
-            "Your Ecomail account has no contact list yet: create one in Ecomail, then "
-            "install again."
-        )
-    return ChoiceRequired("list_id", options, message)
 
 
 def _existing(detail: dict[str, Any]) -> list[ExistingField]:
@@ -64,9 +46,20 @@ def install(integration: Integration) -> InstallResult:
     api = client.api(integration)
     list_id = client.list_id_of(integration)
     # Either call is also the credentials check: a bad key is an AuthError.
-    detail = client.list_detail(api, list_id) if list_id else None
-    if detail is None:
-        raise _choose_list(api, list_id)
+    detail = pick(
+        "list_id",
+        list_id,
+        find=lambda chosen: client.list_detail(api, chosen),
+        options=lambda: [
+            (str(entry["id"]), str(entry.get("name") or f"List {entry['id']}"))
+            for entry in client.lists(api)
+            if isinstance(entry, dict) and entry.get("id") is not None
+        ],
+        platform="Ecomail",
+        what="list",
+        advice="pointbridge keeps the loyalty fields there and subscribes every customer to it.",
+        create="create one in Ecomail",
+    )
     # Nothing to create: a missing field is only noted, the first sync brings it in.
     fields = ensure_fields(
         wanted(integration.field_prefix),

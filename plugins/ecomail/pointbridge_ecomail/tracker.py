@@ -29,7 +29,6 @@ from pointbridge.outage import FailureStreak
 from pointbridge_ecomail import client
 from pointbridge_ecomail.fields import event_category
 
-ACTION = "change"
 LABELS = {
     EventType.CREDIT_CHANGED: "credit",
     EventType.CREDIT_EXPIRES: "expiry",
@@ -52,7 +51,7 @@ def tracker_event(prefix: str, event: Event) -> dict[str, Any]:
     return {
         "email": event.email.strip(),
         "category": event_category(prefix),
-        "action": ACTION,
+        "action": "change",
         "label": LABELS[event.type],
         "value": value,
     }

@@ -23,13 +23,13 @@ def test_empty_list_id_offers_the_accounts_lists(make_integration):
         plugin.install(make_integration(list_id=""))
     assert caught.value.setting == "list_id"
     assert caught.value.options == [("1", "Newsletter"), ("2", "VIP")]
-    assert "Pick the Ecomail list" in str(caught.value)
+    assert "Choose the Ecomail list" in str(caught.value)
 
 
 def test_unknown_list_names_the_list_and_offers_the_real_ones(make_integration):
     with pytest.raises(ChoiceRequired) as caught:
         plugin.install(make_integration(list_id="99"))
-    assert "no list with id 99" in str(caught.value)
+    assert "Ecomail has no list 99" in str(caught.value)
     assert [value for value, _ in caught.value.options] == ["1", "2"]
 
 

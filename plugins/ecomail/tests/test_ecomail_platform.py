@@ -29,7 +29,9 @@ def test_settings_default_to_production_and_need_a_key():
     schema = plugin.PLATFORM.settings_schema()
     loaded = schema.load({"api_key": "k"})
     assert loaded["api_url"] == "https://api2.ecomailapp.cz/"
-    assert loaded["list_id"] == ""
+    assert loaded["list_id"] is None  # none chosen: install offers the account's lists
+    assert schema.load({"api_key": "k", "list_id": ""})["list_id"] is None
+    assert "list_id" in schema.validate({"api_key": "k", "list_id": "Newsletter"})
     assert "api_key" in schema.validate({})
     assert schema.validate({"api_key": "k", "api_url": "http://127.0.0.1:5000"}) == {}
 

@@ -3,9 +3,13 @@ something the admin picks on the platform (a contact list, an address book)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import fields, validate
+
+if TYPE_CHECKING:
+    from pointbridge.platform import Integration
 
 
 def secret(description: str) -> fields.String:
@@ -44,3 +48,14 @@ def optional_id(description: str) -> fields.Integer:
         validate=validate.Range(min=1),
         metadata={"description": description},
     )
+
+
+def written_list(setting: str) -> Callable[[Integration], set[str]]:
+    """For ``Platform.written_lists``: the list the setting names (as text), none while the
+    setting is empty. Use it for the list pointbridge adds every synced contact to."""
+
+    def lists(integration: Integration) -> set[str]:
+        value = str(integration.settings.get(setting) or "").strip()
+        return {value} if value else set()
+
+    return lists

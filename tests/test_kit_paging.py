@@ -1,11 +1,7 @@
-"""The kit's pager (pointbridge.paging.all_pages) and the optional-id setting."""
+"""The kit's pager: pointbridge.paging.all_pages."""
 
 from __future__ import annotations
 
-import pytest
-from marshmallow import Schema, ValidationError
-
-from pointbridge import setting_fields
 from pointbridge.paging import all_pages
 
 
@@ -37,21 +33,3 @@ def test_a_platform_ignoring_the_offset_does_not_loop_forever() -> None:
 
     assert len(all_pages(same_page, 2, max_pages=5)) == 10
     assert len(calls) == 5
-
-
-class _ListSettings(Schema):
-    list_id = setting_fields.optional_id("The list.")
-
-
-@pytest.mark.parametrize(
-    ("given", "loaded"), [({}, None), ("", None), (" ", None), ("7", 7), (7, 7)]
-)
-def test_an_optional_id_left_empty_is_none(given: object, loaded: int | None) -> None:
-    data = given if isinstance(given, dict) else {"list_id": given}
-    assert _ListSettings().load(data)["list_id"] == loaded
-
-
-@pytest.mark.parametrize("given", ["0", "abc", -1])
-def test_an_optional_id_is_a_positive_integer(given: object) -> None:
-    with pytest.raises(ValidationError):
-        _ListSettings().load({"list_id": given})

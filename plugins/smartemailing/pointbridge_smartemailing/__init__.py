@@ -51,13 +51,6 @@ class SmartEmailingSettings(Schema):
     )
 
 
-def written_lists(integration: Integration) -> set[str]:
-    """The contact list every synced customer is added to: a "change in list" automation on it
-    fires for pointbridge's own imports as well, so it must not carry a reward."""
-    list_id = integration.settings.get("contact_list_id")
-    return set() if list_id is None else {str(list_id)}
-
-
 @hookimpl
 def register_platforms(register: Callable[[Platform], None]) -> None:
     register(
@@ -72,7 +65,9 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
             # side: at 500 contacts an import call it still moves 2,500 contacts a second, more
             # than the API's own latency allows, so the cap costs nothing when it is healthy.
             rate_limit=RateLimit(calls=5, per_seconds=1.0),
-            written_lists=written_lists,
+            # Every synced customer is added to this list: a "change in list" automation on it
+            # fires for pointbridge's own imports as well, so it must not carry a reward.
+            written_lists=setting_fields.written_list("contact_list_id"),
             description="SmartEmailing: loyalty custom fields, custom events for automations, "
             "list subscription webhooks.",
         )

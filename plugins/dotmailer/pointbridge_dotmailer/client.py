@@ -14,7 +14,6 @@ integration installed by an older version), it is looked up once and kept in the
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from pointbridge import Integration, PermanentError, RateLimited, TransientError
-from pointbridge.http import ApiClient, error_summary, parse_retry_after
+from pointbridge.http import ApiClient, error_summary, json_object, parse_reset, parse_retry_after
 from pointbridge.jobs import JobLost, wait_for_job
 
 DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
@@ -46,10 +45,6 @@ POLL_BUDGET_SECONDS = 60.0
 # More than 25 imports running: Dotdigital says to wait for one to finish. Imports take seconds.
 ACTIVE_IMPORTS_WAIT = 10.0
 
-# The legacy flat scheme (calls per hour) answers 400 with this code instead of 429.
-_FLAT_RATE_CODE = "ERROR_APIUSAGE_EXCEEDED"
-_EPOCH_THRESHOLD = 1_000_000_000  # values above this are timestamps, below are seconds to wait
-
 
 def ratelimit_wait(response: requests.Response, now: float | None = None) -> float | None:
     """Seconds to wait from a Dotdigital 429.
@@ -62,10 +57,14 @@ def ratelimit_wait(response: requests.Response, now: float | None = None) -> flo
     if error_code(response) == "contacts:tooManyActiveImports":
         return ACTIVE_IMPORTS_WAIT
     wait = parse_retry_after(response.headers.get("Retry-After"))
-    reset = parse_retry_after(response.headers.get("x-ratelimit-reset"), now)
-    if wait is None and reset is not None and reset > _EPOCH_THRESHOLD:
-        return max(0.0, reset - (time.time() if now is None else now))
-    return reset if wait is None else wait
+    return parse_reset(response.headers.get("x-ratelimit-reset"), now) if wait is None else wait
+
+
+def legacy_rate_limit(response: requests.Response) -> RateLimited | None:
+    """The legacy flat scheme (calls per hour) answers 400 ``ERROR_APIUSAGE_EXCEEDED``, not 429."""
+    if response.status_code == 400 and error_code(response) == "ERROR_APIUSAGE_EXCEEDED":
+        return RateLimited(f"Dotdigital's hourly API limit: {error_summary(response)}")
+    return None
 
 
 def error_code(response: requests.Response) -> str:
@@ -97,45 +96,25 @@ class DotdigitalClient:
         self.writes = writes
         self.http = http
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        passthrough: Sequence[int] = (),
-        paced: bool = False,
-        **kwargs: Any,
-    ) -> requests.Response:
-        """Send (a contact write ``paced``); a 400 from the legacy rate scheme raises
-        ``RateLimited``, any other 400 ``PermanentError`` unless it is in ``passthrough``."""
-        http = self.writes if paced else self.http
-        response = http.request(method, path, passthrough=(400, *passthrough), **kwargs)
-        if response.status_code == 400:
-            if error_code(response) == _FLAT_RATE_CODE:
-                raise RateLimited(f"{method} {path}: {error_summary(response)}")
-            if 400 not in passthrough:
-                raise PermanentError(f"{method} {path}: {error_summary(response)}")
-        return response
-
     # v2 -------------------------------------------------------------------------------------
 
     def api_endpoint(self) -> str:
         """The account's regional API host, from ``GET /v2/account-info``."""
-        for prop in self._request("GET", "v2/account-info").json().get("properties") or []:
+        for prop in json_object(self.http.get("v2/account-info")).get("properties") or []:
             if isinstance(prop, dict) and prop.get("name") == "ApiEndpoint" and prop.get("value"):
                 return str(prop["value"]).rstrip("/") + "/"
         # Accounts always carry it; without it the configured host is the best guess.
         return self.http.base_url
 
     def data_fields(self) -> list[dict[str, Any]]:
-        return list(self._request("GET", "v2/data-fields").json())
+        return list(self.http.get("v2/data-fields").json())
 
     def create_data_field(self, name: str, type_: str) -> bool:
         """Create a data field; ``False`` when one of that name already exists."""
         # A contact pointbridge has not written yet shows a balance of 0, not an empty one.
         default = 0 if type_ == "Numeric" else None
         body = {"name": name, "type": type_, "visibility": "Private", "defaultValue": default}
-        response = self._request("POST", "v2/data-fields", json=body, passthrough=(400,))
+        response = self.http.post("v2/data-fields", json=body, passthrough=(400,))
         if error_code(response) == "ERROR_NON_UNIQUE_DATAFIELD":
             return False
         if response.status_code == 400:
@@ -147,52 +126,42 @@ class DotdigitalClient:
     def address_books(self) -> list[dict[str, Any]]:
         """Every address book, paging with select/skip until a page comes back empty."""
         books: list[dict[str, Any]] = []
-        while page := self._request(
-            "GET", "v2/address-books", params={"select": PAGE_SIZE, "skip": len(books)}
+        while page := self.http.get(
+            "v2/address-books", params={"select": PAGE_SIZE, "skip": len(books)}
         ).json():
             books.extend(page)
         return books
 
     def address_book(self, book_id: int) -> dict[str, Any] | None:
-        path = f"v2/address-books/{book_id}"
-        response = self._request("GET", path, passthrough=(400, 404))
+        response = self.http.get(f"v2/address-books/{book_id}", passthrough=(400, 404))
         if response.status_code == 404 or error_code(response) == "ERROR_ADDRESSBOOK_NOT_FOUND":
             return None
         if response.status_code == 400:
-            raise PermanentError(f"GET {path}: {error_summary(response)}")
-        return dict(response.json())
+            raise PermanentError(f"GET v2/address-books/{book_id}: {error_summary(response)}")
+        return json_object(response)
 
     # v3 contacts ----------------------------------------------------------------------------
 
-    def upsert_contact(
-        self, email: str, data_fields: Mapping[str, Any], lists: Sequence[int]
-    ) -> requests.Response:
+    def upsert_contact(self, email: str, body: Mapping[str, Any]) -> requests.Response:
         """Create or update one contact (``PATCH /contacts/v3/email/{email}``).
 
         Returns the response; a 400 (the contact's data was refused) is returned, not raised,
         so the caller can fail that one contact.
         """
-        body = {"identifiers": {"email": email}, "dataFields": dict(data_fields)}
-        if lists:
-            body["lists"] = list(lists)
-        return self._request(
-            "PATCH",
+        return self.writes.patch(
             f"contacts/v3/email/{quote(email, safe='@')}",
             params={"merge-option": "overwrite"},
-            json=body,
+            json=dict(body),
             passthrough=(400,),
-            paced=True,
         )
 
     def start_import(self, contacts: Sequence[Mapping[str, Any]]) -> str:
         """Submit a bulk import (``PUT /contacts/v3/import``) and return its id."""
         body = {"mergeOption": "overwrite", "contacts": list(contacts)}
-        response = self._request(
-            "PUT", "contacts/v3/import", json=body, passthrough=(400,), paced=True
-        )
+        response = self.writes.put("contacts/v3/import", json=body, passthrough=(400,))
         if response.status_code == 400:
             raise import_rejected(response)
-        import_id = response.json().get("importId")
+        import_id = json_object(response).get("importId")
         if not import_id:
             raise TransientError(
                 f"PUT contacts/v3/import: no importId in {error_summary(response)}"
@@ -201,11 +170,11 @@ class DotdigitalClient:
 
     def import_status(self, import_id: str) -> dict[str, Any]:
         path = f"contacts/v3/import/{quote(import_id, safe='')}"
-        response = self._request("GET", path, passthrough=(404,))
+        response = self.http.get(path, passthrough=(404,))
         if response.status_code == 404:
             # Only our own ids are polled; a vanished one means the import state was lost.
             raise JobLost(f"GET {path}: Dotdigital no longer knows this import")
-        return dict(response.json())
+        return json_object(response)
 
     def wait_for_import(self, import_id: str) -> dict[str, Any]:
         """The import's final status, polled while it is ``NotStarted`` or ``NotFinished``."""
@@ -245,6 +214,7 @@ def connect(integration: Integration, base_url: str) -> DotdigitalClient:
         headers={"Content-Type": "application/json"},
         auth_message=AUTH_MESSAGE,
         retry_after=ratelimit_wait,
+        platform_error=legacy_rate_limit,
         timeout=TIMEOUT,
     )
     return DotdigitalClient(client(), client(paced=False))

@@ -47,7 +47,8 @@ def push(
 def _patch_one(
     client: DotdigitalClient, contact: Contact, row: Mapping[str, Any]
 ) -> list[ItemFailure]:
-    response = client.upsert_contact(contact.email, row["dataFields"], row.get("lists", []))
+    body = {key: value for key, value in row.items() if key != "matchIdentifier"}
+    response = client.upsert_contact(contact.email, body)
     if response.status_code != 400:
         return []
     if is_data_field_error(response):

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 from pointbridge_dotmailer import client, push_contact
-from pointbridge_dotmailer.client import ratelimit_wait
+from pointbridge_dotmailer.client import legacy_rate_limit, ratelimit_wait
 from pointbridge_dotmailer.fake import import_id
 
 from pointbridge import AuthError, PermanentError, RateLimited, TransientError
@@ -15,9 +15,9 @@ from pointbridge import AuthError, PermanentError, RateLimited, TransientError
 IMPORT = "/contacts/v3/import"
 
 
-def _response(headers: dict[str, str], body: object = None) -> requests.Response:
+def _response(headers: dict[str, str], body: object = None, status: int = 429) -> requests.Response:
     response = requests.Response()
-    response.status_code = 429
+    response.status_code = status
     response.headers.update(headers)
     response._content = json.dumps(body).encode()
     return response
@@ -32,6 +32,13 @@ def test_ratelimit_reset_is_read_as_epoch_or_as_seconds() -> None:
     assert ratelimit_wait(_response({}), now) is None
     busy = {"errorCode": "contacts:tooManyActiveImports", "description": "Wait."}
     assert ratelimit_wait(_response({}, busy), now) == client.ACTIVE_IMPORTS_WAIT
+
+
+def test_the_legacy_hourly_scheme_is_a_rate_limit_not_a_refusal() -> None:
+    hourly = {"message": "Your API usage has exceeded the allowed limit. ERROR_APIUSAGE_EXCEEDED"}
+    assert isinstance(legacy_rate_limit(_response({}, hourly, 400)), RateLimited)
+    invalid = {"message": "Invalid parameter. ERROR_PARAMETER_INVALID"}
+    assert legacy_rate_limit(_response({}, invalid, 400)) is None
 
 
 def test_import_rate_limit_waits_until_the_window_resets(

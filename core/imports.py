@@ -15,7 +15,7 @@ import csv
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from pointbridge.events import EventType
 from pointbridge.loyalty import (
     IMPORT_REFERENCE,
     PROFILE_FIELDS,
+    Conflict,
     Loyalty,
     LoyaltyError,
     _referral_code,
@@ -77,6 +78,23 @@ class CheckResult:
     fingerprint: str = ""
 
 
+class BatchRefused(Conflict):
+    """A batch could not be written, and nothing of it was; ``then`` says what to do."""
+
+    def __init__(self, message: str, *, then: str) -> None:
+        super().__init__(message)
+        self.then = then
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one customer of a batch: created, updated, unchanged or error."""
+
+    status: str
+    customer_id: int | None
+    error: RowError | None = None
+
+
 class _CreatedMeanwhile(Exception):
     """A customer the batch was to create exists now: another request created it."""
 
@@ -99,25 +117,82 @@ class ImportResult:
 # reading ----------------------------------------------------------------------------------
 
 
-def _decoded_lines(source: IO[bytes], undecodable: dict[int, str], digest: Any) -> Iterator[str]:
-    """The file's lines as text; a line that is not UTF-8 is noted (and decoded with U+FFFD
-    in place of the bad bytes, so its row is still read and reported as a whole)."""
-    for number, raw in enumerate(source, start=1):
-        digest.update(raw)
+class _QuoteLeftOpen(Exception):
+    """The csv reader asked for another line to finish a quoted field."""
+
+
+class _Lines:
+    """The file's lines as text, for the csv reader, one record a line: no customer field
+    holds a line break, so a quote still open at the end of a line is the file's mistake, and
+    the next line is read as a record of its own (not swallowed into the field).
+
+    A line that is not UTF-8 is noted in ``undecoded`` (and decoded with U+FFFD in place of the
+    bad bytes, so its row is still read and reported as a whole)."""
+
+    def __init__(self, source: IO[bytes], digest: Any) -> None:
+        self.line = 0
+        self.text = ""
+        self.undecoded: str | None = None
+        self._lines = enumerate(source, start=1)
+        self._digest = digest
+        self._pending: tuple[int, bytes] | None = None
+        self._in_record = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        number, raw = self._pending or next(self._lines)
+        if self._in_record:
+            self._pending = number, raw
+            raise _QuoteLeftOpen
+        if self._pending is None:
+            self._digest.update(raw)
+        self._pending, self._in_record = None, True
         if number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
+        self.line, self.undecoded = number, None
         try:
-            yield raw.decode("utf-8")
+            self.text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            undecodable[number] = (
+            self.undecoded = (
                 f"Not UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line; "
                 "save the file as UTF-8."
             )
-            yield raw.decode("utf-8", errors="replace")
+            self.text = raw.decode("utf-8", errors="replace")
+        return self.text
+
+    def record_done(self) -> None:
+        self._in_record = False
+
+
+NOT_CLOSED = "A quote opened in this field is not closed."
+TEXT_AFTER_QUOTE = "Text after the closing quote: quote the whole field, and double a quote in it."
+
+
+def _broken_field(line: str) -> tuple[int, str] | None:
+    """The index of the field where a CSV line goes wrong, and how: a quote still open at the
+    end of the line, or text after a closing quote. None when its quotes are in order."""
+    field, state = 0, "start"
+    for char in line.rstrip("\r\n"):
+        if state == "quoted":
+            state = "quote" if char == '"' else "quoted"
+        elif char == ",":
+            field, state = field + 1, "start"
+        elif state == "quote":
+            if char != '"':
+                return field, TEXT_AFTER_QUOTE
+            state = "quoted"
+        elif state == "start":
+            state = "quoted" if char == '"' else "plain"
+    return (field, NOT_CLOSED) if state == "quoted" else None
 
 
 def _header(reader: Iterator[list[str]]) -> list[str]:
-    header = [name.strip().lower() for name in next(reader, [])]
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+    except (csv.Error, _QuoteLeftOpen):
+        raise ImportRefused("The header line is not CSV: check its quotes.") from None
     if "email" not in header:
         raise ImportRefused("The CSV needs a header line with an 'email' column.")
     repeated = sorted({name for name in header if name and header.count(name) > 1})
@@ -128,14 +203,16 @@ def _header(reader: Iterator[list[str]]) -> list[str]:
     return header
 
 
-class _SeenOnce:
-    """Whether a customer's e-mail or external id was already on an earlier line. A file that
-    names a customer twice has no one right answer (which row's points? which profile?), so
-    the second line is a bad row. 8-byte digests keep it near 60 bytes a customer."""
+class SeenOnce:
+    """Whether a customer's e-mail or external id was already on an earlier line (or item). A
+    file that names a customer twice has no one right answer (which row's points? which
+    profile?), so the second line is a bad row. 8-byte digests keep it near 60 bytes a
+    customer."""
 
     UNIQUE = ("email", "external_id")
 
-    def __init__(self) -> None:
+    def __init__(self, noun: str = "line") -> None:
+        self._noun = noun
         self._seen: dict[str, set[int]] = {column: set() for column in self.UNIQUE}
 
     def repeated(self, row: Row) -> Row:
@@ -146,7 +223,7 @@ class _SeenOnce:
                 continue
             key = int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
             if key in self._seen[column]:
-                message = f"{column} {value} is on an earlier line too: each customer once."
+                message = f"{column} {value} is on an earlier {self._noun} too: each customer once."
                 errors.append(RowError(row.line, column, message))
             self._seen[column].add(key)
         return Row(row.line, None, tuple(errors)) if errors else row
@@ -177,29 +254,35 @@ def read_rows(source: IO[bytes], digest: Any = None) -> Iterator[Row]:
     """Every data row of the CSV in ``source``, judged by ``CustomerImport``; lines start at
     1 with the header, as an editor numbers them. ``digest`` (a hashlib object) sees every
     byte read."""
-    undecodable: dict[int, str] = {}
-    reader = csv.reader(_decoded_lines(source, undecodable, digest or hashlib.sha256()))
+    lines = _Lines(source, digest or hashlib.sha256())
+    # strict: text after a closing quote is an error, not a guess.
+    reader = csv.reader(lines, strict=True)
     header = _header(reader)
+    lines.record_done()
     schema = CustomerImport()
-    seen = _SeenOnce()
-    consumed = reader.line_num
+    seen = SeenOnce()
     while True:
         try:
             cells = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            yield Row(reader.line_num, None, (RowError(reader.line_num, "", f"Not CSV: {exc}."),))
-            consumed = reader.line_num
+        except (csv.Error, _QuoteLeftOpen) as exc:
+            yield _not_csv(header, lines.text, lines.line, exc)
             continue
-        line, consumed = consumed + 1, reader.line_num
+        finally:
+            lines.record_done()
         if cells:
-            row = _judge(schema, header, cells, line, _undecoded(undecodable, line, consumed))
+            row = _judge(schema, header, cells, lines.line, lines.undecoded)
             yield seen.repeated(row) if row.values else row
 
 
-def _undecoded(undecodable: dict[int, str], first: int, last: int) -> str | None:
-    return next((undecodable.pop(n) for n in range(first, last + 1) if n in undecodable), None)
+def _not_csv(header: list[str], text: str, line: int, error: Exception) -> Row:
+    broken = _broken_field(text)
+    if broken is None:
+        return Row(line, None, (RowError(line, "", f"Not CSV: {error}."),))
+    index, message = broken
+    column = header[index] if index < len(header) else f"field {index + 1}"
+    return Row(line, None, (RowError(line, column, message),))
 
 
 def _judge(
@@ -211,10 +294,20 @@ def _judge(
         )
         return Row(line, None, (RowError(line, column, undecoded),))
     if len(cells) != len(header):
+        # The first field missing, or the first one past the header's last.
+        column = header[len(cells)] if len(cells) < len(header) else f"field {len(header) + 1}"
         message = f"The row has {len(cells)} fields; the header has {len(header)}."
-        return Row(line, None, (RowError(line, "", message),))
+        return Row(line, None, (RowError(line, column, message),))
+    return judge(schema, line, _cells_to_data(header, cells))
+
+
+def judge(schema: CustomerImport, line: int, data: Any) -> Row:
+    """One customer (a row's cells by column, or a JSON value) as ``schema`` loads it, or what
+    is wrong with it."""
+    if not isinstance(data, dict):
+        return Row(line, None, (RowError(line, "", "Must be a JSON object: one customer."),))
     try:
-        return Row(line, schema.load(_cells_to_data(header, cells)))
+        return Row(line, schema.load(data))
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"": exc.messages}
         return Row(line, None, _flatten(line, messages))
@@ -223,18 +316,36 @@ def _judge(
 # phase 1: the check ------------------------------------------------------------------------
 
 
-def check_file(source: IO[bytes], on_error: Callable[[RowError], None]) -> CheckResult:
-    """Read the whole file and call ``on_error`` for each problem; nothing is written."""
+def check_file(
+    source: IO[bytes],
+    on_error: Callable[[RowError], None],
+    db: Database | None = None,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+) -> CheckResult:
+    """Read the whole file and call ``on_error`` for each problem, in line order; nothing is
+    written. With ``db``, an external id that belongs to another customer there is a problem
+    too. ``on_rows`` hears the rows read so far, a batch at a time."""
     result = CheckResult()
     digest = hashlib.sha256()
-    for row in read_rows(source, digest):
-        result.rows += 1
-        if row.errors:
-            result.bad_rows += 1
-            for error in row.errors:
+    for batch in _batches(read_rows(source, digest), BATCH_SIZE):
+        clashes = _clashes_by_line(db, batch) if db is not None else {}
+        for row in batch:
+            errors = row.errors or ((clashes[row.line],) if row.line in clashes else ())
+            result.bad_rows += bool(errors)
+            for error in errors:
                 on_error(error)
+        result.rows += len(batch)
+        if on_rows:
+            on_rows(result.rows)
     result.fingerprint = digest.hexdigest()
     return result
+
+
+def _clashes_by_line(db: Database, rows: list[Row]) -> dict[int, RowError]:
+    with db.read() as session:
+        clashes = external_id_clashes(session.connection(), rows)
+    return {error.line: error for error in clashes.values()}
 
 
 # phase 2: the load -------------------------------------------------------------------------
@@ -293,27 +404,39 @@ class CustomerLoader:
         *,
         resume: bool = False,
         batch_size: int = BATCH_SIZE,
-        on_batch: Callable[[ImportResult], None] | None = None,
+        on_batch: Callable[[ImportResult, int], None] | None = None,
     ) -> ImportResult:
         """Import the valid rows of ``source`` (whose ``check_file`` gave ``fingerprint``);
         invalid rows are counted as skipped. ``resume`` starts after the last batch a previous
-        run of the same file committed."""
+        run of the same file committed. ``on_batch`` hears the totals and the rows read after
+        each batch."""
         point = ResumePoint(self.loyalty.settings.instance_path, fingerprint)
         result = ImportResult(resumed_after_line=point.read() if resume else 0)
         rows = (row for row in read_rows(source) if row.line > result.resumed_after_line)
+        read = 0
         for batch in _batches(rows, batch_size):
             valid = [row for row in batch if row.values is not None]
             result.skipped += len(batch) - len(valid)
             if valid:
-                self._load_batch(valid, result)
+                try:
+                    self.write(valid, result)
+                except BatchRefused as exc:
+                    first = batch[0].line
+                    raise ImportRefused(
+                        f"Lines {first}-{batch[-1].line}: {exc.message}. The batches before "
+                        f"line {first} are imported; {exc.then} with --resume."
+                    ) from None
             point.save(batch[-1].line)
             result.batches += 1
+            read += len(batch)
             if on_batch:
-                on_batch(result)
+                on_batch(result, read)
         point.clear()
         return result
 
-    def _load_batch(self, rows: list[Row], result: ImportResult) -> None:
+    def write(self, rows: list[Row], result: ImportResult) -> dict[str, Outcome]:
+        """Write checked rows (each customer once) in one transaction: what became of each,
+        by e-mail. A row whose external id is another customer's is left out, as skipped."""
         # A later row of the same e-mail wins, as it would had the rows come one by one.
         latest = {row.values["email"]: row for row in rows if row.values}
         try:
@@ -321,47 +444,48 @@ class CustomerLoader:
                 counted = dataclasses.replace(result)
                 try:
                     with self.db.transaction() as session:
-                        self._write(session, latest, counted)
+                        outcomes = self._write(session, latest, counted)
                 except _CreatedMeanwhile:
                     continue  # read the batch's customers again, the new ones included
                 for name, value in dataclasses.asdict(counted).items():
                     setattr(result, name, value)
-                return
-            first, last = rows[0].line, rows[-1].line
-            raise ImportRefused(
-                f"Lines {first}-{last}: other requests kept creating these customers while "
-                f"they were imported. The batches before line {first} are imported; run again "
-                "with --resume."
+                return outcomes
+            raise BatchRefused(
+                "other requests kept creating these customers while they were imported",
+                then="run again",
             )
         except IntegrityError:
-            first, last = rows[0].line, rows[-1].line
-            raise ImportRefused(
-                f"Lines {first}-{last}: an external_id belongs to another customer (or is in "
-                f"the file twice). The batches before line {first} are imported; fix the file "
-                "and run again with --resume."
+            # Only a race gets here: the external ids were checked in the same transaction.
+            raise BatchRefused(
+                "an external_id belongs to another customer (or is in the file twice)",
+                then="fix the file and run again",
             ) from None
 
-    def _write(self, session: Session, latest: dict[str, Row], result: ImportResult) -> None:
+    def _write(
+        self, session: Session, latest: dict[str, Row], result: ImportResult
+    ) -> dict[str, Outcome]:
         connection = session.connection()
         now = datetime.now(UTC)
+        clashes = external_id_clashes(connection, list(latest.values()))
+        outcomes = {email: Outcome("error", None, error) for email, error in clashes.items()}
+        result.skipped += len(clashes)
+        latest = {email: row for email, row in latest.items() if email not in clashes}
         existing = self._existing(connection, sorted(latest))
         writes: list[dict[str, Any]] = []
         pins: dict[str, str] = {}
+        statuses: dict[str, str] = {}
         for email, row in sorted(latest.items()):
             values = row.values or {}
             before = existing.get(email)
             merged = _merged(values, before)
             if before is not None and all(merged[c] == before[c] for c in WRITTEN):
-                result.unchanged += 1
+                statuses[email] = "unchanged"
                 continue
             code = before["referral_code"] if before else _referral_code()
             writes.append({**merged, "referral_code": code, "now": now})
             if merged["pin"] is not None and (before is None or before["pin"] != merged["pin"]):
                 pins[email] = merged["pin"]
-            if before is None:
-                result.created += 1
-            else:
-                result.updated += 1
+            statuses[email] = "created" if before is None else "updated"
         ids = {email: row["id"] for email, row in existing.items()}
         ids.update(self._upsert(connection, writes, existing))
         credited = self._credit(connection, latest, ids, existing, now)
@@ -370,6 +494,12 @@ class CustomerLoader:
         self.loyalty.outbox.contacts_changed(session, sorted(changed))
         if self.events:
             self._queue_events(session, ids, pins, credited)
+        for email, status in statuses.items():
+            if status == "unchanged" and ids[email] in credited:
+                status = "updated"  # the opening balance is a change of its own
+            setattr(result, status, getattr(result, status) + 1)
+            outcomes[email] = Outcome(status, ids[email])
+        return outcomes
 
     def _existing(self, connection: Connection, emails: list[str]) -> dict[str, dict[str, Any]]:
         statement = select(
@@ -540,6 +670,31 @@ class CustomerLoader:
                 for customer_id, (points, balance) in credited.items()
             ],
         )
+
+
+def external_id_clashes(connection: Connection, rows: Sequence[Row]) -> dict[str, RowError]:
+    """The rows whose external id belongs to a customer with another e-mail, by e-mail: the
+    REST API's 409, found before anything is written."""
+    wanted = {
+        row.values["external_id"]: row
+        for row in rows
+        if row.values and row.values.get("external_id") is not None
+    }
+    if not wanted:
+        return {}
+    owners = connection.execute(
+        select(CUSTOMERS.c.external_id, CUSTOMERS.c.email).where(
+            CUSTOMERS.c.external_id.in_(sorted(wanted))
+        )
+    )
+    clashes = {}
+    for external_id, owner in owners:
+        row = wanted[external_id]
+        email = (row.values or {})["email"]
+        if email != owner:
+            message = f"Another customer has external id {external_id}."
+            clashes[email] = RowError(row.line, "external_id", message)
+    return clashes
 
 
 def _merged(values: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:

@@ -44,6 +44,7 @@ OPERATIONS = [
     "POST /api/customers/{customer_id}/transactions",
     "PUT /api/customers/{customer_id}/pin",
     "GET /api/customers/{customer_id}/ledger",
+    "POST /api/customers/bulk",
 ]
 
 

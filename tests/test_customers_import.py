@@ -138,12 +138,24 @@ def _bad_utf8_at_line_1202() -> bytes:
 
 
 BAD_FILES = {
-    "short row": ("email,first_name,points\na@x.cz\n", "line 2: The row has 1 fields"),
+    "short row": (
+        "email,first_name,points\na@x.cz\n",
+        "line 2, first_name: The row has 1 fields",
+    ),
     "huge field": (
         f"email,pin,first_name\na@x.cz,{PIN},{'x' * 131_073}\n",
         "line 2: Not CSV: field larger than field limit",
     ),
     "not utf-8": (_bad_utf8_at_line_1202(), "line 1202, first_name: Not UTF-8: byte 0xe9"),
+    "quote not closed": (
+        'email,first_name,points\na@x.cz,"Jana,5\nb@x.cz,Petr,1\n',
+        "line 2, first_name: A quote opened in this field is not closed.",
+    ),
+    "text after a quote": (
+        'email,first_name,points\na@x.cz,"Jana"x,5\n',
+        "line 2, first_name: Text after the closing quote",
+    ),
+    "long row": ("email,points\na@x.cz,5,6\n", "line 2, field 3: The row has 3 fields"),
     "huge missions": (
         f"email,pin,missions\na@x.cz,{PIN},99999999999\n",
         "line 2, missions: Must be greater than or equal to 0",
@@ -195,6 +207,16 @@ def test_skip_invalid_imports_exactly_the_valid_rows_and_exits_1(app, services, 
     with services.db.read() as session:
         emails = set(session.scalars(select(Customer.email)))
     assert emails == {"ok1@x.cz", "ok2@x.cz"}
+
+
+def test_a_quote_left_open_spoils_its_line_only(app, services, tmp_path) -> None:
+    # Not the lines after it: each of them is read, checked and imported on its own.
+    text = 'email,first_name\na@x.cz,"Jana\nb@x.cz,Petr\nc@x.cz,"Eva\n'
+    result = _import(app, _write(tmp_path, text), "--skip-invalid")
+    assert result.exit_code == 1 and "checked 3 rows: 2 bad" in result.output
+    assert "line 4, first_name: A quote opened" in result.output
+    with services.db.read() as session:
+        assert list(session.scalars(select(Customer.first_name))) == ["Petr"]
 
 
 def test_a_file_without_an_email_column_is_refused(app, tmp_path: Path) -> None:
@@ -274,14 +296,25 @@ def test_without_a_configured_key_one_is_generated_once_and_reused(tmp_path: Pat
     assert SecretBox(load_key(None, tmp_path)).decrypt(token) == "api-key"
 
 
-def test_an_external_id_of_another_customer_stops_the_import_with_a_message(
+def test_an_external_id_of_another_customer_is_a_bad_row_found_by_the_check(
     app, client, auth, services, tmp_path
 ) -> None:
-    client.post("/api/customers", json={"email": "a@x.cz", "external_id": "x-1"}, headers=auth)
-    result = _import(app, _write(tmp_path, "email,external_id,points\nb@x.cz,x-1,10\n"))
+    created = client.post(
+        "/api/customers", json={"email": "a@x.cz", "external_id": "x-1"}, headers=auth
+    )
+    clash = client.post(
+        "/api/customers", json={"email": "b@x.cz", "external_id": "x-1"}, headers=auth
+    )
+    assert (created.status_code, clash.status_code) == (201, 409)
+    text = "email,external_id,points\nb@x.cz,x-1,10\nc@x.cz,x-3,5\n"
+    result = _import(app, _write(tmp_path, text))
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "Lines 2-2: an external_id belongs to another customer" in result.output
+    assert f"line 2, external_id: {clash.json['message']}" in result.output
+    assert "checked 2 rows: 1 bad" in result.output and "Nothing imported" in result.output
     assert _count(services, Customer) == 1 and _count(services, LedgerEntry) == 0
+
+    own = _import(app, _write(tmp_path, "email,external_id\na@x.cz,x-1\n"), "--dry-run")
+    assert own.exit_code == 0 and "checked 1 rows: 0 bad" in own.output
 
 
 def test_a_customer_the_api_creates_during_the_import_is_merged_not_overwritten(

@@ -8,6 +8,7 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from pointbridge.web.api.bulk import blp as bulk
 from pointbridge.web.api.customers import blp as customers
 from pointbridge.web.errors import error_response
 
@@ -52,3 +53,4 @@ def init_api(app: Flask) -> None:
         },
     )
     api.register_blueprint(customers, url_prefix="/api")
+    api.register_blueprint(bulk, url_prefix="/api")

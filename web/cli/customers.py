@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 import click
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
+from pointbridge.db import Database
 from pointbridge.files import open_private
 from pointbridge.imports import (
     BATCH_SIZE,
@@ -56,8 +62,10 @@ def import_(
     --skip-invalid. Exits 1 when any row was not imported.
     """
     report = report or source.with_name(source.name + ".errors.csv")
-    with source.open("rb") as stream:
-        checked = _check(stream, report)
+    svc = services()
+    with source.open("rb") as stream, _progress(stream, "checking") as progress:
+        checked, shown = _check(stream, report, svc.db, progress)
+    _show_check(checked, shown, report)
     if dry_run or (checked.bad_rows and not skip_invalid):
         if checked.bad_rows and not dry_run:
             click.echo(
@@ -66,11 +74,16 @@ def import_(
                 err=True,
             )
         sys.exit(1 if checked.bad_rows else 0)
-    svc = services()
     loader = CustomerLoader(svc.db, svc.loyalty, events=events)
-    with source.open("rb") as stream:
+    with source.open("rb") as stream, _progress(stream, "importing") as progress:
         try:
-            result = loader.load(stream, checked.fingerprint, resume=resume, batch_size=batch_size)
+            result = loader.load(
+                stream,
+                checked.fingerprint,
+                resume=resume,
+                batch_size=batch_size,
+                on_batch=lambda _, rows: progress(rows),
+            )
         except ImportRefused as exc:
             raise click.ClickException(exc.message) from None
     click.echo(_summary(result))
@@ -78,7 +91,35 @@ def import_(
         sys.exit(1)
 
 
-def _check(stream: IO[bytes], report: Path) -> CheckResult:
+@contextlib.contextmanager
+def _progress(stream: IO[bytes], label: str) -> Iterator[Callable[[int], None]]:
+    """On a terminal, a bar over the file's bytes with rows/s and the time left; elsewhere
+    (a pipe, a log, cron) nothing: the summary line says it all."""
+    if not sys.stdout.isatty():
+        yield lambda rows: None
+        return
+    size = os.fstat(stream.fileno()).st_size
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        _RowsPerSecond(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(label, total=size, rows=0)
+        yield lambda rows: progress.update(task, completed=stream.tell(), rows=rows)
+
+
+class _RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0
+        return Text(f"{task.fields['rows'] / elapsed:,.0f} rows/s" if elapsed else "")
+
+
+def _check(
+    stream: IO[bytes], report: Path, db: Database, progress: Callable[[int], None]
+) -> tuple[CheckResult, list[RowError]]:
     shown: list[RowError] = []
     report.unlink(missing_ok=True)  # a report from an earlier run would describe another file
     with _ReportFile(report) as write:
@@ -89,16 +130,19 @@ def _check(stream: IO[bytes], report: Path) -> CheckResult:
                 shown.append(error)
 
         try:
-            checked = check_file(stream, on_error)
+            checked = check_file(stream, on_error, db, on_rows=progress)
         except ImportRefused as exc:
             raise click.ClickException(exc.message) from None
+    return checked, shown
+
+
+def _show_check(checked: CheckResult, shown: list[RowError], report: Path) -> None:
     click.echo(f"checked {checked.rows} rows: {checked.bad_rows} bad")
     for error in shown:
         column = f", {error.column}" if error.column else ""
         click.echo(f"  line {error.line}{column}: {error.message}", err=True)
     if checked.bad_rows:
         click.echo(f"every bad row: {report}", err=True)
-    return checked
 
 
 class _ReportFile:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from marshmallow import Schema
+
 from pointbridge import (
     ConfigurationError,
     Contact,
@@ -18,12 +20,22 @@ from pointbridge import (
     Platform,
     RateLimit,
     hookimpl,
+    setting_fields,
 )
 from pointbridge.fields import ExistingField, ensure_fields
-from pointbridge_splio.client import OFF_CONTACTS, SplioClient
+from pointbridge_splio.client import DEFAULT_API_URL, OFF_CONTACTS, SplioClient
 from pointbridge_splio.fields import field_specs
-from pointbridge_splio.settings import SplioSettings
 from pointbridge_splio.sync import ContactSync
+
+
+class SplioSettings(Schema):
+    api_key = setting_fields.secret(
+        "API key of a Splio API user (Splio → users → API users → new user)."
+    )
+    api_url = setting_fields.api_url(
+        DEFAULT_API_URL, "Splio API address; change it only if Splio tells you to."
+    )
+
 
 PLATFORM = Platform(
     name="splio",
@@ -43,8 +55,6 @@ PLATFORM = Platform(
     export_after_install=True,
 )
 
-_CUSTOM_FIELD_KEY = re.compile(r"^c\d+$")
-
 
 @hookimpl
 def register_platforms(register: Callable[[Platform], None]) -> None:
@@ -63,7 +73,7 @@ def install(integration: Integration) -> InstallResult:
             "This Splio universe identifies contacts by cellphone; pointbridge identifies "
             "them by e-mail. Ask Splio to make e-mail the universe's unique key."
         )
-    if unique_key and _CUSTOM_FIELD_KEY.match(unique_key):
+    if unique_key and re.fullmatch(r"c\d+", unique_key):
         notes.append(
             f"This universe identifies contacts by custom field {unique_key}, not by e-mail; "
             "updates of existing contacts will only work if that field holds the e-mail."

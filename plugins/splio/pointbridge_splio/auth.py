@@ -14,7 +14,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 ASSUMED_LIFETIME = 3600.0
 # Renew this long before expiry (or sooner for short-lived tokens: a tenth of the lifetime), so
@@ -36,41 +35,31 @@ def jwt_expiry(token: str) -> float | None:
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    value: str
-    # Monotonic-clock deadline after which the token is renewed before use.
-    renew_at: float
-
-    @classmethod
-    def issued(cls, value: str, now_wall: float | None = None) -> Token:
-        now_wall = time.time() if now_wall is None else now_wall
-        exp = jwt_expiry(value)
-        lifetime = exp - now_wall if exp is not None else ASSUMED_LIFETIME
-        lifetime = max(0.0, lifetime)
-        margin = min(RENEW_MARGIN, lifetime / 10)
-        return cls(value, time.monotonic() + lifetime - margin)
-
-    def fresh(self) -> bool:
-        return time.monotonic() < self.renew_at
+def renewal_time(token: str) -> float:
+    """The monotonic-clock time after which ``token`` is renewed before use."""
+    exp = jwt_expiry(token)
+    lifetime = max(0.0, exp - time.time() if exp is not None else ASSUMED_LIFETIME)
+    return time.monotonic() + lifetime - min(RENEW_MARGIN, lifetime / 10)
 
 
 class KeptToken:
     """The integration's token between hook calls (``integration.state(KeptToken)``)."""
 
     def __init__(self) -> None:
-        self.token: Token | None = None
+        self.value: str | None = None
+        self.renew_at = 0.0
         self._lock = threading.Lock()
 
     def current(self, authenticate: Callable[[], str]) -> str:
         # Under the lock so that threads sharing an expired token authenticate once, not each.
         with self._lock:
-            if self.token is None or not self.token.fresh():
-                self.token = Token.issued(authenticate())
-            return self.token.value
+            if self.value is None or time.monotonic() >= self.renew_at:
+                self.value = authenticate()
+                self.renew_at = renewal_time(self.value)
+            return self.value
 
     def forget(self, value: str) -> None:
         """Drop ``value`` if it is still the current token (a 401 said it no longer works)."""
         with self._lock:
-            if self.token is not None and self.token.value == value:
-                self.token = None
+            if self.value == value:
+                self.value = None

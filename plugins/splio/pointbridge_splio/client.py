@@ -21,6 +21,7 @@ import requests
 
 from pointbridge import AuthError, ConfigurationError, Integration, TransientError
 from pointbridge.http import error_summary, json_object, parse_retry_after
+from pointbridge.paging import all_pages
 from pointbridge_splio.auth import KeptToken
 from pointbridge_splio.known import KnownContacts
 
@@ -124,22 +125,14 @@ class SplioClient:
 
     def contact_fields(self) -> list[dict[str, Any]]:
         """Every contact field, all pages of ``GET /data/fields/contacts``."""
-        elements: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            body = json_object(
-                self.request(
-                    "GET",
-                    "data/fields/contacts",
-                    params={"page_number": page, "per_page": FIELDS_PER_PAGE},
-                )
-            )
-            batch = [e for e in body.get("elements") or [] if isinstance(e, dict)]
-            elements.extend(batch)
+
+        def page(offset: int) -> tuple[list[Any], int | None]:
+            params = {"page_number": offset // FIELDS_PER_PAGE + 1, "per_page": FIELDS_PER_PAGE}
+            body = json_object(self.request("GET", "data/fields/contacts", params=params))
             total = body.get("count_element")
-            if not batch or (isinstance(total, int) and len(elements) >= total):
-                return elements
-            page += 1
+            return list(body.get("elements") or []), total if isinstance(total, int) else None
+
+        return [e for e in all_pages(page, FIELDS_PER_PAGE) if isinstance(e, dict)]
 
     def create_field(self, name: str, data_type: str) -> dict[str, Any]:
         response = self.request(

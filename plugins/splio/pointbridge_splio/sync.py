@@ -64,16 +64,10 @@ class ContactSync:
     def fields(self, contact: Contact, *, creating: bool) -> list[dict[str, Any]]:
         return custom_fields(contact, self.prefix, self.field_ids, creating=creating)
 
-    # -- creating ------------------------------------------------------------------------------
-
     def create_payload(self, contact: Contact) -> dict[str, Any]:
-        payload: dict[str, Any] = {"email": contact.email}
-        if contact.first_name:
-            payload["firstname"] = contact.first_name
-        if contact.last_name:
-            payload["lastname"] = contact.last_name
-        payload["custom_fields"] = self.fields(contact, creating=True)
-        return payload
+        names = {"firstname": contact.first_name, "lastname": contact.last_name}
+        payload = {"email": contact.email, **{k: v for k, v in names.items() if v}}
+        return {**payload, "custom_fields": self.fields(contact, creating=True)}
 
     def create(self, chunk: Sequence[Contact]) -> tuple[list[Contact], list[ItemFailure]]:
         """Bulk-create ``chunk``: the contacts Splio already had, and those that failed."""
@@ -109,8 +103,6 @@ class ContactSync:
             # custom field, the set-up is broken, not the contacts. Pause rather than dead-letter.
             raise ConfigurationError(FIELDS_BROKEN.format(detail=field_errors[0]))
         return existing, failures
-
-    # -- updating ------------------------------------------------------------------------------
 
     def update(self, contact: Contact) -> None:
         """PATCH one contact; a contact deleted in Splio since is created again."""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from pointbridge_splio import install, push_contact
-from pointbridge_splio.auth import ASSUMED_LIFETIME, Token, jwt_expiry
+from pointbridge_splio.auth import ASSUMED_LIFETIME, jwt_expiry, renewal_time
 from pointbridge_splio.client import SplioClient
 from pointbridge_splio.fake import FakeSplio
 
@@ -49,8 +49,8 @@ def test_a_token_about_to_expire_is_renewed_before_use(
     server: FakeServer, installed: Integration
 ) -> None:
     kept = SplioClient(installed).auth
-    assert kept.token is not None
-    kept.token = Token(kept.token.value, renew_at=time.monotonic())  # its renewal time came
+    assert kept.value is not None
+    kept.renew_at = time.monotonic()  # its renewal time came
 
     assert push_contact(installed, [sample_contact(2, "b@example.cz")]) == []
     assert _statuses(server, 401) == 0
@@ -130,10 +130,10 @@ def test_threads_sharing_an_expired_token_authenticate_once(
 
 def test_a_token_without_expiry_is_kept_for_the_shorter_documented_lifetime() -> None:
     before = time.monotonic()
-    token = Token.issued("opaque-token-without-claims")
+    renew_at = renewal_time("opaque-token-without-claims")
     after = time.monotonic()
     # Renewed five minutes before the assumed lifetime ends, counted from when it was issued.
-    assert before + ASSUMED_LIFETIME - 300 <= token.renew_at <= after + ASSUMED_LIFETIME - 300
+    assert before + ASSUMED_LIFETIME - 300 <= renew_at <= after + ASSUMED_LIFETIME - 300
 
 
 def test_a_429_during_install_says_how_long_and_the_retry_creates_nothing_twice(

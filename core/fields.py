@@ -3,7 +3,9 @@
 Each plugin lists the fields it writes (``FieldSpec``: the platform's name and type) and what
 the account has (``ExistingField``); ``ensure_fields`` reuses those that match by name, creates
 the rest through the plugin's own call, and says where a field the admin made has another type.
-Running it again creates nothing, which is what makes ``install`` safe to repeat.
+Running it again creates nothing, which is what makes ``install`` safe to repeat. A field
+another install created between the listing and the create (the platform answers "already
+exists") counts as existing: ``create`` raises ``FieldExists``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ class ExistingField:
     name: str
     type: str
     id: Any = None
+
+
+class FieldExists(Exception):
+    """Raised by an ``ensure_fields`` ``create``: the platform already has the field (made
+    meanwhile by someone else), with this ``id`` if the answer told it."""
+
+    def __init__(self, id: Any = None) -> None:
+        super().__init__(id)
+        self.id = id
 
 
 @dataclass
@@ -58,8 +69,13 @@ def ensure_fields(
     for spec in wanted:
         match = found.get(same_name(spec.name))
         if match is None:
-            result.ids[spec.name] = create(spec)
-            result.created.append(spec.name)
+            try:
+                result.ids[spec.name] = create(spec)
+            except FieldExists as exists:
+                result.ids[spec.name] = exists.id
+                result.existing.append(spec.name)
+            else:
+                result.created.append(spec.name)
             continue
         result.ids[spec.name] = match.id
         result.existing.append(spec.name)

@@ -20,7 +20,7 @@ from pointbridge import (
     send_each,
 )
 from pointbridge.errors import AuthError, PermanentError
-from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
+from pointbridge.fields import ExistingField, FieldExists, FieldSpec, ensure_fields
 from pointbridge.models import IntegrationStatus
 from pointbridge.services import Services
 from pointbridge.testing import FakeServer
@@ -196,6 +196,19 @@ def test_ensure_fields_reuses_by_name_creates_the_rest_and_warns_on_a_type_misma
         create,
     )
     assert created == ["ELLITY_TIER"] and again.created == [] and again.warnings == []
+
+
+def test_a_field_created_meanwhile_counts_as_existing() -> None:
+    def create(spec: FieldSpec) -> int:
+        if spec.name == "ELLITY_TIER":
+            raise FieldExists(7)  # another install was quicker
+        return 99
+
+    wanted = [FieldSpec("ELLITY_POINTS", "Numeric"), FieldSpec("ELLITY_TIER", "String")]
+    ensured = ensure_fields(wanted, [], create)
+
+    assert (ensured.created, ensured.existing) == (["ELLITY_POINTS"], ["ELLITY_TIER"])
+    assert ensured.ids == {"ELLITY_POINTS": 99, "ELLITY_TIER": 7}
 
 
 def test_send_each_stops_trying_once_the_platform_looks_down() -> None:

@@ -7,23 +7,15 @@ sends no webhooks in this integration: its automations read the data fields.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from pointbridge import (
-    Contact,
-    InstallResult,
-    Integration,
-    ItemFailure,
-    Platform,
-    RateLimit,
-    hookimpl,
-)
+from pointbridge import InstallResult, Integration, Platform, RateLimit, hookimpl
 from pointbridge.choices import pick
-from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
-from pointbridge_dotmailer.client import connect, discover_endpoint, regional_client
+from pointbridge.fields import ExistingField, ensure_fields
+from pointbridge_dotmailer.client import connect, discover_endpoint
 from pointbridge_dotmailer.fields import NAME_FIELDS, field_names, field_specs
 from pointbridge_dotmailer.settings import DotdigitalSettings
-from pointbridge_dotmailer.sync import push
+from pointbridge_dotmailer.sync import push_contact
 
 NAME = "dotmailer"
 
@@ -73,22 +65,16 @@ def install(integration: Integration) -> InstallResult:
     )
 
     account_fields = client.data_fields()
-    raced: list[str] = []
-
-    def create(spec: FieldSpec) -> None:
-        if not client.create_data_field(spec.name, spec.type):
-            raced.append(spec.name)  # created meanwhile by someone else: same outcome
-
     ensured = ensure_fields(
         field_specs(names),
         [ExistingField(str(f["name"]), str(f.get("type") or "")) for f in account_fields],
-        create,
+        client.create_data_field,
     )
     present = {str(field["name"]).upper() for field in account_fields}
     message = f"Contacts go to address book “{book.get('name', book['id'])}” via {endpoint}."
     return InstallResult(
-        created=[name for name in ensured.created if name not in raced],
-        existing=ensured.existing + raced,
+        created=ensured.created,
+        existing=ensured.existing,
         data={
             "api_endpoint": endpoint,
             "address_book_id": int(book["id"]),
@@ -99,6 +85,4 @@ def install(integration: Integration) -> InstallResult:
     )
 
 
-@hookimpl
-def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    return push(regional_client(integration), integration, contacts)
+__all__ = ["PLATFORM", "install", "push_contact", "register_platforms"]

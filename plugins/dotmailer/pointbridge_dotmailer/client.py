@@ -21,6 +21,7 @@ from urllib.parse import quote
 import requests
 
 from pointbridge import Integration, PermanentError, RateLimited, TransientError
+from pointbridge.fields import FieldExists, FieldSpec
 from pointbridge.http import ApiClient, error_summary, json_object, parse_reset, parse_retry_after
 from pointbridge.jobs import JobLost, wait_for_job
 
@@ -109,19 +110,21 @@ class DotdigitalClient:
     def data_fields(self) -> list[dict[str, Any]]:
         return list(self.http.get("v2/data-fields").json())
 
-    def create_data_field(self, name: str, type_: str) -> bool:
-        """Create a data field; ``False`` when one of that name already exists."""
+    def create_data_field(self, spec: FieldSpec) -> None:
+        """Create a data field (``FieldExists`` when one of that name already exists)."""
         # A contact pointbridge has not written yet shows a balance of 0, not an empty one.
-        default = 0 if type_ == "Numeric" else None
-        body = {"name": name, "type": type_, "visibility": "Private", "defaultValue": default}
-        response = self.http.post("v2/data-fields", json=body, passthrough=(400,))
+        default = 0 if spec.type == "Numeric" else None
+        body = {"name": spec.name, "type": spec.type, "visibility": "Private"}
+        response = self.http.post(
+            "v2/data-fields", json={**body, "defaultValue": default}, passthrough=(400,)
+        )
         if error_code(response) == "ERROR_NON_UNIQUE_DATAFIELD":
-            return False
+            raise FieldExists
         if response.status_code == 400:
             raise PermanentError(
-                f"Dotdigital refused to create the data field {name}: {error_summary(response)}"
+                f"Dotdigital refused to create the data field {spec.name}: "
+                + error_summary(response)
             )
-        return True
 
     def address_books(self) -> list[dict[str, Any]]:
         """Every address book, paging with select/skip until a page comes back empty."""
@@ -157,7 +160,8 @@ class DotdigitalClient:
 
     def start_import(self, contacts: Sequence[Mapping[str, Any]]) -> str:
         """Submit a bulk import (``PUT /contacts/v3/import``) and return its id."""
-        body = {"mergeOption": "overwrite", "contacts": list(contacts)}
+        rows = [{"matchIdentifier": "email", **contact} for contact in contacts]
+        body = {"mergeOption": "overwrite", "contacts": rows}
         response = self.writes.put("contacts/v3/import", json=body, passthrough=(400,))
         if response.status_code == 400:
             raise import_rejected(response)

@@ -11,28 +11,37 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pointbridge import Contact, Integration, ItemFailure, PermanentError, TransientError
+from pointbridge import Contact, Integration, ItemFailure, PermanentError, TransientError, hookimpl
 from pointbridge.bulk import failures_by_email
 from pointbridge.http import error_summary
-from pointbridge_dotmailer.client import DotdigitalClient, import_rejected, is_data_field_error
+from pointbridge_dotmailer.client import (
+    DotdigitalClient,
+    import_rejected,
+    is_data_field_error,
+    regional_client,
+)
 from pointbridge_dotmailer.fields import data_field_values, field_names
 
+# Import statuses that only an admin can resolve.
+OUTCOMES = {
+    "RejectedByWatchdog": "Dotdigital's import watchdog rejected the batch (it checks imports "
+    "for signs of bought or poor-quality lists); ask Dotdigital support to review import "
+    "{import_id}.",
+    "ExceedsAllowedContactLimit": "The Dotdigital account has reached its contact limit; raise "
+    "the limit with Dotdigital, then replay the failed deliveries.",
+}
 
-def _lists(integration: Integration) -> dict[str, list[int]]:
-    """The ``lists`` of a v3 contact: the address book, once the admin has chosen it."""
-    book = integration.settings.get("address_book_id")
-    return {"lists": [int(book)]} if book else {}
 
-
-def push(
-    client: DotdigitalClient, integration: Integration, contacts: Sequence[Contact]
-) -> list[ItemFailure]:
+@hookimpl
+def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
+    client = regional_client(integration)
     names = field_names(integration.field_prefix)
     name_fields = list(integration.data.get("name_fields", ()))
-    lists = _lists(integration)
+    # The address book, once the admin has chosen it.
+    book = integration.settings.get("address_book_id")
+    lists = {"lists": [int(book)]} if book else {}
     rows = [
         {
-            "matchIdentifier": "email",
             "identifiers": {"email": contact.email},
             "dataFields": data_field_values(contact, names, name_fields),
             **lists,
@@ -47,8 +56,7 @@ def push(
 def _patch_one(
     client: DotdigitalClient, contact: Contact, row: Mapping[str, Any]
 ) -> list[ItemFailure]:
-    body = {key: value for key, value in row.items() if key != "matchIdentifier"}
-    response = client.upsert_contact(contact.email, body)
+    response = client.upsert_contact(contact.email, row)
     if response.status_code != 400:
         return []
     if is_data_field_error(response):
@@ -68,17 +76,8 @@ def _import(
     import_id = client.start_import(rows)
     result = client.wait_for_import(import_id)
     status = result.get("status")
-    if status == "RejectedByWatchdog":
-        raise PermanentError(
-            "Dotdigital's import watchdog rejected the batch (it checks imports for signs of "
-            "bought or poor-quality lists); ask Dotdigital support to review import "
-            f"{import_id}."
-        )
-    if status == "ExceedsAllowedContactLimit":
-        raise PermanentError(
-            "The Dotdigital account has reached its contact limit; raise the limit with "
-            "Dotdigital, then replay the failed deliveries."
-        )
+    if status in OUTCOMES:
+        raise PermanentError(OUTCOMES[status].format(import_id=import_id))
     if status != "Finished":
         # "Failed" and anything unknown: Dotdigital gave no reason, so try the batch again.
         raise TransientError(f"Dotdigital import {import_id} ended with status {status!r}.")

@@ -15,11 +15,9 @@ from pointbridge import (
     InstallResult,
     Integration,
     ItemFailure,
-    ListSubscription,
     PermanentError,
     Platform,
     RateLimit,
-    WebhookRequest,
     hookimpl,
     setting_fields,
 )
@@ -28,7 +26,7 @@ from pointbridge.http import ApiClient
 from pointbridge_smartemailing import client
 from pointbridge_smartemailing.client import DEFAULT_API_URL, MAX_EVENTS, MAX_IMPORT
 from pointbridge_smartemailing.mapping import import_item, trigger_item, wanted_fields
-from pointbridge_smartemailing.webhooks import parse_subscription
+from pointbridge_smartemailing.webhooks import handle_webhook
 
 NAME = "smartemailing"
 
@@ -116,11 +114,11 @@ def install(integration: Integration) -> InstallResult:
     client.check_credentials(api)
     list_id = integration.settings.get("contact_list_id")
     if list_id is not None:
-        lists = client.paged(api, "contactlists")
-        if not any(str(item.get("id")) == str(list_id) for item in lists):
+        lists = {str(item["id"]): item.get("name") for item in client.paged(api, "contactlists")}
+        if str(list_id) not in lists:
             raise ChoiceRequired(
                 "contact_list_id",
-                [(str(item["id"]), str(item.get("name") or item["id"])) for item in lists],
+                [(key, str(name or key)) for key, name in lists.items()],
                 f"SmartEmailing has no contact list with ID {list_id}: pick one of the lists "
                 "below, or leave the setting empty to sync fields without adding contacts to a "
                 "list.",
@@ -184,6 +182,4 @@ def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFa
     return []
 
 
-@hookimpl
-def handle_webhook(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
-    return parse_subscription(integration, request)
+__all__ = ["emit_event", "handle_webhook", "install", "push_contact", "register_platforms"]

@@ -44,14 +44,11 @@ def customfield_values(
 ) -> list[dict[str, Any]]:
     """The ``customfields`` list of one import item: every loyalty field, by SmartEmailing id."""
     values = loyalty_fields(contact)
-    out: list[dict[str, Any]] = []
-    for key, type_ in FIELD_TYPES.items():
-        text = str(values[key])
-        # An empty string is no date; null clears a date field instead of failing the import.
-        out.append(
-            {"id": ids[prefix + key], "value": None if type_ == "date" and not text else text}
-        )
-    return out
+    # An empty string is no date; null clears a date field instead of failing the import.
+    return [
+        {"id": ids[prefix + key], "value": str(values[key]) or (None if type_ == "date" else "")}
+        for key, type_ in FIELD_TYPES.items()
+    ]
 
 
 def import_item(

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest
+from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest, hookimpl
 from pointbridge.platform import parse_json
 from pointbridge.webhook_secret import require_secret
 
@@ -93,7 +93,8 @@ def _list_id_problem(data: dict[str, Any]) -> str:
     return "data.listId is missing: it names the list the contact joined or left."
 
 
-def parse_subscription(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
+@hookimpl
+def handle_webhook(integration: Integration, request: WebhookRequest) -> list[ListSubscription]:
     require_secret(request, SECRET_HEADER, integration.webhook_secret, WEBHOOK_ACTION)
     text, body = _parse(integration, request)
 
@@ -103,12 +104,9 @@ def parse_subscription(integration: Integration, request: WebhookRequest) -> lis
     if not isinstance(body, dict):
         raise reject("The body must be a JSON object with eventName and data.")
     event = body.get("eventName")
-    if event is None:
-        raise reject('eventName is missing: it must be "subscribed" or "unsubscribed".')
     if not isinstance(event, str) or event.strip().lower() not in EVENT_NAMES:
-        raise reject(
-            f'eventName is {json.dumps(event)}: it must be "subscribed" or "unsubscribed".'
-        )
+        found = "missing" if event is None else json.dumps(event)
+        raise reject(f'eventName is {found}: it must be "subscribed" or "unsubscribed".')
     data = body.get("data")
     if not isinstance(data, dict):
         raise reject("data is missing or not an object: it must hold email and listId.")

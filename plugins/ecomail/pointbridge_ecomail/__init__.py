@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from marshmallow import Schema
 
-from pointbridge import Capability, Integration, Platform, RateLimit, hookimpl, setting_fields
-from pointbridge_ecomail.client import BULK_MAX, DEFAULT_API_URL, list_id_of
+from pointbridge import Capability, Platform, RateLimit, hookimpl, setting_fields
+from pointbridge_ecomail.client import BULK_MAX, DEFAULT_API_URL
 from pointbridge_ecomail.contacts import push_contact
 from pointbridge_ecomail.fields import csv_row
 from pointbridge_ecomail.install import install
@@ -42,13 +42,6 @@ class EcomailSettings(Schema):
     )
 
 
-def written_lists(integration: Integration) -> set[str]:
-    """The list the loyalty fields are synced into: Ecomail calls a list's webhook for
-    subscriptions made through its API too, so every export there comes back."""
-    list_id = list_id_of(integration)
-    return {list_id} if list_id else set()
-
-
 PLATFORM = Platform(
     name="ecomail",
     title="Ecomail",
@@ -60,7 +53,9 @@ PLATFORM = Platform(
     # contact pushes and events through the integration's client.
     rate_limit=RateLimit(1000, 60),
     csv_row=csv_row,
-    written_lists=written_lists,
+    # Ecomail calls a list's webhook for subscriptions made through its API too, so every
+    # export into the synced list comes back: it cannot carry a reward.
+    written_lists=setting_fields.written_list("list_id"),
     description="Ecomail: loyalty custom fields in a contact list, tracker events, list webhooks.",
 )
 

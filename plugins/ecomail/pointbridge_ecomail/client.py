@@ -3,12 +3,9 @@ auth header, timeouts, error mapping, pacing under ``PLATFORM.rate_limit``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
-
-from pointbridge import ConfigurationError, Integration
+from pointbridge import Integration
 from pointbridge.http import ApiClient, json_object
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
@@ -32,22 +29,6 @@ def api(integration: Integration) -> ApiClient:
     )
 
 
-def list_id_of(integration: Integration) -> str:
-    """The chosen list's id as Ecomail's answers and webhooks compare it; "" for none."""
-    list_id = integration.settings.get("list_id")
-    return "" if list_id is None else str(list_id)
-
-
-def chosen_list(integration: Integration) -> str:
-    """The list to sync into; without one nothing can be sent until an admin picks it."""
-    list_id = list_id_of(integration)
-    if not list_id:
-        raise ConfigurationError(
-            "No Ecomail list is chosen: set list_id (install lists the account's lists)."
-        )
-    return list_id
-
-
 def lists(api: ApiClient) -> list[dict[str, Any]]:
     """Every list of the account; also the cheapest call that proves the key works."""
     found: list[dict[str, Any]] = []
@@ -67,31 +48,3 @@ def list_detail(api: ApiClient, list_id: str) -> dict[str, Any] | None:
     response = api.get(f"lists/{list_id}", passthrough=(404,))
     detail = json_object(response).get("list") if response.ok else None
     return detail if isinstance(detail, dict) else None
-
-
-def subscribe_bulk(
-    api: ApiClient, list_id: str, subscribers: Sequence[Mapping[str, Any]]
-) -> requests.Response:
-    """Upsert up to ``BULK_MAX`` subscribers without resubscribing or confirmation mails.
-
-    400/422 come back to the caller (who isolates the bad item); anything else is raised.
-    """
-    payload = {
-        "subscriber_data": list(subscribers),
-        "update_existing": True,
-        "resubscribe": False,
-        "trigger_autoresponders": False,
-        # Bulk always skips double opt-in per the docs; said anyway in case that changes.
-        "skip_confirmation": True,
-    }
-    return api.post(
-        f"lists/{list_id}/subscribe-bulk",
-        json=payload,
-        timeout=BULK_TIMEOUT,
-        passthrough=(400, 422),
-    )
-
-
-def track_event(api: ApiClient, event: Mapping[str, Any]) -> requests.Response:
-    """``POST tracker/events`` for one event; 400/404/422 come back for per-item handling."""
-    return api.post("tracker/events", json={"event": dict(event)}, passthrough=(400, 404, 422))

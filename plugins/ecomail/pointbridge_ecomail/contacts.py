@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
-from pointbridge import Contact, Integration, ItemFailure, PermanentError, hookimpl
+from pointbridge import (
+    ConfigurationError,
+    Contact,
+    Integration,
+    ItemFailure,
+    PermanentError,
+    hookimpl,
+)
+from pointbridge.halving import refused_alone
 from pointbridge.http import ApiClient, error_summary
 from pointbridge_ecomail import client
-from pointbridge_ecomail.client import BULK_MAX
+from pointbridge_ecomail.client import BULK_MAX, BULK_TIMEOUT
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
-
-Ready = list[tuple[Contact, dict[str, Any]]]
 
 
 def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
@@ -30,10 +37,15 @@ def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
 
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    list_id = client.chosen_list(integration)
+    list_id = integration.settings.get("list_id")
+    if list_id is None:
+        # Nothing can be sent until an admin picks one: the integration pauses, rows wait.
+        raise ConfigurationError(
+            "No Ecomail list is chosen: set list_id (install lists the account's lists)."
+        )
     api = client.api(integration)
     failures: list[ItemFailure] = []
-    ready: Ready = []
+    ready: list[tuple[Contact, dict[str, Any]]] = []
     for contact in contacts:
         item = subscriber(integration.field_prefix, contact)
         size = custom_fields_size(item["custom_fields"])
@@ -48,25 +60,33 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     # The host sends at most max_batch (= BULK_MAX) contacts, but a caller that sends more must
     # not lose the tail to Ecomail's silent cut-off.
     for start in range(0, len(ready), BULK_MAX):
-        failures.extend(_send(api, list_id, ready[start : start + BULK_MAX]))
+        refused = refused_alone(ready[start : start + BULK_MAX], partial(_upsert, api, list_id))
+        failures.extend(_refused(c, f"Ecomail rejected it: {why}") for (c, _), why in refused)
     return failures
 
 
-def _send(api: ApiClient, list_id: str, batch: Ready) -> list[ItemFailure]:
-    """Send a batch; when Ecomail rejects it as a whole, halve it until the bad items are alone.
+def _upsert(api: ApiClient, list_id: int, batch: Sequence[tuple[Contact, Any]]) -> str | None:
+    """``subscribe-bulk``: upsert without resubscribing or confirmation mails; the refusal.
 
-    Ecomail answers a bulk call with a count, not per-item results, so a validation error on one
-    subscriber would otherwise sink the other 2,999. Re-sending the good halves is safe: upserts.
+    Ecomail answers with a count, not per-item results, so a 400/422 for one bad subscriber
+    refuses the whole call: ``refused_alone`` halves it until the bad ones are alone (the
+    good ones sent again are upserts).
     """
-    if not batch:
-        return []
-    response = client.subscribe_bulk(api, list_id, [item for _, item in batch])
-    if response.ok:
-        return []
-    if len(batch) == 1:
-        return [_refused(batch[0][0], f"Ecomail rejected it: {error_summary(response)}")]
-    middle = len(batch) // 2
-    return _send(api, list_id, batch[:middle]) + _send(api, list_id, batch[middle:])
+    payload = {
+        "subscriber_data": [item for _, item in batch],
+        "update_existing": True,
+        "resubscribe": False,
+        "trigger_autoresponders": False,
+        # Bulk always skips double opt-in per the docs; said anyway in case that changes.
+        "skip_confirmation": True,
+    }
+    response = api.post(
+        f"lists/{list_id}/subscribe-bulk",
+        json=payload,
+        timeout=BULK_TIMEOUT,
+        passthrough=(400, 422),
+    )
+    return None if response.ok else error_summary(response)
 
 
 def _refused(contact: Contact, why: str) -> ItemFailure:

@@ -44,11 +44,10 @@ def _existing(detail: dict[str, Any]) -> list[ExistingField]:
 @hookimpl
 def install(integration: Integration) -> InstallResult:
     api = client.api(integration)
-    list_id = client.list_id_of(integration)
     # Either call is also the credentials check: a bad key is an AuthError.
     detail = pick(
         "list_id",
-        list_id,
+        integration.settings.get("list_id"),
         find=lambda chosen: client.list_detail(api, chosen),
         options=lambda: [
             (str(entry["id"]), str(entry.get("name") or f"List {entry['id']}"))
@@ -60,6 +59,7 @@ def install(integration: Integration) -> InstallResult:
         advice="pointbridge keeps the loyalty fields there and subscribes every customer to it.",
         create="create one in Ecomail",
     )
+    list_id = str(integration.settings["list_id"])
     # Nothing to create: a missing field is only noted, the first sync brings it in.
     fields = ensure_fields(
         wanted(integration.field_prefix),

@@ -1,11 +1,9 @@
 """``emit_event``: one ``POST tracker/events`` per event, category ``<prefix>``, action ``change``.
 
-Ecomail takes one event per request, so a batch goes out item by item (``send_each``): an
-event already accepted is never sent again (Ecomail would run the automation twice), a 429
-hands the untried rest back as ``RateLimited`` (no attempt spent), and a failed request (a 5xx,
-a dropped connection) fails its own event only, holding back that customer's later events so
-they still arrive in order. Two failed requests in a row mean Ecomail looks down: the rest of
-the batch is not tried (each would wait out its own timeout) and waits, costing no attempt.
+Ecomail takes one event per request, so a batch goes out through ``send_each``: an accepted
+event is never sent again (Ecomail would run the automation twice), a failed one holds back
+its customer's later events so they still arrive in order, and two failed requests in a row
+mean Ecomail looks down: the rest wait, costing no attempt.
 """
 
 from __future__ import annotations
@@ -74,7 +72,9 @@ def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFa
     def send(event: Event) -> None:
         payload = tracker_event(integration.field_prefix, event)
         with streak.watch():
-            response = client.track_event(api, payload)
+            response = api.post(
+                "tracker/events", json={"event": payload}, passthrough=(400, 404, 422)
+            )
         if response.ok:
             return
         summary = error_summary(response)

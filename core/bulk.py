@@ -2,12 +2,13 @@
 
 Bulk endpoints (imports, batch upserts) name the items they refused by what was sent, usually
 the e-mail address, not by pointbridge's customer id. ``failures_by_email`` turns those
-refusals into the ``ItemFailure``s ``push_contact`` returns.
+refusals into the ``ItemFailure``s ``push_contact`` returns. Others name the items they took,
+and whoever is left out was skipped: ``failures_unnamed`` fails those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pointbridge.contact import Contact
 from pointbridge.errors import DeliveryError
@@ -34,3 +35,16 @@ def failures_by_email(
             remaining.remove(match)
             failures.append(ItemFailure(match.customer_id, error))
     return failures
+
+
+def failures_unnamed(
+    contacts: Sequence[Contact], named: Iterable[str], error: Callable[[Contact], DeliveryError]
+) -> list[ItemFailure]:
+    """An ``ItemFailure`` with ``error(contact)`` for every contact of the batch whose address
+    is not among the ``named`` ones (compared ignoring case, as platforms compare addresses)."""
+    taken = {email.strip().lower() for email in named}
+    return [
+        ItemFailure(contact.customer_id, error(contact))
+        for contact in contacts
+        if contact.email.strip().lower() not in taken
+    ]

@@ -21,6 +21,7 @@ from pointbridge import (
     hookimpl,
     setting_fields,
 )
+from pointbridge.bulk import failures_unnamed
 from pointbridge.fields import EnsuredFields, ExistingField, ensure_fields
 from pointbridge.http import ApiClient
 from pointbridge_smartemailing import client
@@ -96,11 +97,9 @@ def _ensure_fields(api: ApiClient, integration: Integration) -> EnsuredFields:
 
 def _stored_ids(integration: Integration) -> dict[str, int] | None:
     # The names carry the prefix: ids stored for another prefix name none of the wanted fields.
-    ids = (integration.data or {}).get("customfields")
+    ids = integration.data.get("customfields") or {}
     names = [spec.name for spec in wanted_fields(integration.field_prefix)]
-    if not isinstance(ids, Mapping) or not set(names) <= set(ids):
-        return None
-    return {name: int(ids[name]) for name in names}
+    return {name: int(ids[name]) for name in names} if set(names) <= set(ids) else None
 
 
 def _field_ids(api: ApiClient, integration: Integration) -> dict[str, int]:
@@ -133,9 +132,9 @@ def install(integration: Integration) -> InstallResult:
     )
 
 
-def _import(
-    api: ApiClient, integration: Integration, contacts: Sequence[Contact]
-) -> dict[str, Any]:
+@hookimpl
+def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
+    api = client.api(integration)
     list_id = integration.settings.get("contact_list_id")
 
     def send(ids: Mapping[str, int]) -> dict[str, Any]:
@@ -144,34 +143,26 @@ def _import(
 
     ids = _field_ids(api, integration)
     try:
-        return send(ids)
+        body = send(ids)
     except PermanentError:
         # The usual cause of a whole-batch 422 we can fix ourselves: a field deleted (and maybe
         # recreated) in SmartEmailing since install. Look the ids up again and retry once.
         fresh = _ensure_fields(api, integration).ids
         if fresh == ids:
             raise
-        return send(fresh)
-
-
-@hookimpl
-def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
-    contacts_map = _import(client.api(integration), integration, contacts).get("contacts_map")
+        body = send(fresh)
+    contacts_map = body.get("contacts_map")
     if not isinstance(contacts_map, list):
         return []
     # skip_invalid_emails drops addresses SmartEmailing refuses without failing the call; the
     # contacts_map lists those it took, so whoever is missing was skipped.
-    imported = {
-        str(entry.get("emailaddress", "")).strip().lower()
-        for entry in contacts_map
-        if isinstance(entry, dict)
-    }
-    skipped = "SmartEmailing skipped {!r}: it considers the address invalid."
-    return [
-        ItemFailure(contact.customer_id, PermanentError(skipped.format(contact.email)))
-        for contact in contacts
-        if contact.email.strip().lower() not in imported
-    ]
+    return failures_unnamed(
+        contacts,
+        [str(entry.get("emailaddress", "")) for entry in contacts_map if isinstance(entry, dict)],
+        lambda contact: PermanentError(
+            f"SmartEmailing skipped {contact.email!r}: it considers the address invalid."
+        ),
+    )
 
 
 @hookimpl

@@ -110,11 +110,19 @@ class WebhookRequest:
         try:
             return parse_json(text)
         except json.JSONDecodeError as exc:
-            raise WebhookRejected(
-                400,
-                f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} "
-                f"column {exc.colno}.",
-            ) from None
+            raise WebhookRejected(400, json_problem(text, exc)) from None
+
+
+def json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """What is wrong with a body that is broken JSON, and where: the line, the column and the
+    text just after (or that the body ends too early), for whoever typed it to find the spot.
+    A plugin that parses with ``parse_json`` itself may add its users' usual mistakes."""
+    near = text[exc.pos : exc.pos + 30].replace("\n", " ")
+    where = f"just before '{near}'" if near else "the body ends too early"
+    return (
+        f"The request body is not valid JSON: {exc.msg} at line {exc.lineno}, column "
+        f"{exc.colno} ({where})."
+    )
 
 
 def parse_json(text: str) -> Any:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest, hookimpl
-from pointbridge.platform import parse_json
+from pointbridge.platform import json_problem, parse_json
 from pointbridge.webhook_secret import require_secret
 
 SECRET_HEADER = "X-Secret-Key"
@@ -63,15 +63,10 @@ def _parse(integration: Integration, request: WebhookRequest) -> tuple[str, Any]
 
 
 def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
-    near = text[exc.pos : exc.pos + 30].replace("\n", " ")
-    message = (
-        f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        + (f" (just before '{near}')" if near else " (the body ends too early)")
-        + "."
-    )
+    message = json_problem(text, exc)
     # The vendor's mistake: a key follows a value with no comma between them.
-    missing_comma = exc.msg.startswith("Expecting ','") and near.lstrip().startswith('"')
-    if "listd" in text or missing_comma:
+    after = text[exc.pos : exc.pos + 30].lstrip()
+    if "listd" in text or (exc.msg.startswith("Expecting ','") and after.startswith('"')):
         message += (
             " SmartEmailing's published example is missing the comma after the e-mail and "
             "spells listId as 'listd'."

@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from pointbridge import InstallResult, Integration, Platform, RateLimit, hookimpl
 from pointbridge.choices import pick
-from pointbridge.fields import ExistingField, ensure_fields
+from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
 from pointbridge_dotmailer.client import connect, discover_endpoint
-from pointbridge_dotmailer.fields import NAME_FIELDS, field_names, field_specs
+from pointbridge_dotmailer.fields import FIELDS, NAME_FIELDS, field_names
 from pointbridge_dotmailer.settings import DotdigitalSettings
 from pointbridge_dotmailer.sync import push_contact
 
@@ -66,7 +66,7 @@ def install(integration: Integration) -> InstallResult:
 
     account_fields = client.data_fields()
     ensured = ensure_fields(
-        field_specs(names),
+        [FieldSpec(names[key], type_) for key, (_, type_) in FIELDS.items()],
         [ExistingField(str(f["name"]), str(f.get("type") or "")) for f in account_fields],
         client.create_data_field,
     )

@@ -48,13 +48,9 @@ ACTIVE_IMPORTS_WAIT = 10.0
 
 
 def ratelimit_wait(response: requests.Response, now: float | None = None) -> float | None:
-    """Seconds to wait from a Dotdigital 429.
-
-    More than 25 imports running waits ``ACTIVE_IMPORTS_WAIT``. Else ``Retry-After`` wins when
-    present, then ``x-ratelimit-reset``, which Dotdigital describes as the UTC epoch second
-    when the window resets; a small value is read as seconds from now, so either reading
-    waits the right time.
-    """
+    """Seconds to wait from a Dotdigital 429: ``ACTIVE_IMPORTS_WAIT`` when 25 imports are
+    running, else ``Retry-After``, else ``x-ratelimit-reset``, which Dotdigital describes as the
+    epoch second the window reopens (``parse_reset`` reads plain seconds too)."""
     if error_code(response) == "contacts:tooManyActiveImports":
         return ACTIVE_IMPORTS_WAIT
     wait = parse_retry_after(response.headers.get("Retry-After"))

@@ -12,7 +12,6 @@ from typing import Any
 
 from pointbridge import Contact
 from pointbridge.field_names import prefixed_names
-from pointbridge.fields import FieldSpec
 
 # pointbridge's key -> (the name after the prefix, Dotdigital's v2 data field type:
 # String | Numeric | Date | Boolean)
@@ -41,11 +40,6 @@ def field_names(prefix: str) -> dict[str, str]:
         allowed_text="letters, digits, '_' and '-'",
         case=str.upper,
     )
-
-
-def field_specs(names: dict[str, str]) -> list[FieldSpec]:
-    """The data fields install makes sure of, named as ``field_names`` says."""
-    return [FieldSpec(names[key], type_) for key, (_, type_) in FIELDS.items()]
 
 
 def data_field_values(

@@ -62,12 +62,8 @@ def _patch_one(
     if is_data_field_error(response):
         # A missing data field fails every contact alike: say so once, for the whole call.
         raise import_rejected(response)
-    return [
-        ItemFailure(
-            contact.customer_id,
-            PermanentError(f"Dotdigital refused {contact.email}: {error_summary(response)}"),
-        )
-    ]
+    refused = PermanentError(f"Dotdigital refused {contact.email}: {error_summary(response)}")
+    return [ItemFailure(contact.customer_id, refused)]
 
 
 def _import(

@@ -22,10 +22,8 @@ from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, c
 
 
 def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
-    """One ``subscriber_data`` item.
-
-    Names are sent only when known, so a name the customer gave Ecomail is never blanked out.
-    """
+    """One ``subscriber_data`` item; names only when known, so that a name the customer gave
+    Ecomail is never blanked out."""
     item: dict[str, Any] = {"email": contact.email.strip()}
     if contact.first_name:
         item["name"] = contact.first_name

@@ -68,19 +68,19 @@ def install(integration: Integration) -> InstallResult:
         same_name=normalize_key,
         same_type=_family,
     )
-    pending = fields.created
     list_name = str(detail.get("name") or list_id)
     parts = [f'Ecomail list "{list_name}" (id {list_id}).']
     if fields.existing:
         parts.append(f"{len(fields.existing)} loyalty field(s) already there.")
-    if pending:
+    if fields.created:
         parts.append(
-            f"Ecomail adds the other {len(pending)} ({', '.join(pending)}) at the first sync: "
+            f"Ecomail adds the other {len(fields.created)} ({', '.join(fields.created)}) at the "
+            "first sync: "
             "its API creates custom fields only when a contact first gets a value."
         )
     return InstallResult(
         created=[],
         existing=fields.existing,
-        data={"list_id": list_id, "list_name": list_name, "pending_fields": pending},
+        data={"list_id": list_id, "list_name": list_name, "pending_fields": fields.created},
         message=" ".join([*parts, *fields.warnings]),
     )

@@ -55,13 +55,6 @@ def tracker_event(prefix: str, event: Event) -> dict[str, Any]:
     }
 
 
-def _is_unknown_subscriber(status: int, text: str) -> bool:
-    lowered = text.lower()
-    return status == 404 or (
-        "subscriber" in lowered and ("not found" in lowered or "exist" in lowered)
-    )
-
-
 @hookimpl
 def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
     # Every request waits for its slot in the integration's paced client, which the contact
@@ -78,7 +71,10 @@ def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFa
         if response.ok:
             return
         summary = error_summary(response)
-        if _is_unknown_subscriber(response.status_code, response.text):
+        # Undocumented: a 404, or a 400/422 saying the subscriber is not found or does not exist.
+        text = response.text.lower()
+        unknown = "subscriber" in text and ("not found" in text or "exist" in text)
+        if response.status_code == 404 or unknown:
             # The contact push for this customer has not reached Ecomail yet: retry later.
             raise TransientError(f"{event.email} is not an Ecomail subscriber yet ({summary})")
         raise PermanentError(f"Ecomail rejected the event: {summary}")

@@ -323,3 +323,17 @@ def test_export_points_writes_every_customer_as_a_csv_for_ecomails_import(
     assert last[f"{PREFIX}referral_code"] == "SEED00000024"
     assert last[f"{PREFIX}referral_link"].endswith("SEED00000024")
     assert api.requests == []  # a file for the shop to import, nothing sent
+
+
+def test_a_list_id_cleared_after_install_pauses_the_integration_and_keeps_the_rows(
+    shop: Shop,
+) -> None:
+    account, _api, pb = shop
+    pb.cli("integrations", "set", NAME, "list_id=")
+    pb.create_customer("jana@example.com")
+    pb.worker.run_once()
+
+    shown = pb.cli("integrations", "show", NAME)
+    assert "status: failing" in shown and "No Ecomail list is chosen" in shown
+    assert pb.dead() == 0 and pb.pending(NAME) > 0
+    assert account.contacts == {}

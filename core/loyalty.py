@@ -10,10 +10,13 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, bindparam, delete, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -37,6 +40,11 @@ EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # collide with it, and stop expiry for every customer of that page.
 IMPORT_REFERENCE = "import"
 EXPIRATION_REFERENCE_PREFIX = "expiration:"
+# The points path writes through the tables, not the ORM: a handful of statements per
+# transaction, and no objects to load, track and flush.
+CUSTOMERS = Customer.__table__
+LEDGER = LedgerEntry.__table__
+LOTS = PointLot.__table__
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PROFILE_FIELDS = (
     "email",
@@ -244,139 +252,237 @@ class Loyalty:
         expires_on: date | None = None,
         now: datetime | None = None,
         system: bool = False,
-    ) -> tuple[LedgerEntry, bool]:
+    ) -> tuple[Entry, bool]:
+        """``transact`` for a caller holding the customer's ORM object, whose balance and last
+        change it keeps equal to what was written."""
+        entry, created = self.transact(
+            session,
+            customer.id,
+            points,
+            reason,
+            reference=reference,
+            expires_on=expires_on,
+            now=now,
+            system=system,
+        )
+        set_committed_value(customer, "balance", entry.balance)
+        if created:
+            for key, value in (
+                ("last_change_at", entry.created_at),
+                ("last_change_points", points),
+                ("updated_at", entry.created_at),
+            ):
+                set_committed_value(customer, key, value)
+        return entry, created
+
+    def transact(
+        self,
+        session: Session,
+        customer_id: int,
+        points: int,
+        reason: str,
+        *,
+        reference: str | None = None,
+        expires_on: date | None = None,
+        now: datetime | None = None,
+        system: bool = False,
+    ) -> tuple[Entry, bool]:
         """Credit (points > 0) or debit (points < 0) a customer.
 
         Returns the entry and whether it is new: a ``reference`` seen before for this customer
         returns the earlier entry, so a retried request never credits twice. Only pointbridge's
-        own jobs (``system``) may use its references (``is_system_reference``).
+        own jobs (``system``) may use its references (``is_system_reference``). A refusal
+        writes nothing.
+
+        The ledger row comes first, with ``ON CONFLICT DO NOTHING`` on the reference: a second
+        request with the same reference waits there until the first commits (PostgreSQL;
+        SQLite's writers are serialized anyway) and then writes nothing, so the balance is
+        only changed by the request whose entry was written. The balance changes in one
+        guarded UPDATE, which also locks the customer until commit: the lots are read under
+        that lock. No customer row is read, and no ORM object is loaded.
         """
+        _check_transaction(points, reason, reference, expires_on, system)
         now = now or datetime.now(UTC)
-        if points == 0:
-            raise LoyaltyError("points must not be 0.", field="points")
-        if abs(points) > MAX_POINTS:
-            raise LoyaltyError(
-                f"points must be between -{MAX_POINTS:,} and {MAX_POINTS:,}.", field="points"
-            )
-        if not REASON_PATTERN.fullmatch(reason):
-            raise LoyaltyError(
-                "reason is a slug: lower-case letters, digits, '-' or '_' (e.g. order).",
-                field="reason",
-            )
-        if points < 0 and expires_on is not None:
-            raise LoyaltyError("expires_at applies to credits only.", field="expires_at")
-        if reference is not None and not system and is_system_reference(reference):
-            raise LoyaltyError(
-                f"reference {reference!r} is reserved for pointbridge's own entries "
-                "('import', 'expiration:…'); use another.",
-                field="reference",
-            )
-        # Lock first, then look: every check below reads what the previous holder of the lock
-        # committed, so two requests with one reference, or two debits of the last points,
-        # serialize here instead of both passing their checks.
-        customer = self.get(session, customer.id, for_update=True)
-        if reference is not None:
-            earlier = self._entry_by_reference(session, customer.id, reference)
-            if earlier is not None:
-                return self._replayed(earlier, points, reason), False
-        if points < 0 and customer.balance + points < 0:
-            raise self._insufficient(customer.balance, points)
         if points > 0 and expires_on is None and self.settings.points_validity_days:
             expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
-        entry = LedgerEntry(
-            customer_id=customer.id,
-            points=points,
-            reason=reason,
-            reference=reference,
-            expires_on=expires_on if points > 0 else None,
-            created_at=now,
-        )
-        session.add(entry)
-        session.flush()
+        if points < 0:
+            expires_on = None
+        entry_id = session.execute(
+            _insert_entry(session, customer_id, points, reason, reference, expires_on, now)
+        ).scalar_one_or_none()
+        if entry_id is None:
+            return self._replayed(session, customer_id, reference, points, reason), False
+        balance = session.execute(
+            update(CUSTOMERS)
+            .where(CUSTOMERS.c.id == customer_id, CUSTOMERS.c.balance + points >= 0)
+            .values(
+                balance=CUSTOMERS.c.balance + points,
+                last_change_at=now,
+                last_change_points=points,
+                updated_at=now,
+            )
+            .returning(CUSTOMERS.c.balance)
+        ).scalar_one_or_none()
+        if balance is None:
+            # The entry is this transaction's own, seen by nobody: gone, it leaves the
+            # transaction as it was for a caller that goes on after the refusal.
+            session.execute(delete(LEDGER).where(LEDGER.c.id == entry_id))
+            current = session.scalar(
+                select(CUSTOMERS.c.balance).where(CUSTOMERS.c.id == customer_id)
+            )
+            raise _insufficient(current or 0, points)
         if points > 0:
-            session.add(
-                PointLot(
-                    customer_id=customer.id,
-                    entry_id=entry.id,
+            session.execute(
+                insert(LOTS).values(
+                    customer_id=customer_id,
+                    entry_id=entry_id,
                     points=points,
                     remaining=points,
                     expires_on=expires_on,
                 )
             )
         else:
-            self._consume_lots(session, customer.id, -points)
-        self._add_to_balance(session, customer, points, now)
-        self.outbox.contact_changed(session, customer.id)
-        self.outbox.event(
+            _consume_lots(session, customer_id, -points)
+        self.outbox.changed(
             session,
-            customer.id,
+            customer_id,
             EventType.CREDIT_CHANGED,
-            {"points": points, "balance": customer.balance, "reason": reason},
+            {"points": points, "balance": balance, "reason": reason},
         )
+        entry = Entry(entry_id, customer_id, points, reason, reference, expires_on, now, balance)
         return entry, True
 
-    def _add_to_balance(
-        self, session: Session, customer: Customer, points: int, now: datetime
-    ) -> None:
-        """Add to the balance in SQL, guarded there too: the balance the database holds is
-        the one changed, whatever this session read, and an overdraft changes nothing."""
-        balance = session.execute(
-            update(Customer)
-            .where(Customer.id == customer.id, Customer.balance + points >= 0)
-            .values(
-                balance=Customer.balance + points,
-                last_change_at=now,
-                last_change_points=points,
-                updated_at=now,
-            )
-            .returning(Customer.balance)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if balance is None:
-            raise self._insufficient(customer.balance, points)
-        for key, value in (
-            ("balance", balance),
-            ("last_change_at", now),
-            ("last_change_points", points),
-            ("updated_at", now),
-        ):
-            set_committed_value(customer, key, value)
-
-    @staticmethod
-    def _insufficient(balance: int, points: int) -> InsufficientPoints:
-        return InsufficientPoints(
-            f"The balance is {balance} points; cannot take {-points}.", balance=balance
-        )
-
-    def _entry_by_reference(
-        self, session: Session, customer_id: int, reference: str
-    ) -> LedgerEntry | None:
-        return session.scalar(
-            select(LedgerEntry).where(
-                LedgerEntry.customer_id == customer_id, LedgerEntry.reference == reference
-            )
-        )
-
-    def _replayed(self, earlier: LedgerEntry, points: int, reason: str) -> LedgerEntry:
-        if earlier.points != points or earlier.reason != reason:
+    def _replayed(
+        self,
+        session: Session,
+        customer_id: int,
+        reference: str | None,
+        points: int,
+        reason: str,
+    ) -> Entry:
+        """The earlier entry with ``reference``, which is why none was written; without one,
+        the customer does not exist (the entry is written from the customer row)."""
+        earlier = None
+        if reference is not None:
+            earlier = session.execute(
+                select(*_ENTRY_COLUMNS, CUSTOMERS.c.balance)
+                .join_from(LEDGER, CUSTOMERS)
+                .where(LEDGER.c.customer_id == customer_id, LEDGER.c.reference == reference)
+            ).first()
+        if earlier is None:
+            raise CustomerNotFound(f"No customer with id {customer_id}.", id=customer_id)
+        entry = Entry(*earlier)
+        if entry.points != points or entry.reason != reason:
             raise Conflict(
-                f"Reference {earlier.reference!r} was already used for {earlier.points} points "
-                f"({earlier.reason}); use a new reference for a new transaction.",
-                reference=earlier.reference,
+                f"Reference {reference!r} was already used for {entry.points} points "
+                f"({entry.reason}); use a new reference for a new transaction.",
+                reference=reference,
             )
-        return earlier
+        return entry
 
-    def _consume_lots(self, session: Session, customer_id: int, points: int) -> None:
-        """Take ``points`` from the lots that expire first; lots without expiry go last."""
-        lots = session.scalars(
-            select(PointLot)
-            .where(PointLot.customer_id == customer_id, PointLot.remaining > 0)
-            .order_by(PointLot.expires_on.is_(None), PointLot.expires_on, PointLot.id)
-            .execution_options(populate_existing=True)
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A ledger entry as written (or found again, for a replayed reference) and the
+    customer's balance after it."""
+
+    id: int
+    customer_id: int
+    points: int
+    reason: str
+    reference: str | None
+    expires_on: date | None
+    created_at: datetime
+    balance: int
+
+
+_ENTRY_COLUMNS = (
+    LEDGER.c.id,
+    LEDGER.c.customer_id,
+    LEDGER.c.points,
+    LEDGER.c.reason,
+    LEDGER.c.reference,
+    LEDGER.c.expires_on,
+    LEDGER.c.created_at,
+)
+
+
+def _check_transaction(
+    points: int, reason: str, reference: str | None, expires_on: date | None, system: bool
+) -> None:
+    if points == 0:
+        raise LoyaltyError("points must not be 0.", field="points")
+    if abs(points) > MAX_POINTS:
+        raise LoyaltyError(
+            f"points must be between -{MAX_POINTS:,} and {MAX_POINTS:,}.", field="points"
         )
-        for lot in lots:
-            if points == 0:
-                break
-            taken = min(lot.remaining, points)
-            lot.remaining -= taken
-            points -= taken
+    if not REASON_PATTERN.fullmatch(reason):
+        raise LoyaltyError(
+            "reason is a slug: lower-case letters, digits, '-' or '_' (e.g. order).",
+            field="reason",
+        )
+    if points < 0 and expires_on is not None:
+        raise LoyaltyError("expires_at applies to credits only.", field="expires_at")
+    if reference is not None and not system and is_system_reference(reference):
+        raise LoyaltyError(
+            f"reference {reference!r} is reserved for pointbridge's own entries "
+            "('import', 'expiration:…'); use another.",
+            field="reference",
+        )
+
+
+def _insert_entry(
+    session: Session,
+    customer_id: int,
+    points: int,
+    reason: str,
+    reference: str | None,
+    expires_on: date | None,
+    now: datetime,
+) -> Insert:
+    """``INSERT … SELECT`` from the customer row: no row is written for a customer that does
+    not exist, nor for a reference the customer has used, and the id of a written one
+    comes back."""
+    values = select(
+        CUSTOMERS.c.id,
+        literal(points, LEDGER.c.points.type),
+        literal(reason, LEDGER.c.reason.type),
+        literal(reference, LEDGER.c.reference.type),
+        literal(expires_on, LEDGER.c.expires_on.type),
+        literal(now, LEDGER.c.created_at.type),
+    ).where(CUSTOMERS.c.id == customer_id)
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(LEDGER)
+        .from_select([column.key for column in _ENTRY_COLUMNS[1:]], values)
+        .on_conflict_do_nothing(index_elements=["customer_id", "reference"])
+        .returning(LEDGER.c.id)
+    )
+
+
+def _insufficient(balance: int, points: int) -> InsufficientPoints:
+    return InsufficientPoints(
+        f"The balance is {balance} points; cannot take {-points}.", balance=balance
+    )
+
+
+def _consume_lots(session: Session, customer_id: int, points: int) -> None:
+    """Take ``points`` from the lots that expire first; lots without expiry go last."""
+    lots = session.execute(
+        select(LOTS.c.id, LOTS.c.remaining)
+        .where(LOTS.c.customer_id == customer_id, LOTS.c.remaining > 0)
+        .order_by(LOTS.c.expires_on.is_(None), LOTS.c.expires_on, LOTS.c.id)
+    )
+    taken: list[dict[str, int]] = []
+    for lot_id, remaining in lots:
+        if points == 0:
+            break
+        take = min(remaining, points)
+        taken.append({"lot_id": lot_id, "remaining": remaining - take})
+        points -= take
+    session.execute(
+        update(LOTS)
+        .where(LOTS.c.id == bindparam("lot_id"))
+        .values(remaining=bindparam("remaining")),
+        taken,
+    )

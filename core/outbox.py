@@ -88,11 +88,31 @@ class Outbox:
         self._add(
             session,
             [
-                {"integration_id": t.integration_id, "customer_id": c, "kind": OutboxKind.CONTACT}
+                _row(t.integration_id, c, OutboxKind.CONTACT, None, {})
                 for t in targets
                 for c in customer_ids
             ],
         )
+
+    def changed(
+        self,
+        session: Session,
+        customer_id: int,
+        event_type: EventType,
+        data: Mapping[str, Any],
+    ) -> None:
+        """``contact_changed`` and ``event`` in one insert: every row the transaction queues
+        for a change to one customer."""
+        targets = self.targets(session)
+        contacts = [
+            _row(t.integration_id, customer_id, OutboxKind.CONTACT, None, {}) for t in targets
+        ]
+        events = [
+            _row(t.integration_id, customer_id, OutboxKind.EVENT, str(event_type), dict(data))
+            for t in targets
+            if t.takes_events
+        ]
+        self._add(session, contacts + events)
 
     def event(
         self,
@@ -127,16 +147,14 @@ class Outbox:
         self._add(
             session,
             [
-                {
-                    "integration_id": t.integration_id,
-                    "customer_id": customer_id,
-                    "kind": OutboxKind.EVENT,
-                    "event_type": str(event_type),
-                    "payload": dict(data),
-                    "dedupe_key": dedupe_key(t.integration_id, customer_id, data)
-                    if dedupe_key
-                    else None,
-                }
+                _row(
+                    t.integration_id,
+                    customer_id,
+                    OutboxKind.EVENT,
+                    str(event_type),
+                    dict(data),
+                    dedupe_key(t.integration_id, customer_id, data) if dedupe_key else None,
+                )
                 for t in targets
                 for customer_id, data in items
             ],
@@ -154,3 +172,23 @@ class Outbox:
         if dialect == "postgresql" and not session.info.get(_PENDING_WAKE):
             notify_on_commit(session)  # workers in other processes
         session.info[_PENDING_WAKE] = True
+
+
+def _row(
+    integration_id: int,
+    customer_id: int,
+    kind: OutboxKind,
+    event_type: str | None,
+    payload: dict[str, Any],
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """An outbox row with every column a caller may set: rows inserted together must name
+    the same columns."""
+    return {
+        "integration_id": integration_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "event_type": event_type,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+    }

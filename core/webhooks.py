@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from pointbridge.loyalty import Loyalty, LoyaltyError
+from pointbridge.loyalty import CUSTOMERS, CustomerNotFound, Loyalty, LoyaltyError, normalize_email
 from pointbridge.models import IntegrationRow, ListMembership
 from pointbridge.platform import ListSubscription, WebhookAction
 
 SUBSCRIPTION_REASON = "subscription"
+MEMBERSHIPS = ListMembership.__table__
 
 
 class UnknownList(LoyaltyError):
@@ -59,49 +60,75 @@ def apply_list_subscription(
             f"{integration.name} list_rewards={action.list_id}:POINTS",
             list_id=action.list_id,
         )
-    customer = loyalty.find(session, action.email)
-    # Lock the customer first so two deliveries of the same webhook serialize here.
-    customer = loyalty.get(session, customer.id, for_update=True)
-    membership = session.scalar(
-        select(ListMembership).where(
-            ListMembership.integration_id == integration.id,
-            ListMembership.customer_id == customer.id,
-            ListMembership.list_id == action.list_id,
+    email = normalize_email(action.email)
+    # Lock the customer first so two deliveries of the same webhook serialize here, and read
+    # the balance under that lock.
+    customer = session.execute(
+        select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
+        .where(CUSTOMERS.c.email == email)
+        .with_for_update()
+    ).first()
+    if customer is None:
+        raise CustomerNotFound(f"No customer with e-mail {email}.", email=email)
+    membership = session.execute(
+        select(MEMBERSHIPS.c.id, MEMBERSHIPS.c.subscribed, MEMBERSHIPS.c.credited_points).where(
+            MEMBERSHIPS.c.integration_id == integration.id,
+            MEMBERSHIPS.c.customer_id == customer.id,
+            MEMBERSHIPS.c.list_id == action.list_id,
         )
-    )
+    ).first()
     was_subscribed = membership is not None and membership.subscribed
-    if membership is None:
-        membership = ListMembership(
-            integration_id=integration.id,
-            customer_id=customer.id,
-            list_id=action.list_id,
-            subscribed=False,
-            credited_points=0,
-        )
-        session.add(membership)
     if action.subscribed == was_subscribed:
-        session.flush()
+        if membership is None:
+            _save_membership(session, integration.id, customer.id, action.list_id, None, False, 0)
         state = "subscribed to" if was_subscribed else "not subscribed to"
-        return f"{customer.email} is already {state} list {action.list_id}: nothing changed"
-    membership.subscribed = action.subscribed
+        return f"{email} is already {state} list {action.list_id}: nothing changed"
+    credited = membership.credited_points if membership is not None else 0
+    membership_id = membership.id if membership is not None else None
     # ``credited_points`` is what the list has given and not yet taken back. A customer who
     # spent the reward before leaving still holds it, so coming back earns only the rest:
     # subscribe, spend, unsubscribe, subscribe again is not a way to mint points.
     if action.subscribed:
-        points = max(int(rewards[action.list_id]) - membership.credited_points, 0)
-        membership.credited_points += points
-        session.flush()
-        if points == 0:
-            return (
-                f"{customer.email} subscribed to list {action.list_id} again: +0 points "
-                "(the reward from an earlier subscription was spent, not taken back)"
-            )
-        loyalty.post_transaction(session, customer, points, SUBSCRIPTION_REASON)
-        return f"{customer.email} subscribed to list {action.list_id}: +{points} points"
-    # Take back what the subscription earned, but never more than is left to take.
-    points = min(membership.credited_points, customer.balance)
-    membership.credited_points -= points
-    session.flush()
-    if points > 0:
-        loyalty.post_transaction(session, customer, -points, SUBSCRIPTION_REASON)
-    return f"{customer.email} unsubscribed from list {action.list_id}: -{points} points"
+        points = max(int(rewards[action.list_id]) - credited, 0)
+    else:
+        # Take back what the subscription earned, but never more than is left to take.
+        points = -min(credited, customer.balance)
+    _save_membership(
+        session,
+        integration.id,
+        customer.id,
+        action.list_id,
+        membership_id,
+        action.subscribed,
+        credited + points,
+    )
+    if points:
+        loyalty.transact(session, customer.id, points, SUBSCRIPTION_REASON)
+    if not action.subscribed:
+        return f"{email} unsubscribed from list {action.list_id}: -{-points} points"
+    if points == 0:
+        return (
+            f"{email} subscribed to list {action.list_id} again: +0 points "
+            "(the reward from an earlier subscription was spent, not taken back)"
+        )
+    return f"{email} subscribed to list {action.list_id}: +{points} points"
+
+
+def _save_membership(
+    session: Session,
+    integration_id: int,
+    customer_id: int,
+    list_id: str,
+    membership_id: int | None,
+    subscribed: bool,
+    credited_points: int,
+) -> None:
+    """Insert the membership row (``membership_id`` None) or update it."""
+    values = {"subscribed": subscribed, "credited_points": credited_points}
+    if membership_id is None:
+        statement = insert(MEMBERSHIPS).values(
+            integration_id=integration_id, customer_id=customer_id, list_id=list_id, **values
+        )
+    else:
+        statement = update(MEMBERSHIPS).where(MEMBERSHIPS.c.id == membership_id).values(values)
+    session.execute(statement)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from pointbridge.errors import WebhookRejected
 from pointbridge.integrations import find_by_webhook
-from pointbridge.models import IntegrationRow, IntegrationStatus
+from pointbridge.models import IntegrationStatus
 from pointbridge.platform import Capability, WebhookRequest
 from pointbridge.secrets import redact
 from pointbridge.web.errors import error_response
@@ -39,7 +39,7 @@ def probe(integration_id: str, token: str) -> tuple[str, int]:
 @bp.post(ROUTE)
 def receive(integration_id: str, token: str) -> tuple[Response, int]:
     svc = services()
-    with svc.db.transaction() as session:
+    with svc.db.read() as session:
         row = find_by_webhook(session, integration_id, token)
         # The same answer for an unknown integration and a wrong token: nothing to probe.
         if row is None:
@@ -65,7 +65,6 @@ def receive(integration_id: str, token: str) -> tuple[Response, int]:
         return error_response(exc.status, exc.message, **extra)
     written = {str(list_id) for list_id in platform.written_lists(integration)}
     with svc.db.transaction() as session:
-        row = session.get(IntegrationRow, integration.id)
         results = apply_actions(session, svc.loyalty, row, actions or [], written)
     log.info("webhook for %s: %s", row.name, "; ".join(results) or "no actions")
     return jsonify({"message": "; ".join(results) or "No actions.", "results": results}), 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import abort, request
@@ -124,23 +125,16 @@ class CustomerById(MethodView):
 @blp.alt_response(409, description="Not enough points, or the reference was used otherwise.")
 def post_transaction(body: dict[str, Any], customer_id: int) -> tuple[dict[str, Any], int]:
     """Credit or debit points. Debits take the points that expire first."""
-    loyalty = services().loyalty
     with services().db.transaction() as session:
-        customer = loyalty.get(session, customer_id)
-        entry, created = loyalty.post_transaction(
+        entry, created = services().loyalty.transact(
             session,
-            customer,
+            customer_id,
             body["points"],
             body["reason"],
             reference=body.get("reference"),
             expires_on=body.get("expires_at"),
         )
-        out = {
-            **{c.key: getattr(entry, c.key) for c in LedgerEntry.__table__.columns},
-            "balance": customer.balance,
-            "replayed": not created,
-        }
-    return out, 201 if created else 200
+    return {**asdict(entry), "replayed": not created}, 201 if created else 200
 
 
 @blp.route(CUSTOMER_PATH + "/pin", methods=["PUT"])

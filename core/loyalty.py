@@ -159,16 +159,8 @@ class Loyalty:
             raise CustomerNotFound(f"No customer with e-mail {normalized}.", email=normalized)
         return customer
 
-    def get(self, session: Session, customer_id: int, *, for_update: bool = False) -> Customer:
-        """The customer; ``for_update`` locks the row until commit and re-reads it.
-
-        Without the re-read, a customer the session loaded before the lock keeps the balance
-        it had then (SQLAlchemy's identity map), and a check against it lets concurrent debits
-        overdraw on PostgreSQL.
-        """
-        customer = session.get(
-            Customer, customer_id, with_for_update=for_update, populate_existing=for_update
-        )
+    def get(self, session: Session, customer_id: int) -> Customer:
+        customer = session.get(Customer, customer_id)
         if customer is None:
             raise CustomerNotFound(f"No customer with id {customer_id}.", id=customer_id)
         return customer

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from pointbridge.migrate import upgrade
 from pointbridge.plugins import PluginHost
@@ -74,3 +75,16 @@ def token(services: Services) -> str:
 @pytest.fixture
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def sql_statements(services: Services) -> Iterator[list[str]]:
+    """Every SQL statement the services send from now on; clear it to start counting again."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(services.db.engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(services.db.engine, "before_cursor_execute", record)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +12,8 @@ import pytest
 import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from pointbridge.db import Database
 from pointbridge.models import ApiToken
 from pointbridge.services import Services
 from pointbridge.web.cli import cli
@@ -30,35 +28,20 @@ def clock() -> Iterator[time_machine.Coordinates]:
         yield frozen
 
 
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the block runs."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-
-
 def last_used(services: Services) -> datetime | None:
     with services.db.read() as session:
         return session.scalar(select(ApiToken.last_used_at))
 
 
 def test_an_authenticated_get_writes_nothing(
-    client: FlaskClient, auth: dict[str, str], services: Services, clock: Any
+    client: FlaskClient, auth: dict[str, str], clock: Any, sql_statements: list[str]
 ) -> None:
     assert client.get("/api/customers", headers=auth).status_code == 200  # records the use
     clock.shift(timedelta(seconds=30))
-    with statements(services.db) as seen:
-        assert client.get("/api/customers", headers=auth).status_code == 200
-    assert any(s.lstrip().upper().startswith("SELECT") for s in seen)
-    assert [s for s in seen if WRITES.match(s)] == []
+    sql_statements.clear()
+    assert client.get("/api/customers", headers=auth).status_code == 200
+    assert any(s.lstrip().upper().startswith("SELECT") for s in sql_statements)
+    assert [s for s in sql_statements if WRITES.match(s)] == []
 
 
 def test_last_used_is_recorded_at_most_once_a_minute(

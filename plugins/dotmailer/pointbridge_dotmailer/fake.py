@@ -16,14 +16,14 @@ with ``server.fail_next(...)``::
         state.contacts["jan@example.com"].data_fields["ELLITY_POINTS"]
 
 Import ids are UUIDs numbered from 1 (``import_id(1)``), so a test can aim a fault at a poll;
-``state.imports`` (``fakes.Jobs``) plans how many polls answer ``NotFinished`` and can end
-imports with another status (``state.imports.outcome = "Failed"``). As the v3 docs say, a
-suppressed contact (``FakeContact(..., status="suppressed")``) is updated like any other and
-keeps its status.
-``account-info`` advertises ``state.api_endpoint``, or the fake's own URL when that is None.
-For a "different region" set-up serve the same state twice: ``create_app(state, home=False)``
-as r1 (answers only ``account-info``; everything else gets 403 like a wrong region) and
-``create_app(state)`` as the account's region, with ``state.api_endpoint`` set to its URL.
+``state.imports`` (``fakes.Jobs``) sets how many polls answer ``NotFinished`` and can end
+imports unrun (``state.imports.outcome = "Failed"``). As the v3 docs say, a suppressed contact
+(``FakeContact(..., status="suppressed")``) is updated like any other and stays suppressed.
+
+For an account in another region serve the same state twice: ``create_app(state, home=False)``
+as r1 (it answers only ``account-info``, anything else 403 like a wrong region) and
+``create_app(state)`` with ``state.api_endpoint`` set to its URL, which ``account-info``
+advertises (the fake's own URL while None).
 """
 
 from __future__ import annotations
@@ -231,31 +231,32 @@ def throttled(wait: float) -> tuple[int, dict[str, str], bytes]:
 # --- validation -----------------------------------------------------------------------------
 
 
-def _data_field_problem(state: DotdigitalState, body: Any) -> str | None:
-    """What is wrong with a v2 data field to create, or None."""
-    if not isinstance(body, dict):
-        return "The request body is invalid."
+def _check_data_field(state: DotdigitalState, body: dict[str, Any]) -> None:
+    """A v2 data field to create, refused with Dotdigital's 400 unless valid."""
     if not isinstance(body.get("name"), str) or not DATA_FIELD_NAME.fullmatch(body["name"]):
-        return "Data field names are 1-20 letters, digits, '_' or '-'."
+        v2.fail(400, "Data field names are 1-20 letters, digits, '_' or '-'.")
     type_ = body.get("type", "String")
     if type_ not in DATA_FIELD_CHECKS:
-        return f"Invalid data field type '{type_}'."
+        v2.fail(400, f"Invalid data field type '{type_}'.")
     if body.get("visibility", "Private") not in ("Private", "Public"):
-        return "Invalid visibility."
+        v2.fail(400, "Invalid visibility.")
     if not state.data_fields.accepts(type_, body.get("defaultValue")):
-        return "Invalid default value."
-    return None
+        v2.fail(400, "Invalid default value.")
 
 
 def _check_contact(state: DotdigitalState, body: Any, where: str = "") -> list[dict[str, str]]:
-    """Problems in one v3 contact body, as ``details`` entries."""
+    """Problems in one v3 contact body (an import's row when ``where`` names it), as
+    ``details`` entries."""
     details: list[dict[str, str]] = []
 
     def problem(item: str, description: str) -> None:
         details.append({"item": item, "description": description})
 
-    if not isinstance(body.get("identifiers", {}), dict):
+    identifiers = body.get("identifiers", {})
+    if not isinstance(identifiers, dict):
         problem(f"{where}identifiers", "Must be an object")
+    elif where and body.get("matchIdentifier") not in identifiers:
+        problem(f"{where}matchIdentifier", "matchIdentifier must name one of the identifiers")
     data_fields = body.get("dataFields", {})
     if not isinstance(data_fields, dict):
         # v3 takes dataFields as an object; the v2 list of {key, value} is refused.
@@ -347,10 +348,8 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
 
     @app.post("/v2/data-fields")
     def create_data_field() -> Response:
-        body = request.get_json(silent=True)
-        problem = _data_field_problem(state, body)
-        if problem:
-            return v2.response(400, problem)
+        body = fakes.json_body(v2.reject(400))
+        _check_data_field(state, body)
         with state.lock:
             if body["name"].upper() in state.data_fields:
                 return v2.response(400, "Field already exists.", "ERROR_NON_UNIQUE_DATAFIELD")
@@ -391,11 +390,8 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
         if merge is None:
             return v3.response(400, "contacts:invalidMergeOption", "Invalid merge-option")
         if not fakes.is_email(value) or len(value) > 256:
-            return v3.response(
-                400,
-                "contacts:invalidId",
-                f"The id value '{value}' is invalid for the identifier 'email'",
-            )
+            invalid = f"The id value '{value}' is invalid for the identifier 'email'"
+            return v3.response(400, "contacts:invalidId", invalid)
         body = fakes.json_body(_bad_json)
         with state.lock:
             details = _check_contact(state, body)
@@ -423,16 +419,6 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
             details: list[dict[str, str]] = []
             for index, row in enumerate(rows):
                 details.extend(_check_contact(state, row, where=f"contacts[{index}]."))
-                identifiers = row.get("identifiers")
-                if not isinstance(identifiers, dict) or row.get("matchIdentifier") not in (
-                    identifiers
-                ):
-                    details.append(
-                        {
-                            "item": f"contacts[{index}].matchIdentifier",
-                            "description": "matchIdentifier must name one of the identifiers",
-                        }
-                    )
             if details:
                 return _invalid_contacts(details)
             if state.imports.running() >= state.max_active_imports:
@@ -451,11 +437,8 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
         with state.lock:
             job = state.imports.poll(import_id)
             if job is None:
-                return v3.response(
-                    404,
-                    "contacts:importNotFound",
-                    f"The import request '{import_id}' could not be found!",
-                )
+                missing = f"The import request '{import_id}' could not be found!"
+                return v3.response(404, "contacts:importNotFound", missing)
             return fakes.json_response(
                 {"importId": job.id, "status": job.status, **(job.result or {})}
             )

@@ -29,8 +29,6 @@ from pointbridge_smartemailing.client import DEFAULT_API_URL, MAX_EVENTS, MAX_IM
 from pointbridge_smartemailing.mapping import import_item, trigger_item, wanted_fields
 from pointbridge_smartemailing.webhooks import handle_webhook
 
-NAME = "smartemailing"
-
 
 class SmartEmailingSettings(Schema):
     username = fields.Email(
@@ -54,7 +52,7 @@ class SmartEmailingSettings(Schema):
 def register_platforms(register: Callable[[Platform], None]) -> None:
     register(
         Platform(
-            name=NAME,
+            name="smartemailing",
             title="SmartEmailing",
             settings_schema=SmartEmailingSettings,
             capabilities=frozenset({Capability.EVENTS, Capability.WEBHOOKS}),
@@ -95,16 +93,15 @@ def _ensure_fields(api: ApiClient, integration: Integration) -> EnsuredFields:
     return ensured
 
 
-def _stored_ids(integration: Integration) -> dict[str, int] | None:
-    # The names carry the prefix: ids stored for another prefix name none of the wanted fields.
-    ids = integration.data.get("customfields") or {}
-    names = [spec.name for spec in wanted_fields(integration.field_prefix)]
-    return {name: int(ids[name]) for name in names} if set(names) <= set(ids) else None
-
-
 def _field_ids(api: ApiClient, integration: Integration) -> dict[str, int]:
+    """The ids learnt in this process, else those install stored if they name every field (the
+    names carry the prefix), else the fields found or made again now."""
     learnt = integration.state(LearntFieldIds).get(integration.field_prefix)
-    return learnt or _stored_ids(integration) or _ensure_fields(api, integration).ids
+    stored = integration.data.get("customfields") or {}
+    names = [spec.name for spec in wanted_fields(integration.field_prefix)]
+    if learnt is None and set(names) <= set(stored):
+        learnt = {name: int(stored[name]) for name in names}
+    return learnt or _ensure_fields(api, integration).ids
 
 
 @hookimpl
@@ -118,9 +115,8 @@ def install(integration: Integration) -> InstallResult:
             raise ChoiceRequired(
                 "contact_list_id",
                 [(key, str(name or key)) for key, name in lists.items()],
-                f"SmartEmailing has no contact list with ID {list_id}: pick one of the lists "
-                "below, or leave the setting empty to sync fields without adding contacts to a "
-                "list.",
+                f"SmartEmailing has no contact list with ID {list_id}: pick one below, or leave "
+                "the setting empty to sync fields without adding contacts to any list.",
             )
     ensured = _ensure_fields(api, integration)
     summary = f"{len(ensured.created)} custom fields created, {len(ensured.existing)} reused."

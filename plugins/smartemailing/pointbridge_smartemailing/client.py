@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pointbridge import AuthError, Integration, TransientError
@@ -22,7 +21,7 @@ AUTH_MESSAGE = (
 
 # Import settings: update the loyalty fields of existing contacts, never resubscribe anybody,
 # and let one bad address skip instead of failing the 499 others with a 422.
-IMPORT_SETTINGS: Mapping[str, bool] = {
+IMPORT_SETTINGS: dict[str, bool] = {
     "update": True,
     "preserve_unsubscribed": True,
     "skip_invalid_emails": True,
@@ -68,7 +67,5 @@ def create_customfield(client: ApiClient, spec: FieldSpec) -> int:
     return int(body["data"]["id"])
 
 
-def import_contacts(client: ApiClient, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return json_object(
-        client.post("import", json={"settings": dict(IMPORT_SETTINGS), "data": list(items)})
-    )
+def import_contacts(client: ApiClient, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return json_object(client.post("import", json={"settings": IMPORT_SETTINGS, "data": items}))

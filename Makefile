@@ -35,6 +35,7 @@ format: install
 bench: install
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/expiry.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -9,13 +9,17 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 from flask import Flask
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from pointbridge.imports import CustomerLoader
+from pointbridge.customer_schema import CustomerImport
+from pointbridge.imports import COLUMNS, CustomerLoader
 from pointbridge.ledger_audit import AuditReport, audit_balances
 from pointbridge.models import Customer, LedgerEntry, OutboxMessage
 from pointbridge.secrets import KEY_FILE, SecretBox, load_key
 from pointbridge.services import Services
+from pointbridge.testing.fuzz import fuzz_settings
 from pointbridge.web.cli import cli
 
 FUTURE = (date.today() + timedelta(days=365)).isoformat()
@@ -349,3 +353,39 @@ def test_a_header_naming_a_column_twice_is_refused(app, services, tmp_path) -> N
     result = _import(app, _write(tmp_path, "email,email,points\na@x.cz,b@x.cz,5\n"))
     assert result.exit_code == 1 and "names email more than once" in result.output
     assert _count(services, Customer) == 0
+
+
+# --- the fast path agrees with the schema --------------------------------------------------
+
+TRICKY_CELLS = [
+    "", " ", "0", "7", "007", "-5", "+5", "1_000", "٣", "1000000000", "1000000001",
+    "99999999999999999999", "yes", "YES", "no", "maybe", "True", "1", "on",
+    "a@x.cz", " A@X.CZ ", "a@x", "a b@x.cz", "a@x.cz\u202e", "jan\u00e9@x.cz", "a@@x.cz",
+    "S3cretPin", "12", "1234\n", "x" * 201, "x" * 200, "t" * 101, "nul\x00", "\ufeffJana",
+    FUTURE, "2020-01-01", "2027-02-30", "20270101", "2027-1-01",
+]  # fmt: skip
+
+
+@fuzz_settings(ci_examples=300)
+@given(
+    st.fixed_dictionaries(
+        {"email": st.sampled_from(TRICKY_CELLS)},
+        optional={
+            column: st.one_of(st.sampled_from(TRICKY_CELLS), st.none(), st.text(max_size=12))
+            for column in COLUMNS
+            if column != "email"
+        },
+    )
+)
+def test_the_fast_path_takes_only_what_the_schema_takes_and_loads_it_alike(data) -> None:
+    schema = CustomerImport()
+    fast = schema.load_plain(data)
+    if fast is not None:
+        assert fast == schema.load(data)
+
+
+def test_the_fast_path_takes_a_plain_row() -> None:
+    row = {"email": " Jana@Example.com", "first_name": "Jana", "registered": "yes",
+           "missions": "2", "pin": PIN, "points": "120", "expires_at": FUTURE,
+           "tier_id": None}  # fmt: skip
+    assert CustomerImport().load_plain(row) == CustomerImport().load(row)

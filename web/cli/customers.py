@@ -18,6 +18,7 @@ from pointbridge.db import Database
 from pointbridge.files import open_private
 from pointbridge.imports import (
     BATCH_SIZE,
+    CheckedRows,
     CheckResult,
     CustomerLoader,
     ImportRefused,
@@ -63,42 +64,47 @@ def import_(
     """
     report = report or source.with_name(source.name + ".errors.csv")
     svc = services()
-    with source.open("rb") as stream, _progress(stream, "checking") as progress:
-        checked, shown = _check(stream, report, svc.db, progress)
-    _show_check(checked, shown, report)
-    if dry_run or (checked.bad_rows and not skip_invalid):
-        if checked.bad_rows and not dry_run:
-            click.echo(
-                "Nothing imported: fix the rows in the report, or pass --skip-invalid to "
-                "import only the valid ones.",
-                err=True,
-            )
-        sys.exit(1 if checked.bad_rows else 0)
-    loader = CustomerLoader(svc.db, svc.loyalty, events=events)
-    with source.open("rb") as stream, _progress(stream, "importing") as progress:
-        try:
-            result = loader.load(
-                stream,
-                checked.fingerprint,
-                resume=resume,
-                batch_size=batch_size,
-                on_batch=lambda _, rows: progress(rows),
-            )
-        except ImportRefused as exc:
-            raise click.ClickException(exc.message) from None
+    with CheckedRows() as rows:
+        with source.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            with _progress("checking", size, lambda _: stream.tell()) as progress:
+                checked, shown = _check(stream, report, svc.db, progress, rows)
+        _show_check(checked, shown, report)
+        if dry_run or (checked.bad_rows and not skip_invalid):
+            if checked.bad_rows and not dry_run:
+                click.echo(
+                    "Nothing imported: fix the rows in the report, or pass --skip-invalid to "
+                    "import only the valid ones.",
+                    err=True,
+                )
+            sys.exit(1 if checked.bad_rows else 0)
+        loader = CustomerLoader(svc.db, svc.loyalty, events=events)
+        with _progress("importing", checked.rows, lambda done: done) as progress:
+            try:
+                result = loader.load(
+                    rows,
+                    checked.fingerprint,
+                    resume=resume,
+                    batch_size=batch_size,
+                    on_batch=lambda _, done: progress(done),
+                )
+            except ImportRefused as exc:
+                raise click.ClickException(exc.message) from None
     click.echo(_summary(result))
     if result.skipped:
         sys.exit(1)
 
 
 @contextlib.contextmanager
-def _progress(stream: IO[bytes], label: str) -> Iterator[Callable[[int], None]]:
-    """On a terminal, a bar over the file's bytes with rows/s and the time left; elsewhere
-    (a pipe, a log, cron) nothing: the summary line says it all."""
+def _progress(
+    label: str, total: int, done: Callable[[int], int]
+) -> Iterator[Callable[[int], None]]:
+    """On a terminal, a bar with rows/s and the time left (``done`` turns rows read into the
+    units of ``total``); elsewhere (a pipe, a log, cron) nothing: the summary line says it
+    all."""
     if not sys.stdout.isatty():
         yield lambda rows: None
         return
-    size = os.fstat(stream.fileno()).st_size
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -107,8 +113,8 @@ def _progress(stream: IO[bytes], label: str) -> Iterator[Callable[[int], None]]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, transient=True) as progress:
-        task = progress.add_task(label, total=size, rows=0)
-        yield lambda rows: progress.update(task, completed=stream.tell(), rows=rows)
+        task = progress.add_task(label, total=total, rows=0)
+        yield lambda rows: progress.update(task, completed=done(rows), rows=rows)
 
 
 class _RowsPerSecond(ProgressColumn):
@@ -118,7 +124,11 @@ class _RowsPerSecond(ProgressColumn):
 
 
 def _check(
-    stream: IO[bytes], report: Path, db: Database, progress: Callable[[int], None]
+    stream: IO[bytes],
+    report: Path,
+    db: Database,
+    progress: Callable[[int], None],
+    keep: CheckedRows,
 ) -> tuple[CheckResult, list[RowError]]:
     shown: list[RowError] = []
     report.unlink(missing_ok=True)  # a report from an earlier run would describe another file
@@ -130,7 +140,7 @@ def _check(
                 shown.append(error)
 
         try:
-            checked = check_file(stream, on_error, db, on_rows=progress)
+            checked = check_file(stream, on_error, db, on_rows=progress, keep=keep)
         except ImportRefused as exc:
             raise click.ClickException(exc.message) from None
     return checked, shown

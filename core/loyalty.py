@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, delete, insert, literal, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -297,23 +297,21 @@ class Loyalty:
         now = now or datetime.now(UTC)
         if points > 0 and expires_on is None and self.settings.points_validity_days:
             expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
-        if points < 0:
-            expires_on = None
         entry_id = session.execute(
-            _insert_entry(session, customer_id, points, reason, reference, expires_on, now)
+            _INSERT_ENTRY[session.get_bind().dialect.name],
+            {
+                "customer_id": customer_id,
+                "points": points,
+                "reason": reason,
+                "reference": reference,
+                "expires_on": expires_on,
+                "now": now,
+            },
         ).scalar_one_or_none()
         if entry_id is None:
             return self._replayed(session, customer_id, reference, points, reason), False
         balance = session.execute(
-            update(CUSTOMERS)
-            .where(CUSTOMERS.c.id == customer_id, CUSTOMERS.c.balance + points >= 0)
-            .values(
-                balance=CUSTOMERS.c.balance + points,
-                last_change_at=now,
-                last_change_points=points,
-                updated_at=now,
-            )
-            .returning(CUSTOMERS.c.balance)
+            _ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now}
         ).scalar_one_or_none()
         if balance is None:
             # The entry is this transaction's own, seen by nobody: gone, it leaves the
@@ -325,13 +323,14 @@ class Loyalty:
             raise _insufficient(current or 0, points)
         if points > 0:
             session.execute(
-                insert(LOTS).values(
-                    customer_id=customer_id,
-                    entry_id=entry_id,
-                    points=points,
-                    remaining=points,
-                    expires_on=expires_on,
-                )
+                _INSERT_LOT,
+                {
+                    "customer_id": customer_id,
+                    "entry_id": entry_id,
+                    "points": points,
+                    "remaining": points,
+                    "expires_on": expires_on,
+                },
             )
         else:
             _consume_lots(session, customer_id, -points)
@@ -423,33 +422,48 @@ def _check_transaction(
         )
 
 
-def _insert_entry(
-    session: Session,
-    customer_id: int,
-    points: int,
-    reason: str,
-    reference: str | None,
-    expires_on: date | None,
-    now: datetime,
-) -> Insert:
-    """``INSERT … SELECT`` from the customer row: no row is written for a customer that does
-    not exist, nor for a reference the customer has used, and the id of a written one
-    comes back."""
-    values = select(
-        CUSTOMERS.c.id,
-        literal(points, LEDGER.c.points.type),
-        literal(reason, LEDGER.c.reason.type),
-        literal(reference, LEDGER.c.reference.type),
-        literal(expires_on, LEDGER.c.expires_on.type),
-        literal(now, LEDGER.c.created_at.type),
-    ).where(CUSTOMERS.c.id == customer_id)
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return (
-        dialect_insert(LEDGER)
-        .from_select([column.key for column in _ENTRY_COLUMNS[1:]], values)
-        .on_conflict_do_nothing(index_elements=["customer_id", "reference"])
-        .returning(LEDGER.c.id)
+# The statements of the points path, built once: building one costs more CPU than the
+# database takes to run it.
+_ENTRY_FROM_CUSTOMER = select(
+    CUSTOMERS.c.id,
+    bindparam("points", type_=LEDGER.c.points.type),
+    bindparam("reason", type_=LEDGER.c.reason.type),
+    bindparam("reference", type_=LEDGER.c.reference.type),
+    bindparam("expires_on", type_=LEDGER.c.expires_on.type),
+    bindparam("now", type_=LEDGER.c.created_at.type),
+).where(CUSTOMERS.c.id == bindparam("customer_id"))
+# ``INSERT … SELECT`` from the customer row: no row is written for a customer that does not
+# exist, nor for a reference the customer has used, and the id of a written one comes back.
+_INSERT_ENTRY = {
+    name: dialect_insert(LEDGER)
+    .from_select([column.key for column in _ENTRY_COLUMNS[1:]], _ENTRY_FROM_CUSTOMER)
+    .on_conflict_do_nothing(index_elements=["customer_id", "reference"])
+    .returning(LEDGER.c.id)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_ADD_TO_BALANCE = (
+    update(CUSTOMERS)
+    .where(
+        CUSTOMERS.c.id == bindparam("customer_id"),
+        CUSTOMERS.c.balance + bindparam("points") >= 0,
     )
+    .values(
+        balance=CUSTOMERS.c.balance + bindparam("points"),
+        last_change_at=bindparam("now"),
+        last_change_points=bindparam("points"),
+        updated_at=bindparam("now"),
+    )
+    .returning(CUSTOMERS.c.balance)
+)
+_INSERT_LOT = insert(LOTS)
+_OPEN_LOTS = (
+    select(LOTS.c.id, LOTS.c.remaining)
+    .where(LOTS.c.customer_id == bindparam("customer_id"), LOTS.c.remaining > 0)
+    .order_by(LOTS.c.expires_on.is_(None), LOTS.c.expires_on, LOTS.c.id)
+)
+_TAKE_FROM_LOT = (
+    update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(remaining=bindparam("remaining"))
+)
 
 
 def _insufficient(balance: int, points: int) -> InsufficientPoints:
@@ -460,11 +474,7 @@ def _insufficient(balance: int, points: int) -> InsufficientPoints:
 
 def _consume_lots(session: Session, customer_id: int, points: int) -> None:
     """Take ``points`` from the lots that expire first; lots without expiry go last."""
-    lots = session.execute(
-        select(LOTS.c.id, LOTS.c.remaining)
-        .where(LOTS.c.customer_id == customer_id, LOTS.c.remaining > 0)
-        .order_by(LOTS.c.expires_on.is_(None), LOTS.c.expires_on, LOTS.c.id)
-    )
+    lots = session.execute(_OPEN_LOTS, {"customer_id": customer_id})
     taken: list[dict[str, int]] = []
     for lot_id, remaining in lots:
         if points == 0:
@@ -472,9 +482,4 @@ def _consume_lots(session: Session, customer_id: int, points: int) -> None:
         take = min(remaining, points)
         taken.append({"lot_id": lot_id, "remaining": remaining - take})
         points -= take
-    session.execute(
-        update(LOTS)
-        .where(LOTS.c.id == bindparam("lot_id"))
-        .values(remaining=bindparam("remaining")),
-        taken,
-    )
+    session.execute(_TAKE_FROM_LOT, taken)

@@ -22,6 +22,16 @@ _PENDING_WAKE = "pointbridge.outbox.wake"
 _TARGETS = "pointbridge.outbox.targets"
 
 
+# Built once: on the request path, building a statement costs more CPU than running it.
+_TARGETS_QUERY = select(IntegrationRow.__table__.c.id, IntegrationRow.__table__.c.platform).where(
+    IntegrationRow.__table__.c.status != IntegrationStatus.DISABLED
+)
+_INSERT = {
+    name: insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     integration_id: int
@@ -67,11 +77,7 @@ class Outbox:
         return cached
 
     def _load_targets(self, session: Session) -> list[Target]:
-        rows = session.execute(
-            select(IntegrationRow.id, IntegrationRow.platform).where(
-                IntegrationRow.status != IntegrationStatus.DISABLED
-            )
-        )
+        rows = session.execute(_TARGETS_QUERY)
         return [Target(row.id, self._takes_events(row.platform)) for row in rows]
 
     def _takes_events(self, platform_name: str) -> bool:
@@ -164,11 +170,7 @@ class Outbox:
         if not values:
             return
         dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(
-            insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"]),
-            values,
-        )
+        session.execute(_INSERT[dialect], values)
         if dialect == "postgresql" and not session.info.get(_PENDING_WAKE):
             notify_on_commit(session)  # workers in other processes
         session.info[_PENDING_WAKE] = True

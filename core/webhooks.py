@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from pointbridge.loyalty import CUSTOMERS, CustomerNotFound, Loyalty, LoyaltyError, normalize_email
@@ -13,6 +13,19 @@ from pointbridge.platform import ListSubscription, WebhookAction
 
 SUBSCRIPTION_REASON = "subscription"
 MEMBERSHIPS = ListMembership.__table__
+# Built once: on the request path, building a statement costs more CPU than running it.
+_LOCK_CUSTOMER = (
+    select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
+    .where(CUSTOMERS.c.email == bindparam("email"))
+    .with_for_update()
+)
+_MEMBERSHIP = select(
+    MEMBERSHIPS.c.id, MEMBERSHIPS.c.subscribed, MEMBERSHIPS.c.credited_points
+).where(
+    MEMBERSHIPS.c.integration_id == bindparam("integration_id"),
+    MEMBERSHIPS.c.customer_id == bindparam("customer_id"),
+    MEMBERSHIPS.c.list_id == bindparam("list_id"),
+)
 
 
 class UnknownList(LoyaltyError):
@@ -63,19 +76,12 @@ def apply_list_subscription(
     email = normalize_email(action.email)
     # Lock the customer first so two deliveries of the same webhook serialize here, and read
     # the balance under that lock.
-    customer = session.execute(
-        select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
-        .where(CUSTOMERS.c.email == email)
-        .with_for_update()
-    ).first()
+    customer = session.execute(_LOCK_CUSTOMER, {"email": email}).first()
     if customer is None:
         raise CustomerNotFound(f"No customer with e-mail {email}.", email=email)
     membership = session.execute(
-        select(MEMBERSHIPS.c.id, MEMBERSHIPS.c.subscribed, MEMBERSHIPS.c.credited_points).where(
-            MEMBERSHIPS.c.integration_id == integration.id,
-            MEMBERSHIPS.c.customer_id == customer.id,
-            MEMBERSHIPS.c.list_id == action.list_id,
-        )
+        _MEMBERSHIP,
+        {"integration_id": integration.id, "customer_id": customer.id, "list_id": action.list_id},
     ).first()
     was_subscribed = membership is not None and membership.subscribed
     if action.subscribed == was_subscribed:

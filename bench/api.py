@@ -18,9 +18,10 @@ unsubscribed in turn, one customer after another):
 3. With ``--expiry``: the offered-rate run of transactions again while
    ``pointbridge expiry run`` expires a day's lots for every customer.
 
-Also printed: the server's CPU per request (its processes' user + system time over the
-throughput run, divided by the requests), and a CPU reference figure (a fixed pure-Python loop
-timed in the same run) to compare runs on different boxes.
+Also printed: CPU per request (user + system time over the run, divided by the requests) of
+the web processes, of the background process (delivery worker and scheduler: the changes'
+deliveries to the ``jsonl`` file) and of the load generator; and a CPU reference figure (a
+fixed pure-Python loop timed in the same run) to compare runs on different boxes.
 
 Usage::
 
@@ -48,7 +49,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -311,7 +312,7 @@ class RunResult:
     latencies: list[float]
     statuses: dict[int, int]
     samples: list[str]
-    server_cpu: float
+    server_cpu: tuple[float, float]  # web processes, the background process
     client_cpu: float
 
     @property
@@ -333,28 +334,29 @@ class RunResult:
             )
         errors = {s: c for s, c in sorted(self.statuses.items()) if s >= 400}
         requests = max(len(self.latencies), 1)
-        cpu = self.server_cpu / requests * 1000
+        web, background = (seconds / requests * 1000 for seconds in self.server_cpu)
         client = self.client_cpu / requests * 1000
         return (
             f"{self.kind:12} {offered:>16}: {self.rate:7.1f}/s{reached}, p50 "
             f"{self.percentile(0.5):6.1f} ms, p99 {self.percentile(0.99):7.1f} ms, "
-            f"CPU/request server {cpu:.2f} ms, load generator {client:.2f} ms; "
+            f"CPU/request: web {web:.2f} ms, background {background:.2f} ms, "
+            f"load generator {client:.2f} ms; "
             f"non-2xx {errors or 'none'}"
             + "".join(f"\n    e.g. {sample}" for sample in self.samples[:1])
         )
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server and every process under it so far."""
+def server_cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU so far of the web processes (gunicorn's, under the server process)
+    and of the server process itself, which runs the delivery worker and the scheduler."""
     root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        try:
+    web = 0.0
+    for process in root.children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
             times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+            web += times.user + times.system
+    own = root.cpu_times()
+    return web, own.user + own.system
 
 
 def load(
@@ -405,7 +407,8 @@ def load(
         samples += errors
         for status, count in counts.items():
             statuses[status] = statuses.get(status, 0) + count
-    cpu = server_cpu_seconds(pid) - cpu_before
+    cpu_after = server_cpu_seconds(pid)
+    cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
     for child in children:
         child.join()
     client = _children_cpu_seconds() - client_before

@@ -5,7 +5,13 @@ Plugins import what they need from here::
     from pointbridge import hookimpl, Platform, Contact, AuthError
 """
 
-from pointbridge.contact import Contact, MembershipState, format_datetime, loyalty_fields
+from pointbridge.contact import (
+    Contact,
+    MembershipState,
+    format_datetime,
+    loyalty_fields,
+    shop_time,
+)
 from pointbridge.errors import (
     AuthError,
     ChoiceRequired,
@@ -57,4 +63,5 @@ __all__ = [
     "hookimpl",
     "loyalty_fields",
     "send_each",
+    "shop_time",
 ]

@@ -7,7 +7,7 @@ while a platform was slow, the platform receives the latest state once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 
 
@@ -47,22 +47,30 @@ class Contact:
         return MembershipState.MEMBER if self.registered else MembershipState.GUEST
 
 
-def format_datetime(value: date | datetime | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS``, the date format SmartEmailing, Ecomail and Splio all accept."""
+def shop_time(value: datetime, timezone: tzinfo) -> datetime:
+    """A stored (UTC) moment as the shop's clock shows it: a change at 00:30 in Prague is
+    that day's, not the day before's as in UTC. A naive value is taken as UTC, as stored."""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(timezone)
+
+
+def format_datetime(value: date | datetime | None, timezone: tzinfo = UTC) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in the shop's ``timezone``, the date format SmartEmailing,
+    Ecomail and Splio all accept. A date is a calendar day already: it is not shifted."""
     # isoformat, not strftime: this runs twice per contact sent, and strftime took longer
     # than building the rest of the contact's fields.
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat(" ", "seconds")[:19]  # without a UTC offset
+        return shop_time(value, timezone).isoformat(" ", "seconds")[:19]  # without the offset
     return f"{value.isoformat()} 00:00:00"
 
 
 # The loyalty field catalog (DESIGN.md section 4) under neutral names. Plugins pick the ones their
 # platform takes and prefix them; keeping the values here means every platform and the CSV export
 # agree on what "next expiration value" is.
-def loyalty_fields(contact: Contact) -> dict[str, str | int]:
-    """Every catalog field as it is written to text-typed custom fields (dates formatted)."""
+def loyalty_fields(contact: Contact, timezone: tzinfo = UTC) -> dict[str, str | int]:
+    """Every catalog field as it is written to text-typed custom fields, dates formatted in
+    the shop's ``timezone`` (a plugin passes ``integration.timezone``)."""
     return {
         "credit": str(contact.points),
         "credit_num": contact.points,
@@ -71,7 +79,7 @@ def loyalty_fields(contact: Contact) -> dict[str, str | int]:
         "next_expiration_date": format_datetime(contact.next_expiration_date),
         "next_expiration_value": str(contact.next_expiration_points),
         "next_expiration_value_num": contact.next_expiration_points,
-        "last_change_date": format_datetime(contact.last_change_at),
+        "last_change_date": format_datetime(contact.last_change_at, timezone),
         "last_change_value": ""
         if contact.last_change_points is None
         else str(contact.last_change_points),

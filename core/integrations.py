@@ -270,6 +270,7 @@ class Integrations:
             webhook_url=self.webhook_url(row),
             rate_limit=platform.rate_limit,
             rate_limits=platform.rate_limits,
+            timezone=self.settings.shop_timezone,
         )
 
     def describe(

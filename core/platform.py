@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +34,9 @@ class Integration:
     plugin's ``install`` returned last (field ids, the regional endpoint...), kept by the host.
     ``rate_limit`` is the platform's declared limit (``Platform.rate_limit``), which paces
     every request of the integration's ``client``; ``rate_limits`` are its named ones
-    (``Platform.rate_limits``), for a client made with ``limit=<name>``.
+    (``Platform.rate_limits``), for a client made with ``limit=<name>``. ``timezone`` is the
+    shop's (``[pointbridge] timezone``): write dates as its clock shows them
+    (``loyalty_fields(contact, integration.timezone)``).
     """
 
     id: int
@@ -47,6 +50,7 @@ class Integration:
     webhook_url: str
     rate_limit: RateLimit | None = None
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict, hash=False)
+    timezone: tzinfo = UTC
 
     # ``integration.client(base_url, ...)``: the host-owned, kept, paced HTTP client (see
     # ``client_for``); a plugin calls it on every hook call instead of keeping its own.

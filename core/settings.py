@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pointbridge.errors import PointbridgeError
 
@@ -56,8 +57,26 @@ class Settings:
     points_validity_days: int | None = None
     expiry_hour: int = 2
     expiry_timezone: str = "Europe/Prague"
+    # The shop's clock, for the dates written to platforms; unset, the expiry job's.
+    timezone: str | None = None
     max_attempts: int = 12
     integrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for key in ("timezone", "expiry_timezone"):
+            name = getattr(self, key)
+            try:
+                if name is not None:
+                    ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    f"[pointbridge] {key} = {name!r} is no IANA time zone; write one like "
+                    '"Europe/Prague".'
+                ) from None
+
+    @property
+    def shop_timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone or self.expiry_timezone)
 
     @property
     def referral_prefix(self) -> str:
@@ -88,6 +107,7 @@ _HOST_KEYS = {
     "points_validity_days",
     "expiry_hour",
     "expiry_timezone",
+    "timezone",
     "max_attempts",
 }
 

@@ -13,7 +13,8 @@ import dataclasses
 import json
 import threading
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from pointbridge import (
     WebhookRequest,
     hookimpl,
     loyalty_fields,
+    shop_time,
 )
 from pointbridge.files import open_private
 
@@ -46,7 +48,7 @@ class JsonlSettings(Schema):
 
 
 def _csv_row(integration: Integration, contact: Contact) -> dict[str, Any]:
-    return {"email": contact.email, **loyalty_fields(contact)}
+    return {"email": contact.email, **loyalty_fields(contact, integration.timezone)}
 
 
 @hookimpl
@@ -65,8 +67,11 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     )
 
 
-def _default(value: object) -> str:
-    if isinstance(value, date | datetime):
+def _default(timezone: tzinfo, value: object) -> str:
+    # Moments as the shop's clock shows them, with its offset: the same instant, the shop's day.
+    if isinstance(value, datetime):
+        return shop_time(value, timezone).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
@@ -82,7 +87,7 @@ def _append(integration: Integration, kind: str, items: Sequence[Any]) -> list[I
                 # What a real platform is sent to recognise a redelivered event.
                 **({"uid": item.uid} if isinstance(item, Event) else {}),
             },
-            default=_default,
+            default=partial(_default, integration.timezone),
         )
         for item in items
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from functools import partial
 from typing import Any
 
@@ -21,7 +22,7 @@ from pointbridge_ecomail.client import BULK_MAX, BULK_TIMEOUT
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
 
 
-def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
+def subscriber(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, Any]:
     """One ``subscriber_data`` item; names only when known, so that a name the customer gave
     Ecomail is never blanked out."""
     item: dict[str, Any] = {"email": contact.email.strip()}
@@ -29,7 +30,7 @@ def subscriber(prefix: str, contact: Contact) -> dict[str, Any]:
         item["name"] = contact.first_name
     if contact.last_name:
         item["surname"] = contact.last_name
-    item["custom_fields"] = custom_fields(prefix, contact)
+    item["custom_fields"] = custom_fields(prefix, contact, timezone)
     return item
 
 
@@ -45,7 +46,7 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     failures: list[ItemFailure] = []
     ready: list[tuple[Contact, dict[str, Any]]] = []
     for contact in contacts:
-        item = subscriber(integration.field_prefix, contact)
+        item = subscriber(integration.field_prefix, contact, integration.timezone)
         size = custom_fields_size(item["custom_fields"])
         if size > CUSTOM_FIELDS_MAX_CHARS:
             why = (

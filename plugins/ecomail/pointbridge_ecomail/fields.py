@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
-from pointbridge import Contact, Integration, loyalty_fields
+from pointbridge import Contact, Integration, loyalty_fields, shop_time
 from pointbridge.fields import FieldSpec
 
 # Ecomail's own limit on one subscriber's custom fields, in characters (docs: subscribe-bulk).
@@ -65,25 +65,28 @@ def event_category(prefix: str) -> str:
     return normalize_key(prefix).rstrip("_") or "pointbridge"
 
 
-def _date_value(value: date | datetime | None) -> str:
+def _date_value(value: date | datetime | None, timezone: tzinfo) -> str:
     # Ecomail's documented date format is YYYY-MM-DD; a time part would make the value a
     # string the date-typed field might refuse, and automations count in days anyway.
-    return "" if value is None else value.strftime("%Y-%m-%d")
+    # A moment is dated by the shop's clock: 00:30 in Prague is that day, not UTC's day before.
+    if isinstance(value, datetime):
+        value = shop_time(value, timezone).date()
+    return "" if value is None else value.isoformat()
 
 
-def plain_values(prefix: str, contact: Contact) -> dict[str, str | int]:
+def plain_values(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, str | int]:
     """Every field's value under its name in the list, as Ecomail should store it."""
     values = {
-        **loyalty_fields(contact),
-        "next_expiration_date": _date_value(contact.next_expiration_date),
-        "last_change_date": _date_value(contact.last_change_at),
+        **loyalty_fields(contact, timezone),
+        "next_expiration_date": _date_value(contact.next_expiration_date, timezone),
+        "last_change_date": _date_value(contact.last_change_at, timezone),
     }
     return {field_name(prefix, spec): values[spec.name] for spec in CATALOG}
 
 
-def custom_fields(prefix: str, contact: Contact) -> dict[str, Any]:
+def custom_fields(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, Any]:
     """The ``custom_fields`` object of one subscriber, typed where the type matters."""
-    plain = plain_values(prefix, contact)
+    plain = plain_values(prefix, contact, timezone)
     out: dict[str, Any] = {}
     for spec in wanted(prefix):
         value = plain[spec.name]
@@ -100,4 +103,7 @@ def custom_fields_size(fields: dict[str, Any]) -> int:
 
 def csv_row(integration: Integration, contact: Contact) -> dict[str, str | int]:
     """One row of the Ecomail import CSV: ``email`` and every prefixed loyalty column."""
-    return {"email": contact.email, **plain_values(integration.field_prefix, contact)}
+    return {
+        "email": contact.email,
+        **plain_values(integration.field_prefix, contact, integration.timezone),
+    }

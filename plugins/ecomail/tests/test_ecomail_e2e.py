@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 
 NAME = "eco"
+SHOP_ZONE = ZoneInfo("Europe/Prague")
 PREFIX = "ellity_"
 API_KEY = "eco-e2e-key-5c1d"
 LIST_ID = "1"
@@ -74,7 +76,12 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, Any]:
     """What the Ecomail list should hold for a customer as the REST API shows it."""
 
     def day(value: str | None) -> str | None:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d") if value else None
+        # A moment is dated by the shop's clock (the default zone, Europe/Prague), not UTC's;
+        # a date is a day already.
+        if not value:
+            return None
+        moment = datetime.fromisoformat(value)
+        return (moment.astimezone(SHOP_ZONE) if moment.tzinfo else moment).strftime("%Y-%m-%d")
 
     last_change = customer["last_change_points"]
     return {

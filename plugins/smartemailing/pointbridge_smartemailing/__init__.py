@@ -134,7 +134,10 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     list_id = integration.settings.get("contact_list_id")
 
     def send(ids: Mapping[str, int]) -> dict[str, Any]:
-        items = [import_item(c, integration.field_prefix, ids, list_id) for c in contacts]
+        items = [
+            import_item(c, integration.field_prefix, ids, list_id, integration.timezone)
+            for c in contacts
+        ]
         return client.import_contacts(api, items)
 
     ids = _field_ids(api, integration)

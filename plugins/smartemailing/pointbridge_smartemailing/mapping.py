@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Any
 
 from pointbridge import Contact, Event, EventType, loyalty_fields
@@ -40,10 +41,11 @@ def event_name(prefix: str, event_type: EventType) -> str:
 
 
 def customfield_values(
-    contact: Contact, prefix: str, ids: Mapping[str, int]
+    contact: Contact, prefix: str, ids: Mapping[str, int], timezone: tzinfo
 ) -> list[dict[str, Any]]:
     """The ``customfields`` list of one import item: every loyalty field, by SmartEmailing id."""
-    values = loyalty_fields(contact)
+    # Date fields take "YYYY-MM-DD HH:MM:SS" as the shop's clock reads, no offset.
+    values = loyalty_fields(contact, timezone)
     # An empty string is no date; null clears a date field instead of failing the import.
     return [
         {"id": ids[prefix + key], "value": str(values[key]) or (None if type_ == "date" else "")}
@@ -52,7 +54,11 @@ def customfield_values(
 
 
 def import_item(
-    contact: Contact, prefix: str, ids: Mapping[str, int], contact_list_id: int | None
+    contact: Contact,
+    prefix: str,
+    ids: Mapping[str, int],
+    contact_list_id: int | None,
+    timezone: tzinfo,
 ) -> dict[str, Any]:
     """One contact as SmartEmailing's ``import`` takes it."""
     item: dict[str, Any] = {"emailaddress": contact.email.strip()}
@@ -61,7 +67,7 @@ def import_item(
         item["name"] = contact.first_name
     if contact.last_name:
         item["surname"] = contact.last_name
-    item["customfields"] = customfield_values(contact, prefix, ids)
+    item["customfields"] = customfield_values(contact, prefix, ids, timezone)
     if contact_list_id is not None:
         # preserve_unsubscribed in the import settings keeps unsubscribed contacts unsubscribed.
         item["contactlists"] = [{"id": contact_list_id, "status": "confirmed"}]

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 
 NAME = "se"
+SHOP_ZONE = ZoneInfo("Europe/Prague")
 PREFIX = "ellity_"
 # SmartEmailing's own example webhook body, as shops paste it: no comma after the e-mail and
 # "listd" for "listId".
@@ -92,7 +94,12 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, str | None]:
     def stamp(value: str | None) -> str | None:
         if not value:
             return None
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
+        # A moment is dated by the shop's clock (the default zone, Europe/Prague), not UTC's;
+        # a date is a day already.
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo:
+            moment = moment.astimezone(SHOP_ZONE)
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
 
     last_change = customer["last_change_points"]
     return {

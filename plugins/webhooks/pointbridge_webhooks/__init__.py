@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from pointbridge import (
     RateLimit,
     hookimpl,
     send_each,
+    shop_time,
 )
 from pointbridge_webhooks import signing
 
@@ -113,8 +114,13 @@ def _encode(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
 
 
-def contact_message(contact: Contact) -> tuple[str, bytes]:
-    data = {**dataclasses.asdict(contact), "membership": contact.membership.value}
+def contact_message(contact: Contact, timezone: tzinfo) -> tuple[str, bytes]:
+    data = {
+        **dataclasses.asdict(contact),
+        "membership": contact.membership.value,
+        # ISO 8601 with the shop's offset: the same instant, dated as the shop's clock shows.
+        "last_change_at": contact.last_change_at and shop_time(contact.last_change_at, timezone),
+    }
     # A new id for every send. A contact update is the customer's whole latest state, so one
     # received twice is harmless; an id derived from the content would repeat when a
     # customer went A -> B -> A, and a receiver deduplicating on it would stay on B.
@@ -172,7 +178,7 @@ def install(integration: Integration) -> InstallResult:
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
     return send_each(
         contacts,
-        lambda contact: send(integration, contact_message(contact)),
+        lambda contact: send(integration, contact_message(contact, integration.timezone)),
         key=lambda contact: contact.customer_id,
     )
 

@@ -64,7 +64,7 @@ def test_every_contact_update_gets_its_own_id_even_back_to_an_earlier_state() ->
     # A -> B -> A: the third state must not reuse the first's id, or a receiver that
     # deduplicates would drop it and stay on B.
     ids = [
-        contact_message(state)[0]
+        contact_message(state, UTC)[0]
         for state in (contact, replace(contact, first_name="Eva"), replace(contact))
     ]
     assert len(set(ids)) == 3

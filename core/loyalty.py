@@ -236,41 +236,7 @@ class Loyalty:
     def post_transaction(
         self,
         session: Session,
-        customer: Customer,
-        points: int,
-        reason: str,
-        *,
-        reference: str | None = None,
-        expires_on: date | None = None,
-        now: datetime | None = None,
-        system: bool = False,
-    ) -> tuple[Entry, bool]:
-        """``transact`` for a caller holding the customer's ORM object, whose balance and last
-        change it keeps equal to what was written."""
-        entry, created = self.transact(
-            session,
-            customer.id,
-            points,
-            reason,
-            reference=reference,
-            expires_on=expires_on,
-            now=now,
-            system=system,
-        )
-        set_committed_value(customer, "balance", entry.balance)
-        if created:
-            for key, value in (
-                ("last_change_at", entry.created_at),
-                ("last_change_points", points),
-                ("updated_at", entry.created_at),
-            ):
-                set_committed_value(customer, key, value)
-        return entry, created
-
-    def transact(
-        self,
-        session: Session,
-        customer_id: int,
+        customer: Customer | int,
         points: int,
         reason: str,
         *,
@@ -291,9 +257,12 @@ class Loyalty:
         SQLite's writers are serialized anyway) and then writes nothing, so the balance is
         only changed by the request whose entry was written. The balance changes in one
         guarded UPDATE, which also locks the customer until commit: the lots are read under
-        that lock. No customer row is read, and no ORM object is loaded.
+        that lock. No customer row is read, and no ORM object is loaded; given one
+        (``customer``, else its id), its balance and last change are kept equal to what was
+        written.
         """
         _check_transaction(points, reason, reference, expires_on, system)
+        customer_id = customer if isinstance(customer, int) else customer.id
         now = now or datetime.now(UTC)
         if points > 0 and expires_on is None and self.settings.points_validity_days:
             expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
@@ -309,7 +278,10 @@ class Loyalty:
             },
         ).scalar_one_or_none()
         if entry_id is None:
-            return self._replayed(session, customer_id, reference, points, reason), False
+            earlier = self._replayed(session, customer_id, reference, points, reason)
+            if isinstance(customer, Customer):
+                set_committed_value(customer, "balance", earlier.balance)
+            return earlier, False
         balance = session.execute(
             _ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now}
         ).scalar_one_or_none()
@@ -340,6 +312,14 @@ class Loyalty:
             EventType.CREDIT_CHANGED,
             {"points": points, "balance": balance, "reason": reason},
         )
+        if isinstance(customer, Customer):
+            for key, value in (
+                ("balance", balance),
+                ("last_change_at", now),
+                ("last_change_points", points),
+                ("updated_at", now),
+            ):
+                set_committed_value(customer, key, value)
         entry = Entry(entry_id, customer_id, points, reason, reference, expires_on, now, balance)
         return entry, True
 

@@ -90,15 +90,7 @@ class Outbox:
         self.contacts_changed(session, [customer_id])
 
     def contacts_changed(self, session: Session, customer_ids: Sequence[int]) -> None:
-        targets = self.targets(session)
-        self._add(
-            session,
-            [
-                _row(t.integration_id, c, OutboxKind.CONTACT, None, {})
-                for t in targets
-                for c in customer_ids
-            ],
-        )
+        self._add(session, _contact_rows(self.targets(session), customer_ids))
 
     def changed(
         self,
@@ -110,15 +102,13 @@ class Outbox:
         """``contact_changed`` and ``event`` in one insert: every row the transaction queues
         for a change to one customer."""
         targets = self.targets(session)
-        contacts = [
-            _row(t.integration_id, customer_id, OutboxKind.CONTACT, None, {}) for t in targets
-        ]
-        events = [
-            _row(t.integration_id, customer_id, OutboxKind.EVENT, str(event_type), dict(data))
-            for t in targets
-            if t.takes_events
-        ]
-        self._add(session, contacts + events)
+        self._add(
+            session,
+            _contact_rows(targets, [customer_id])
+            + _event_rows(
+                [t for t in targets if t.takes_events], event_type, [(customer_id, data)]
+            ),
+        )
 
     def event(
         self,
@@ -150,21 +140,7 @@ class Outbox:
             for t in self.targets(session)
             if t.takes_events and (wanted is None or t.integration_id in wanted)
         ]
-        self._add(
-            session,
-            [
-                _row(
-                    t.integration_id,
-                    customer_id,
-                    OutboxKind.EVENT,
-                    str(event_type),
-                    dict(data),
-                    dedupe_key(t.integration_id, customer_id, data) if dedupe_key else None,
-                )
-                for t in targets
-                for customer_id, data in items
-            ],
-        )
+        self._add(session, _event_rows(targets, event_type, items, dedupe_key))
 
     def _add(self, session: Session, values: list[dict[str, Any]]) -> None:
         if not values:
@@ -174,6 +150,34 @@ class Outbox:
         if dialect == "postgresql" and not session.info.get(_PENDING_WAKE):
             notify_on_commit(session)  # workers in other processes
         session.info[_PENDING_WAKE] = True
+
+
+def _contact_rows(targets: Sequence[Target], customer_ids: Sequence[int]) -> list[dict[str, Any]]:
+    return [
+        _row(t.integration_id, c, OutboxKind.CONTACT, None, {})
+        for t in targets
+        for c in customer_ids
+    ]
+
+
+def _event_rows(
+    targets: Sequence[Target],
+    event_type: EventType,
+    items: Sequence[tuple[int, Mapping[str, Any]]],
+    dedupe_key: Callable[[int, int, Mapping[str, Any]], str] | None = None,
+) -> list[dict[str, Any]]:
+    return [
+        _row(
+            t.integration_id,
+            customer_id,
+            OutboxKind.EVENT,
+            str(event_type),
+            dict(data),
+            dedupe_key(t.integration_id, customer_id, data) if dedupe_key else None,
+        )
+        for t in targets
+        for customer_id, data in items
+    ]
 
 
 def _row(

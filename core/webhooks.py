@@ -109,7 +109,7 @@ def apply_list_subscription(
         credited + points,
     )
     if points:
-        loyalty.transact(session, customer.id, points, SUBSCRIPTION_REASON)
+        loyalty.post_transaction(session, customer.id, points, SUBSCRIPTION_REASON)
     if not action.subscribed:
         return f"{email} unsubscribed from list {action.list_id}: -{-points} points"
     if points == 0:

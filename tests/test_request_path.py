@@ -124,10 +124,10 @@ def test_a_refused_debit_leaves_nothing_behind_for_a_caller_that_goes_on(
 ) -> None:
     loyalty = services.loyalty
     with services.db.transaction() as session:
-        loyalty.transact(session, customer_id, 10, "order")
+        loyalty.post_transaction(session, customer_id, 10, "order")
         with pytest.raises(InsufficientPoints, match="balance is 10"):
-            loyalty.transact(session, customer_id, -11, "order", reference="too-much")
-        loyalty.transact(session, customer_id, -4, "order")
+            loyalty.post_transaction(session, customer_id, -11, "order", reference="too-much")
+        loyalty.post_transaction(session, customer_id, -4, "order")
 
     with services.db.read() as session:
         assert session.scalars(select(LedgerEntry.points).order_by(LedgerEntry.id)).all() == [

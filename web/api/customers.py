@@ -126,7 +126,7 @@ class CustomerById(MethodView):
 def post_transaction(body: dict[str, Any], customer_id: int) -> tuple[dict[str, Any], int]:
     """Credit or debit points. Debits take the points that expire first."""
     with services().db.transaction() as session:
-        entry, created = services().loyalty.transact(
+        entry, created = services().loyalty.post_transaction(
             session,
             customer_id,
             body["points"],

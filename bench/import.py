@@ -9,8 +9,10 @@ queued, it runs the real command in a child process twice:
 - *first import*: every row is a new customer with an opening balance;
 - *re-import* of the same file: every row unchanged, so nothing should be written.
 
-For each it prints the wall time, rows/s (check and load together), the child's peak RSS and
-the outbox rows written. Targets (issue 16): >= 20,000 rows/s on SQLite and >= 10,000 rows/s
+For each it prints the wall time, rows/s (check and load together), the child's CPU time
+(user + system: steadier than the wall time on a busy box), its peak RSS and the outbox rows
+written; and once, a CPU reference figure (``bench/api.py``'s fixed Python loop) to compare
+runs on different boxes. Targets (issue 16): >= 20,000 rows/s on SQLite and >= 10,000 rows/s
 on PostgreSQL, peak RSS < 200 MB.
 
 Usage::
@@ -40,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: import the host from the repo
     sys.path.insert(0, str(ROOT))
 
+from bench.api import cpu_reference  # noqa: E402
 from pointbridge.migrate import upgrade  # noqa: E402
 from pointbridge.models import OutboxMessage  # noqa: E402
 
@@ -73,15 +76,22 @@ def databases(kind: str, workdir: Path) -> Iterator[tuple[str, str]]:
         yield "PostgreSQL", url
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run the command; its wall time and the peak RSS (MB) of children so far."""
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Run the command; its wall time, its CPU time and the peak RSS (MB) of children so
+    far."""
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run([str(POINTBRIDGE), *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{args} failed:\n{done.stdout}\n{done.stderr}")
     print("   ", done.stdout.strip().splitlines()[-1])
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, _children_cpu() - cpu, rss
 
 
 def outbox_rows(url: str) -> int:
@@ -104,10 +114,10 @@ def bench(kind: str, source: Path, rows: int, workdir: Path) -> None:
              f"path={workdir / 'dry.jsonl'}"], env)  # fmt: skip
         for name in ("first import", "re-import"):
             before = outbox_rows(url)
-            elapsed, rss = run(["customers", "import", str(source)], env)
+            elapsed, cpu, rss = run(["customers", "import", str(source)], env)
             print(
                 f"{label:10} {name:12} {elapsed:7.1f} s  {rows / elapsed:9,.0f} rows/s  "
-                f"peak RSS (any child so far) {rss:5.0f} MB  "
+                f"CPU {cpu:6.1f} s  peak RSS (any child so far) {rss:5.0f} MB  "
                 f"outbox rows written {outbox_rows(url) - before:,}"
             )
 
@@ -123,6 +133,7 @@ def main() -> None:
         source = workdir / "customers.csv"
         write_csv(source, options.rows)
         print(f"{options.rows:,} rows, {source.stat().st_size / 2**20:.0f} MB of CSV")
+        print(f"CPU reference: {cpu_reference():.2f} s (bench/api.py's fixed Python loop)")
         for kind in kinds:
             bench(kind, source, options.rows, workdir)
 

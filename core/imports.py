@@ -13,6 +13,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 import pickle
@@ -782,8 +783,9 @@ def _executemany(
     if not rows:
         return
     dialect = connection.dialect
+    # Memoized: most processed values repeat (the batch's one timestamp, a few expiry dates).
     processors = [
-        (index, process)
+        (index, functools.lru_cache(maxsize=4096)(process))
         for index, column in enumerate(columns)
         if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
     ]

@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/expiry.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/import.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

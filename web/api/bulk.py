@@ -30,7 +30,7 @@ from pointbridge.imports import (
     SeenOnce,
     judge,
 )
-from pointbridge.tokens import authenticate
+from pointbridge.web.api.auth import require_token
 from pointbridge.web.services import services
 
 MAX_ITEMS = 10_000
@@ -44,12 +44,7 @@ blp = Blueprint("bulk", __name__, description="Many customers in one request.")
 
 @blp.before_request
 def _require_token() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        abort(401, description="Send 'Authorization: Bearer <token>' (pointbridge tokens create).")
-    if not authenticate(services().db, token.strip()):
-        abort(401, description="The API token is not valid.")
+    require_token()
     # Read as it arrives: the app's whole-body limit is for bodies read at once.
     request.max_content_length = MAX_ITEMS * MAX_ITEM_SIZE
 

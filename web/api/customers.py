@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import abort, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 from pointbridge.loyalty import normalize_email
 from pointbridge.models import Customer, LedgerEntry
 from pointbridge.snapshots import next_expirations
-from pointbridge.tokens import authenticate
+from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.api.schemas import (
     CustomerCreate,
@@ -41,12 +40,7 @@ blp = Blueprint(
 
 @blp.before_request
 def _require_token() -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        abort(401, description="Send 'Authorization: Bearer <token>' (pointbridge tokens create).")
-    if not authenticate(services().db, token.strip()):
-        abort(401, description="The API token is not valid.")
+    require_token()
     check_json_body()
 
 

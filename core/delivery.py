@@ -1,4 +1,8 @@
-"""The outbox worker: claim, coalesce, batch, send, and record what happened.
+"""The delivery worker, the only sender: claim, coalesce, batch, send, record what happened.
+
+Live changes come from the outbox; when none is due, the integration's export (or initial
+sync) hands the worker its next page (``core.export_pages``), so every rule (pacing, 429
+pauses, failing integrations, metrics) is kept once, here.
 
 Up to the platform's ``max_in_flight`` calls run at once, never two with the same customer,
 while the next call is read from the database (``core.claims``). One worker at a time holds
@@ -34,9 +38,12 @@ from pointbridge.contact import Contact
 from pointbridge.db import Database
 from pointbridge.errors import ConfigurationError, PermanentError, RateLimited, TransientError
 from pointbridge.events import Event, EventType
+from pointbridge.export_pages import ACTIVE as EXPORTING
+from pointbridge.export_pages import ExportPages, ExportRound, Page
 from pointbridge.integrations import Integrations
 from pointbridge.models import (
     Customer,
+    ExportJob,
     IntegrationRow,
     IntegrationStatus,
     OutboxKind,
@@ -44,6 +51,7 @@ from pointbridge.models import (
     OutboxStatus,
     outbox_status_is,
 )
+from pointbridge.outbox import Outbox
 from pointbridge.platform import Integration, ItemFailure, Platform
 from pointbridge.plugins import PluginHost
 from pointbridge.ratelimit import (
@@ -102,20 +110,20 @@ class _Call:
     rows_by_key: dict[int, list[int]]  # Contact.customer_id or Event.id -> outbox rows
     created: dict[int, datetime]  # outbox row -> created_at
     customers: frozenset[int]
+    page: Page | None = None  # an export page: no outbox rows, recorded by the export
 
 
 def call_plugin(
     host: PluginHost, integration: Integration, pacer: Pacer, hook: str, **kwargs: Any
 ) -> Sequence[ItemFailure]:
-    """One hook call in the integration's pacer slot (live delivery and exports alike; the
-    caller holds the integration's sending lease)."""
+    """One hook call in the integration's pacer slot (the caller holds the integration's
+    sending lease)."""
     with pacer.call():
         return host.call(hook, integration.platform, integration=integration, **kwargs) or []
 
 
 def pause(db: Database, integration: Integration, seconds: float) -> None:
-    """The platform said to slow down: nobody sends for the integration for ``seconds``,
-    neither live delivery in any worker nor an export."""
+    """The platform said to slow down: no worker sends for the integration for ``seconds``."""
     log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
     with db.transaction() as session:
         session.execute(
@@ -135,6 +143,19 @@ def paused_for(db: Database, integration_id: int) -> float:
     return 0.0 if resume_at is None else max(0.0, (resume_at - now_utc()).total_seconds())
 
 
+@dataclass
+class _Turn:
+    """One worker's turn at sending for one integration."""
+
+    integration: Integration
+    pacer: Pacer
+    at_platform: threading.BoundedSemaphore
+    export: ExportRound
+    # Set when a call was told to stop (429, configuration): calls not yet at the platform
+    # are not sent.
+    halted: threading.Event = field(default_factory=threading.Event)
+
+
 class Worker:
     def __init__(
         self,
@@ -146,10 +167,19 @@ class Worker:
         backoff: Backoff | None = None,
         worker_id: str | None = None,
         round_seconds: float = 5.0,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
         self.integrations = integrations
         self.host = integrations.host
+        self.exports = ExportPages(
+            db,
+            outbox or Outbox(self.host),
+            integrations.settings.referral_prefix,
+            lambda attempt: self.backoff.delay(attempt),
+        )
+        # Set to stop issuing calls; those at the platform finish and are recorded.
+        self.stop = threading.Event()
         self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease_seconds)
         self.backoff = backoff or Backoff()
@@ -172,6 +202,9 @@ class Worker:
                 outbox_status_is(OutboxStatus.PENDING),
                 OutboxMessage.next_attempt_at <= now,
             )
+            exporting = exists().where(
+                ExportJob.integration_id == IntegrationRow.id, ExportJob.status.in_(EXPORTING)
+            )
             ids = session.scalars(
                 select(IntegrationRow.id).where(
                     IntegrationRow.status == IntegrationStatus.ACTIVE,
@@ -182,7 +215,7 @@ class Worker:
                         IntegrationRow.lease_until < now,
                         IntegrationRow.lease_owner == self.worker_id,
                     ),
-                    due,
+                    or_(due, exporting),
                 )
             ).all()
         random.shuffle(ids)  # workers starting together spread over integrations
@@ -192,13 +225,17 @@ class Worker:
         """One pass over every integration with due rows whose lease this worker can take."""
         total = RoundResult()
         for integration_id in self._candidates():
-            if not self._acquire(integration_id):
-                continue
-            try:
-                total += self._deliver_integration(integration_id)
-            finally:
-                self._release(integration_id)
+            total += self.deliver(integration_id) or RoundResult()
         return total
+
+    def deliver(self, integration_id: int) -> RoundResult | None:
+        """One round for one integration; None when another worker holds its lease."""
+        if not self._acquire(integration_id):
+            return None
+        try:
+            return self._deliver_integration(integration_id)
+        finally:
+            self._release(integration_id)
 
     def drain(self, *, timeout: float | None = None) -> RoundResult:
         """Deliver until nothing is due (rows backing off later are left for later)."""
@@ -216,6 +253,7 @@ class Worker:
     ) -> None:
         """Deliver until ``stop`` is set; sleep ``idle`` seconds (or until woken) when idle."""
         log.info("worker %s started", self.worker_id)
+        self.stop = stop
         while not stop.is_set():
             try:
                 result = self.run_once()
@@ -251,13 +289,17 @@ class Worker:
                 return RoundResult()
             integration = self.integrations.view(row)
         platform = self.host.platform(integration.platform)
-        pacer = pacer_for(integration_id, platform.rate_limit)
         deadline = time.monotonic() + self.round_seconds
         total = RoundResult()
         running: dict[Future[RoundResult], _Call] = {}
         ready: _Call | None = None
         stopping = False
-        at_platform = threading.BoundedSemaphore(platform.max_in_flight)
+        turn = _Turn(
+            integration,
+            pacer_for(integration_id, platform.rate_limit),
+            threading.BoundedSemaphore(platform.max_in_flight),
+            self.exports.round(integration_id),
+        )
         senders = platform.max_in_flight + 1
         with (
             leases.kept(
@@ -267,13 +309,22 @@ class Worker:
         ):
             try:
                 while True:
-                    stopping = stopping or time.monotonic() >= deadline or lost.is_set()
+                    stopping = (
+                        stopping
+                        or time.monotonic() >= deadline
+                        or lost.is_set()
+                        or self.stop.is_set()
+                    )
                     if stopping:
+                        if ready is not None and ready.page is not None:
+                            turn.export.not_taken(ready.page)
                         ready = None  # its rows stay pending for the next round
                     elif ready is None:
-                        ready = self._next_call(integration, platform, running.values())
+                        ready = self._next_call(
+                            integration, platform, running.values(), turn.export
+                        )
                     if ready is not None and len(running) < senders:
-                        send = sender.submit(self._call, integration, pacer, at_platform, ready)
+                        send = sender.submit(self._call, turn, ready)
                         running[send] = ready
                         ready = None
                         continue
@@ -293,10 +344,15 @@ class Worker:
         return total
 
     def _next_call(
-        self, integration: Integration, platform: Platform, running: Iterable[_Call]
+        self,
+        integration: Integration,
+        platform: Platform,
+        running: Iterable[_Call],
+        export: ExportRound,
     ) -> _Call | None:
-        """The next call to make, contacts first, read from the database in one transaction;
-        None if nothing is due for customers outside the ``running`` calls."""
+        """The next call to make: live contacts first, then live events, read from the
+        database in one transaction, then the export's next page; None if nothing is due for
+        customers outside the ``running`` calls."""
         busy = frozenset().union(*(call.customers for call in running))
         parameters = {
             "integration_id": integration.id,
@@ -314,7 +370,18 @@ class Worker:
             event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
             if event_ids:
                 return self._events_call(session, event_ids[: platform.max_event_batch])
-        return None
+        page = export.next_page(platform.max_batch, busy)
+        if page is None:
+            return None
+        return _Call(
+            "push_contact",
+            OutboxKind.CONTACT,
+            {"contacts": page.contacts},
+            {},
+            {},
+            page.customer_ids,
+            page,
+        )
 
     def _contacts_call(
         self, session: Session, integration: Integration, customer_ids: Sequence[int]
@@ -383,53 +450,28 @@ class Worker:
             frozenset(m.customer_id for m in messages),
         )
 
-    def _call(
-        self,
-        integration: Integration,
-        pacer: Pacer,
-        at_platform: threading.BoundedSemaphore,
-        call: _Call,
-    ) -> RoundResult:
-        at_platform.acquire()
-        started = time.monotonic()
-        try:
-            failures = call_plugin(self.host, integration, pacer, call.hook, **call.kwargs)
-        except RateLimited as exc:
-            pause(self.db, integration, throttle_wait(integration.id, [exc]))
-            metrics.RATE_LIMITED.labels(integration.name).inc()
-            raise _StopIntegration from None
-        except ConfigurationError as exc:
-            self._mark_failing(integration, str(exc))
-            raise _StopIntegration from None
-        except (PermanentError, TransientError) as exc:
-            failures = [ItemFailure(key, exc) for key in call.rows_by_key]
-            whole_call_failed = True
-        except Exception as exc:  # a plugin bug must not stop the other integrations
-            log.exception("%s.%s raised unexpectedly", integration.platform, call.hook)
-            error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
-            failures = [ItemFailure(key, error) for key in call.rows_by_key]
-            whole_call_failed = True
+    def _call(self, turn: _Turn, call: _Call) -> RoundResult:
+        integration = turn.integration
+        with turn.at_platform:
+            if turn.halted.is_set():
+                # A call before this one was told to stop; its pause holds everything back.
+                if call.page is not None:
+                    turn.export.not_taken(call.page)
+                return RoundResult()
+            started = time.monotonic()
+            try:
+                outcome = self._send(turn, call)
+            finally:
+                elapsed = time.monotonic() - started
+                metrics.CALL_SECONDS.labels(integration.name, call.hook).observe(elapsed)
+            failures, whole_call_failed = outcome
+            throttled = [f.error for f in failures if isinstance(f.error, RateLimited)]
+            if throttled:
+                turn.halted.set()  # before the next call may take the platform slot
+        if call.page is not None:
+            result = self._record_page(turn.export, call.page, failures, whole_call_failed)
         else:
-            whole_call_failed = False
-        finally:
-            at_platform.release()
-            elapsed = time.monotonic() - started
-            metrics.CALL_SECONDS.labels(integration.name, call.hook).observe(elapsed)
-        failed = {f.key: f.error for f in failures if f.key in call.rows_by_key}
-        delivered = {k: v for k, v in call.rows_by_key.items() if k not in failed}
-        # A call that timed out may still be running on the platform: retrying sooner than
-        # it took would race the stale request, which could land after the retry's newer data.
-        retry_floor = RETRY_FLOOR_FACTOR * elapsed if whole_call_failed else 0.0
-        result = self._record(
-            integration,
-            call.kind,
-            delivered,
-            failed,
-            call.rows_by_key,
-            call.created,
-            retry_floor,
-        )
-        throttled = [e for e in failed.values() if isinstance(e, RateLimited)]
+            result = self._record_call(call, integration, failures, whole_call_failed, elapsed)
         if throttled:
             # The platform cut the call short: what was not tried waits, and so does everything
             # else for this integration, until the platform's reset.
@@ -438,6 +480,69 @@ class Worker:
             raise _StopIntegration
         throttle_cleared(integration.id)
         return result
+
+    def _send(
+        self, turn: _Turn, call: _Call
+    ) -> tuple[Sequence[ItemFailure], PermanentError | TransientError | None]:
+        """The call's item failures, and the error when the call failed as a whole; raises
+        ``_StopIntegration`` (and halts the turn) when nothing more may be sent."""
+        integration = turn.integration
+        keys = list(call.rows_by_key) if call.page is None else sorted(call.customers)
+        try:
+            return call_plugin(self.host, integration, turn.pacer, call.hook, **call.kwargs), None
+        except (RateLimited, ConfigurationError) as exc:
+            turn.halted.set()
+            if call.page is not None:
+                turn.export.not_taken(call.page)
+            if isinstance(exc, RateLimited):
+                pause(self.db, integration, throttle_wait(integration.id, [exc]))
+                metrics.RATE_LIMITED.labels(integration.name).inc()
+            else:
+                self._mark_failing(integration, str(exc))
+            raise _StopIntegration from None
+        except (PermanentError, TransientError) as exc:
+            return [ItemFailure(key, exc) for key in keys], exc
+        except Exception as exc:  # a plugin bug must not stop the other integrations
+            log.exception("%s.%s raised unexpectedly", integration.platform, call.hook)
+            error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
+            return [ItemFailure(key, error) for key in keys], error
+
+    @staticmethod
+    def _record_page(
+        export: ExportRound,
+        page: Page,
+        failures: Sequence[ItemFailure],
+        whole_call_failed: PermanentError | TransientError | None,
+    ) -> RoundResult:
+        if isinstance(whole_call_failed, TransientError):
+            export.not_taken(page, whole_call_failed)
+            return RoundResult(failed=len(page.contacts))
+        export.sent(page, failures)
+        failed = len({f.key for f in failures})
+        return RoundResult(delivered=len(page.contacts) - failed, failed=failed)
+
+    def _record_call(
+        self,
+        call: _Call,
+        integration: Integration,
+        failures: Sequence[ItemFailure],
+        whole_call_failed: PermanentError | TransientError | None,
+        elapsed: float,
+    ) -> RoundResult:
+        failed = {f.key: f.error for f in failures if f.key in call.rows_by_key}
+        delivered = {k: v for k, v in call.rows_by_key.items() if k not in failed}
+        # A call that timed out may still be running on the platform: retrying sooner than
+        # it took would race the stale request, which could land after the retry's newer data.
+        retry_floor = RETRY_FLOOR_FACTOR * elapsed if whole_call_failed else 0.0
+        return self._record(
+            integration,
+            call.kind,
+            delivered,
+            failed,
+            call.rows_by_key,
+            call.created,
+            retry_floor,
+        )
 
     def _record(
         self,

@@ -1,10 +1,10 @@
-"""Full exports of every customer to one integration: resumable, cancelable, paced.
+"""Full exports of every customer to one integration: queue, follow, cancel; or a CSV file.
 
-Customers go out in id order, a page of the platform's batch size per call, through the same
-pacer and lease as live delivery. After each page the job row records its cursor, so an export
-stopped by a crash, a restart or Ctrl-C continues where it stopped. A contact the platform
-refuses for good is recorded as an ``ExportFailure``; one it cannot take right now is handed to
-the outbox, whose worker retries it with backoff.
+The delivery worker sends an export's pages (``core.export_pages``) whenever no live change is
+due, in id order, a page of the platform's batch size per call; the job row records its cursor
+after each page, so an export stopped by a crash, a restart or Ctrl-C continues where it
+stopped. A contact the platform refuses for good is recorded as an ``ExportFailure``; one it
+cannot take right now is handed to the outbox, whose worker retries it with backoff.
 """
 
 from __future__ import annotations
@@ -12,28 +12,20 @@ from __future__ import annotations
 import csv
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TextIO
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from pointbridge import leases
 from pointbridge.contact import Contact
 from pointbridge.db import Database
-from pointbridge.delivery import Backoff, call_plugin, pause, paused_for
-from pointbridge.errors import (
-    ConfigurationError,
-    PermanentError,
-    PointbridgeError,
-    RateLimited,
-    TransientError,
-)
+from pointbridge.delivery import Backoff, Worker, paused_for
+from pointbridge.errors import PointbridgeError
+from pointbridge.export_pages import ACTIVE, start
 from pointbridge.integrations import Integrations
 from pointbridge.models import (
-    Customer,
     ExportFailure,
     ExportJob,
     ExportStatus,
@@ -41,14 +33,14 @@ from pointbridge.models import (
     IntegrationStatus,
 )
 from pointbridge.outbox import Outbox
-from pointbridge.platform import Capability, Integration, ItemFailure
-from pointbridge.ratelimit import pacer_for, throttle_cleared, throttle_wait
+from pointbridge.platform import Capability
 from pointbridge.snapshots import contact_page
 
 log = logging.getLogger(__name__)
 
 UNFINISHED = (ExportStatus.QUEUED, ExportStatus.RUNNING, ExportStatus.FAILED)
-MAX_CALL_RETRIES = 8
+# How often a foreground export looks again when another worker holds the integration.
+LEASE_POLL = 0.5
 
 
 class ExportError(PointbridgeError):
@@ -99,6 +91,9 @@ def queue_export(db: Database, integration_id: int, *, restart: bool = False) ->
             .order_by(ExportJob.id.desc())
         )
         if existing is not None and not restart:
+            if existing.status == ExportStatus.FAILED:  # resumed where it stopped
+                existing.status = ExportStatus.QUEUED
+                existing.last_error = None
             return existing
         if existing is not None:
             existing.status = ExportStatus.CANCELLED
@@ -139,11 +134,12 @@ def export_failures(db: Database, job_id: int, limit: int = 1000) -> list[Export
         )
 
 
-class _Stopped(Exception):
-    pass
-
-
 class Exporter:
+    """Runs one export in the foreground (``pointbridge export``): worker rounds for the
+    export's integration until the export ends. The rounds send live changes too, first, as
+    any worker's do; a background worker that holds the integration meanwhile sends the
+    export's pages itself, and this one waits its turn."""
+
     def __init__(
         self,
         db: Database,
@@ -153,32 +149,17 @@ class Exporter:
         owner: str,
         lease_seconds: float = 60.0,
         backoff: Backoff | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.db = db
-        self.integrations = integrations
-        self.outbox = outbox
-        self.owner = owner
-        self.lease = timedelta(seconds=lease_seconds)
-        self.backoff = backoff or Backoff()
-        self._sleep = sleep
-
-    def claimable(self) -> list[int]:
-        """Queued or running jobs whose holder is gone (for workers to pick up)."""
-        now = datetime.now(UTC)
-        with self.db.transaction() as session:
-            return list(
-                session.scalars(
-                    select(ExportJob.id)
-                    .join(IntegrationRow, IntegrationRow.id == ExportJob.integration_id)
-                    .where(
-                        ExportJob.status.in_([ExportStatus.QUEUED, ExportStatus.RUNNING]),
-                        IntegrationRow.status == IntegrationStatus.ACTIVE,
-                        (ExportJob.lease_until.is_(None)) | (ExportJob.lease_until < now),
-                    )
-                    .order_by(ExportJob.id)
-                )
-            )
+        self.worker = Worker(
+            db,
+            integrations,
+            worker_id=owner,
+            lease_seconds=lease_seconds,
+            backoff=backoff,
+            outbox=outbox,
+            max_attempts=integrations.settings.max_attempts,
+        )
 
     def run(
         self,
@@ -187,25 +168,31 @@ class Exporter:
         stop: threading.Event | None = None,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> Progress:
-        """Send pages until the job is finished, cancelled, failed, or ``stop`` is set."""
+        """Deliver until the job is finished, cancelled or failed, the integration needs an
+        admin, or ``stop`` is set (the pages at the platform then finish first)."""
         stop = stop or threading.Event()
-        if not leases.acquire(self.db, ExportJob, job_id, self.owner, self.lease):
-            raise ExportError(f"Export {job_id} is being run by another process.")
-        try:
-            self._start(job_id)
-            while not stop.is_set():
-                job = self._job(job_id)
-                if on_progress:
-                    on_progress(progress_of(job))
-                if job.status != ExportStatus.RUNNING or stop.is_set():
+        self.worker.stop = stop
+        if on_progress is not None:
+            self.worker.exports.on_progress = lambda job: on_progress(self._progress(job))
+        with self.db.transaction() as session:
+            job = session.get(ExportJob, job_id)
+            if job is None:
+                raise ExportError(f"No export {job_id}.")
+            start(session, job)
+        if on_progress is not None:
+            on_progress(self._progress(job_id))
+        while not stop.is_set():
+            job = self._job(job_id)
+            if job.status not in ACTIVE or not self._active(job.integration_id):
+                break
+            wait = paused_for(self.db, job.integration_id) or self.worker.exports.retry_in(job.id)
+            if wait:
+                if stop.wait(wait):
                     break
-                if not self._page(job, stop):
-                    break
-            return progress_of(self._job(job_id))
-        except _Stopped:
-            return progress_of(self._job(job_id))
-        finally:
-            leases.release(self.db, ExportJob, job_id, self.owner)
+                continue
+            if self.worker.deliver(job.integration_id) is None and stop.wait(LEASE_POLL):
+                break  # another worker holds the integration: it sends the pages meanwhile
+        return self._progress(job_id)
 
     def _job(self, job_id: int) -> ExportJob:
         with self.db.read() as session:
@@ -214,148 +201,15 @@ class Exporter:
                 raise ExportError(f"No export {job_id}.")
             return job
 
-    def _start(self, job_id: int) -> None:
-        with self.db.transaction() as session:
-            job = session.get(ExportJob, job_id)
-            if job is None or job.status in (ExportStatus.FINISHED, ExportStatus.CANCELLED):
-                return
-            job.status = ExportStatus.RUNNING
-            job.last_error = None
-            job.started_at = job.started_at or datetime.now(UTC)
-            job.total = session.scalar(select(func.count(Customer.id))) or 0
+    def _progress(self, job_id: int) -> Progress:
+        return progress_of(self._job(job_id))
 
-    def _page(self, job: ExportJob, stop: threading.Event) -> bool:
-        """Send the next page; False when the job ended (finished, failed)."""
+    def _active(self, integration_id: int) -> bool:
         with self.db.read() as session:
-            row = session.get(IntegrationRow, job.integration_id)
-            integration = self.integrations.view(row)
-            platform = self.integrations.host.platform(row.platform)
-        pacer = pacer_for(integration.id, platform.rate_limit)
-        attempt = 0
-        while True:
-            self._hold_integration(integration.id, job.id, stop)
-            try:
-                with leases.kept(self.db, IntegrationRow, integration.id, self.owner, self.lease):
-                    # Read under the sending lease, at every attempt: live delivery cannot send
-                    # a newer state between this read and this send, and whatever changes
-                    # after the read is still pending in the outbox, sent after this page.
-                    # Read before the lease, a page could overwrite what live delivery had
-                    # sent meanwhile, with nothing left in the outbox to correct it.
-                    contacts = self._read_page(job, platform.max_batch)
-                    if not contacts:
-                        break
-                    failures = call_plugin(
-                        self.integrations.host,
-                        integration,
-                        pacer,
-                        "push_contact",
-                        contacts=contacts,
-                    )
-                    self._pause_if_cut_short(integration, failures)
-                break
-            except RateLimited as exc:
-                # Live delivery pauses too; the next turn waits it out (_hold_integration).
-                pause(self.db, integration, throttle_wait(integration.id, [exc]))
-            except ConfigurationError as exc:
-                self._fail(job.id, str(exc), pause_integration=True)
-                return False
-            except PermanentError as exc:
-                failures = [ItemFailure(c.customer_id, exc) for c in contacts]
-                break
-            except TransientError as exc:
-                attempt += 1
-                if attempt >= MAX_CALL_RETRIES:
-                    self._fail(job.id, f"gave up after {attempt} attempts: {exc}")
-                    return False
-                self._wait(self.backoff.delay(attempt), stop)
-            finally:
-                leases.release(self.db, IntegrationRow, integration.id, self.owner)
-        if not contacts:
-            self._finish(job.id)
-            return False
-        self._record_page(job.id, contacts, failures)
-        return True
-
-    def _pause_if_cut_short(
-        self, integration: Integration, failures: Sequence[ItemFailure]
-    ) -> None:
-        """A page the platform cut short (item-level 429s) pauses the integration: the untried
-        go through the outbox, and nothing more is sent, live or exported, until the limit
-        resets. Called under the sending lease, so no other sender starts before the pause."""
-        throttled = [f.error for f in failures if isinstance(f.error, RateLimited)]
-        if throttled:
-            pause(self.db, integration, throttle_wait(integration.id, throttled))
-        else:
-            throttle_cleared(integration.id)
-
-    def _read_page(self, job: ExportJob, size: int) -> list[Contact]:
-        with self.db.read() as session:
-            return contact_page(
-                session, job.cursor, size, self.integrations.settings.referral_prefix
+            status = session.scalar(
+                select(IntegrationRow.status).where(IntegrationRow.id == integration_id)
             )
-
-    def _hold_integration(self, integration_id: int, job_id: int, stop: threading.Event) -> None:
-        """Wait for the integration's sending lease (live delivery and exports take turns)
-        and for any rate-limit pause to end, and renew the job's own lease; a lost job lease
-        means another process took over."""
-        while True:
-            while not leases.acquire(
-                self.db, IntegrationRow, integration_id, self.owner, self.lease
-            ):
-                self._wait(0.2, stop)
-            wait = paused_for(self.db, integration_id)
-            if not wait:
-                break
-            leases.release(self.db, IntegrationRow, integration_id, self.owner)
-            self._wait(wait, stop)
-        if not leases.acquire(self.db, ExportJob, job_id, self.owner, self.lease):
-            raise _Stopped
-
-    def _wait(self, seconds: float, stop: threading.Event) -> None:
-        if stop.wait(seconds):
-            raise _Stopped
-
-    def _record_page(
-        self, job_id: int, contacts: list[Contact], failures: Sequence[ItemFailure]
-    ) -> None:
-        by_key = {c.customer_id: c for c in contacts}
-        permanent = {f.key: f.error for f in failures if isinstance(f.error, PermanentError)}
-        transient = [f.key for f in failures if not isinstance(f.error, PermanentError)]
-        with self.db.transaction() as session:
-            for customer_id, error in permanent.items():
-                if customer_id in by_key:
-                    session.add(
-                        ExportFailure(
-                            job_id=job_id,
-                            customer_id=customer_id,
-                            email=by_key[customer_id].email,
-                            error=str(error)[:2000],
-                        )
-                    )
-            if transient:
-                self.outbox.contacts_changed(session, transient)
-            job = session.get(ExportJob, job_id)
-            job.cursor = contacts[-1].customer_id
-            job.done += len(contacts)
-            job.failed += len(permanent)
-            job.deferred += len(transient)
-
-    def _finish(self, job_id: int) -> None:
-        with self.db.transaction() as session:
-            job = session.get(ExportJob, job_id)
-            job.status = ExportStatus.FINISHED
-            job.finished_at = datetime.now(UTC)
-            job.done = max(job.done, job.total)
-
-    def _fail(self, job_id: int, message: str, *, pause_integration: bool = False) -> None:
-        with self.db.transaction() as session:
-            job = session.get(ExportJob, job_id)
-            job.status = ExportStatus.FAILED
-            job.last_error = message
-            if pause_integration:
-                row = session.get(IntegrationRow, job.integration_id)
-                row.status = IntegrationStatus.FAILING
-                row.last_error = message
+        return status == IntegrationStatus.ACTIVE
 
 
 def write_csv(

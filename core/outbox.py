@@ -89,8 +89,19 @@ class Outbox:
     def contact_changed(self, session: Session, customer_id: int) -> None:
         self.contacts_changed(session, [customer_id])
 
-    def contacts_changed(self, session: Session, customer_ids: Sequence[int]) -> None:
-        self._add(session, _contact_rows(self.targets(session), customer_ids))
+    def contacts_changed(
+        self,
+        session: Session,
+        customer_ids: Sequence[int],
+        integration_ids: Iterable[int] | None = None,
+    ) -> None:
+        """Enqueue a contact update of each customer for every integration (or only those
+        in ``integration_ids``)."""
+        targets = self.targets(session)
+        if integration_ids is not None:
+            wanted = set(integration_ids)
+            targets = [t for t in targets if t.integration_id in wanted]
+        self._add(session, _contact_rows(targets, customer_ids))
 
     def changed(
         self,

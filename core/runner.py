@@ -1,4 +1,4 @@
-"""The background work of a process: delivering the outbox, and running queued exports."""
+"""The background work of a process: the delivery worker (live changes and exports)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import gc
 import logging
 import threading
 
-from pointbridge.export import Exporter
 from pointbridge.notify import listen
 from pointbridge.services import Services
 
@@ -24,26 +23,6 @@ def tune_garbage_collector() -> None:
     the objects loaded at start-up (modules, app, models) out of every collection."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def run_exports(services: Services, owner: str, stop: threading.Event, idle: float = 5.0) -> None:
-    """Pick up queued exports, and those whose process died, until ``stop`` is set."""
-    exporter = Exporter(services.db, services.integrations, services.outbox, owner=owner)
-    while not stop.is_set():
-        try:
-            for job_id in exporter.claimable():
-                progress = exporter.run(job_id, stop=stop)
-                log.info(
-                    "export %s: %s, %s of %s sent, %s refused",
-                    job_id,
-                    progress.status,
-                    progress.done,
-                    progress.total,
-                    progress.failed,
-                )
-        except Exception:
-            log.exception("export runner failed; retrying shortly")
-        stop.wait(idle)
 
 
 def start_background(
@@ -73,12 +52,6 @@ def start_background(
             args=(stop, wakeup),
             kwargs={"idle": idle},
             name="pointbridge-worker",
-            daemon=True,
-        ),
-        threading.Thread(
-            target=run_exports,
-            args=(services, f"{worker.worker_id}:export", stop),
-            name="pointbridge-exports",
             daemon=True,
         ),
     ]

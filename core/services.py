@@ -46,5 +46,6 @@ class Services:
             self.db,
             self.integrations,
             max_attempts=self.settings.max_attempts,
+            outbox=self.outbox,
             **options,  # type: ignore[arg-type]
         )

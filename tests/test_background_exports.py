@@ -11,8 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from pointbridge.export import queue_export
-from pointbridge.models import Customer, ExportJob, ExportStatus
-from pointbridge.runner import run_exports
+from pointbridge.models import Customer, ExportJob, ExportStatus, IntegrationRow
 from pointbridge.services import Services
 
 
@@ -38,7 +37,8 @@ def _exported(out: Path) -> list[str]:
 
 def _run_until_finished(services: Services, job_id: int) -> ExportJob:
     stop = threading.Event()
-    runner = threading.Thread(target=run_exports, args=(services, "test-runner", stop, 0.05))
+    worker = services.worker(worker_id="test-runner")
+    runner = threading.Thread(target=worker.run_forever, args=(stop,), kwargs={"idle": 0.05})
     runner.start()
     try:
         deadline = time.monotonic() + 30
@@ -70,7 +70,7 @@ def test_an_export_whose_process_died_is_finished_where_it_stopped(
     integration_id, out = _setup(services, tmp_path, 2500)
     with services.db.transaction() as session:
         ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
-        # A process sent the first 1,000 and was killed: its lease has lapsed.
+        # A process sent the first 1,000 and was killed: its sending lease has lapsed.
         session.add(
             ExportJob(
                 integration_id=integration_id,
@@ -78,11 +78,12 @@ def test_an_export_whose_process_died_is_finished_where_it_stopped(
                 cursor=ids[999],
                 total=2500,
                 done=1000,
-                lease_owner="killed-process",
-                lease_until=datetime.now(UTC) - timedelta(seconds=1),
                 started_at=datetime.now(UTC),
             )
         )
+        integration = session.get(IntegrationRow, integration_id)
+        integration.lease_owner = "killed-process"
+        integration.lease_until = datetime.now(UTC) - timedelta(seconds=1)
     job_id = queue_export(services.db, integration_id).id
 
     finished = _run_until_finished(services, job_id)

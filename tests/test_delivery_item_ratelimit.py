@@ -107,8 +107,12 @@ def test_a_429_without_retry_after_backs_off_from_a_second_and_resets_on_success
     assert pauses == [1.0, 2.0, 4.0, 0.0, 1.0]
 
 
+class HalfThrottledPages(HalfThrottled):
+    max_batch = 2
+
+
 def test_an_export_page_cut_short_by_a_429_pauses_the_integration(services: Services) -> None:
-    platform = HalfThrottled()
+    platform = HalfThrottledPages()
     services.host.register(platform, "halfthrottled")
     with services.db.transaction() as session:
         row = services.integrations.add(session, "half", "halfthrottled", {})

@@ -1,5 +1,6 @@
 """A change made while an export runs always ends on the platform: the export never sends a
-copy older than what live delivery already sent."""
+copy older than what live delivery already sent, and live delivery never sends before an
+export page that holds an older copy of the same customer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from pointbridge.export import Exporter, queue_export
+from pointbridge.export_pages import ExportRound, Page
 from pointbridge.models import Customer
 from pointbridge.services import Services
 
@@ -22,7 +24,7 @@ def _last_sent(out: Path) -> dict[str, int]:
     return points
 
 
-def test_a_credit_delivered_live_while_the_export_waits_its_turn_is_not_overwritten(
+def test_credits_made_around_an_export_page_read_end_on_the_platform(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "platform.jsonl"
@@ -34,26 +36,29 @@ def test_a_credit_delivered_live_while_the_export_waits_its_turn_is_not_overwrit
     services.worker().drain()
     job = queue_export(services.db, row.id)
 
-    # The shop keeps selling: while the export waits for its turn to send, a +500 credit is
-    # committed and live delivery sends it.
-    hold = Exporter._hold_integration
+    # The shop keeps selling: one +500 credit is committed just before the export reads its
+    # page, another just after (the page then carries the older balance, the outbox the newer).
+    next_page = ExportRound.next_page
     orders: list[int] = []
 
-    def shop_sells_then_hold(self: Exporter, *args: Any) -> None:
-        if not orders:
-            with services.db.transaction() as session:
-                customer = services.loyalty.get(session, jana.id)
-                orders.append(
-                    services.loyalty.post_transaction(session, customer, 500, "order")[0].id
-                )
-            services.worker().drain()
-        hold(self, *args)
+    def sell() -> None:
+        with services.db.transaction() as session:
+            customer = services.loyalty.get(session, jana.id)
+            orders.append(services.loyalty.post_transaction(session, customer, 500, "order")[0].id)
 
-    monkeypatch.setattr(Exporter, "_hold_integration", shop_sells_then_hold)
+    def shop_sells_around_the_read(self: ExportRound, *args: Any) -> Page | None:
+        if not orders:
+            sell()
+        page = next_page(self, *args)
+        if page is not None and len(orders) == 1:
+            sell()
+        return page
+
+    monkeypatch.setattr(ExportRound, "next_page", shop_sells_around_the_read)
     Exporter(services.db, services.integrations, services.outbox, owner="t").run(job.id)
     services.worker().drain()
 
     with services.db.read() as session:
         balance = session.get(Customer, jana.id).balance
-    assert orders and balance == 600
-    assert _last_sent(out) == {"jana@example.com": 600}
+    assert len(orders) == 2 and balance == 1100
+    assert _last_sent(out) == {"jana@example.com": 1100}

@@ -13,13 +13,14 @@ from pointbridge.platform import Capability, Integration, Platform
 
 
 class InProcessPlatform:
-    """Subclass, set ``name`` (and ``settings_schema`` or ``capabilities`` if the test needs
-    them), implement the hooks the test exercises; ``install`` succeeds and does nothing
+    """Subclass, set ``name`` (and ``settings_schema``, ``capabilities`` or ``max_batch`` if the
+    test needs them), implement the hooks the test exercises; ``install`` succeeds and does nothing
     unless overridden. Register with ``services.host.register(plugin, plugin.name)``."""
 
     name: ClassVar[str]
     settings_schema: ClassVar[type[Schema]] = Schema
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    max_batch: ClassVar[int] = 500
 
     @hookimpl
     def register_platforms(self, register: Callable[[Platform], None]) -> None:
@@ -29,6 +30,7 @@ class InProcessPlatform:
                 title=self.name.title(),
                 settings_schema=self.settings_schema,
                 capabilities=self.capabilities,
+                max_batch=self.max_batch,
             )
         )
 

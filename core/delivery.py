@@ -590,7 +590,11 @@ class Worker:
         now: datetime,
         retry_floor: float = 0.0,
     ) -> None:
-        """Count a failed attempt on each row (row id -> error); one SELECT for them all."""
+        """Count a failed attempt on each row (row id -> error); one SELECT for them all.
+
+        Rows that failed together on the same attempt wait the same jittered delay, so they
+        are retried together, as one call, not split by their jitter into one call each."""
+        delays: dict[int, float] = {}
         for message in session.scalars(
             select(OutboxMessage).where(
                 among(OutboxMessage.id, errors), outbox_status_is(OutboxStatus.PENDING)
@@ -609,9 +613,10 @@ class Worker:
             if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:
                 message.status = OutboxStatus.DEAD
             else:
-                message.next_attempt_at = now + timedelta(
-                    seconds=max(retry_floor, self.backoff.delay(message.attempts))
-                )
+                if message.attempts not in delays:
+                    delays[message.attempts] = self.backoff.delay(message.attempts)
+                delay = max(retry_floor, delays[message.attempts])
+                message.next_attempt_at = now + timedelta(seconds=delay)
 
     def _mark_failing(self, integration: Integration, message: str) -> None:
         log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)

@@ -94,6 +94,7 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
     pb: Pointbridge, fake: FakeServer, universe: FakeSplio
 ) -> None:
     _add(pb, fake)
+    pb.deliver()  # the initial sync of no customers ends at once
     customer = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nováková")
     pb.transaction(customer["id"], 120, "order")
     pb.deliver()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets as token_source
 import time
 from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 import marshmallow
@@ -30,6 +32,10 @@ from pointbridge.secrets import SecretBox, redact
 from pointbridge.settings import Settings
 
 HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
+# Host settings that change only what pointbridge itself does: no install needed after them.
+HOST_ONLY_SETTINGS = frozenset({"expiry_notice_days", "list_rewards"})
+# In an integration's data, beside the plugin's own: the target its initial sync went to.
+SYNCED_TARGET = "pointbridge:synced_target"
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
 MAX_NOTICE_DAYS = 365
 # Installs run in the admin's terminal or page: a few minutes of a platform's 429s are waited
@@ -47,6 +53,14 @@ class IntegrationError(PointbridgeError):
 
 class IntegrationNotFound(IntegrationError):
     pass
+
+
+class InitialSync(StrEnum):
+    """Why an install starts the initial sync of every customer."""
+
+    FIRST = "its first activation"
+    TARGET_CHANGED = "its new target"
+    ASKED = "--resync"
 
 
 def parse_notice_days(value: Any) -> int | None:
@@ -263,7 +277,7 @@ class Integrations:
             name=row.name,
             platform=row.platform,
             settings=loaded,
-            data=dict(row.data or {}),
+            data={k: v for k, v in (row.data or {}).items() if k != SYNCED_TARGET},
             field_prefix=row.field_prefix,
             expiry_notice_days=row.expiry_notice_days,
             webhook_secret=self.webhook_secret(row),
@@ -349,8 +363,46 @@ class Integrations:
                 sleep(min(limited.retry_after or 2.0**attempt, MAX_INSTALL_WAIT))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def needs_install(self, changed: list[str]) -> bool:
+        """Whether changed settings (credentials, the target, the field prefix) must be checked
+        against the platform again before anything more is sent."""
+        return not set(changed) <= HOST_ONLY_SETTINGS
+
+    def _target(self, row: IntegrationRow) -> str:
+        platform = self.host.platform(row.platform)
+        settings = self.view(row).settings
+        named = {key: settings.get(key) for key in sorted(platform.target_settings)}
+        return hashlib.sha256(json.dumps(named, default=str).encode()).hexdigest()
+
+    def claim_initial_sync(
+        self, db: Database, name: str, *, resync: bool = False
+    ) -> InitialSync | None:
+        """After a successful install: whether every customer is to be sent now (the first
+        activation, a new target, or asked), recording the target so that the next install
+        of the same target sends nobody again."""
+        with db.transaction() as session:
+            row = self.get(session, name)
+            if not self.host.platform(row.platform).export_after_install:
+                return None
+            target, synced = self._target(row), (row.data or {}).get(SYNCED_TARGET)
+            if resync:
+                reason = InitialSync.ASKED
+            elif synced is None:
+                reason = InitialSync.FIRST
+            elif synced != target:
+                reason = InitialSync.TARGET_CHANGED
+            else:
+                return None
+            row.data = {**(row.data or {}), SYNCED_TARGET: target}
+            return reason
+
     def disable(self, row: IntegrationRow) -> None:
         row.status = IntegrationStatus.DISABLED
+
+    def remove(self, session: Session, row: IntegrationRow) -> None:
+        """Delete the integration with its queued rows, exports and list rewards given (the
+        database cascades); the points customers got stay theirs."""
+        session.delete(row)
 
     def sync_config(self, session: Session) -> list[str]:
         """Upsert the integrations declared in the config file; returns what changed."""

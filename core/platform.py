@@ -190,8 +190,13 @@ class Platform:
         as the platform takes concurrent requests from one account.
     :param csv_row: for ``Capability.CSV_EXPORT``, one CSV row (column -> value) per contact
     :param description: one line for ``pointbridge plugins``
-    :param export_after_install: start a full export of every customer after a successful
-        install (Splio's initial sync), instead of waiting for the admin to ask
+    :param export_after_install: start the initial sync (an export of every customer) at the
+        integration's first successful install, and again at an install after a
+        ``target_settings`` change, instead of waiting for the admin to ask; ``False`` for a
+        platform that must not receive the customers who were there before it
+    :param target_settings: the settings that say where contacts go (the account, list, address
+        book or URL): when one changes, the next install syncs every customer again. A new key
+        for the same account is no new target, so secrets are rarely among them
     :param written_lists: the ids of the lists pointbridge itself adds an integration's
         contacts to (the list it syncs into), as the platform's webhooks name them. Declare
         them whenever the platform can report pointbridge's own writes as subscriptions
@@ -212,7 +217,8 @@ class Platform:
     max_in_flight: int = 1
     csv_row: Callable[[Integration, Contact], Mapping[str, Any]] | None = None
     description: str = ""
-    export_after_install: bool = False
+    export_after_install: bool = True
+    target_settings: Collection[str] = ()
     written_lists: Callable[[Integration], Collection[str]] = no_written_lists
 
     def secret_settings(self) -> set[str]:

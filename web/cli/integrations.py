@@ -1,4 +1,5 @@
-"""``pointbridge integrations``: add, configure, install, show and disable integrations."""
+"""``pointbridge integrations``: add, configure, install, show, enable, disable and remove
+integrations."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import click
 
 from pointbridge.errors import AuthError, ChoiceRequired, DeliveryError
 from pointbridge.export import queue_export
-from pointbridge.integrations import IntegrationError
-from pointbridge.models import IntegrationRow
+from pointbridge.integrations import InitialSync, IntegrationError
+from pointbridge.models import IntegrationRow, IntegrationStatus
 from pointbridge.web.services import services
 
 
@@ -23,7 +24,7 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
     return values
 
 
-def _install(name: str) -> None:
+def _install(name: str, *, resync: bool = False) -> None:
     svc = services()
     try:
         result = svc.integrations.install(svc.db, name)
@@ -45,14 +46,21 @@ def _install(name: str) -> None:
     if result.message:
         click.echo(result.message)
     click.echo(f"{name} is active")
-    row = _row(name)
-    if svc.host.platform(row.platform).export_after_install:
-        job = queue_export(svc.db, row.id)
-        click.echo(
-            f"initial sync of every customer queued (export {job.id}): the worker runs it; "
-            f"follow it with `pointbridge export {name} --status`, or run it here with "
-            f"`pointbridge export {name}`"
-        )
+    reason = svc.integrations.claim_initial_sync(svc.db, name, resync=resync)
+    if reason is None:
+        if svc.host.platform(_row(name).platform).export_after_install:
+            click.echo(
+                f"every customer went to this target before, so none is sent again; "
+                f"`pointbridge integrations install {name} --resync` sends them all"
+            )
+        return
+    # A sync to the old target is of no use any more; a first one already queued is kept.
+    job = queue_export(svc.db, _row(name).id, restart=reason != InitialSync.FIRST)
+    click.echo(
+        f"initial sync of every customer queued (export {job.id}) for {reason}: the worker runs "
+        f"it; follow it with `pointbridge export {name} --status`, or run it here with "
+        f"`pointbridge export {name}`"
+    )
 
 
 def _row(name: str) -> IntegrationRow:
@@ -77,27 +85,53 @@ def add(name: str, platform: str, pairs: tuple[str, ...], no_install: bool) -> N
     with svc.db.transaction() as session:
         row = svc.integrations.add(session, name, platform, parse_assignments(pairs))
     click.echo(f"added integration {name} ({row.platform}, id {row.id})")
-    if not no_install:
+    if no_install:
+        return
+    try:
         _install(name)
+    except click.ClickException as failed:
+        failed.message += (
+            f"\n{name} is saved but not active: fix it with `pointbridge integrations set "
+            f"{name} KEY=VALUE`, or drop it with `pointbridge integrations remove {name}`"
+        )
+        raise
 
 
 @integrations.command("set")
 @click.argument("name")
 @click.argument("pairs", nargs=-1, required=True, metavar="KEY=VALUE...")
 def set_(name: str, pairs: tuple[str, ...]) -> None:
-    """Change settings (platform settings, field_prefix, expiry_notice_days, list_rewards)."""
+    """Change settings (platform settings, field_prefix, expiry_notice_days, list_rewards).
+
+    New credentials, a new target or a new field prefix are checked at once by installing
+    again, which resumes delivery of what waited."""
     svc = services()
     with svc.db.transaction() as session:
-        changed = svc.integrations.update(
-            svc.integrations.get(session, name), parse_assignments(pairs)
-        )
+        row = svc.integrations.get(session, name)
+        changed = svc.integrations.update(row, parse_assignments(pairs))
+        disabled = row.status == IntegrationStatus.DISABLED
     click.echo(f"{name}: changed {', '.join(changed)}")
+    if not svc.integrations.needs_install(changed):
+        return
+    if disabled:
+        click.echo(f"{name} is disabled: `pointbridge integrations enable {name}` checks it")
+        return
+    click.echo(f"checking {name} with the new settings")
+    _install(name)
 
 
 @integrations.command("install")
 @click.argument("name")
-def install(name: str) -> None:
+@click.option("--resync", is_flag=True, help="Send every customer again (an initial sync).")
+def install(name: str, resync: bool) -> None:
     """Check the credentials and create the platform's fields (safe to repeat)."""
+    _install(name, resync=resync)
+
+
+@integrations.command("enable")
+@click.argument("name")
+def enable(name: str) -> None:
+    """Install a disabled (or never installed) integration and sync to it again."""
     _install(name)
 
 
@@ -170,3 +204,24 @@ def disable(name: str) -> None:
     with svc.db.transaction() as session:
         svc.integrations.disable(svc.integrations.get(session, name))
     click.echo(f"{name} is disabled")
+
+
+@integrations.command("remove")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def remove(name: str, yes: bool) -> None:
+    """Delete the integration, what is queued for it and its list rewards' records."""
+    svc = services()
+    with svc.db.transaction() as session:
+        row = svc.integrations.get(session, name)
+        if not yes:
+            click.confirm(
+                f"Remove {name} ({row.platform}) and everything queued for it?", abort=True
+            )
+        svc.integrations.remove(session, row)
+    click.echo(f"{name} is removed")
+    if name in svc.settings.integrations:
+        click.echo(
+            f"[integrations.{name}] in the config file adds it again at the next start: "
+            "delete that table too"
+        )

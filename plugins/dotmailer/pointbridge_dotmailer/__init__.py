@@ -32,6 +32,7 @@ PLATFORM = Platform(
     # Bulk imports sit in Dotdigital's "low" call tier: 35 calls a minute on the Basic
     # package. Larger packages allow more; this is the floor every account gets.
     rate_limit=RateLimit(35, 60.0),
+    target_settings=("api_url", "username", "address_book_id"),
     description="Loyalty data in Dotdigital contact data fields, contacts in one address book.",
 )
 

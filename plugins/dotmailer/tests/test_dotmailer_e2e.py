@@ -81,10 +81,9 @@ def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once
     assert f"pointbridge integrations set {NAME} address_book_id=VALUE" in out
     assert sorted(dd_state.data_fields) == sorted(DEFAULT_DATA_FIELDS)
 
-    assert "changed address_book_id" in pb.cli(
-        "integrations", "set", NAME, f"address_book_id={BOOK}"
-    )
-    out = pb.cli("integrations", "install", NAME)
+    # Picking the book installs at once.
+    out = pb.cli("integrations", "set", NAME, f"address_book_id={BOOK}")
+    assert "changed address_book_id" in out
     assert f"created: {', '.join(FIELDS)}" in out
     assert "Contacts go to address book “Customers”" in out
     assert f"{NAME} is active" in out

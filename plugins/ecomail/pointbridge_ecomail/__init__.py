@@ -56,6 +56,7 @@ PLATFORM = Platform(
     # Ecomail calls a list's webhook for subscriptions made through its API too, so every
     # export into the synced list comes back: it cannot carry a reward.
     written_lists=setting_fields.written_list("list_id"),
+    target_settings=("api_url", "list_id"),
     description="Ecomail: loyalty custom fields in a contact list, tracker events, list webhooks.",
 )
 

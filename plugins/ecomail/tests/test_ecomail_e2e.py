@@ -336,7 +336,9 @@ def test_a_list_id_cleared_after_install_pauses_the_integration_and_keeps_the_ro
     shop: Shop,
 ) -> None:
     account, _api, pb = shop
-    pb.cli("integrations", "set", NAME, "list_id=")
+    # Installing again at once asks for a list and says the one command to run.
+    out = pb.cli("integrations", "set", NAME, "list_id=", exit_code=1)
+    assert f"pick one: pointbridge integrations set {NAME} list_id=VALUE" in out
     pb.create_customer("jana@example.com")
     pb.worker.run_once()
 

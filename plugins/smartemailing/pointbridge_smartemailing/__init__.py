@@ -65,6 +65,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
             # Every synced customer is added to this list: a "change in list" automation on it
             # fires for pointbridge's own imports as well, so it must not carry a reward.
             written_lists=setting_fields.written_list("contact_list_id"),
+            target_settings=("api_url", "username", "contact_list_id"),
             description="SmartEmailing: loyalty custom fields, custom events for automations, "
             "list subscription webhooks.",
         )

@@ -52,7 +52,7 @@ PLATFORM = Platform(
     # once fill it; the shared pacer still keeps them under 20/s together.
     max_in_flight=4,
     description="Loyalty points, counts and VIP tier in Splio contact custom fields.",
-    export_after_install=True,
+    target_settings=("api_url",),
 )
 
 

@@ -85,7 +85,9 @@ def test_activation_checks_the_key_creates_fields_once_and_queues_the_initial_sy
     out = pb.cli("integrations", "install", NAME)
     assert "created:" not in out
     assert f"already there: {', '.join(FIELDS)}" in out
-    assert "initial sync of every customer queued (export 1)" in out  # the same, not a second
+    # Every customer went to this account at activation: a re-install sends nobody again.
+    assert "queued" not in out
+    assert "none is sent again; `pointbridge integrations install loyoly --resync`" in out
     assert sorted(universe.custom_field_names()) == sorted(["civility", *FIELDS])
     assert len(fake.requests_to("POST", "/data/fields")) == len(FIELDS)
 

@@ -157,6 +157,7 @@ PLATFORM = Platform(
     max_event_batch=50,
     # A receiver we know nothing about: a pace any small web app takes.
     rate_limit=RateLimit(calls=10, per_seconds=1.0),
+    target_settings=("url",),
     description="Signed webhooks (Standard Webhooks) to any URL: contact updates and events.",
 )
 

@@ -321,3 +321,15 @@ class ExportFailure(Base):
     customer_id: Mapped[int] = mapped_column(BigInteger)
     email: Mapped[str] = mapped_column(String(320))
     error: Mapped[str] = mapped_column(Text)
+
+
+class ReferralVisit(Base):
+    """One visit of a customer's referral link (``/r/<code>``): rows only ever added, so a
+    visit never waits on the customer's row lock."""
+
+    __tablename__ = "referral_visit"
+    __table_args__ = (Index("ix_referral_visit_customer", "customer_id", "visited_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
+    visited_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pointbridge.errors import PointbridgeError
@@ -23,6 +24,9 @@ from pointbridge.errors import PointbridgeError
 class ConfigError(PointbridgeError):
     pass
 
+
+# Platforms cannot reach it: `pointbridge run` warns when integrations rely on it.
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -52,8 +56,10 @@ class Settings:
     secret_key: str | None = None
     # When set, /metrics wants it as a bearer token; unset, /metrics is open.
     metrics_token: str | None = None
-    public_url: str = "http://127.0.0.1:5000"
+    public_url: str = DEFAULT_PUBLIC_URL
     referral_base_url: str | None = None
+    # The shop's page that /r/<code> redirects a referred visitor to, the code in its query.
+    referral_landing_url: str | None = None
     points_validity_days: int | None = None
     expiry_hour: int = 2
     expiry_timezone: str = "Europe/Prague"
@@ -73,6 +79,12 @@ class Settings:
                     f"[pointbridge] {key} = {name!r} is no IANA time zone; write one like "
                     '"Europe/Prague".'
                 ) from None
+        landing = self.referral_landing_url
+        if landing is not None and not _is_web_address(landing):
+            raise ConfigError(
+                f"[pointbridge] referral_landing_url = {landing!r} is no web address; write "
+                'one like "https://shop.example.com/referral".'
+            )
 
     @property
     def shop_timezone(self) -> ZoneInfo:
@@ -104,12 +116,21 @@ class Settings:
 _HOST_KEYS = {
     "public_url",
     "referral_base_url",
+    "referral_landing_url",
     "points_validity_days",
     "expiry_hour",
     "expiry_timezone",
     "timezone",
     "max_attempts",
 }
+
+
+def _is_web_address(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pointbridge.settings import Settings
 from pointbridge.web.api import init_api
 from pointbridge.web.errors import register_error_handlers
 from pointbridge.web.metrics import bp as metrics_bp
+from pointbridge.web.referrals import bp as referrals_bp
 from pointbridge.web.webhooks import bp as webhooks_bp
 from pointbridge.web.webhooks import redact_webhook_token
 
@@ -38,4 +39,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     init_api(app)
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(referrals_bp)
     return app

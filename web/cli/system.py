@@ -14,6 +14,7 @@ from flask import current_app
 from pointbridge.migrate import upgrade
 from pointbridge.secrets import load_key
 from pointbridge.tokens import create_token, list_tokens, revoke_token
+from pointbridge.web.referrals import startup_warnings
 from pointbridge.web.services import services
 
 
@@ -49,6 +50,9 @@ def run(host: str, port: int, workers: int, threads: int, no_worker: bool) -> No
     )
     svc = services()
     sync_config()
+    with svc.db.read() as session:
+        for warning in startup_warnings(svc.settings, session):
+            click.echo(warning, err=True)
     tune_garbage_collector()
     processes = "1 process" if workers == 1 else f"{workers} web processes"
     click.echo(

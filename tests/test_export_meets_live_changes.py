@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, insert, select
 
-from pointbridge.export import Exporter, queue_export
+from pointbridge.export import Exporter, Progress, queue_export
 from pointbridge.export_pages import ExportRound, Page
 from pointbridge.models import Customer
 from pointbridge.services import Services
+
+CUSTOMERS = 100_000
 
 
 def _last_sent(out: Path) -> dict[str, int]:
@@ -62,3 +65,48 @@ def test_credits_made_around_an_export_page_read_end_on_the_platform(
         balance = session.get(Customer, jana.id).balance
     assert len(orders) == 2 and balance == 1100
     assert _last_sent(out) == {"jana@example.com": 1100}
+
+
+def test_a_credit_during_a_100000_customer_export_goes_out_within_a_few_calls(
+    services: Services, tmp_path: Path
+) -> None:
+    out = tmp_path / "platform.jsonl"
+    with services.db.transaction() as session:
+        row = services.integrations.add(session, "dd", "jsonl", {"path": str(out)})
+        session.execute(
+            insert(Customer),
+            [
+                {"email": f"c{n}@example.com", "referral_code": f"R{n:06d}", "balance": 0}
+                for n in range(CUSTOMERS)
+            ],
+        )
+        last_id = session.scalar(select(func.max(Customer.id)))
+    last = f"c{CUSTOMERS - 1}@example.com"
+    services.integrations.install(services.db, "dd")
+    job = queue_export(services.db, row.id)
+    page = services.host.platform("jsonl").max_batch
+    lines_at_credit: list[int] = []
+
+    def credit_the_last_customer_early(progress: Progress) -> None:
+        if progress.done >= 10 * page and not lines_at_credit:
+            with services.db.transaction() as session:
+                customer = services.loyalty.get(session, last_id)
+                services.loyalty.post_transaction(session, customer, 500, "order")
+            lines_at_credit.append(len(out.read_text().splitlines()))
+
+    exporter = Exporter(services.db, services.integrations, services.outbox, owner="t")
+    finished = exporter.run(job.id, on_progress=credit_the_last_customer_early)
+
+    assert finished.status == "finished" and finished.done == CUSTOMERS
+    sent = [json.loads(line) for line in out.read_text().splitlines()]
+    credited = [
+        n for n, line in enumerate(sent) if line["kind"] == "contact" and line["email"] == last
+    ]
+    # The live change went out before the export reached the customer, at most a couple of
+    # calls after it was made (pages already read or at the platform go first), not after
+    # the other ~88,000 customers.
+    (at_credit,) = lines_at_credit
+    assert len(credited) == 2  # the live credit, then the export's own page
+    assert [sent[n]["points"] for n in credited] == [500, 500]
+    assert credited[0] - at_credit <= 3 * page
+    assert credited[1] > credited[0] + 80_000

@@ -11,9 +11,9 @@ from collections.abc import Callable
 
 from pointbridge import InstallResult, Integration, Platform, RateLimit, hookimpl
 from pointbridge.choices import pick
-from pointbridge.fields import ExistingField, FieldSpec, ensure_fields
+from pointbridge.fields import ExistingField, ensure_fields
 from pointbridge_dotmailer.client import connect, discover_endpoint
-from pointbridge_dotmailer.fields import FIELDS, NAME_FIELDS, field_names
+from pointbridge_dotmailer.fields import NAME_FIELDS, field_specs
 from pointbridge_dotmailer.settings import DotdigitalSettings
 from pointbridge_dotmailer.sync import push_contact
 
@@ -32,7 +32,8 @@ PLATFORM = Platform(
     # Bulk imports sit in Dotdigital's "low" call tier: 35 calls a minute on the Basic
     # package. Larger packages allow more; this is the floor every account gets.
     rate_limit=RateLimit(35, 60.0),
-    target_settings=("api_url", "username", "address_book_id"),
+    # Another preset writes other fields: every customer is sent again to fill them.
+    target_settings=("api_url", "username", "address_book_id", "field_preset"),
     description="Loyalty data in Dotdigital contact data fields, contacts in one address book.",
 )
 
@@ -45,7 +46,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
 @hookimpl
 def install(integration: Integration) -> InstallResult:
     # A prefix Dotdigital cannot take is reported before anything is sent.
-    names = field_names(integration.field_prefix)
+    specs = field_specs(integration)
     endpoint = discover_endpoint(integration)  # checks the credentials
     client = connect(integration, endpoint)
     book = pick(
@@ -67,19 +68,22 @@ def install(integration: Integration) -> InstallResult:
 
     account_fields = client.data_fields()
     ensured = ensure_fields(
-        [FieldSpec(names[key], type_) for key, (_, type_) in FIELDS.items()],
+        list(specs.values()),
         [ExistingField(str(f["name"]), str(f.get("type") or "")) for f in account_fields],
-        client.create_data_field,
+        # A contact not written yet shows a balance of 0; Smile's numeric tier id stays empty.
+        lambda spec: client.create_data_field(spec, 0 if spec == specs["points"] else None),
     )
     present = {str(field["name"]).upper() for field in account_fields}
     message = f"Contacts go to address book “{book.get('name', book['id'])}” via {endpoint}."
+    if specs["tier_id"].type == "Numeric":
+        message += f" {specs['tier_id'].name} is numeric: a tier id not a number is left empty."
     return InstallResult(
         created=ensured.created,
         existing=ensured.existing,
         data={
             "api_endpoint": endpoint,
             "address_book_id": int(book["id"]),
-            "fields": names,
+            "fields": {key: spec.name for key, spec in specs.items()},
             "name_fields": [field for field in NAME_FIELDS.values() if field in present],
         },
         message=" ".join([message, *ensured.warnings]),

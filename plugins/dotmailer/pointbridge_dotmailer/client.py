@@ -106,10 +106,8 @@ class DotdigitalClient:
     def data_fields(self) -> list[dict[str, Any]]:
         return list(self.http.get("v2/data-fields").json())
 
-    def create_data_field(self, spec: FieldSpec) -> None:
+    def create_data_field(self, spec: FieldSpec, default: int | None = None) -> None:
         """Create a data field (``FieldExists`` when one of that name already exists)."""
-        # A contact pointbridge has not written yet shows a balance of 0, not an empty one.
-        default = 0 if spec.type == "Numeric" else None
         body = {"name": spec.name, "type": spec.type, "visibility": "Private"}
         response = self.http.post(
             "v2/data-fields", json={**body, "defaultValue": default}, passthrough=(400,)

@@ -10,53 +10,69 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pointbridge import Contact
+from pointbridge import Contact, Integration, MembershipState
 from pointbridge.field_names import prefixed_names
+from pointbridge.fields import FieldSpec
 
-# pointbridge's key -> (the name after the prefix, Dotdigital's v2 data field type:
-# String | Numeric | Date | Boolean)
-FIELDS: dict[str, tuple[str, str]] = {
-    "points": ("POINTS", "Numeric"),
-    "referral_url": ("REFERRAL_URL", "String"),
-    "state": ("STATE", "String"),
-    "tier_name": ("TIER_NAME", "String"),
-    "tier_id": ("TIER_ID", "String"),
+# ``field_preset`` -> its fixed field prefix (None: the integration's); "smile" is Smile.io's.
+PRESETS = {"": None, "smile": "SMILE_"}
+
+# pointbridge's key -> (the name after the prefix, Dotdigital's v2 data field type: String |
+# Numeric | Date | Boolean) under each preset, in the order of PRESETS.
+FIELDS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "points": (("POINTS", "Numeric"), ("POINTS_BALANCE", "Numeric")),
+    "referral_url": (("REFERRAL_URL", "String"), ("REFERRAL_URL", "String")),
+    "state": (("STATE", "String"), ("STATE", "String")),
+    "tier_name": (("TIER_NAME", "String"), ("VIP_TIER_NAME", "String")),
+    "tier_id": (("TIER_ID", "String"), ("VIP_TIER_ID", "Numeric")),
 }
+
+# Smile's customer states. pointbridge excludes nobody, so Smile's "disabled" never goes out.
+SMILE_STATES = {MembershipState.MEMBER: "member", MembershipState.GUEST: "candidate"}
 
 # Every Dotdigital account starts with these contact data fields; names are sent only when the
 # account still has them (install records which), so a deleted FIRSTNAME never fails a sync.
 NAME_FIELDS = {"first_name": "FIRSTNAME", "last_name": "LASTNAME"}
 
 
-def field_names(prefix: str) -> dict[str, str]:
-    """pointbridge key -> Dotdigital data field name, for this prefix (or a ``PermanentError``
-    telling what to fix in it)."""
-    return prefixed_names(
-        prefix,
-        {key: suffix for key, (suffix, _) in FIELDS.items()},
+def field_specs(integration: Integration) -> dict[str, FieldSpec]:
+    """pointbridge key -> the data field it is written to, under the integration's
+    ``field_preset`` (or a ``PermanentError`` telling what to fix in the field prefix)."""
+    preset = str(integration.settings.get("field_preset") or "")
+    fields = {key: presets[list(PRESETS).index(preset)] for key, presets in FIELDS.items()}
+    names = prefixed_names(
+        PRESETS[preset] or integration.field_prefix,
+        {key: suffix for key, (suffix, _) in fields.items()},
         platform="Dotdigital",
         max_length=20,
         allowed=re.compile(r"[A-Za-z0-9_-]*"),
         allowed_text="letters, digits, '_' and '-'",
         case=str.upper,
     )
+    return {key: FieldSpec(names[key], type_) for key, (_, type_) in fields.items()}
 
 
 def data_field_values(
-    contact: Contact, names: dict[str, str], name_fields: list[str] | tuple[str, ...] = ()
+    contact: Contact, specs: dict[str, FieldSpec], name_fields: list[str], smile: bool
 ) -> dict[str, Any]:
     """The ``dataFields`` object of a v3 contact for this snapshot.
 
     ``None`` is sent on purpose for a tier or referral URL the customer no longer has: a data
     field sent as ``null`` is cleared (Dotdigital's import and PATCH docs), where ``""`` would
-    be stored as an empty string and match "is not empty" segments.
+    be stored as an empty string and match "is not empty" segments. With ``smile`` (the preset)
+    the state is Smile's and the tier id a number; one that is not a whole number is cleared
+    and the tier name still goes, where refusing the contact would hold back its points too.
     """
+    tier_id: str | int | None = contact.tier_id or None
+    if smile:  # 15 digits still round-trip through a Numeric field's double
+        tier_id = int(tier_id) if tier_id and re.fullmatch(r"[0-9]{1,15}", tier_id) else None
+    state = SMILE_STATES[contact.membership] if smile else contact.membership.value
     values: dict[str, Any] = {
-        names["points"]: contact.points,
-        names["referral_url"]: contact.referral_link or None,
-        names["state"]: contact.membership.value,
-        names["tier_name"]: contact.tier_name or None,
-        names["tier_id"]: contact.tier_id or None,
+        specs["points"].name: contact.points,
+        specs["referral_url"].name: contact.referral_link or None,
+        specs["state"].name: state,
+        specs["tier_name"].name: contact.tier_name or None,
+        specs["tier_id"].name: tier_id,
     }
     # Names are only ever filled in, never blanked: the shop or another integration may own them.
     for attribute, field in NAME_FIELDS.items():

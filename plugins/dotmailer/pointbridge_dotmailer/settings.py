@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from pointbridge import setting_fields
 from pointbridge_dotmailer.client import DEFAULT_API_URL
+from pointbridge_dotmailer.fields import PRESETS
 
 
 class DotdigitalSettings(Schema):
@@ -26,4 +27,12 @@ class DotdigitalSettings(Schema):
         DEFAULT_API_URL,
         "Where the account's region is looked up. The regional host (r1/r2/r3) is found "
         "automatically; change only for testing.",
+    )
+    field_preset = fields.String(
+        load_default="",
+        validate=validate.OneOf(list(PRESETS), error="Must be empty or smile."),
+        metadata={
+            "description": "Empty: pointbridge's fields, named with the field prefix. smile: "
+            "the SMILE_* fields of Smile.io's Dotdigital integration, for its segments."
+        },
     )

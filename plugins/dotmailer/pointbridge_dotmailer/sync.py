@@ -20,7 +20,7 @@ from pointbridge_dotmailer.client import (
     is_data_field_error,
     regional_client,
 )
-from pointbridge_dotmailer.fields import data_field_values, field_names
+from pointbridge_dotmailer.fields import data_field_values, field_specs
 
 # Import statuses that only an admin can resolve.
 OUTCOMES = {
@@ -35,7 +35,8 @@ OUTCOMES = {
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
     client = regional_client(integration)
-    names = field_names(integration.field_prefix)
+    specs = field_specs(integration)
+    smile = integration.settings.get("field_preset") == "smile"
     name_fields = list(integration.data.get("name_fields", ()))
     # The address book, once the admin has chosen it.
     book = integration.settings.get("address_book_id")
@@ -43,7 +44,7 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     rows = [
         {
             "identifiers": {"email": contact.email},
-            "dataFields": data_field_values(contact, names, name_fields),
+            "dataFields": data_field_values(contact, specs, name_fields, smile=smile),
             **lists,
         }
         for contact in contacts

@@ -59,12 +59,14 @@ def make_integration(
         address_book_id: str = str(BOOK_ID),
         prefix: str = "ellity_",
         data: dict[str, Any] | None = None,
+        field_preset: str = "",
     ) -> Integration:
         settings = {
             "username": dd_state.username,
             "password": dd_state.password if password is None else password,
             "address_book_id": address_book_id,
             "api_url": url or dd_server.url,
+            "field_preset": field_preset,
         }
         return sample_integration(PLATFORM, settings, field_prefix=prefix, data=data or {})
 

@@ -138,3 +138,88 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
     out = pb.cli("integrations", "set", NAME, "expiry_notice_days=7", exit_code=1)
     assert "has no events in pointbridge, so the expiry notice does not apply" in out
     assert "expiry_notice: does not apply (no events)" in pb.cli("integrations", "show", NAME)
+
+
+SMILE = {
+    "SMILE_POINTS_BALANCE": "Numeric",
+    "SMILE_REFERRAL_URL": "String",
+    "SMILE_STATE": "String",
+    "SMILE_VIP_TIER_NAME": "String",
+    "SMILE_VIP_TIER_ID": "Numeric",
+}
+
+
+def test_the_smile_preset_writes_smiles_data_fields_and_reuses_them(
+    pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
+) -> None:
+    # An account moving from Smile already has Smile's fields; one is enough to show the reuse.
+    dd_state.data_fields.add("SMILE_POINTS_BALANCE", "Numeric", visibility="Private")
+    settings = {
+        "api_url": dd_server.url,
+        "username": dd_state.username,
+        "password": dd_state.password,
+        "address_book_id": BOOK,
+        "field_preset": "smile",
+    }
+    out = pb.add_integration(NAME, "dotmailer", settings)
+    created = [name for name in SMILE if name != "SMILE_POINTS_BALANCE"]
+    assert f"created: {', '.join(created)}" in out
+    assert "already there: SMILE_POINTS_BALANCE" in out
+    assert "SMILE_VIP_TIER_ID is numeric: a tier id not a number is left empty" in out
+    assert {name: dd_state.data_fields[name]["type"] for name in SMILE} == SMILE
+    assert not [name for name in dd_state.data_fields if name.startswith("ELLITY_")]
+
+    # Smile's tier ids are numbers; the shop's customers carry them over as text.
+    customer = pb.create_customer("jana@example.com", tier_id="426715794", tier_name="Gold")
+    pb.transaction(customer["id"], 120, "order")
+    pb.deliver()
+    assert dd_state.contacts["jana@example.com"].data_fields == {
+        "SMILE_POINTS_BALANCE": 120,
+        "SMILE_REFERRAL_URL": customer["referral_link"],
+        "SMILE_STATE": "candidate",
+        "SMILE_VIP_TIER_NAME": "Gold",
+        "SMILE_VIP_TIER_ID": 426715794,
+    }
+
+    pb.update_customer(customer["id"], registered=True)
+    pb.deliver()
+    assert dd_state.contacts["jana@example.com"].data_fields["SMILE_STATE"] == "member"
+
+    # A tier id Smile could not have had leaves the numeric field empty, and nothing else.
+    pb.update_customer(customer["id"], tier_id="gold")
+    pb.transaction(customer["id"], -20, "manual")
+    pb.deliver()
+    fields = dd_state.contacts["jana@example.com"].data_fields
+    assert (fields["SMILE_VIP_TIER_ID"], fields["SMILE_VIP_TIER_NAME"]) == (None, "Gold")
+    assert (fields["SMILE_POINTS_BALANCE"], fields["SMILE_STATE"]) == (100, "member")
+    assert pb.pending(NAME) == 0
+
+    out = pb.cli("integrations", "install", NAME)
+    assert "created:" not in out
+    assert f"already there: {', '.join(SMILE)}" in out
+    assert len(dd_server.requests_to("POST", "/v2/data-fields")) == len(created)
+    assert len(dd_state.data_fields) == len(DEFAULT_DATA_FIELDS) + len(SMILE)
+
+
+def test_switching_to_the_smile_preset_sends_every_customer_again(
+    pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
+) -> None:
+    _add(pb, dd_server, dd_state)
+    customer = pb.create_customer("jana@example.com", registered=True)
+    pb.transaction(customer["id"], 120, "order")
+    pb.deliver()
+    assert dd_state.contacts["jana@example.com"].data_fields["ELLITY_POINTS"] == 120
+
+    out = pb.cli("integrations", "set", NAME, "field_preset=smile")
+    assert f"created: {', '.join(SMILE)}" in out
+    assert "initial sync of every customer queued (export 2) for its new target" in out
+    # Not written yet: a balance of 0, but no tier rather than a tier numbered 0.
+    defaults = {name: dd_state.data_fields[name]["defaultValue"] for name in SMILE}
+    assert defaults["SMILE_POINTS_BALANCE"] == 0 and defaults["SMILE_VIP_TIER_ID"] is None
+    pb.cli("export", NAME)
+    fields = dd_state.contacts["jana@example.com"].data_fields
+    assert (fields["SMILE_POINTS_BALANCE"], fields["SMILE_STATE"]) == (120, "member")
+    assert fields["SMILE_VIP_TIER_ID"] is None
+
+    out = pb.cli("integrations", "set", NAME, "field_preset=bronze", exit_code=1)
+    assert "field_preset: Must be empty or smile." in out

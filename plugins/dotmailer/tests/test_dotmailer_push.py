@@ -168,3 +168,29 @@ def test_contact_writes_take_the_integrations_shared_budget_and_polls_do_not(
     push_contact(installed, [make_contact(6)])  # a write outside a host call waits on its own
     assert len(pacer_waits) == 2
     assert all(wait > 0 for wait in pacer_waits)
+
+
+@pytest.mark.parametrize(
+    ("tier_id", "sent"),
+    [
+        ("426715794", 426715794),
+        ("999999999999999", 999999999999999),
+        # A double holds 15 digits exactly; more could come back as another tier's id.
+        ("1234567890123456", None),
+        ("-3", None),
+        ("1.5", None),
+        ("٣", None),  # a digit, but not one Dotdigital's Numeric field reads
+        (None, None),
+    ],
+)
+def test_the_smile_preset_sends_a_tier_id_only_as_a_whole_number(
+    make_integration, dd_state, make_contact, tier_id: str | None, sent: int | None
+) -> None:
+    integration = make_integration(field_preset="smile", prefix="a_prefix_too_long_for_20")
+    install(integration)
+    contacts = [make_contact(1, tier_id=tier_id), make_contact(2, registered=False)]
+    assert push_contact(integration, contacts) == []  # an import, checked by the fake
+    first = dd_state.contacts["customer1@example.com"].data_fields
+    assert (first["SMILE_VIP_TIER_ID"], first["SMILE_VIP_TIER_NAME"]) == (sent, "Gold")
+    assert (first["SMILE_STATE"], first["SMILE_POINTS_BALANCE"]) == ("member", 120)
+    assert dd_state.contacts["customer2@example.com"].data_fields["SMILE_STATE"] == "candidate"

@@ -295,13 +295,16 @@ def reset_peak_rss() -> None:
 def measure(url: str, nights: list[str]) -> dict[str, Any]:
     from pointbridge.db import Database
     from pointbridge.expiry import Expiry
+    from pointbridge.loyalty import Loyalty
     from pointbridge.outbox import Outbox
     from pointbridge.plugins import PluginHost
+    from pointbridge.settings import Settings
 
     db = Database(url)
     # No plugin loaded: the outbox keeps events for a platform it does not know (the worker
     # that has the plugin delivers them), which is what a scheduler-only process does.
-    expiry = Expiry(db, Outbox(PluginHost(discover=False)))
+    outbox = Outbox(PluginHost(discover=False))
+    expiry = Expiry(db, Loyalty(Settings(instance_path=Path.cwd(), database_url=url), outbox))
     with db.transaction():
         pass  # connect once, so the baseline includes the engine and the driver
     result: dict[str, Any] = {"baseline_rss_mb": round(rss_mb(), 1), "nights": []}

@@ -1,5 +1,8 @@
 """The nightly expiry job: expire due point lots, and warn customers N days ahead.
 
+This module picks the days and pages; the debits themselves are the loyalty service's
+(``Loyalty.expire_lots``), the one writer of ledger rows, balances and lots.
+
 Both halves are set-based and paged (expiry by customer id, notices by expiry date then
 customer id), so a million customers never sit in memory, and both are idempotent: the
 expiration entry carries the reference ``expiration:<day>`` (unique per customer) and a notice
@@ -10,34 +13,31 @@ Running a day twice, on two machines at once, or again by hand changes nothing t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pointbridge.db import Database
 from pointbridge.events import EventType
-from pointbridge.loyalty import expiration_reference
+from pointbridge.loyalty import Loyalty, due_points
 from pointbridge.models import (
     Customer,
     IntegrationRow,
     IntegrationStatus,
     JobRun,
-    LedgerEntry,
     OutboxMessage,
     PointLot,
 )
-from pointbridge.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = "expiry"
-EXPIRATION_REASON = "expiration"
 MAX_CATCH_UP_DAYS = 60
 SAMPLE_SIZE = 10
 
@@ -66,9 +66,10 @@ def notice_key(integration_id: int, customer_id: int, expires_on: str) -> str:
 
 
 class Expiry:
-    def __init__(self, db: Database, outbox: Outbox, *, page_size: int = 2000) -> None:
+    def __init__(self, db: Database, loyalty: Loyalty, *, page_size: int = 2000) -> None:
         self.db = db
-        self.outbox = outbox
+        self.loyalty = loyalty
+        self.outbox = loyalty.outbox
         self.page_size = page_size
 
     # the days to run ---------------------------------------------------------------------
@@ -126,9 +127,9 @@ class Expiry:
         for page in self._due_customer_pages(day):
             with self.db.transaction() as session:
                 if report.dry_run:
-                    due = self._due_points(session, page, day)
+                    due = due_points(session, page, day)
                 else:
-                    due = self._expire_page(session, page, day)
+                    due = self.loyalty.expire_lots(session, page, day)
                 report.customers_expired += len(due)
                 report.points_expired += sum(due.values())
                 if len(report.sample_expired) < SAMPLE_SIZE and due:
@@ -143,91 +144,6 @@ class Expiry:
                         (emails[c], points) for c, points in list(due.items())[:SAMPLE_SIZE]
                     )
                     del report.sample_expired[SAMPLE_SIZE:]
-
-    def _due_points(
-        self, session: Session, customer_ids: Sequence[int], day: date
-    ) -> dict[int, int]:
-        rows = session.execute(
-            select(PointLot.customer_id, func.sum(PointLot.remaining))
-            .where(
-                PointLot.customer_id.in_(customer_ids),
-                PointLot.remaining > 0,
-                PointLot.expires_on <= day,
-            )
-            .group_by(PointLot.customer_id)
-        )
-        return {customer_id: int(points) for customer_id, points in rows if points}
-
-    def _expire_page(self, session: Session, customer_ids: list[int], day: date) -> dict[int, int]:
-        # Locking the customers first makes a second run (another machine) wait, then find
-        # nothing left to expire.
-        balances = dict(
-            session.execute(
-                select(Customer.id, Customer.balance)
-                .where(Customer.id.in_(customer_ids))
-                .order_by(Customer.id)
-                .with_for_update()
-            ).all()
-        )
-        due = self._due_points(session, customer_ids, day)
-        if not due:
-            return {}
-        session.execute(
-            update(PointLot)
-            .where(
-                PointLot.customer_id.in_(list(due)),
-                PointLot.remaining > 0,
-                PointLot.expires_on <= day,
-            )
-            .values(remaining=0)
-            .execution_options(synchronize_session=False)
-        )
-        at = datetime.combine(day, time(0), tzinfo=UTC)
-        session.execute(
-            LedgerEntry.__table__.insert(),
-            [
-                {
-                    "customer_id": customer_id,
-                    "points": -points,
-                    "reason": EXPIRATION_REASON,
-                    "reference": expiration_reference(day),
-                    "created_at": at,
-                }
-                for customer_id, points in due.items()
-            ],
-        )
-        session.execute(
-            update(Customer.__table__)
-            .where(Customer.__table__.c.id == bindparam("customer_id"))
-            .values(
-                # Relative, as every balance change is; ``balances`` (for the events' figure)
-                # was read under the row locks this transaction holds.
-                balance=Customer.__table__.c.balance + bindparam("change"),
-                last_change_at=at,
-                last_change_points=bindparam("change"),
-            ),
-            [
-                {"customer_id": customer_id, "change": -points}
-                for customer_id, points in due.items()
-            ],
-        )
-        self.outbox.contacts_changed(session, list(due))
-        self.outbox.events(
-            session,
-            EventType.CREDIT_CHANGED,
-            [
-                (
-                    customer_id,
-                    {
-                        "points": -points,
-                        "balance": balances[customer_id] - points,
-                        "reason": EXPIRATION_REASON,
-                    },
-                )
-                for customer_id, points in due.items()
-            ],
-        )
-        return due
 
     # notices -----------------------------------------------------------------------------
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,7 @@ EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # collide with it, and stop expiry for every customer of that page.
 IMPORT_REFERENCE = "import"
 EXPIRATION_REFERENCE_PREFIX = "expiration:"
+EXPIRATION_REASON = "expiration"
 # The points path writes through the tables, not the ORM: a handful of statements per
 # transaction, and no objects to load, track and flush.
 CUSTOMERS = Customer.__table__
@@ -106,6 +107,13 @@ def is_system_reference(reference: str) -> bool:
 
 def expiration_reference(day: date) -> str:
     return f"{EXPIRATION_REFERENCE_PREFIX}{day.isoformat()}"
+
+
+def due_points(session: Session, customer_ids: Sequence[int], day: date) -> dict[int, int]:
+    """Points left in the lots of ``customer_ids`` due on or before ``day``, per customer
+    that has any."""
+    rows = session.execute(_DUE_POINTS, {"ids": list(customer_ids), "day": day})
+    return {customer_id: int(points) for customer_id, points in rows if points}
 
 
 def _flush_unique(session: Session, email: str, external_id: str | None) -> None:
@@ -351,6 +359,107 @@ class Loyalty:
             )
         return entry
 
+    def expire_lots(
+        self, session: Session, customer_ids: Sequence[int], day: date
+    ) -> dict[int, int]:
+        """Expire what ``customer_ids`` have left in lots due on or before ``day``: one
+        ``expiration:<day>`` debit each, dated midnight UTC of ``day``. Returns the points
+        taken per customer, in id order.
+
+        The customers are locked before their lots are read: a live debit takes from the same
+        lots under the same lock, held until it commits, so the sums are the lots as they are
+        now; another run of the same day waits here, then finds nothing due. A debit never
+        takes more than the balance (which would break its CHECK and stop the whole page).
+        """
+        balances = dict(session.execute(_LOCK_CUSTOMERS, {"ids": list(customer_ids)}).all())
+        due = due_points(session, list(balances), day)
+        debits = {
+            customer_id: min(points, balances[customer_id])
+            for customer_id, points in sorted(due.items())
+            if balances[customer_id]
+        }
+        at = datetime.combine(day, time(0), tzinfo=UTC)
+        after = self.post_debits(
+            session, debits, EXPIRATION_REASON, reference=expiration_reference(day), now=at
+        )
+        return {customer_id: debits[customer_id] for customer_id in sorted(after)}
+
+    def post_debits(
+        self,
+        session: Session,
+        debits: Mapping[int, int],
+        reason: str,
+        *,
+        reference: str,
+        now: datetime,
+    ) -> dict[int, int]:
+        """Take ``debits[customer_id]`` points from each customer under one ``reference``, as
+        ``post_transaction`` would one by one, in a few statements for the whole set: the
+        ledger rows, the guarded balances, the lots (earliest expiry first), the outbox rows.
+        Returns the balance after of each customer debited.
+
+        A customer with an entry under ``reference`` already is skipped (a job run twice
+        debits once), and so is one whose balance does not cover the debit: its entry is
+        removed again, as ``post_transaction`` refuses. A debit that depends on the lots must
+        read them under the customers' row locks (``expire_lots``).
+        """
+        for points in debits.values():
+            _check_transaction(-points, reason, reference, None, system=True)
+        if not debits:
+            return {}
+        written = (
+            session.execute(
+                _INSERT_ENTRIES[session.get_bind().dialect.name],
+                [
+                    {
+                        "customer_id": customer_id,
+                        "points": -points,
+                        "reason": reason,
+                        "reference": reference,
+                        "expires_on": None,
+                        "created_at": now,
+                    }
+                    for customer_id, points in debits.items()
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        if not written:
+            return {}
+        balances = dict(
+            session.execute(
+                _TAKE_ENTRIES_FROM_BALANCES, {"reference": reference, "ids": written}
+            ).all()
+        )
+        if refused := [customer_id for customer_id in written if customer_id not in balances]:
+            session.execute(
+                delete(LEDGER).where(
+                    LEDGER.c.reference == reference, LEDGER.c.customer_id.in_(refused)
+                )
+            )
+        if not balances:
+            return {}
+        debited = sorted(balances)
+        session.execute(_TAKE_ENTRIES_FROM_LOTS, {"reference": reference, "ids": debited})
+        self.outbox.contacts_changed(session, debited)
+        self.outbox.events(
+            session,
+            EventType.CREDIT_CHANGED,
+            [
+                (
+                    customer_id,
+                    {
+                        "points": -debits[customer_id],
+                        "balance": balances[customer_id],
+                        "reason": reason,
+                    },
+                )
+                for customer_id in debited
+            ],
+        )
+        return balances
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -443,6 +552,82 @@ _OPEN_LOTS = (
 )
 _TAKE_FROM_LOT = (
     update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(remaining=bindparam("remaining"))
+)
+
+# The set-based debits (``post_debits``, ``expire_lots``): one statement per step for a page of
+# customers, each entry written under the job's reference and read back by reference.
+_LOCK_CUSTOMERS = (
+    select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
+    .where(CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(CUSTOMERS.c.id)
+    .with_for_update()
+)
+_DUE_POINTS = (
+    select(LOTS.c.customer_id, func.sum(LOTS.c.remaining))
+    .where(
+        LOTS.c.customer_id.in_(bindparam("ids", expanding=True)),
+        LOTS.c.remaining > 0,
+        LOTS.c.expires_on <= bindparam("day", type_=LOTS.c.expires_on.type),
+    )
+    .group_by(LOTS.c.customer_id)
+)
+_INSERT_ENTRIES = {
+    name: dialect_insert(LEDGER)
+    .on_conflict_do_nothing(index_elements=["customer_id", "reference"])
+    .returning(LEDGER.c.customer_id)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_ENTRY_OF_JOB = and_(
+    LEDGER.c.customer_id == CUSTOMERS.c.id, LEDGER.c.reference == bindparam("reference")
+)
+_TAKE_ENTRIES_FROM_BALANCES = (
+    update(CUSTOMERS)
+    .where(
+        CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)),
+        _ENTRY_OF_JOB,
+        CUSTOMERS.c.balance + LEDGER.c.points >= 0,
+    )
+    .values(
+        balance=CUSTOMERS.c.balance + LEDGER.c.points,
+        last_change_at=LEDGER.c.created_at,
+        last_change_points=LEDGER.c.points,
+    )
+    .returning(CUSTOMERS.c.id, CUSTOMERS.c.balance)
+)
+_open = LOTS.alias("open_lot")
+# Per open lot, the points its customer's debit still wants when this lot's turn comes: the
+# debit less every earlier lot, in ``_OPEN_LOTS``'s order (earliest expiry first, none last).
+_wanted = (
+    select(
+        _open.c.id,
+        (
+            -LEDGER.c.points
+            - func.sum(_open.c.remaining).over(
+                partition_by=_open.c.customer_id,
+                order_by=(_open.c.expires_on.is_(None), _open.c.expires_on, _open.c.id),
+            )
+            + _open.c.remaining
+        ).label("wanted"),
+    )
+    .join_from(
+        _open,
+        LEDGER,
+        and_(
+            LEDGER.c.customer_id == _open.c.customer_id,
+            LEDGER.c.reference == bindparam("reference"),
+        ),
+    )
+    .where(_open.c.customer_id.in_(bindparam("ids", expanding=True)), _open.c.remaining > 0)
+    .subquery("wanted")
+)
+_TAKE_ENTRIES_FROM_LOTS = (
+    update(LOTS)
+    .where(LOTS.c.id == _wanted.c.id, _wanted.c.wanted > 0)
+    .values(
+        remaining=case(
+            (_wanted.c.wanted >= LOTS.c.remaining, 0), else_=LOTS.c.remaining - _wanted.c.wanted
+        )
+    )
 )
 
 

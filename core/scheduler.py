@@ -22,7 +22,7 @@ def local_today(timezone: str) -> date:
 def expiry_job(services: Services) -> None:
     """Run every day not yet run, up to today in the shop's timezone."""
     # Each day's run logs its own summary.
-    Expiry(services.db, services.outbox).catch_up(local_today(services.settings.expiry_timezone))
+    Expiry(services.db, services.loyalty).catch_up(local_today(services.settings.expiry_timezone))
 
 
 def start_scheduler(services: Services) -> BackgroundScheduler:

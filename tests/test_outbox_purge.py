@@ -37,7 +37,7 @@ def test_a_purge_keeps_the_record_of_sent_notices(services: Services, tmp_path) 
             "order",
             expires_on=today + timedelta(days=5),
         )
-    expiry = Expiry(services.db, services.outbox)
+    expiry = Expiry(services.db, services.loyalty)
     expiry.run_day(today)
     services.worker().drain()
     assert _notices(services, "delivered") == 1

@@ -115,7 +115,7 @@ class Shop:
             return customer.id
 
     def run(self, day: date, **options: Any) -> DayReport:
-        return Expiry(self.db, self.services.outbox).run_day(day, **options)
+        return Expiry(self.db, self.services.loyalty).run_day(day, **options)
 
     def deliver(self) -> None:
         self.services.worker().drain(timeout=60)

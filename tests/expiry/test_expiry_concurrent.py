@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text
 
 from pointbridge.db import Database
 from pointbridge.expiry import DayReport, Expiry
+from pointbridge.loyalty import Loyalty
 from pointbridge.models import Customer, JobRun
 from pointbridge.outbox import Outbox
 
@@ -55,7 +56,8 @@ def test_two_runs_of_the_same_day_at_once_expire_and_notify_once(shop, database_
     def run(db: Database) -> None:
         try:
             start.wait()
-            reports.append(Expiry(db, Outbox(shop.services.host), page_size=7).run_day(DAY))
+            loyalty = Loyalty(shop.services.settings, Outbox(shop.services.host))
+            reports.append(Expiry(db, loyalty, page_size=7).run_day(DAY))
         except BaseException as exc:
             errors.append(exc)
 

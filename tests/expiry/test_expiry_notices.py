@@ -117,7 +117,7 @@ def test_notices_page_through_every_customer_and_date_exactly_once(shop, databas
         customer = shop.customer(f"c{n}@example.com", [(n + 1, d) for d in dates])
         expected += [(shop_id, customer, n + 1, d.isoformat()) for d in dates]
 
-    report = Expiry(shop.db, shop.services.outbox, page_size=2).run_day(DAY)
+    report = Expiry(shop.db, shop.services.loyalty, page_size=2).run_day(DAY)
 
     assert report.notices == {"shop": 21}
     assert sorted(shop.notices()) == sorted(expected)

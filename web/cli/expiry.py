@@ -23,7 +23,7 @@ def run_(day: datetime | None, dry_run: bool) -> None:
     """Expire due points and queue expiry notices for one day (idempotent)."""
     svc = services()
     target = day.date() if day else local_today(svc.settings.expiry_timezone)
-    report = Expiry(svc.db, svc.outbox).run_day(target, dry_run=dry_run)
+    report = Expiry(svc.db, svc.loyalty).run_day(target, dry_run=dry_run)
     click.echo(report.summary())
     for email, points in report.sample_expired:
         click.echo(f"  expire {points} points of {email}")

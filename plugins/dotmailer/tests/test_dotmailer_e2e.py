@@ -89,11 +89,22 @@ def test_activation_checks_credentials_asks_for_the_book_and_creates_fields_once
     assert f"{NAME} is active" in out
     assert {name: dd_state.data_fields[name]["type"] for name in FIELDS} == FIELDS
 
+    _reinstall_creates_nothing(pb, dd_server, dd_state, FIELDS, created=len(FIELDS))
+
+
+def _reinstall_creates_nothing(
+    pb: Pointbridge,
+    dd_server: FakeServer,
+    dd_state: DotdigitalState,
+    fields: dict[str, str],
+    created: int,
+) -> None:
+    """Installing again reuses every field: the ``created`` POSTs so far stay all there are."""
     out = pb.cli("integrations", "install", NAME)
     assert "created:" not in out
-    assert f"already there: {', '.join(FIELDS)}" in out
-    assert len(dd_server.requests_to("POST", "/v2/data-fields")) == len(FIELDS)
-    assert len(dd_state.data_fields) == len(DEFAULT_DATA_FIELDS) + len(FIELDS)
+    assert f"already there: {', '.join(fields)}" in out
+    assert len(dd_server.requests_to("POST", "/v2/data-fields")) == created
+    assert len(dd_state.data_fields) == len(DEFAULT_DATA_FIELDS) + len(fields)
 
 
 def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
@@ -194,11 +205,7 @@ def test_the_smile_preset_writes_smiles_data_fields_and_reuses_them(
     assert (fields["SMILE_POINTS_BALANCE"], fields["SMILE_STATE"]) == (100, "member")
     assert pb.pending(NAME) == 0
 
-    out = pb.cli("integrations", "install", NAME)
-    assert "created:" not in out
-    assert f"already there: {', '.join(SMILE)}" in out
-    assert len(dd_server.requests_to("POST", "/v2/data-fields")) == len(created)
-    assert len(dd_state.data_fields) == len(DEFAULT_DATA_FIELDS) + len(SMILE)
+    _reinstall_creates_nothing(pb, dd_server, dd_state, SMILE, created=len(created))
 
 
 def test_switching_to_the_smile_preset_sends_every_customer_again(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -168,6 +169,13 @@ class ApiClient:
     ) -> requests.Response:
         """Send a request; return the response when it succeeded or is in ``passthrough``."""
         kwargs.setdefault("timeout", self.timeout)
+        if "json" in kwargs:
+            # Encoded before the pacer's wait, as requests would, so the request leaves as its
+            # slot comes, not a large body's encoding later.
+            kwargs["data"] = json.dumps(kwargs.pop("json"), allow_nan=False).encode()
+            headers = kwargs["headers"] = dict(kwargs.get("headers") or {})
+            if not any(name.lower() == "content-type" for name in headers):
+                headers["Content-Type"] = "application/json"
         if self.pacer is not None:
             self.pacer.request()
         try:

@@ -65,19 +65,23 @@ class Pacer:
 
     @contextmanager
     def call(self) -> Iterator[None]:
-        """The host's side: one slot for a whole hook call, usable by its first request."""
-        self.wait()
+        """The host's side: one slot for a whole hook call, taken by its first request when
+        that is sent, so requests reach the platform paced (a slot taken at the call's start
+        would leave the building of a large body, which varies by tens of ms, between the
+        spacing and the arrival, bunching arrivals into the platform's window). A call that
+        sent no request through the integration's client takes its slot as it ends."""
         _call_slot.pacer = self
         try:
             yield
         finally:
-            _call_slot.pacer = None
+            if getattr(_call_slot, "pacer", None) is self:
+                _call_slot.pacer = None
+                self.wait()
 
     def request(self) -> None:
-        """A plugin's side: each HTTP request takes a slot, the first of a call the host's."""
+        """A plugin's side: each HTTP request waits for a slot, the first of a call the host's."""
         if getattr(_call_slot, "pacer", None) is self:
             _call_slot.pacer = None
-            return
         self.wait()
 
 

@@ -64,8 +64,10 @@ class _Subscriber:
 class FakeEcomail:
     """One Ecomail account's state, shared by the fake app's threads under one lock."""
 
-    def __init__(self, api_key: str = "test-api-key") -> None:
+    def __init__(self, api_key: str = "test-api-key", *, bench: bool = False) -> None:
         self.api_key = api_key
+        # Benchmarks: subscribe-bulk counts the addresses and answers, storing nothing.
+        self.bench = bench
         self.lock = threading.RLock()
         self.lists: dict[str, FakeList] = {}
         # email -> {"id", "email", "name", "surname", "custom_fields": {...}}; account-wide, as
@@ -221,6 +223,8 @@ def create_app(account: FakeEcomail) -> Flask:
 
     @app.post("/lists/<list_id>/subscribe-bulk")
     def subscribe_bulk(list_id: str) -> Response:
+        if account.bench:
+            return jsonify({"inserts": len(fakes.bench_emails()[:BULK_MAX])})
         body = fakes.json_body(lambda _: _bad_subscribers("A JSON object is required."))
         received = fakes.objects(body.get("subscriber_data"), _bad_subscribers, "subscriber_data")
         with account.lock:

@@ -89,7 +89,11 @@ class FakeSmartEmailing:
         username: str = "shop@example.cz",
         api_key: str = "se-key-1234567890",
         contactlists: dict[int, str] | None = None,
+        *,
+        bench: bool = False,
     ) -> None:
+        # Benchmarks: an import maps the addresses it names and answers, storing nothing.
+        self.bench = bench
         self.username = username
         self.api_key = api_key
         self.lock = threading.RLock()
@@ -160,6 +164,14 @@ class FakeSmartEmailing:
                 _invalid(f"Contactlist status must be one of: {', '.join(LIST_STATUSES)}")
             out[int(item["id"])] = status
         return out
+
+    def bench_import(self) -> Response:
+        contacts_map = [
+            {"emailaddress": email.lower(), "contact_id": n}
+            for n, email in enumerate(fakes.bench_emails()[:MAX_ITEMS], 1)
+        ]
+        answer = _body("created", contacts_map=contacts_map, double_opt_in_map=[])
+        return fakes.json_response(answer, 201)
 
     def import_contacts(self, body: Any) -> Response:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -249,7 +261,10 @@ def create_app(state: FakeSmartEmailing | None = None) -> Flask:
 
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     def dispatch(path: str) -> Response:
-        route = ROUTES.get((request.method, path.removeprefix("api/v3/").strip("/")))
+        key = (request.method, path.removeprefix("api/v3/").strip("/"))
+        if fake.bench and key == ("POST", "import"):
+            return fake.bench_import()
+        route = ROUTES.get(key)
         if route is None:
             errors.fail(404, "Not found")
         body = fakes.json_body(_bad_request, object_only=False)

@@ -102,6 +102,8 @@ class FakeSplio:
     unique_key: str = "email"
     # Make every bearer check fail, as for an API user whose rights were withdrawn.
     reject_tokens: bool = False
+    # Benchmarks: a bulk create answers 201 for each address it names, storing nothing.
+    bench: bool = False
     # Custom fields by id; system fields (id 0 in Splio's listing) only show in the listing.
     fields: fakes.FieldStore = field(
         default_factory=lambda: fakes.FieldStore(_VALUE_CHECKS, type_key="data_type")
@@ -274,6 +276,11 @@ def create_app(state: FakeSplio) -> Flask:
 
     @app.post("/data/contacts/bulk")
     def bulk_create() -> Response:
+        if state.bench:
+            items = [
+                {"contact_id": e, "code": 201, "description": ""} for e in fakes.bench_emails()
+            ]
+            return fakes.json_response({"time": 1, "errors": 0, "items": items}, 207)
         contacts = body_json().get("contacts")
         if not isinstance(contacts, list) or not 1 <= len(contacts) <= BULK_MAX:
             many = f"The number of contacts must be between 1 and {BULK_MAX}."

@@ -393,10 +393,11 @@ class Loyalty:
         reference: str,
         now: datetime,
     ) -> dict[int, int]:
-        """Take ``debits[customer_id]`` points from each customer under one ``reference``, as
-        ``post_transaction`` would one by one, in a few statements for the whole set: the
-        ledger rows, the guarded balances, the lots (earliest expiry first), the outbox rows.
-        Returns the balance after of each customer debited.
+        """Take ``debits[customer_id]`` points from each customer under one ``reference`` (a
+        job's own: system references are allowed), as ``post_transaction`` would one by one,
+        in a few statements for the whole set: the ledger rows, the guarded balances, the lots
+        (earliest expiry first), the outbox rows. Returns the balance after of each customer
+        debited.
 
         A customer with an entry under ``reference`` already is skipped (a job run twice
         debits once), and so is one whose balance does not cover the debit: its entry is
@@ -577,14 +578,12 @@ _INSERT_ENTRIES = {
     .returning(LEDGER.c.customer_id)
     for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
-_ENTRY_OF_JOB = and_(
-    LEDGER.c.customer_id == CUSTOMERS.c.id, LEDGER.c.reference == bindparam("reference")
-)
 _TAKE_ENTRIES_FROM_BALANCES = (
     update(CUSTOMERS)
     .where(
         CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)),
-        _ENTRY_OF_JOB,
+        LEDGER.c.customer_id == CUSTOMERS.c.id,
+        LEDGER.c.reference == bindparam("reference"),
         CUSTOMERS.c.balance + LEDGER.c.points >= 0,
     )
     .values(

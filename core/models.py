@@ -303,8 +303,6 @@ class ExportJob(Base):
     failed: Mapped[int] = mapped_column(BigInteger, default=0)
     deferred: Mapped[int] = mapped_column(BigInteger, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    lease_owner: Mapped[str | None] = mapped_column(String(100))
-    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -24,7 +24,7 @@ from pointbridge.db import Database
 from pointbridge.delivery import Backoff, Worker, paused_for
 from pointbridge.errors import PointbridgeError
 from pointbridge.export_pages import ACTIVE, start
-from pointbridge.integrations import Integrations
+from pointbridge.integrations import InitialSync, Integrations
 from pointbridge.models import (
     ExportFailure,
     ExportJob,
@@ -33,7 +33,7 @@ from pointbridge.models import (
     IntegrationStatus,
 )
 from pointbridge.outbox import Outbox
-from pointbridge.platform import Capability
+from pointbridge.platform import Capability, InstallResult
 from pointbridge.snapshots import contact_page
 
 log = logging.getLogger(__name__)
@@ -244,3 +244,28 @@ def _contact_pages(db: Database, referral_prefix: str, page: int) -> Iterator[li
             return
         yield contacts
         after = contacts[-1].customer_id
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What an install did, and the initial sync it queued (None: nobody is sent again)."""
+
+    result: InstallResult
+    initial_sync: InitialSync | None
+    export: ExportJob | None
+
+
+def activate(
+    db: Database, integrations: Integrations, name: str, *, resync: bool = False
+) -> Activation:
+    """Install the integration and, at its first activation, on a new target or when asked,
+    queue the initial sync of every customer for the worker to send."""
+    result = integrations.install(db, name)
+    reason = integrations.claim_initial_sync(db, name, resync=resync)
+    if reason is None:
+        return Activation(result, None, None)
+    with db.read() as session:
+        integration_id = integrations.get(session, name).id
+    # A sync to the old target is of no use any more; a first one already queued is kept.
+    job = queue_export(db, integration_id, restart=reason != InitialSync.FIRST)
+    return Activation(result, reason, job)

@@ -42,10 +42,16 @@ def _digest(token: str) -> str:
 
 def create_token(session: Session, name: str) -> str:
     """Create a token; the plain value is returned once and never stored."""
+    return issue_token(session, name)[1]
+
+
+def issue_token(session: Session, name: str) -> tuple[ApiToken, str]:
+    """Create a token: its row, and the plain value, which is never stored."""
     token = PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(name=name, token_hash=_digest(token), hint=token[:7]))
+    row = ApiToken(name=name, token_hash=_digest(token), hint=token[:7])
+    session.add(row)
     session.flush()
-    return token
+    return row, token
 
 
 def authenticate(db: Database, token: str) -> bool:

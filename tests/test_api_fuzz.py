@@ -77,6 +77,8 @@ def test_no_input_makes_the_api_fail_or_write(
     found = {
         f"{op.method.upper()} {op.path}": op
         for op in (result.ok() for result in schema.get_all_operations())
+        # The management operations are fuzzed in test_management_fuzz.py.
+        if op.path.startswith("/api/customers")
     }
     assert set(found) == set(OPERATIONS), "the spec gained or lost an operation: update the list"
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask
 from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
 
 from pointbridge.web.api.bulk import blp as bulk
 from pointbridge.web.api.customers import blp as customers
+from pointbridge.web.api.exports import blp as exports
+from pointbridge.web.api.integrations import blp as integrations
+from pointbridge.web.api.outbox import blp as outbox
+from pointbridge.web.api.registry import blp as platforms
+from pointbridge.web.api.tokens import blp as tokens
 from pointbridge.web.errors import error_response
+
+SWAGGER_UI_ASSETS = "/api/docs/assets"
 
 
 class PointbridgeApi(Api):
@@ -44,7 +52,18 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "/docs")
-    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    # Swagger UI's files come from the installed swagger-ui-bundle: /api/docs works offline.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", SWAGGER_UI_ASSETS + "/")
+    # Else Swagger UI sends the whole document to validator.swagger.io for a badge.
+    app.config.setdefault("OPENAPI_SWAGGER_UI_CONFIG", {"validatorUrl": None})
+    app.register_blueprint(
+        Blueprint(
+            "swagger_ui_assets",
+            __name__,
+            static_folder=swagger_ui_path,
+            static_url_path=SWAGGER_UI_ASSETS,
+        )
+    )
     api = PointbridgeApi(
         app,
         spec_kwargs={
@@ -52,5 +71,5 @@ def init_api(app: Flask) -> None:
             "security": [{"bearer": []}],
         },
     )
-    api.register_blueprint(customers, url_prefix="/api")
-    api.register_blueprint(bulk, url_prefix="/api")
+    for blueprint in (customers, bulk, integrations, exports, platforms, outbox, tokens):
+        api.register_blueprint(blueprint, url_prefix="/api")

@@ -1,0 +1,352 @@
+"""Integrations over REST: what ``pointbridge integrations`` does, for a shop system or page.
+
+Bodies take the config file's shape: ``field_prefix``, ``expiry_notice_days`` and
+``list_rewards`` beside ``settings`` (the platform's own). Secrets are never answered: the
+platform's secret settings, the webhook URL's token and the webhook secret are redacted, except
+once, in the answer of the call that makes a new webhook URL or secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from pointbridge import outbox_admin
+from pointbridge.customer_schema import Text, text
+from pointbridge.export import activate
+from pointbridge.integrations import HOST_SETTINGS
+from pointbridge.models import IntegrationRow
+from pointbridge.web.api.admin import (
+    MAX_NAME,
+    ChoiceRequiredOut,
+    find_integration,
+    management_blueprint,
+)
+from pointbridge.web.services import services
+
+blp = management_blueprint(
+    "integrations", "Integrations: add, configure, install, disable, remove (secrets redacted)."
+)
+PATH = "/integrations/<name>"
+# Far above any platform's settings, far below what would strain the database's JSON column.
+MAX_SETTING_TEXT = 10_000
+
+
+def _storable(value: Any) -> None:
+    """JSON both databases keep: no NUL or lone surrogate anywhere, no huge text."""
+    if isinstance(value, str):
+        Text(validate=validate.Length(max=MAX_SETTING_TEXT)).deserialize(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key)
+            _storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _storable(item)
+
+
+class NoticeDays(fields.Field):
+    """A number of days, or "off"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | str | None):
+            raise ValidationError('A number of days, or "off".')
+        if isinstance(value, str):
+            return Text(validate=validate.Length(max=20)).deserialize(value)
+        return value
+
+
+class HostSettings(Schema):
+    field_prefix = Text(
+        validate=validate.Length(max=32),
+        metadata={"description": "Prefix of every field pointbridge writes (default ellity_)."},
+    )
+    expiry_notice_days = NoticeDays(
+        allow_none=True,
+        metadata={"description": 'Days before expiry to notify the platform, or "off".'},
+    )
+    list_rewards = fields.Dict(
+        keys=Text(validate=validate.Length(min=1, max=100)),
+        values=fields.Integer(strict=True),
+        metadata={"description": "List id -> points for subscribing to it."},
+    )
+    settings = fields.Dict(
+        keys=Text(validate=validate.Length(min=1, max=100)),
+        values=fields.Raw(allow_none=True),
+        metadata={"description": "The platform's settings (see GET /api/platforms)."},
+    )
+
+    @validates("settings")
+    def _check_settings(self, value: dict[str, Any], **kwargs: Any) -> None:
+        _storable(value)
+
+
+class IntegrationCreate(HostSettings):
+    name = text(
+        MAX_NAME,
+        required=True,
+        metadata={"description": "Your name for it; used in URLs, so no '/' and not digits."},
+    )
+    platform = text(100, required=True, metadata={"description": "See GET /api/platforms."})
+
+    @validates("name")
+    def _check_name(self, value: str, **kwargs: Any) -> None:
+        if "/" in value or value.isdigit():
+            raise ValidationError("Must not contain '/' nor be only digits (those are ids).")
+
+
+class Health(Schema):
+    pending = fields.Integer(metadata={"description": "Rows waiting for their first attempt."})
+    retrying = fields.Integer(metadata={"description": "Rows that failed and wait to retry."})
+    dead = fields.Integer(metadata={"description": "Dead letters (see /api/outbox/dead)."})
+    oldest_pending_seconds = fields.Float(allow_none=True)
+
+
+class IntegrationSummary(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    platform = fields.String()
+    status = fields.String(metadata={"description": "new, active, failing or disabled"})
+    last_error = fields.String(allow_none=True)
+    health = fields.Nested(Health)
+
+
+class IntegrationOut(IntegrationSummary):
+    field_prefix = fields.String()
+    expiry_notice = fields.String()
+    list_rewards = fields.Dict(keys=fields.String(), values=fields.Integer())
+    settings = fields.Dict(metadata={"description": "Secret settings redacted."})
+    webhook_url = fields.String(metadata={"description": "Its token redacted."})
+    webhook_secret = fields.String(metadata={"description": "Redacted."})
+
+
+class Updated(Schema):
+    changed = fields.List(fields.String())
+    install_needed = fields.Boolean(
+        metadata={
+            "description": "New credentials, target or prefix: POST .../install to check them "
+            "(delivery resumes)."
+        }
+    )
+    integration = fields.Nested(IntegrationOut)
+
+
+class InstallIn(Schema):
+    resync = fields.Boolean(
+        load_default=False, metadata={"description": "Send every customer again."}
+    )
+
+
+class InitialSyncOut(Schema):
+    reason = fields.String()
+    export_id = fields.Integer(metadata={"description": "Follow it at .../export."})
+
+
+class Installed(Schema):
+    created = fields.List(fields.String(), metadata={"description": "Fields created."})
+    existing = fields.List(fields.String(), metadata={"description": "Fields reused."})
+    message = fields.String()
+    initial_sync = fields.Nested(
+        InitialSyncOut,
+        allow_none=True,
+        metadata={"description": "None: every customer went to this target before."},
+    )
+    integration = fields.Nested(IntegrationOut)
+
+
+class RotateIn(Schema):
+    secret = fields.Boolean(
+        load_default=False, metadata={"description": "Also a new webhook secret."}
+    )
+
+
+class Rotated(Schema):
+    webhook_url = fields.String(metadata={"description": "Shown once: put it in the platform."})
+    webhook_secret = fields.String(metadata={"description": "Shown once, when asked for."})
+
+
+class Removed(Schema):
+    removed = fields.String()
+    note = fields.String(allow_none=True)
+
+
+def _values(body: dict[str, Any]) -> dict[str, Any]:
+    """What Integrations.add and .update take: platform and host settings in one."""
+    host = {key: body[key] for key in HOST_SETTINGS if key in body}
+    return {**body.get("settings", {}), **host}
+
+
+def _health() -> dict[str, dict[str, Any]]:
+    return {
+        line.integration: {
+            "pending": line.pending,
+            "retrying": line.retrying,
+            "dead": line.dead,
+            "oldest_pending_seconds": line.oldest_pending_seconds,
+        }
+        for line in outbox_admin.outbox_status(services().db)
+    }
+
+
+def _described(row: IntegrationRow) -> dict[str, Any]:
+    described = services().integrations.describe(row)
+    return {**described, "health": _health().get(row.name)}
+
+
+def _show(name: str) -> dict[str, Any]:
+    svc = services()
+    with svc.db.read() as session:
+        return _described(find_integration(svc.integrations, session, name))
+
+
+@blp.route("/integrations")
+class IntegrationList(MethodView):
+    @blp.response(200, IntegrationSummary(many=True))
+    def get(self) -> list[dict[str, Any]]:
+        """Every integration with its state and delivery health."""
+        with services().db.read() as session:
+            rows = session.query(IntegrationRow).order_by(IntegrationRow.name).all()
+            health = _health()
+            return [
+                {
+                    "id": row.id,
+                    "name": row.name,
+                    "platform": row.platform,
+                    "status": row.status,
+                    "last_error": row.last_error,
+                    "health": health.get(row.name),
+                }
+                for row in rows
+            ]
+
+    @blp.arguments(IntegrationCreate)
+    @blp.response(201, IntegrationOut)
+    @blp.alt_response(404, description="No installed plugin provides the platform.")
+    @blp.alt_response(422, description="Invalid settings, or the name is taken.")
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Add an integration (saved, not installed: POST .../install checks it)."""
+        svc = services()
+        values = _values(body)
+        with svc.db.transaction() as session:
+            row = svc.integrations.add(session, body["name"], body["platform"], values)
+        return _show(row.name)
+
+
+@blp.route(PATH)
+class IntegrationByName(MethodView):
+    @blp.response(200, IntegrationOut)
+    @blp.alt_response(404, description="No such integration.")
+    def get(self, name: str) -> dict[str, Any]:
+        """Settings (secrets redacted), state, health, webhook URL (redacted)."""
+        return _show(name)
+
+    @blp.arguments(HostSettings)
+    @blp.response(200, Updated)
+    @blp.alt_response(404, description="No such integration.")
+    @blp.alt_response(422, description="Invalid settings.")
+    def patch(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        """Change settings; the answer says whether an install must check them."""
+        svc = services()
+        with svc.db.transaction() as session:
+            row = find_integration(svc.integrations, session, name)
+            changed = svc.integrations.update(row, _values(body))
+            name = row.name
+        return {
+            "changed": changed,
+            "install_needed": bool(changed) and svc.integrations.needs_install(changed),
+            "integration": _show(name),
+        }
+
+    @blp.response(200, Removed)
+    @blp.alt_response(404, description="No such integration.")
+    def delete(self, name: str) -> dict[str, Any]:
+        """Delete it with what is queued for it; the points customers got stay theirs."""
+        svc = services()
+        with svc.db.transaction() as session:
+            row = find_integration(svc.integrations, session, name)
+            name = row.name
+            svc.integrations.remove(session, row)
+        note = None
+        if name in svc.settings.integrations:
+            note = f"[integrations.{name}] in the config file adds it again at the next start."
+        return {"removed": name, "note": note}
+
+
+def _activate(name: str, resync: bool) -> dict[str, Any]:
+    svc = services()
+    with svc.db.read() as session:
+        name = find_integration(svc.integrations, session, name).name
+    done = activate(svc.db, svc.integrations, name, resync=resync)
+    initial = None
+    if done.initial_sync is not None and done.export is not None:
+        initial = {"reason": str(done.initial_sync), "export_id": done.export.id}
+    return {
+        "created": done.result.created,
+        "existing": done.result.existing,
+        "message": done.result.message,
+        "initial_sync": initial,
+        "integration": _show(name),
+    }
+
+
+_INSTALL_ERRORS = (
+    (404, None, "No such integration."),
+    (409, ChoiceRequiredOut, "A setting must be picked first: the options are in the answer."),
+    (422, None, "The platform refused the credentials or the account's set-up."),
+    (502, None, "The platform did not answer (or kept asking to slow down)."),
+)
+
+
+def _document_install_errors(view: Any) -> Any:
+    for status, schema, description in _INSTALL_ERRORS:
+        view = blp.alt_response(status, schema=schema, description=description)(view)
+    return view
+
+
+@blp.route(PATH + "/install", methods=["POST"])
+@blp.arguments(InstallIn)
+@blp.response(200, Installed)
+@_document_install_errors
+def install(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """Check the credentials and create the fields; the first success (or a new target, or
+    resync) queues the initial sync of every customer."""
+    return _activate(name, body["resync"])
+
+
+@blp.route(PATH + "/enable", methods=["POST"])
+@blp.response(200, Installed)
+@_document_install_errors
+def enable(name: str) -> dict[str, Any]:
+    """Install a disabled (or never installed) integration: delivery resumes."""
+    return _activate(name, resync=False)
+
+
+@blp.route(PATH + "/disable", methods=["POST"])
+@blp.response(200, IntegrationOut)
+@blp.alt_response(404, description="No such integration.")
+def disable(name: str) -> dict[str, Any]:
+    """Stop syncing to it: nothing more is queued or sent."""
+    svc = services()
+    with svc.db.transaction() as session:
+        row = find_integration(svc.integrations, session, name)
+        svc.integrations.disable(row)
+        name = row.name
+    return _show(name)
+
+
+@blp.route(PATH + "/rotate-webhook", methods=["POST"])
+@blp.arguments(RotateIn)
+@blp.response(200, Rotated)
+@blp.alt_response(404, description="No such integration.")
+def rotate_webhook(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """A new webhook URL (and secret when asked), shown this once; the old ones are refused
+    from now on."""
+    svc = services()
+    with svc.db.transaction() as session:
+        row = find_integration(svc.integrations, session, name)
+        rotated = {"webhook_url": svc.integrations.rotate_webhook(row)}
+        if body["secret"]:
+            rotated["webhook_secret"] = svc.integrations.rotate_webhook_secret(row)
+    return rotated

@@ -19,7 +19,7 @@ from pointbridge.halving import refused_alone
 from pointbridge.http import ApiClient, error_summary
 from pointbridge_ecomail import client
 from pointbridge_ecomail.client import BULK_MAX, BULK_TIMEOUT
-from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, custom_fields_size
+from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, oversize
 
 
 def subscriber(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, Any]:
@@ -47,8 +47,8 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     ready: list[tuple[Contact, dict[str, Any]]] = []
     for contact in contacts:
         item = subscriber(integration.field_prefix, contact, integration.timezone)
-        size = custom_fields_size(item["custom_fields"])
-        if size > CUSTOM_FIELDS_MAX_CHARS:
+        size = oversize(item["custom_fields"])
+        if size is not None:
             why = (
                 f"its loyalty fields take {size} characters; Ecomail takes at most "
                 f"{CUSTOM_FIELDS_MAX_CHARS} (is the referral link unusually long?)"

@@ -110,6 +110,18 @@ def test_oversized_fields_fail_that_contact_only(account: FakeEcomail, integrati
     assert set(account.contacts) == {"c1@example.cz"}
 
 
+def test_the_limit_counts_fields_as_json_characters(
+    account: FakeEcomail, integration, make_contact
+):
+    # 4,000 characters are within the limit; 4,000 quotes are 8,000 once escaped in JSON.
+    long_link = make_contact(1, referral_link="https://shop.example/r/" + "x" * 4000)
+    quoted = make_contact(2, referral_link="https://shop.example/r/" + '"' * 4000)
+    failures = plugin.push_contact(integration, [long_link, quoted])
+    assert [f.key for f in failures] == [2]
+    assert "at most 5000" in str(failures[0].error)
+    assert set(account.contacts) == {"c1@example.cz"}
+
+
 def test_missing_list_id_pauses_the_integration_instead_of_failing_the_contacts(
     server: FakeServer, make_integration, make_contact
 ):

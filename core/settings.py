@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from platformdirs import user_data_dir
+
 from pointbridge.errors import PointbridgeError
 
 
@@ -47,6 +49,12 @@ def expand_env(value: Any) -> Any:
     if isinstance(value, list):
         return [expand_env(item) for item in value]
     return value
+
+
+def instance_folder() -> Path:
+    """``POINTBRIDGE_INSTANCE``, else the user's data folder (``~/.local/share/pointbridge``
+    on Linux): one place whichever folder a command runs in."""
+    return Path(os.environ.get("POINTBRIDGE_INSTANCE") or user_data_dir("pointbridge")).resolve()
 
 
 @dataclass
@@ -96,7 +104,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
-        instance = Path(os.environ.get("POINTBRIDGE_INSTANCE", "instance")).resolve()
+        instance = instance_folder()
         values: dict[str, Any] = {
             "instance_path": instance,
             "database_url": os.environ.get("POINTBRIDGE_DATABASE_URL")

@@ -23,7 +23,8 @@ READS_THE_DATABASE = [
 
 @pytest.fixture
 def bare_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A current folder with nothing configured: the instance would default to ./instance."""
+    """A current folder with nothing configured: the instance is the user's data folder,
+    here inside it (XDG_DATA_HOME)."""
     for name in (
         "POINTBRIDGE_SECRET_KEY",
         "POINTBRIDGE_DATABASE_URL",
@@ -31,6 +32,7 @@ def bare_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "POINTBRIDGE_INSTANCE",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -63,7 +65,7 @@ def test_reading_a_database_that_is_not_there_says_so_and_creates_none(
     result = invoke(args)
 
     assert result.exit_code == 1
-    database = bare_folder / "instance" / "pointbridge.sqlite3"
+    database = bare_folder / "data" / "pointbridge" / "pointbridge.sqlite3"
     assert f"There is no database at {database} yet" in result.output
     assert "pointbridge db upgrade" in result.output
     assert files_in(bare_folder) == []
@@ -81,4 +83,4 @@ def test_reading_a_database_generates_no_key(
     invoke(args)
 
     assert files_in(bare_folder) == before
-    assert not (bare_folder / "instance" / "secret.key").exists()
+    assert not (bare_folder / "data" / "pointbridge" / "secret.key").exists()

@@ -29,11 +29,16 @@ def free_port() -> int:
 
 
 def test_the_walkthrough_works_as_written(tmp_path: Path) -> None:
-    # The walk-through runs at the repository root; a copy of that layout keeps its instance/.
+    # The walk-through runs at the repository root; a copy of that layout keeps its files, and
+    # the instance is the user's data folder, here a fresh one (XDG_DATA_HOME).
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     pointbridge = str(Path(sys.executable).parent / "pointbridge")
     port = free_port()
-    env = {**os.environ, "POINTBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "POINTBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
     env.pop("POINTBRIDGE_INSTANCE", None)
     env.pop("POINTBRIDGE_DATABASE_URL", None)
     subprocess.run(

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
+from importlib.metadata import version
 from typing import Any
 
 import click
 from flask import current_app
 
 from pointbridge.migrate import upgrade
-from pointbridge.secrets import load_key
+from pointbridge.secrets import KEY_FILE, load_key
 from pointbridge.tokens import create_token, list_tokens, revoke_token
 from pointbridge.web.referrals import startup_warnings
 from pointbridge.web.services import services
@@ -117,6 +119,25 @@ def db_upgrade() -> None:
         f"database at {svc.db.engine.url.render_as_string(hide_password=True)} is up to date"
     )
     sync_config()
+
+
+@click.command()
+def info() -> None:
+    """Where the instance folder, the database, the key and the config file are."""
+    settings = services().settings
+    key_file = settings.instance_path / KEY_FILE
+    if settings.secret_key:
+        key = "POINTBRIDGE_SECRET_KEY (environment)"
+    else:
+        key = f"{key_file}{'' if key_file.exists() else ' (not generated yet)'}"
+    database = services().db.engine.url.render_as_string(hide_password=True)
+    config = os.environ.get("POINTBRIDGE_CONFIG") or "none (POINTBRIDGE_CONFIG is not set)"
+    click.echo(f"pointbridge {version('pointbridge')}")
+    click.echo(f"instance:  {settings.instance_path}")
+    click.echo(f"database:  {database}")
+    click.echo(f"key:       {key}")
+    click.echo(f"config:    {config}")
+    click.echo(f"public URL: {settings.public_url}")
 
 
 @click.command()

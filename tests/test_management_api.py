@@ -26,6 +26,7 @@ from pointbridge import (
 )
 from pointbridge.models import OutboxMessage, OutboxStatus
 from pointbridge.services import Services
+from pointbridge.web.cli import cli
 
 API_KEY = "sk-live-1234567890abcdef"
 LISTS = [("1", "Newsletter"), ("2", "VIP")]
@@ -332,3 +333,42 @@ def test_swagger_ui_is_served_from_pointbridge_itself(client: FlaskClient) -> No
         assert fetched.status_code == 200 and len(fetched.data) > 1000, asset
     assert '"/api/openapi.json"' in html
     assert '"validatorUrl": null' in html  # no badge fetched from validator.swagger.io
+
+
+def test_the_cli_and_rest_make_the_same_integration(
+    api: Recorder, app: Any, vault: Services
+) -> None:
+    pairs = ["login=shop@example.com", f"api_key={API_KEY}", "list_id=2", "field_prefix=shop_"]
+    added = app.test_cli_runner().invoke(
+        cli,
+        [
+            "integrations",
+            "add",
+            "by-cli",
+            "--plugin",
+            "vault",
+            *[arg for pair in pairs for arg in ("--set", pair)],
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    _add(api, "by-rest", list_id=2)
+    api("PATCH", "/api/integrations/by-rest", json={"field_prefix": "shop_"})
+    assert api("POST", "/api/integrations/by-rest/install", json={}).status_code == 200
+
+    def stored(name: str) -> dict[str, Any]:
+        with vault.db.read() as session:
+            row = vault.integrations.get(session, name)
+            described = vault.integrations.describe(row)
+            # The CLI stores settings as typed ("2"), JSON as sent (2): the plugin gets both
+            # loaded by the schema, which is what must be the same.
+            loaded = vault.integrations.view(row).settings
+        unique = {"id", "name", "webhook_url", "webhook_secret", "settings"}
+        return {
+            **{key: value for key, value in described.items() if key not in unique},
+            "loaded": loaded,
+        }
+
+    assert stored("by-cli") == stored("by-rest")
+    assert stored("by-rest")["status"] == "active"
+    exports = [api("GET", f"/api/integrations/{n}/export").json for n in ("by-cli", "by-rest")]
+    assert [(e["status"], e["total"]) for e in exports] == [("queued", 0), ("queued", 0)]

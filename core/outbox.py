@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select
@@ -139,11 +140,14 @@ class Outbox:
         *,
         dedupe_key: Callable[[int, int, Mapping[str, Any]], str] | None = None,
         integration_ids: Iterable[int] | None = None,
+        not_before: Sequence[datetime] | None = None,
     ) -> None:
         """Enqueue ``(customer_id, data)`` events for every integration taking events.
 
         ``integration_ids`` narrows the integrations; with ``dedupe_key`` (integration id,
-        customer id, data -> key) an event whose key was enqueued before is skipped.
+        customer id, data -> key) an event whose key was enqueued before is skipped;
+        ``not_before`` (a time per item) holds each event back until then, which paces a job's
+        many events so that changes queued after them need not wait behind them all.
         """
         wanted = None if integration_ids is None else set(integration_ids)
         targets = [
@@ -151,7 +155,7 @@ class Outbox:
             for t in self.targets(session)
             if t.takes_events and (wanted is None or t.integration_id in wanted)
         ]
-        self._add(session, _event_rows(targets, event_type, items, dedupe_key))
+        self._add(session, _event_rows(targets, event_type, items, dedupe_key, not_before))
 
     def _add(self, session: Session, values: list[dict[str, Any]]) -> None:
         if not values:
@@ -176,6 +180,7 @@ def _event_rows(
     event_type: EventType,
     items: Sequence[tuple[int, Mapping[str, Any]]],
     dedupe_key: Callable[[int, int, Mapping[str, Any]], str] | None = None,
+    not_before: Sequence[datetime] | None = None,
 ) -> list[dict[str, Any]]:
     return [
         _row(
@@ -186,8 +191,9 @@ def _event_rows(
             dict(data),
             dedupe_key(t.integration_id, customer_id, data) if dedupe_key else None,
         )
+        | ({} if not_before is None else {"next_attempt_at": not_before[n]})
         for t in targets
-        for customer_id, data in items
+        for n, (customer_id, data) in enumerate(items)
     ]
 
 

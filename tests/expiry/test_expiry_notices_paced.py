@@ -1,0 +1,110 @@
+"""A night's expiry notices on a platform with a request budget are paced over a share of it,
+so a contact change made after the run reaches the platform before the notices are all out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+import pytest
+import time_machine
+from marshmallow import Schema
+
+from pointbridge import (
+    Capability,
+    Contact,
+    Event,
+    InstallResult,
+    Integration,
+    ItemFailure,
+    Platform,
+    RateLimit,
+    hookimpl,
+)
+from pointbridge.services import Services
+
+from .conftest import DAY, Shop
+
+NOTICES = 6
+
+
+class SlowEventsPlugin:
+    """One event per request within 3,600 requests a minute: Ecomail's shape, sixty times
+    faster, so the worker's own pacing stays out of the test's way."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    @hookimpl
+    def register_platforms(self, register: Callable[[Platform], None]) -> None:
+        register(
+            Platform(
+                name="slow-events",
+                title="Slow Events",
+                settings_schema=Schema,
+                capabilities=frozenset({Capability.EVENTS}),
+                max_batch=500,
+                max_event_batch=1,
+                rate_limit=RateLimit(3600, 60.0),
+            )
+        )
+
+    @hookimpl
+    def install(self, integration: Integration) -> InstallResult:
+        return InstallResult(message="ok")
+
+    @hookimpl
+    def push_contact(
+        self, integration: Integration, contacts: Sequence[Contact]
+    ) -> list[ItemFailure]:
+        self.calls.append(("contacts", [c.email for c in contacts]))
+        return []
+
+    @hookimpl
+    def emit_event(self, integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
+        self.calls.append(("events", [f"{e.type}:{e.email}" for e in events]))
+        return []
+
+
+@pytest.fixture
+def slow_events(services: Services) -> SlowEventsPlugin:
+    plugin = SlowEventsPlugin()
+    services.host.register(plugin, "slow-events")
+    return plugin
+
+
+def _sent(plugin: SlowEventsPlugin, kind: str) -> list[str]:
+    return [item for call, items in plugin.calls if call == kind for item in items]
+
+
+def test_a_contact_changed_after_the_run_goes_out_before_the_nights_notices(
+    shop: Shop, slow_events: SlowEventsPlugin, clock: time_machine.Coordinates
+):
+    with shop.db.transaction() as session:
+        shop.services.integrations.add(session, "slow", "slow-events", {"expiry_notice_days": 7})
+    shop.services.integrations.install(shop.db, "slow")
+    noticed = [f"c{n}@example.com" for n in range(NOTICES)]
+    for email in noticed:
+        shop.customer(email, [(10, DAY + timedelta(days=3))])
+    live = shop.customer("live@example.com")
+    shop.forget_outbox()
+
+    report = shop.run(DAY)
+    with shop.db.transaction() as session:
+        shop.services.loyalty.post_transaction(session, live, 5, "order")
+    shop.deliver()
+
+    assert report.notices == {"slow": NOTICES}
+    assert _sent(slow_events, "contacts") == ["live@example.com"]
+    # Half the platform's 60 events a second go to notices, one each 1/30 s from the run:
+    # at the run's instant only the first is due.
+    assert _sent(slow_events, "events") == [
+        "credit-expires:c0@example.com",
+        "credit-changed:live@example.com",
+    ]
+
+    clock.shift(timedelta(seconds=1))
+    shop.deliver()
+
+    notices = [e for e in _sent(slow_events, "events") if e.startswith("credit-expires:")]
+    assert notices == [f"credit-expires:{email}" for email in noticed]

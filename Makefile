@@ -7,7 +7,7 @@ PLUGIN_DIRS := $(sort $(dir $(PLUGINS)))
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install chromium lint format bench clean
 
 $(BIN)/pointbridge: setup.cfg pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(BIN)/pointbridge: setup.cfg pyproject.toml $(PLUGINS)
 	$(BIN)/pip install --quiet -e ".[dev,postgres]" $(foreach dir,$(PLUGIN_DIRS),-e $(dir))
 	touch $@
 
-install: $(BIN)/pointbridge
+install: $(BIN)/pointbridge chromium
+
+# The console's browser tests drive Debian's chromium through Playwright (never a browser
+# Playwright downloads): installed only where it is missing and apt-get exists.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
 
 run: install
 	$(BIN)/pointbridge db upgrade
@@ -37,6 +44,7 @@ bench: install
 	$(BIN)/python bench/expiry.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/floors.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -15,7 +15,7 @@ $(BIN)/pointbridge: setup.cfg pyproject.toml $(PLUGINS)
 	$(BIN)/pip install --quiet -e ".[dev,postgres]" $(foreach dir,$(PLUGIN_DIRS),-e $(dir))
 	touch $@
 
-install: $(BIN)/pointbridge chromium
+install: $(BIN)/pointbridge
 
 # The console's browser tests drive Debian's chromium through Playwright (never a browser
 # Playwright downloads): installed only where it is missing and apt-get exists.
@@ -28,7 +28,7 @@ run: install
 	$(BIN)/pointbridge db upgrade
 	$(BIN)/pointbridge run --host $(HOST) --port $(PORT)
 
-test: install
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

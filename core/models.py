@@ -331,3 +331,28 @@ class ReferralVisit(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"))
     visited_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """An admin who logs in to the console (``pointbridge users create``)."""
+
+    __tablename__ = "admin_user"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # An Argon2id hash in PHC form (salt and cost inside); never the password.
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per key (``account:<email>`` and ``ip:<address>``), in the
+    database so every server process refuses the same guesses."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -170,3 +170,26 @@ def purge(db: Database, delivered_before: datetime) -> int:
                 | (OutboxMessage.created_at < datetime.now(UTC) - DEDUPE_KEEP),
             )
         ).rowcount
+
+
+def last_delivered(db: Database) -> dict[str, datetime]:
+    """When each integration's newest delivered row was delivered, for the console's dashboard.
+
+    Walks each integration's rows newest first until a delivered one, which is near the top:
+    a few rows per integration, not its delivered history."""
+    with db.read() as session:
+        integrations = session.execute(select(IntegrationRow.id, IntegrationRow.name)).all()
+        latest: dict[str, datetime] = {}
+        for integration_id, name in integrations:
+            delivered_at = session.scalar(
+                select(OutboxMessage.delivered_at)
+                .where(
+                    OutboxMessage.integration_id == integration_id,
+                    OutboxMessage.status == OutboxStatus.DELIVERED,
+                )
+                .order_by(OutboxMessage.id.desc())
+                .limit(1)
+            )
+            if delivered_at is not None:
+                latest[name] = delivered_at
+        return latest

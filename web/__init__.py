@@ -8,6 +8,7 @@ from flask import Flask, request
 
 from pointbridge.services import Services
 from pointbridge.settings import Settings
+from pointbridge.web.admin import init_admin
 from pointbridge.web.api import init_api
 from pointbridge.web.errors import register_error_handlers
 from pointbridge.web.metrics import bp as metrics_bp
@@ -40,4 +41,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(metrics_bp)
     app.register_blueprint(referrals_bp)
+    init_admin(app)
     return app

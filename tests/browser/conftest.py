@@ -1,0 +1,66 @@
+"""Fixtures for the console's browser tests: Debian's chromium driven by Playwright, and the
+app served by waitress on a loopback port against the ``database_url`` fixture's databases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from pointbridge.services import Services
+from pointbridge.testing.served import served
+from pointbridge.users import create_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+LogIn = Callable[..., None]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        why = f"{CHROMIUM} is missing: `make install` installs it (apt-get install -y chromium)"
+        if not shutil.which("apt-get"):
+            why += "; this machine has no apt-get"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    # Debian's browser, never one Playwright downloads.
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def console(app: Flask, services: Services) -> Iterator[str]:
+    """The base URL of the served app, with one admin who can log in."""
+    create_user(services.db, ADMIN_EMAIL, ADMIN_PASSWORD)
+    with served(app) as base:
+        yield base
+
+
+@pytest.fixture
+def page(browser: Browser, console: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=console)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def log_in(page: Page) -> LogIn:
+    def fill(password: str = ADMIN_PASSWORD, email: str = ADMIN_EMAIL) -> None:
+        page.goto("/admin/login")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+
+    return fill

@@ -8,6 +8,9 @@ customer id), so a million customers never sit in memory, and both are idempoten
 expiration entry carries the reference ``expiration:<day>`` (unique per customer) and a notice
 carries the outbox dedupe key ``credit-expires:<integration>:<customer>:<expiry date>``.
 Running a day twice, on two machines at once, or again by hand changes nothing the second time.
+Notices to a platform that declares a request budget are paced over ``NOTICE_SHARE`` of it
+(each outbox row due at its turn), so contact updates made meanwhile are not queued behind a
+night's worth of them.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ class Contact:
     missions: int
     rewards: int
     referrals: int
+    # Last, with a default: a contact made by keyword (tests, third-party plugins) without it
+    # is one who never agreed, which is the safe reading.
+    marketing_consent: bool = False
 
     @property
     def membership(self) -> MembershipState:

@@ -89,6 +89,12 @@ class CustomerFields(Schema):
     first_name = optional_text(200)
     last_name = optional_text(200)
     registered = fields.Boolean()
+    marketing_consent = fields.Boolean(
+        metadata={
+            "description": "The customer agreed to marketing e-mail (default false): platforms "
+            "subscribe only those who did, and never change a status the contact set there."
+        }
+    )
     tier_id = optional_text(100)
     tier_name = optional_text(200)
     missions = count()

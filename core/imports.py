@@ -62,7 +62,14 @@ COLUMNS = tuple(CustomerImport().fields)
 CLEARABLE = ("external_id", "first_name", "last_name", "tier_id", "tier_name")
 # The columns an import writes, in the order of the upsert's parameters.
 WRITTEN = (*PROFILE_FIELDS, "pin")
-NEW_CUSTOMER = {"registered": False, "missions": 0, "rewards": 0, "referrals": 0, "pin": None}
+NEW_CUSTOMER = {
+    "registered": False,
+    "marketing_consent": False,
+    "missions": 0,
+    "rewards": 0,
+    "referrals": 0,
+    "pin": None,
+}
 CUSTOMERS = Customer.__table__
 # A random byte's low 5 bits pick one of the 32 letters: uniform, as secrets.choice is.
 assert len(REFERRAL_ALPHABET) == 32

@@ -53,6 +53,7 @@ PROFILE_FIELDS = (
     "first_name",
     "last_name",
     "registered",
+    "marketing_consent",
     "tier_id",
     "tier_name",
     "missions",

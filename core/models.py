@@ -70,6 +70,11 @@ class Customer(Base):
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))
     registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the customer agreed to marketing e-mail. Consent is given, never presumed (GDPR),
+    # so it is false until the shop says otherwise: platforms then keep the contact's loyalty
+    # fields without subscribing it to anything. A server default, as the migration adds it,
+    # so a row written with an older revision's columns stores false too.
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     pin: Mapped[str | None] = mapped_column(String(32))
     referral_code: Mapped[str] = mapped_column(String(32), unique=True)
     tier_id: Mapped[str | None] = mapped_column(String(100))

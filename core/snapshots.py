@@ -82,6 +82,7 @@ SNAPSHOT_COLUMNS = (
     _customer.missions,
     _customer.rewards,
     _customer.referrals,
+    _customer.marketing_consent,
 )
 
 

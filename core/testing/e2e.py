@@ -272,7 +272,9 @@ class Pointbridge:
 
     # bulk data ----------------------------------------------------------------------------
 
-    def seed_customers(self, count: int, *, points: int = 10, start: int = 0) -> None:
+    def seed_customers(
+        self, count: int, *, points: int = 10, start: int = 0, marketing_consent: bool = False
+    ) -> None:
         """Insert ``count`` customers (``customer{n}@example.com``) with ``points`` each, fast,
         without outbox rows: for export tests."""
         now = datetime.now(UTC)
@@ -287,6 +289,7 @@ class Pointbridge:
                         "last_name": f"Last{n}",
                         "referral_code": f"SEED{n:08d}",
                         "registered": True,
+                        "marketing_consent": marketing_consent,
                         "balance": points,
                         "missions": 0,
                         "rewards": 0,

@@ -24,6 +24,7 @@ class CustomerOut(Schema):
     first_name = fields.String(allow_none=True)
     last_name = fields.String(allow_none=True)
     registered = fields.Boolean()
+    marketing_consent = fields.Boolean()
     pin = fields.String(allow_none=True)
     referral_code = fields.String()
     referral_link = fields.String()

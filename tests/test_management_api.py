@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -372,3 +373,22 @@ def test_the_cli_and_rest_make_the_same_integration(
     assert stored("by-rest")["status"] == "active"
     exports = [api("GET", f"/api/integrations/{n}/export").json for n in ("by-cli", "by-rest")]
     assert [(e["status"], e["total"]) for e in exports] == [("queued", 0), ("queued", 0)]
+
+
+def test_a_token_cannot_point_a_file_sink_at_the_servers_files(
+    api: Recorder, vault: Services, tmp_path: Path
+) -> None:
+    target = tmp_path / "authorized_keys"
+    body = {"name": "sink", "platform": "jsonl", "settings": {"path": str(target)}}
+    refused = api("POST", "/api/integrations", json=body)
+    assert refused.status_code == 403
+    assert "pointbridge integrations" in refused.json["message"]
+
+    # One added on the server keeps its file: REST cannot move it either.
+    with vault.db.transaction() as session:
+        vault.integrations.add(session, "sink", "jsonl", {"path": str(tmp_path / "dry.jsonl")})
+    moved = api("PATCH", "/api/integrations/sink", json={"settings": {"path": str(target)}})
+    assert moved.status_code == 403
+    with vault.db.read() as session:
+        assert vault.integrations.get(session, "sink").settings["path"].endswith("dry.jsonl")
+    assert not target.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import abort
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
@@ -172,6 +173,20 @@ class Removed(Schema):
     note = fields.String(allow_none=True)
 
 
+# Platforms whose settings name a file on the server: over HTTP a token would let its holder
+# write wherever the server may; they are set up from the command line, on the server itself.
+SERVER_FILE_PLATFORMS = frozenset({"jsonl"})
+
+
+def _refuse_server_files(platform: str) -> None:
+    if platform in SERVER_FILE_PLATFORMS:
+        abort(
+            403,
+            description=f"A {platform} integration writes a file on the server: add or change "
+            f"it with `pointbridge integrations` on the server.",
+        )
+
+
 def _values(body: dict[str, Any]) -> dict[str, Any]:
     """What Integrations.add and .update take: platform and host settings in one."""
     host = {key: body[key] for key in HOST_SETTINGS if key in body}
@@ -227,6 +242,7 @@ class IntegrationList(MethodView):
     @blp.alt_response(422, description="Invalid settings, or the name is taken.")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Add an integration (saved, not installed: POST .../install checks it)."""
+        _refuse_server_files(body["platform"])
         svc = services()
         values = _values(body)
         with svc.db.transaction() as session:
@@ -251,6 +267,7 @@ class IntegrationByName(MethodView):
         svc = services()
         with svc.db.transaction() as session:
             row = find_integration(svc.integrations, session, name)
+            _refuse_server_files(row.platform)
             changed = svc.integrations.update(row, _values(body))
             name = row.name
         return {

@@ -68,8 +68,11 @@ def import_item(
     if contact.last_name:
         item["surname"] = contact.last_name
     item["customfields"] = customfield_values(contact, prefix, ids, timezone)
-    if contact_list_id is not None:
-        # preserve_unsubscribed in the import settings keeps unsubscribed contacts unsubscribed.
+    # Without consent no list is named: the contact and its fields are stored, subscribed to
+    # nothing, and a status it has on the list is left as it is (SmartEmailing has no
+    # non-marketing list status). With consent, preserve_unsubscribed in the import settings
+    # keeps a contact who unsubscribed unsubscribed.
+    if contact_list_id is not None and contact.marketing_consent:
         item["contactlists"] = [{"id": contact_list_id, "status": "confirmed"}]
     return item
 

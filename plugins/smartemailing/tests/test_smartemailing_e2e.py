@@ -304,7 +304,7 @@ def test_pointbridges_own_export_coming_back_through_the_list_automation_credits
     with pb.services.db.transaction() as session:
         row = pb.services.integrations.get(session, NAME)
         row.settings = {**row.settings, "contact_list_id": 1}
-    pb.seed_customers(25, points=10)
+    pb.seed_customers(25, points=10, marketing_consent=True)
     with pb.services.db.transaction() as session:
         ledger = session.scalar(select(func.count(LedgerEntry.id)))
     assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
@@ -320,3 +320,61 @@ def test_pointbridges_own_export_coming_back_through_the_list_automation_credits
     with pb.services.db.transaction() as session:
         assert session.scalar(select(func.count(LedgerEntry.id))) == ledger
     assert pb.pending() == 0
+
+
+# Marketing consent: a customer who did not agree is stored with their loyalty fields and no
+# list; one who did is confirmed on the list; a contact who unsubscribed stays unsubscribed.
+CONSENT_LIST = 1
+
+
+@pytest.fixture
+def listed(shop: Shop) -> Shop:
+    """The shop syncing into list 1."""
+    shop[2].cli("integrations", "set", NAME, f"contact_list_id={CONSENT_LIST}")
+    return shop
+
+
+def lists_of(shop: Shop, email: str) -> dict[int, str]:
+    fake = shop[0]
+    with fake.lock:
+        return dict(fake.contacts[email].contactlists)
+
+
+def test_without_consent_the_contact_gets_its_fields_and_no_list(listed: Shop) -> None:
+    fake, _, pb = listed
+    pb.create_customer("jana@example.com")
+    pb.deliver()
+    assert lists_of(listed, "jana@example.com") == {}
+    assert fake.field_values("jana@example.com")[f"{PREFIX}credit"] == "0"
+
+
+def test_with_consent_the_contact_is_confirmed_on_the_list(listed: Shop) -> None:
+    _, _, pb = listed
+    pb.create_customer("jana@example.com", marketing_consent=True)
+    pb.deliver()
+    assert lists_of(listed, "jana@example.com") == {CONSENT_LIST: "confirmed"}
+
+
+def test_consent_given_later_subscribes_and_withdrawn_leaves_the_list_status_alone(
+    listed: Shop,
+) -> None:
+    _, _, pb = listed
+    customer = pb.create_customer("jana@example.com")
+    pb.deliver()
+    pb.update_customer(customer["id"], marketing_consent=True)
+    pb.deliver()
+    assert lists_of(listed, "jana@example.com") == {CONSENT_LIST: "confirmed"}
+    # Unsubscribing is the contact's own act on the platform (its link, its form).
+    pb.update_customer(customer["id"], marketing_consent=False, first_name="Jana")
+    pb.deliver()
+    assert lists_of(listed, "jana@example.com") == {CONSENT_LIST: "confirmed"}
+
+
+def test_an_unsubscribed_contact_stays_unsubscribed_after_an_update(listed: Shop) -> None:
+    fake, _, pb = listed
+    fake.add_contact("jana@example.com", {CONSENT_LIST: "unsubscribed"})
+    customer = pb.create_customer("jana@example.com", marketing_consent=True)
+    pb.transaction(customer["id"], 50, "order")
+    pb.deliver()
+    assert lists_of(listed, "jana@example.com") == {CONSENT_LIST: "unsubscribed"}
+    assert fake.field_values("jana@example.com")[f"{PREFIX}credit"] == "50"

@@ -73,7 +73,7 @@ def test_a_list_deleted_since_install_fails_the_batch_for_good(
     integration = make_integration(contact_list_id=7, data=install(integration).data)
     del fake.contactlists[7]
     with pytest.raises(PermanentError) as caught:
-        push_contact(integration, [make_contact()])
+        push_contact(integration, [make_contact(marketing_consent=True)])
     assert "Contactlist 7 does not exist" in str(caught.value)
     assert fake.contacts == {}
 

@@ -74,7 +74,7 @@ def test_unknown_names_do_not_wipe_the_shops_names(
     assert fake.field_values("jan@example.cz")["ellity_credit"] == "5"
 
 
-def test_list_is_joined_as_confirmed_but_unsubscribed_stay_unsubscribed(
+def test_list_is_joined_as_confirmed_with_consent_but_unsubscribed_stay_unsubscribed(
     installed: Callable[..., Integration],
     make_contact: Callable[..., Contact],
     fake: FakeSmartEmailing,
@@ -82,12 +82,19 @@ def test_list_is_joined_as_confirmed_but_unsubscribed_stay_unsubscribed(
     fake.add_contact("left@example.cz", {7: "unsubscribed"})
     failures = push_contact(
         installed(contact_list_id=7),
-        [make_contact(1, "jan@example.cz"), make_contact(2, "left@example.cz")],
+        [
+            make_contact(1, "jan@example.cz", marketing_consent=True),
+            make_contact(2, "left@example.cz", marketing_consent=True),
+            make_contact(3, "quiet@example.cz"),
+        ],
     )
     assert failures == []
     assert fake.contacts["jan@example.cz"].contactlists == {7: "confirmed"}
     assert fake.contacts["left@example.cz"].contactlists == {7: "unsubscribed"}
     assert fake.field_values("left@example.cz")["ellity_credit"] == "120"
+    # Without consent: the fields, and no list.
+    assert fake.contacts["quiet@example.cz"].contactlists == {}
+    assert fake.field_values("quiet@example.cz")["ellity_credit"] == "120"
 
 
 def test_an_address_smartemailing_skips_fails_alone(

@@ -8,8 +8,8 @@ import json
 import click
 
 from pointbridge.errors import AuthError, ChoiceRequired, DeliveryError
-from pointbridge.export import queue_export
-from pointbridge.integrations import InitialSync, IntegrationError
+from pointbridge.export import activate
+from pointbridge.integrations import IntegrationError
 from pointbridge.models import IntegrationRow, IntegrationStatus
 from pointbridge.web.services import services
 
@@ -27,7 +27,7 @@ def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
 def _install(name: str, *, resync: bool = False) -> None:
     svc = services()
     try:
-        result = svc.integrations.install(svc.db, name)
+        activation = activate(svc.db, svc.integrations, name, resync=resync)
     except ChoiceRequired as exc:
         click.echo(f"{exc}")
         for value, label in exc.options:
@@ -39,6 +39,7 @@ def _install(name: str, *, resync: bool = False) -> None:
         raise click.ClickException(f"{name}: {exc}") from None
     except DeliveryError as exc:
         raise click.ClickException(f"{name}: could not install: {exc}") from None
+    result, job = activation.result, activation.export
     if result.created:
         click.echo(f"created: {', '.join(result.created)}")
     if result.existing:
@@ -46,20 +47,17 @@ def _install(name: str, *, resync: bool = False) -> None:
     if result.message:
         click.echo(result.message)
     click.echo(f"{name} is active")
-    reason = svc.integrations.claim_initial_sync(svc.db, name, resync=resync)
-    if reason is None:
+    if job is None:
         if svc.host.platform(_row(name).platform).export_after_install:
             click.echo(
                 f"every customer went to this target before, so none is sent again; "
                 f"`pointbridge integrations install {name} --resync` sends them all"
             )
         return
-    # A sync to the old target is of no use any more; a first one already queued is kept.
-    job = queue_export(svc.db, _row(name).id, restart=reason != InitialSync.FIRST)
     click.echo(
-        f"initial sync of every customer queued (export {job.id}) for {reason}: the worker runs "
-        f"it; follow it with `pointbridge export {name} --status`, or run it here with "
-        f"`pointbridge export {name}`"
+        f"initial sync of every customer queued (export {job.id}) for "
+        f"{activation.initial_sync}: the worker runs it; follow it with "
+        f"`pointbridge export {name} --status`, or run it here with `pointbridge export {name}`"
     )
 
 

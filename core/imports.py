@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
-import functools
 import hashlib
 import json
 import pickle
@@ -27,11 +26,9 @@ from typing import IO, Any
 
 from marshmallow import ValidationError
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
     String,
-    Table,
     any_,
     bindparam,
     func,
@@ -54,7 +51,7 @@ from pointbridge.loyalty import (
     LoyaltyError,
 )
 from pointbridge.models import Customer, LedgerEntry, PointLot
-from pointbridge.sql import among
+from pointbridge.sql import among, executemany, insert_rows
 
 BATCH_SIZE = 5_000
 COLUMNS = tuple(CustomerImport().fields)
@@ -583,7 +580,7 @@ class CustomerLoader:
     def _update(connection: Connection, updates: list[dict[str, Any]], now: datetime) -> None:
         """Write the changed profiles of customers read (and locked) before."""
         columns = (*WRITTEN, "updated_at")
-        _executemany(
+        executemany(
             connection,
             f"UPDATE customer SET {', '.join(f'{c} = {{}}' for c in columns)} WHERE id = {{}}",
             [CUSTOMERS.c[c] for c in (*columns, "id")],
@@ -604,7 +601,7 @@ class CustomerLoader:
         if not inserts:
             return {}
         columns = (*WRITTEN, "referral_code", "balance", "last_change_at", "last_change_points")
-        _insert(
+        insert_rows(
             connection,
             CUSTOMERS,
             (*columns, "created_at", "updated_at"),
@@ -666,7 +663,7 @@ class CustomerLoader:
         if not credits:
             return {}
         entries = LedgerEntry.__table__
-        _insert(
+        insert_rows(
             connection,
             entries,
             ("customer_id", "points", "reason", "reference", "expires_on", "created_at"),
@@ -683,7 +680,7 @@ class CustomerLoader:
                 )
             ).all()
         )
-        _insert(
+        insert_rows(
             connection,
             PointLot.__table__,
             ("customer_id", "entry_id", "points", "remaining", "expires_on"),
@@ -691,7 +688,7 @@ class CustomerLoader:
         )
         before = {ids[email]: row["balance"] for email, row in existing.items()}
         raised = [(points, c) for c, (points, _) in credits.items() if c in before]
-        _executemany(
+        executemany(
             connection,
             "UPDATE customer SET balance = balance + {}, last_change_at = {}, "
             "last_change_points = {}, updated_at = {} WHERE id = {}",
@@ -733,82 +730,6 @@ def _referral_codes(count: int) -> Iterator[str]:
     bytes instead of ten per code (a tenth of a first import's time went there)."""
     letters = secrets.token_bytes(REFERRAL_LENGTH * count).translate(_REFERRAL_LETTERS).decode()
     return (letters[i : i + REFERRAL_LENGTH] for i in range(0, len(letters), REFERRAL_LENGTH))
-
-
-def _insert(
-    connection: Connection,
-    table: Table,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    *,
-    unless_exists: str | None = None,
-) -> None:
-    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``; with
-    ``unless_exists`` (a unique column), a row whose value is there already is left out.
-
-    PostgreSQL takes them by COPY (into a temporary table first when some may be left out):
-    a statement a row, even pipelined, was most of an import's time there."""
-    if not rows:
-        return
-    names = ", ".join(columns)
-    if connection.dialect.name != "postgresql":
-        conflict = f" ON CONFLICT ({unless_exists}) DO NOTHING" if unless_exists else ""
-        _executemany(
-            connection,
-            f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(['{}'] * len(columns))})"
-            + conflict,
-            [table.c[c] for c in columns],
-            rows,
-        )
-        return
-    target = f"import_{table.name}" if unless_exists else table.name
-    if unless_exists:
-        connection.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
-            f"SELECT {names} FROM {table.name} WITH NO DATA"
-        )
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    if unless_exists:
-        connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target} "
-            f"ON CONFLICT ({unless_exists}) DO NOTHING"
-        )
-
-
-def _executemany(
-    connection: Connection, sql: str, columns: list[Column[Any]], rows: list[tuple[Any, ...]]
-) -> None:
-    """``sql`` (its parameters written ``{}``, one per column of ``columns``) for each of
-    ``rows``, by the driver's executemany: SQLAlchemy's own spent more on each row's
-    parameters than the database on the row (and on PostgreSQL rewrote each page of rows
-    into one long statement for psycopg to parse). Each value still goes through its column
-    type's bind processor, so a date is stored as SQLAlchemy stores it."""
-    if not rows:
-        return
-    dialect = connection.dialect
-    # Memoized: most processed values repeat (the batch's one timestamp, a few expiry dates).
-    processors = [
-        (index, functools.lru_cache(maxsize=4096)(process))
-        for index, column in enumerate(columns)
-        if (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    if processors:
-        rows = [_processed(row, processors) for row in rows]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(sql.format(*[marker] * len(columns)), rows)
-
-
-def _processed(
-    row: tuple[Any, ...], processors: list[tuple[int, Callable[[Any], Any]]]
-) -> tuple[Any, ...]:
-    values = list(row)
-    for index, process in processors:
-        values[index] = process(values[index])
-    return tuple(values)
 
 
 def _among_emails(connection: Connection, emails: list[str]) -> ColumnElement[bool]:

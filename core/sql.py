@@ -5,15 +5,19 @@ every execution; for the few hundred ids of each delivery call that took longer 
 query. Here the ids travel as one value: a JSON array that SQLite unpacks with
 ``json_each``, or an array that PostgreSQL compares with ``= ANY`` (or unnests, for NOT IN).
 Both databases still look each id up in the column's index.
+
+``insert_rows``: many rows into a table at the driver's speed (executemany of plain tuples, or
+COPY on PostgreSQL), for the writes that go by the thousand (an import, a batch of outbox rows).
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, String, bindparam
+from sqlalchemy import BigInteger, Boolean, Column, Connection, String, Table, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -93,3 +97,115 @@ def _among_postgresql(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
         # element once the plan is generic (a prepared statement's, after five runs).
         return f"{column} NOT IN (SELECT unnest({ids}))"
     return f"{column} = ANY({ids})"
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    constants: Mapping[str, Any] | None = None,
+    unless_exists: str | None = None,
+) -> None:
+    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``, each with the
+    ``constants`` (column -> one value for every row); with ``unless_exists`` (a unique
+    column), a row whose value is there already is left out.
+
+    PostgreSQL takes them by COPY (into a temporary table first when some may be left out):
+    a statement a row, even pipelined, was most of an import's time there."""
+    if not rows:
+        return
+    fixed = dict(constants or {})
+    names = ", ".join((*columns, *fixed))
+    if connection.dialect.name != "postgresql":
+        conflict = f" ON CONFLICT ({unless_exists}) DO NOTHING" if unless_exists else ""
+        markers = ", ".join(["{}"] * (len(columns) + len(fixed)))
+        executemany(
+            connection,
+            f"INSERT INTO {table.name} ({names}) VALUES ({markers}){conflict}",
+            [table.c[c] for c in columns],
+            rows,
+            constants=[(table.c[c], value) for c, value in fixed.items()],
+        )
+        return
+    target = f"import_{table.name}" if unless_exists else table.name
+    if unless_exists:
+        connection.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {target} ON COMMIT DROP AS "
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+    rows = _bound(connection, [table.c[c] for c in columns], rows)
+    tail = _bound_constants(connection, [(table.c[c], v) for c, v in fixed.items()])
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row + tail)
+    if unless_exists:
+        connection.exec_driver_sql(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target} "
+            f"ON CONFLICT ({unless_exists}) DO NOTHING"
+        )
+
+
+def executemany(
+    connection: Connection,
+    sql: str,
+    columns: list[Column[Any]],
+    rows: list[tuple[Any, ...]],
+    *,
+    constants: Sequence[tuple[Column[Any], Any]] = (),
+) -> None:
+    """``sql`` (its parameters written ``{}``, one per column of ``columns`` and then one per
+    column of ``constants``) for each of ``rows``, by the driver's executemany: SQLAlchemy's
+    own spent more on each row's parameters than the database on the row (and on PostgreSQL
+    rewrote each page of rows into one long statement for psycopg to parse). Each value still
+    goes through its column type's bind processor, so a date is stored as SQLAlchemy stores
+    it."""
+    if not rows:
+        return
+    rows = _bound(connection, columns, rows)
+    tail = _bound_constants(connection, constants)
+    if tail:
+        rows = [row + tail for row in rows]
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(sql.format(*[marker] * (len(columns) + len(tail))), rows)
+
+
+def _bound_constants(
+    connection: Connection, constants: Sequence[tuple[Column[Any], Any]]
+) -> tuple[Any, ...]:
+    dialect = connection.dialect
+    return tuple(
+        process(value) if (process := _processor(column, dialect)) else value
+        for column, value in constants
+    )
+
+
+def _bound(
+    connection: Connection, columns: list[Column[Any]], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with each value as its column's bind processor makes it."""
+    processors = [
+        # Memoized: most processed values repeat (a few expiry dates among thousands of rows).
+        (index, functools.lru_cache(maxsize=4096)(process))
+        for index, column in enumerate(columns)
+        if (process := _processor(column, connection.dialect)) is not None
+    ]
+    if not processors:
+        return rows
+    return [_processed(row, processors) for row in rows]
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _processed(
+    row: tuple[Any, ...], processors: list[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    values = list(row)
+    for index, process in processors:
+        values[index] = process(values[index])
+    return tuple(values)

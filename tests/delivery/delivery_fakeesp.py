@@ -70,6 +70,8 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
                 max_event_batch=batch,
                 max_in_flight=in_flight,
                 description="HTTP test platform of the host's delivery tests.",
+                # These tests count each push; the initial sync has tests of its own.
+                export_after_install=False,
             )
         )
 

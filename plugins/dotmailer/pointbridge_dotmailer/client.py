@@ -152,6 +152,12 @@ class DotdigitalClient:
             passthrough=(400,),
         )
 
+    def contact_exists(self, email: str) -> bool:
+        """Whether the account has a contact with this address (``GET
+        /contacts/v3/email/{email}``, 404 ``contacts:contactNotFound`` when not)."""
+        path = f"contacts/v3/email/{quote(email, safe='@')}"
+        return self.http.get(path, passthrough=(404,)).status_code != 404
+
     def start_import(self, contacts: Sequence[Mapping[str, Any]]) -> str:
         """Submit a bulk import (``PUT /contacts/v3/import``) and return its id."""
         rows = [{"matchIdentifier": "email", **contact} for contact in contacts]

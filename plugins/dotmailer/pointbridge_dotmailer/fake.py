@@ -392,6 +392,14 @@ def create_app(state: DotdigitalState | None = None, *, home: bool = True) -> Fl
 
     # v3 contacts ------------------------------------------------------------------------------
 
+    @app.get("/contacts/v3/email/<path:value>")
+    def get_contact(value: str) -> Response:
+        with state.lock:
+            contact = state.contacts.get(value.lower())
+            if contact is None:
+                return v3.response(404, "contacts:contactNotFound", "Contact not found")
+            return fakes.json_response(_contact_json(state, contact))
+
     @app.patch("/contacts/v3/email/<path:value>")
     def import_contact(value: str) -> Response:
         merge = PATCH_MERGE.get(request.args.get("merge-option", "overwrite"))

@@ -1,9 +1,11 @@
 """Writing contacts to Dotdigital: one contact by PATCH, a batch by an asynchronous v3 import.
 
-Both are upserts keyed by e-mail with ``overwrite``, so a retried batch does no harm. Neither
-sends ``channelProperties``: an existing contact's subscription status and opt-in type stay
-as they are (no resubscribing someone who unsubscribed) and no opt-in type is requested that
-could send a double opt-in e-mail. New contacts get Dotdigital's defaults.
+Both are upserts keyed by e-mail with ``overwrite``, so a retried batch does no harm. An
+existing contact is never sent ``channelProperties``: its subscription status and opt-in type
+stay as they are (no resubscribing someone who unsubscribed, no double opt-in e-mail). A new
+contact left without them comes out ``subscribed``, so that is only for customers with
+marketing consent; one without consent is created ``unsubscribed`` (e-mail has no status
+"neither" in v3), which takes knowing first whether the address exists.
 """
 
 from __future__ import annotations
@@ -46,12 +48,28 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
             "identifiers": {"email": contact.email},
             "dataFields": data_field_values(contact, specs, name_fields, smile=smile),
             **lists,
+            **_subscription(client, contact),
         }
         for contact in contacts
     ]
     if len(rows) == 1:
         return _patch_one(client, contacts[0], rows[0])
     return _import(client, contacts, rows) if rows else []
+
+
+# An opt-in type of "unknown": no opt-in is recorded, and none is asked for by e-mail.
+NOT_SUBSCRIBED = {
+    "channelProperties": {"email": {"status": "unsubscribed", "optInType": "unknown"}}
+}
+
+
+def _subscription(client: DotdigitalClient, contact: Contact) -> Mapping[str, Any]:
+    """The channel status to send: none (Dotdigital's default subscribes a new contact and
+    keeps an existing one's status), except for a customer without consent who is not in the
+    account yet."""
+    if contact.marketing_consent or client.contact_exists(contact.email):
+        return {}
+    return NOT_SUBSCRIBED
 
 
 def _patch_one(

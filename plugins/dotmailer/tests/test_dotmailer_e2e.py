@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pointbridge_dotmailer.fake import DEFAULT_DATA_FIELDS, DotdigitalState
+from pointbridge_dotmailer.fake import DEFAULT_DATA_FIELDS, DotdigitalState, FakeContact
 
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
@@ -111,7 +111,9 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
     pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
 ) -> None:
     _add(pb, dd_server, dd_state)
-    customer = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nováková")
+    customer = pb.create_customer(
+        "jana@example.com", first_name="Jana", last_name="Nováková", marketing_consent=True
+    )
     pb.transaction(customer["id"], 120, "order")
     pb.deliver()
 
@@ -230,3 +232,45 @@ def test_switching_to_the_smile_preset_sends_every_customer_again(
 
     out = pb.cli("integrations", "set", NAME, "field_preset=bronze", exit_code=1)
     assert "field_preset: Must be empty or smile." in out
+
+
+# Marketing consent: Dotdigital subscribes a new contact sent without a channel status, so a
+# customer without consent is created unsubscribed; a status already in the account is kept.
+
+
+def test_a_customer_without_consent_arrives_unsubscribed_with_consent_subscribed(
+    pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
+) -> None:
+    _add(pb, dd_server, dd_state)
+    quiet = pb.create_customer("quiet@example.com")
+    pb.create_customer("keen@example.com", marketing_consent=True)
+    pb.transaction(quiet["id"], 30, "order")
+    pb.deliver()
+
+    assert dd_state.contacts["quiet@example.com"].status == "unsubscribed"
+    assert dd_state.contacts["quiet@example.com"].data_fields["ELLITY_POINTS"] == 30
+    assert dd_state.contacts["keen@example.com"].status == "subscribed"
+    assert dd_state.optin_emails == [] and dd_state.resubscribed == []
+
+
+def test_statuses_in_the_account_are_kept_whatever_the_consent(
+    pb: Pointbridge, dd_server: FakeServer, dd_state: DotdigitalState
+) -> None:
+    _add(pb, dd_server, dd_state)
+    dd_state.contacts["left@example.com"] = FakeContact(
+        1, "left@example.com", status="unsubscribed"
+    )
+    dd_state.contacts["fan@example.com"] = FakeContact(2, "fan@example.com", status="subscribed")
+    left = pb.create_customer("left@example.com", marketing_consent=True)
+    fan = pb.create_customer("fan@example.com")
+    pb.deliver()  # the two together: one import
+    pb.transaction(left["id"], 10, "order")
+    pb.deliver()  # one alone: a PATCH
+    pb.update_customer(fan["id"], first_name="Fan")
+    pb.deliver()
+
+    assert dd_state.contacts["left@example.com"].status == "unsubscribed"
+    assert dd_state.contacts["left@example.com"].data_fields["ELLITY_POINTS"] == 10
+    assert dd_state.contacts["fan@example.com"].status == "subscribed"
+    assert dd_state.resubscribed == [] and dd_state.optin_emails == []
+    assert dd_server.requests_to("PUT", "/contacts/v3/import")

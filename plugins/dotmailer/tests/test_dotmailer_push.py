@@ -15,7 +15,8 @@ BOOK = 7
 def test_single_contact_is_patched_with_its_loyalty_fields(
     installed, dd_state, dd_server, make_contact
 ) -> None:
-    failures = push_contact(installed, [make_contact(1, email="jana@example.com")])
+    consenting = make_contact(1, email="jana@example.com", marketing_consent=True)
+    failures = push_contact(installed, [consenting])
     assert failures == []
     contact = dd_state.contacts["jana@example.com"]
     assert contact.data_fields == {
@@ -32,6 +33,18 @@ def test_single_contact_is_patched_with_its_loyalty_fields(
     assert patch.query == {"merge-option": "overwrite"}
     assert "channelProperties" not in patch.json()
     assert not dd_server.requests_to("PUT", "/contacts/v3/import")
+
+
+def test_a_new_contact_without_consent_is_created_unsubscribed_and_never_mailed(
+    installed, dd_state, dd_server, make_contact
+) -> None:
+    push_contact(installed, [make_contact(1, email="jana@example.com")])
+    assert dd_state.contacts["jana@example.com"].status == "unsubscribed"
+    (patch,) = dd_server.requests_to("PATCH", "/contacts/v3/email/jana@example.com")
+    assert patch.json()["channelProperties"] == {
+        "email": {"status": "unsubscribed", "optInType": "unknown"}
+    }
+    assert dd_state.optin_emails == []
 
 
 def test_existing_contact_joins_the_book_and_keeps_its_subscription(

@@ -59,13 +59,26 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     # The host sends at most max_batch (= BULK_MAX) contacts, but a caller that sends more must
     # not lose the tail to Ecomail's silent cut-off.
     for start in range(0, len(ready), BULK_MAX):
-        refused = refused_alone(ready[start : start + BULK_MAX], partial(_upsert, api, list_id))
+        chunk = ready[start : start + BULK_MAX]
+        # Without consent a subscriber new to the list joins it unsubscribed: an item's status
+        # is the only way, and sent with update_existing off it changes nobody already there.
+        # The upsert then finds them in the list and, not resubscribing, keeps that status.
+        quiet = [
+            (c, {**item, "status": UNSUBSCRIBED}) for c, item in chunk if not c.marketing_consent
+        ]
+        refused = refused_alone(quiet, partial(_upsert, api, list_id, update_existing=False))
+        barred = {c.customer_id for (c, _), _ in refused}
+        chunk = [(c, item) for c, item in chunk if c.customer_id not in barred]
+        refused += refused_alone(chunk, partial(_upsert, api, list_id, update_existing=True))
         failures.extend(_refused(c, f"Ecomail rejected it: {why}") for (c, _), why in refused)
     return failures
 
 
-def _upsert(api: ApiClient, list_id: int, batch: Sequence[tuple[Contact, Any]]) -> str | None:
-    """``subscribe-bulk``: upsert without resubscribing or confirmation mails; the refusal.
+def _upsert(
+    api: ApiClient, list_id: int, batch: Sequence[tuple[Contact, Any]], *, update_existing: bool
+) -> str | None:
+    """``subscribe-bulk``: add (and with ``update_existing`` update) subscribers without
+    resubscribing anyone or sending confirmation mails; the refusal.
 
     Ecomail answers with a count, not per-item results, so a 400/422 for one bad subscriber
     refuses the whole call: ``refused_alone`` halves it until the bad ones are alone (the
@@ -73,7 +86,7 @@ def _upsert(api: ApiClient, list_id: int, batch: Sequence[tuple[Contact, Any]]) 
     """
     payload = {
         "subscriber_data": [item for _, item in batch],
-        "update_existing": True,
+        "update_existing": update_existing,
         "resubscribe": False,
         "trigger_autoresponders": False,
         # Bulk always skips double opt-in per the docs; said anyway in case that changes.
@@ -86,6 +99,10 @@ def _upsert(api: ApiClient, list_id: int, batch: Sequence[tuple[Contact, Any]]) 
         passthrough=(400, 422),
     )
     return None if response.ok else error_summary(response)
+
+
+# Ecomail's subscriber status "unsubscribed": in the list with its fields, sent no campaigns.
+UNSUBSCRIBED = 2
 
 
 def _refused(contact: Contact, why: str) -> ItemFailure:

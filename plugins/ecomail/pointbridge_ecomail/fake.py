@@ -13,7 +13,10 @@ What it enforces: the ``key`` header (401 otherwise), JSON bodies, ``subscribe-b
 first 3,000 subscribers and silently ignoring the rest, custom-field keys trimmed and
 lower-cased (two keys equal after that: 422), 5,000 characters of custom fields per subscriber,
 typed values creating typed list fields, no resubscribing of unsubscribed contacts unless asked,
-tracker events only for existing subscribers and at most 20,000 characters of value.
+a subscriber's ``status`` (1, 2 or 4; 1 when left out) given to one new to the list and
+never changing one already there unless ``update_existing`` (and 2 to 1 only with
+``resubscribe``), tracker events only for existing subscribers and at most 20,000 characters
+of value.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ VALUE_TYPES = {"string", "int", "float", "date", "json", "url"}
 
 SUBSCRIBED = 1
 UNSUBSCRIBED = 2
+# What a subscribe-bulk item's ``status`` may be (documented): subscribed, unsubscribed, bounced.
+BULK_STATUSES = (SUBSCRIBED, UNSUBSCRIBED, 4)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$")
@@ -59,6 +64,7 @@ class _Subscriber:
     surname: Any
     # key -> (value, the type it declares; None for a plain value)
     values: dict[str, tuple[Any, str | None]]
+    status: int | None = None
 
 
 class FakeEcomail:
@@ -127,9 +133,16 @@ class FakeEcomail:
             contact["custom_fields"][key] = value
             # UNCONFIRMED (likeliest reading of the docs): the first write defines the field.
             lst.custom_fields.setdefault(key, {"type": type_ or "string", "name": key})
-        # Bulk subscribe always skips double opt-in (documented).
-        if status is None or (status == UNSUBSCRIBED and resubscribe):
-            lst.members[sub.email] = SUBSCRIBED
+        # Bulk subscribe always skips double opt-in (documented); a new subscriber is status 1
+        # unless its item says otherwise.
+        wanted = SUBSCRIBED if sub.status is None else sub.status
+        if status is None:
+            lst.members[sub.email] = wanted
+        elif status == UNSUBSCRIBED and wanted == SUBSCRIBED:
+            if resubscribe:
+                lst.members[sub.email] = SUBSCRIBED
+        elif sub.status is not None:
+            lst.members[sub.email] = sub.status
 
 
 # UNCONFIRMED: Ecomail's error body shape is not documented; this is Laravel's, which its
@@ -195,7 +208,10 @@ def _subscriber(item: dict[str, Any], where: str) -> _Subscriber:
         if key in values:
             _invalid(f"{where}.custom_fields.{key}", "Duplicate custom field key.")
         values[key] = _value(f"{where}.custom_fields.{key}", raw)
-    return _Subscriber(email.strip().lower(), item.get("name"), item.get("surname"), values)
+    status = item.get("status")
+    if status is not None and status not in BULK_STATUSES:
+        _invalid(f"{where}.status", "The selected status is invalid.")
+    return _Subscriber(email.strip().lower(), item.get("name"), item.get("surname"), values, status)
 
 
 def create_app(account: FakeEcomail) -> Flask:

@@ -162,7 +162,9 @@ def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
 def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(shop: Shop) -> None:
     expires = date.today() + timedelta(days=30)
     account, _api, pb = shop
-    created = pb.create_customer("jana@example.com", first_name="Jana", last_name="Nová")
+    created = pb.create_customer(
+        "jana@example.com", first_name="Jana", last_name="Nová", marketing_consent=True
+    )
     pb.transaction(created["id"], 120, "order", expires_at=expires)
     pb.transaction(created["id"], -20, "manual")
     pb.deliver()
@@ -197,7 +199,7 @@ def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(sh
     expires = date.today() + timedelta(days=20)
     account, api, pb = shop
     pb.cli("integrations", "set", NAME, "expiry_notice_days=7")
-    customer = pb.create_customer("ola@example.com")
+    customer = pb.create_customer("ola@example.com", marketing_consent=True)
     pb.transaction(customer["id"], 30, "order", expires_at=expires)
     pb.deliver()
     # Gone from the list (deleted in Ecomail, or an import not finished there yet): the
@@ -296,7 +298,7 @@ def test_pointbridges_own_export_coming_back_through_the_webhook_credits_nobody(
     # A reward set on the synced list before pointbridge refused one.
     with pb.services.db.transaction() as session:
         pb.services.integrations.get(session, NAME).list_rewards = {LIST_ID: 50}
-    pb.seed_customers(25, points=10)
+    pb.seed_customers(25, points=10, marketing_consent=True)
     before = ledger_size(pb)
     assert "25 customers sent, 0 refused" in pb.cli("export", NAME)
 
@@ -346,3 +348,39 @@ def test_a_list_id_cleared_after_install_pauses_the_integration_and_keeps_the_ro
     assert "status: failing" in shown and "No Ecomail list is chosen" in shown
     assert pb.dead() == 0 and pb.pending(NAME) > 0
     assert account.contacts == {}
+
+
+# Marketing consent: Ecomail keeps custom fields per list, so every customer is in the list;
+# one without consent is added with status 2 (unsubscribed), and a status already there is kept.
+
+
+def test_a_customer_without_consent_is_in_the_list_unsubscribed_one_with_consent_subscribed(
+    shop: Shop,
+) -> None:
+    account, _api, pb = shop
+    quiet = pb.create_customer("quiet@example.com")
+    pb.create_customer("keen@example.com", marketing_consent=True)
+    pb.transaction(quiet["id"], 30, "order")
+    pb.deliver()
+
+    assert account.status(LIST_ID, "quiet@example.com") == 2
+    assert account.contacts["quiet@example.com"]["custom_fields"][f"{PREFIX}credit"] == "30"
+    assert [label for label, _ in events_of(account, "quiet@example.com")] == ["credit"]
+    assert account.status(LIST_ID, "keen@example.com") == 1
+
+
+def test_statuses_in_the_list_are_kept_whatever_the_consent(shop: Shop) -> None:
+    account, _api, pb = shop
+    account.add_subscriber(LIST_ID, "left@example.com", status=2)
+    account.add_subscriber(LIST_ID, "fan@example.com", status=1)
+    left = pb.create_customer("left@example.com", marketing_consent=True)
+    fan = pb.create_customer("fan@example.com")
+    pb.transaction(left["id"], 10, "order")
+    pb.transaction(fan["id"], 20, "order")
+    pb.deliver()
+
+    assert account.status(LIST_ID, "left@example.com") == 2
+    assert account.contacts["left@example.com"]["custom_fields"][f"{PREFIX}credit"] == "10"
+    assert account.status(LIST_ID, "fan@example.com") == 1
+    assert account.contacts["fan@example.com"]["custom_fields"][f"{PREFIX}credit"] == "20"
+    assert all(call["resubscribe"] is False for call in account.bulk_calls)

@@ -166,7 +166,8 @@ def test_a_contact_push_and_the_events_after_it_share_one_budget(
     known: FakeEcomail, integration, make_event, make_contact, pacer
 ):
     with pacer.call():
-        plugin.push_contact(integration, [make_contact(1, email="c1@example.cz")])
+        agreed = make_contact(1, email="c1@example.cz", marketing_consent=True)
+        plugin.push_contact(integration, [agreed])
     with pacer.call():
         plugin.emit_event(integration, [make_event(70, EventType.PIN_CHANGED, pin="1")])
     # Two hook calls, one request each: the second waits for the slot after the first.

@@ -11,7 +11,8 @@ from pointbridge.testing import FakeServer
 def test_contact_lands_with_every_loyalty_field_typed(
     account: FakeEcomail, server: FakeServer, integration, make_contact
 ):
-    assert plugin.push_contact(integration, [make_contact(1, email="Jan@Example.cz ")]) == []
+    agreed = make_contact(1, email="Jan@Example.cz ", marketing_consent=True)
+    assert plugin.push_contact(integration, [agreed]) == []
     stored = account.contacts["jan@example.cz"]
     assert stored["name"] == "Jan"
     assert stored["surname"] == "Novák"
@@ -39,7 +40,7 @@ def test_contact_lands_with_every_loyalty_field_typed(
 def test_flags_never_resubscribe_nor_start_automations_nor_confirmations(
     server: FakeServer, integration, make_contact
 ):
-    plugin.push_contact(integration, [make_contact(1)])
+    plugin.push_contact(integration, [make_contact(1, marketing_consent=True)])
     body = server.requests_to("POST", "/lists/1/subscribe-bulk")[0].json()
     assert body["update_existing"] is True
     assert body["resubscribe"] is False
@@ -82,7 +83,7 @@ def test_empty_values_clear_fields(account: FakeEcomail, integration, make_conta
 def test_never_more_than_3000_a_call_so_nobody_is_silently_dropped(
     account: FakeEcomail, server: FakeServer, integration, make_contact
 ):
-    contacts = [make_contact(i) for i in range(1, 3002)]
+    contacts = [make_contact(i, marketing_consent=True) for i in range(1, 3002)]
     assert plugin.push_contact(integration, contacts) == []
     calls = server.requests_to("POST", "/lists/1/subscribe-bulk")
     assert [len(c.json()["subscriber_data"]) for c in calls] == [3000, 1]
@@ -155,3 +156,19 @@ def test_throttled_call_raises_rate_limited_with_ecomails_wait(
         plugin.push_contact(integration, [make_contact(2)])
     assert caught.value.retry_after == 60
     assert "c2@example.cz" not in account.contacts
+
+
+def test_without_consent_only_a_new_subscriber_gets_a_status_and_it_is_unsubscribed(
+    account: FakeEcomail, server: FakeServer, integration, make_contact
+):
+    account.add_subscriber("1", "fan@example.cz")
+    quiet = [make_contact(1, email="new@example.cz"), make_contact(2, email="fan@example.cz")]
+    assert plugin.push_contact(integration, quiet) == []
+    first, upsert = (r.json() for r in server.requests_to("POST", "/lists/1/subscribe-bulk"))
+    assert first["update_existing"] is False and first["resubscribe"] is False
+    assert {s["status"] for s in first["subscriber_data"]} == {UNSUBSCRIBED}
+    assert upsert["update_existing"] is True
+    assert all("status" not in s for s in upsert["subscriber_data"])
+    assert account.status("1", "new@example.cz") == UNSUBSCRIBED
+    assert account.status("1", "fan@example.cz") == 1
+    assert account.contacts["fan@example.cz"]["custom_fields"]["ellity_credit"] == "120"

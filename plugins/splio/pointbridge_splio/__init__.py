@@ -35,6 +35,10 @@ class SplioSettings(Schema):
     api_url = setting_fields.api_url(
         DEFAULT_API_URL, "Splio API address; change it only if Splio tells you to."
     )
+    list_id = setting_fields.optional_id(
+        "ID of a Splio list that customers with marketing consent join when pointbridge "
+        "creates them; empty: no list for anyone."
+    )
 
 
 PLATFORM = Platform(

@@ -11,7 +11,8 @@ What it copies from Splio (https://api.splio.com/doc.json, dev-scp.splio.com):
 - ``GET /data/fields/contacts`` paged (``page_number``, ``per_page``; ``count_element``,
   ``current_page``, ``per_page``, ``elements``); ``POST /data/fields`` with scope/name/type.
 - ``POST /data/contacts/bulk``: 1..1000 contacts, 207 with one item per contact; an existing
-  contact is **not** updated but reported "Contact with unique key … already exists".
+  contact is **not** updated but reported "Contact with unique key … already exists". A new
+  contact joins the ``lists`` (``[{"id": N}]``) sent with it; an unknown list fails its item.
 - ``PATCH /data/contacts/{key}``: merges custom fields; ``lists`` **replaces** memberships
   (as Splio documents), which is why the plugin must never send it; 404 for unknown contacts.
   Deleting a contact in Splio's UI is ``del fake.contacts[email]``.
@@ -167,7 +168,7 @@ class FakeSplio:
             "firstname": body.get("firstname", ""),
             "lastname": body.get("lastname", ""),
             "custom_fields": {},
-            "lists": [],
+            "lists": [e["id"] for e in body.get("lists", [])],
         }
         self.contacts[body["email"]] = contact
         return contact
@@ -322,6 +323,11 @@ def _bulk_item(state: FakeSplio, raw: Any) -> dict[str, Any]:
         values = state.resolve_custom_fields(raw.get("custom_fields", []))
     except fakes.FieldError as exc:
         return {"contact_id": email, "code": 400, "description": str(exc)}
+    lists = raw.get("lists", [])
+    if not isinstance(lists, list) or any(
+        not isinstance(e, dict) or e.get("id") not in state.lists for e in lists
+    ):
+        return {"contact_id": email, "code": 400, "description": f"Unknown list in {lists}."}
     state.new_contact(raw)["custom_fields"].update(values)
     return {"contact_id": email, "code": 201, "description": ""}
 

@@ -5,6 +5,8 @@ Splio's bulk endpoint creates and never updates: a contact that exists comes bac
 ``PATCH /data/contacts/{email}``. The contacts Splio confirmed it has (``known.py``) skip the
 bulk call and are PATCHed straight away. The PATCH carries ``custom_fields`` only: ``lists``
 there replaces every list membership the contact has, and names belong to the shop's own sync.
+So only a contact pointbridge creates can join the ``list_id`` list, and only with marketing
+consent: Splio cannot tell a contact who left the list from one never on it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ContactSync:
         self.known = client.known
         self.prefix = integration.field_prefix
         self.field_ids: Mapping[str, Any] = integration.data.get("fields") or {}
+        self.list_id: int | None = integration.settings.get("list_id")
         self.streak = FailureStreak(MAX_CONSECUTIVE_TRANSIENT)
 
     def push(self, contacts: Sequence[Contact]) -> list[ItemFailure]:
@@ -67,6 +70,8 @@ class ContactSync:
     def create_payload(self, contact: Contact) -> dict[str, Any]:
         names = {"firstname": contact.first_name, "lastname": contact.last_name}
         payload = {"email": contact.email, **{k: v for k, v in names.items() if v}}
+        if contact.marketing_consent and self.list_id is not None:
+            payload["lists"] = [{"id": self.list_id}]
         return {**payload, "custom_fields": self.fields(contact, creating=True)}
 
     def create(self, chunk: Sequence[Contact]) -> tuple[list[Contact], list[ItemFailure]]:

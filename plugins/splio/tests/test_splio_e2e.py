@@ -170,3 +170,40 @@ def test_the_initial_sync_updates_known_contacts_and_creates_the_rest_once(
         assert universe.values(email)["ellity_points_balance"] == "10"
         assert universe.contacts[email]["lists"] == [newsletter, vip]
         assert universe.contacts[email]["firstname"] == "Kept"
+
+
+# Marketing consent: only a customer who agreed joins the list, and only when pointbridge
+# creates them; a contact Splio has already keeps its memberships.
+
+
+def test_a_customer_without_consent_is_on_no_list_one_with_consent_joins_it(
+    pb: Pointbridge, fake: FakeServer, universe: FakeSplio
+) -> None:
+    newsletter = universe.add_list("Newsletter")
+    _add(pb, fake)
+    pb.cli("integrations", "set", NAME, f"list_id={newsletter}")
+    quiet = pb.create_customer("quiet@example.com")
+    pb.create_customer("keen@example.com", marketing_consent=True)
+    pb.transaction(quiet["id"], 30, "order")
+    pb.deliver()
+
+    assert universe.contacts["quiet@example.com"]["lists"] == []
+    assert universe.values("quiet@example.com")["ellity_points_balance"] == "30"
+    assert universe.contacts["keen@example.com"]["lists"] == [newsletter]
+
+
+def test_a_contact_who_left_the_list_stays_off_it_after_an_update(
+    pb: Pointbridge, fake: FakeServer, universe: FakeSplio
+) -> None:
+    newsletter = universe.add_list("Newsletter")
+    other = universe.add_list("Offers")
+    _add(pb, fake)
+    pb.cli("integrations", "set", NAME, f"list_id={newsletter}")
+    universe.add_contact("left@example.com", lists=[other])
+    left = pb.create_customer("left@example.com", marketing_consent=True)
+    pb.transaction(left["id"], 10, "order")
+    pb.deliver()
+
+    assert universe.contacts["left@example.com"]["lists"] == [other]
+    assert universe.values("left@example.com")["ellity_points_balance"] == "10"
+    assert all("lists" not in body for _, body in _patches(fake))

@@ -7,11 +7,11 @@ import in the same words, and the database never sees a value it cannot store.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from pointbridge.loyalty import (
     EMAIL_PATTERN,
@@ -121,28 +121,51 @@ class CustomerImport(CustomerCreate):
     def _check_expiry(self, data: dict[str, Any], **kwargs: Any) -> None:
         check_future(data.get("expires_at"), "expires_at")
 
-    def load_plain(self, data: dict[str, Any]) -> dict[str, Any] | None:
-        """What ``load(data)`` gives, for data that is plainly valid, at a fraction of the cost
-        (an import judges a million rows): each value passes a conversion stricter than its
-        field's (digits only for a count, printable ASCII for an e-mail) and then the field's
-        own validators. None when anything does not: ``load`` then gives the verdict and the
-        messages, so the rules and their words stay the schema's alone."""
+    def load_plain_columns(
+        self, columns: Mapping[str, Sequence[Any]], count: int
+    ) -> list[dict[str, Any]] | None:
+        """What ``load`` gives for each of ``count`` customers, given by column (a value, or
+        ``missing`` where a customer has none), when every value is plainly valid, at a small
+        fraction of the cost (an import judges a million rows): a column at a time, each value
+        passes a conversion stricter than its field's (digits only for a count, printable
+        ASCII for an e-mail), by builtins that run in C, and then the field's own validators
+        (a length or range rule on the column's extremes only). None when anything does not:
+        ``load`` then gives the verdicts and the messages, so the rules and their words stay
+        the schema's alone."""
         converters = _plain_converters(self)
-        loaded = {}
+        loaded: dict[str, list[Any]] = {}
         try:
-            for name, value in data.items():
-                loaded[name] = converters[name](value)
-            check_future(loaded.get("expires_at"), "expires_at")  # as _check_expiry does
+            for name, values in columns.items():
+                loaded[name] = converters[name](values)
+            _check_future_column(loaded.get("expires_at", ()))  # as _check_expiry does
         except (KeyError, TypeError, ValueError, ValidationError, _NotPlain):
             return None
-        return loaded
+        names = [name for name, values in loaded.items() if values]
+        rows = [
+            dict(zip(names, row, strict=True))
+            for row in zip(*(loaded[n] for n in names), strict=True)
+        ]
+        if not names:
+            rows = [{} for _ in range(count)]
+        for name in names:
+            if missing in loaded[name]:
+                for row in rows:
+                    if row[name] is missing:
+                        del row[name]
+        return rows
 
 
 class _NotPlain(Exception):
     """The value needs the field's own conversion to be judged."""
 
 
-def _plain_converters(schema: Schema) -> dict[str, Callable[[Any], Any]]:
+def _check_future_column(days: Sequence[Any]) -> None:
+    given = [day for day in days if day is not missing and day is not None]
+    if given:
+        check_future(min(given), "expires_at")
+
+
+def _plain_converters(schema: Schema) -> dict[str, Callable[[Sequence[Any]], list[Any]]]:
     cached = getattr(schema, "_plain", None)
     if cached is None:
         cached = {
@@ -154,73 +177,99 @@ def _plain_converters(schema: Schema) -> dict[str, Callable[[Any], Any]]:
     return cached
 
 
-def _plain_converter(field: fields.Field) -> Callable[[Any], Any] | None:
-    """A fast conversion for the field, or None for a kind of field it does not know (whose
-    values then always take ``load``)."""
-    convert: Callable[[Any], Any]
+def _plain_converter(field: fields.Field) -> Callable[[Sequence[Any]], list[Any]] | None:
+    """A fast conversion of a column of the field's values (``missing`` and, when the field
+    allows it, None kept in place: no validator sees them; an empty list when every value is
+    missing), or None for a kind of field it does not know (whose values then always take
+    ``load``)."""
+    convert: Callable[[list[Any]], list[Any]]
     if isinstance(field, Email):
-        convert = _plain_email
+        convert = _plain_emails
     elif isinstance(field, Text):
-        convert = _plain_text
+        convert = _plain_texts
     elif type(field) is fields.Integer and not field.strict:
-        convert = _plain_count
+        convert = _plain_counts
     elif type(field) is fields.Boolean:
         truthy, falsy = field.truthy, field.falsy
 
-        def convert(value: Any) -> bool:
-            if value in truthy or value in falsy:
-                return value in truthy
-            raise _NotPlain
+        def convert(values: list[Any]) -> list[Any]:
+            if not set(values) <= truthy | falsy:
+                raise _NotPlain
+            return list(map(truthy.__contains__, values))
 
     elif type(field) is fields.Date and field.format in (None, "iso"):
-        convert = _plain_date
+        convert = _plain_dates
     else:
         return None
     validators = tuple(field.validators)
     allow_none = field.allow_none
 
-    def converted(value: Any) -> Any:
-        if value is None:
-            if allow_none:
-                return None
-            raise _NotPlain
-        result = convert(value)
+    def converted(values: Sequence[Any]) -> list[Any]:
+        given = [v for v in values if v is not missing and v is not None]
+        if len(given) < len(values):
+            if not allow_none and any(v is None for v in values):
+                raise _NotPlain
+            if not given:
+                return list(values) if any(v is not missing for v in values) else []
+            done = iter(converted(given))
+            return [v if v is missing or v is None else next(done) for v in values]
+        result = convert(given)
         for validator in validators:
-            validator(result)
+            if type(validator) in (validate.Length, validate.Range):
+                # Each judges a value by its length (or size) alone: the shortest and the
+                # longest (the least and the greatest) pass, so does every value between.
+                key = len if type(validator) is validate.Length else None
+                validator(min(result, key=key))
+                validator(max(result, key=key))
+            else:
+                for value in result:
+                    validator(value)
         return result
 
     return converted
 
 
-def _plain_text(value: Any) -> str:
-    if not isinstance(value, str) or _UNSTORABLE.search(value):
+def _strings(values: list[Any]) -> str:
+    """The values joined, when every one is a string."""
+    if not set(map(type, values)) <= {str}:
         raise _NotPlain
-    return value
+    return "".join(values)
 
 
-def _plain_email(value: Any) -> str:
-    normalized = _plain_text(value).strip().lower()
+def _plain_texts(values: list[Any]) -> list[Any]:
+    if _UNSTORABLE.search(_strings(values)):
+        raise _NotPlain
+    return values
+
+
+def _plain_emails(values: list[Any]) -> list[Any]:
+    _strings(values)
+    normalized = [value.strip().lower() for value in values]
+    joined = "".join(normalized)
     # Printable ASCII has no control or format characters: normalize_email's other checks.
     if not (
-        normalized.isascii()
-        and normalized.isprintable()
-        and len(normalized) <= 320
-        and EMAIL_PATTERN.fullmatch(normalized)
+        joined.isascii()
+        and joined.isprintable()
+        and max(map(len, normalized)) <= 320
+        and all(map(EMAIL_PATTERN.fullmatch, normalized))
     ):
         raise _NotPlain
     return normalized
 
 
-def _plain_count(value: Any) -> int:
-    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19):
+def _plain_counts(values: list[Any]) -> list[Any]:
+    joined = _strings(values)
+    lengths = list(map(len, values))
+    if not (joined.isascii() and joined.isdigit() and min(lengths) > 0 and max(lengths) < 19):
         raise _NotPlain
-    return int(value)
+    return list(map(int, values))
 
 
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _plain_date(value: Any) -> date:
-    if not (isinstance(value, str) and _ISO_DAY.fullmatch(value)):
+def _plain_dates(values: list[Any]) -> list[Any]:
+    _strings(values)
+    if not all(map(_ISO_DAY.fullmatch, values)):
         raise _NotPlain
-    return date.fromisoformat(value)
+    return list(map(date.fromisoformat, values))

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, missing
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -253,17 +253,25 @@ class SeenOnce:
         return Row(row.line, None, tuple(errors)) if errors else row
 
 
-def _cells_to_data(header: list[str], cells: list[str]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name, cell in zip(header, cells, strict=True):
+def _columns(header: list[str], rows: Sequence[list[str]]) -> dict[str, list[Any]]:
+    """The cells of ``rows`` (each as long as the header) by column, as the schema takes
+    them: trimmed, an empty one None where it clears the value and ``missing`` where it
+    leaves the value alone (an empty e-mail stays, to be refused)."""
+    columns = {}
+    for name, cells in zip(header, zip(*rows, strict=True), strict=True):
         if name not in COLUMNS:
             continue
-        value = cell.strip()
-        if value or name == "email":
-            data[name] = value
-        elif name in CLEARABLE:
-            data[name] = None
-    return data
+        values = [cell.strip() for cell in cells]
+        if name != "email" and "" in values:
+            empty = None if name in CLEARABLE else missing
+            values = [value or empty for value in values]
+        columns[name] = values
+    return columns
+
+
+def _cells_to_data(header: list[str], cells: list[str]) -> dict[str, Any]:
+    columns = _columns(header, [cells])
+    return {name: values[0] for name, values in columns.items() if values[0] is not missing}
 
 
 def _flatten(line: int, messages: dict[str, Any]) -> tuple[RowError, ...]:
@@ -285,19 +293,55 @@ def read_rows(source: IO[bytes], digest: Any = None) -> Iterator[Row]:
     lines.record_done()
     schema = CustomerImport()
     seen = SeenOnce()
+    records: list[_Record] = []
     while True:
         try:
             cells = next(reader)
         except StopIteration:
-            return
+            break
         except (csv.Error, _QuoteLeftOpen) as exc:
+            yield from _judged(schema, header, records, seen)
+            records = []
             yield _not_csv(header, lines.text, lines.line, exc)
             continue
         finally:
             lines.record_done()
         if cells:
-            row = _judge(schema, header, cells, lines.line, lines.undecoded)
-            yield seen.repeated(row) if row.values else row
+            records.append((lines.line, cells, lines.undecoded))
+            if len(records) == JUDGED_TOGETHER:
+                yield from _judged(schema, header, records, seen)
+                records = []
+    yield from _judged(schema, header, records, seen)
+
+
+# A line's number, its cells and why it is not UTF-8 (None when it is).
+_Record = tuple[int, list[str], str | None]
+# Rows judged a column at a time (``CustomerImport.load_plain_columns``): a bad one among them
+# is found by halving, at the cost of judging about as many rows again.
+JUDGED_TOGETHER = 1_000
+
+
+def _judged(
+    schema: CustomerImport, header: list[str], records: list[_Record], seen: SeenOnce
+) -> Iterator[Row]:
+    for row in _judge_together(schema, header, records):
+        yield seen.repeated(row) if row.values else row
+
+
+def _judge_together(schema: CustomerImport, header: list[str], records: list[_Record]) -> list[Row]:
+    if not records:
+        return []
+    if all(undecoded is None and len(cells) == len(header) for _, cells, undecoded in records):
+        columns = _columns(header, [cells for _, cells, _ in records])
+        loaded = schema.load_plain_columns(columns, len(records))
+        if loaded is not None:
+            return [Row(r[0], values) for r, values in zip(records, loaded, strict=True)]
+    if len(records) == 1:
+        return [_judge(schema, header, *records[0])]
+    half = len(records) // 2
+    return _judge_together(schema, header, records[:half]) + _judge_together(
+        schema, header, records[half:]
+    )
 
 
 def _not_csv(header: list[str], text: str, line: int, error: Exception) -> Row:
@@ -310,8 +354,9 @@ def _not_csv(header: list[str], text: str, line: int, error: Exception) -> Row:
 
 
 def _judge(
-    schema: CustomerImport, header: list[str], cells: list[str], line: int, undecoded: str | None
+    schema: CustomerImport, header: list[str], line: int, cells: list[str], undecoded: str | None
 ) -> Row:
+    """One row, with the schema's verdict and messages."""
     if undecoded is not None:
         column = next(
             (name for name, cell in zip(header, cells, strict=False) if "\ufffd" in cell), ""
@@ -322,9 +367,7 @@ def _judge(
         column = header[len(cells)] if len(cells) < len(header) else f"field {len(header) + 1}"
         message = f"The row has {len(cells)} fields; the header has {len(header)}."
         return Row(line, None, (RowError(line, column, message),))
-    data = _cells_to_data(header, cells)
-    values = schema.load_plain(data)
-    return Row(line, values) if values is not None else judge(schema, line, data)
+    return judge(schema, line, _cells_to_data(header, cells))
 
 
 def judge(schema: CustomerImport, line: int, data: Any) -> Row:

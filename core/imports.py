@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import operator
 import pickle
 import secrets
 import tempfile
@@ -587,7 +588,7 @@ class CustomerLoader:
                 # The opening balance goes in with the row (and in the ledger by _credit).
                 points = values.get("points") or 0
                 inserts.append({**merged, "referral_code": next(codes), "points": points})
-            elif any(merged[c] != before[c] for c in WRITTEN):
+            elif _written(merged) != _written(before):
                 statuses[email] = "updated"
                 updates.append({**merged, "id": before["id"]})
             else:
@@ -618,7 +619,9 @@ class CustomerLoader:
         if self._lock:
             # Read what is there and write over it in one step: a REST change in between waits.
             statement = statement.with_for_update()
-        return {row.email: dict(row._mapping) for row in connection.execute(statement)}
+        found = connection.execute(statement)
+        names = list(found.keys())
+        return {row.email: dict(zip(names, row, strict=True)) for row in found.all()}
 
     @staticmethod
     def _update(connection: Connection, updates: list[dict[str, Any]], now: datetime) -> None:
@@ -628,7 +631,7 @@ class CustomerLoader:
             connection,
             f"UPDATE customer SET {', '.join(f'{c} = {{}}' for c in columns)} WHERE id = {{}}",
             [CUSTOMERS.c[c] for c in (*columns, "id")],
-            [(*(u[c] for c in WRITTEN), now, u["id"]) for u in updates],
+            [(*_written(u), now, u["id"]) for u in updates],
         )
 
     @staticmethod
@@ -651,7 +654,7 @@ class CustomerLoader:
             columns,
             [
                 (
-                    *(w[c] for c in WRITTEN),
+                    *_written(w),
                     w["referral_code"],
                     w["points"],
                     now if w["points"] else None,
@@ -814,6 +817,11 @@ def external_id_clashes(connection: Connection, rows: Sequence[Row]) -> dict[str
 
 
 def _merged(values: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
-    """The customer's columns after the row: the row's values over what was there."""
-    base = before if before is not None else NEW_CUSTOMER
-    return {c: values[c] if c in values else base.get(c) for c in WRITTEN}
+    """The customer's columns after the row: the row's values over what was there (and
+    the row's opening balance, which no written column takes)."""
+    return {**(before if before is not None else _NEW_ROW), **values}
+
+
+_NEW_ROW = {c: NEW_CUSTOMER.get(c) for c in WRITTEN}
+# The written columns of a row as one tuple: compared, or bound, in one call in C.
+_written = operator.itemgetter(*WRITTEN)

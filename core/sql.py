@@ -195,17 +195,12 @@ def _bound(
     ]
     if not processors:
         return rows
-    return [_processed(row, processors) for row in rows]
+    # A column at a time, by map() over the memoized processor: no Python call a row.
+    by_column: list[Any] = list(zip(*rows, strict=True))
+    for index, process in processors:
+        by_column[index] = map(process, by_column[index])
+    return list(zip(*by_column, strict=True))
 
 
 def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     return column.type.dialect_impl(dialect).bind_processor(dialect)
-
-
-def _processed(
-    row: tuple[Any, ...], processors: list[tuple[int, Callable[[Any], Any]]]
-) -> tuple[Any, ...]:
-    values = list(row)
-    for index, process in processors:
-        values[index] = process(values[index])
-    return tuple(values)

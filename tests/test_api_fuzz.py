@@ -104,6 +104,7 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "first_name": st.just("Jana"),
     "last_name": st.just("Nová"),
     "registered": st.booleans(),
+    "marketing_consent": st.booleans(),
     "tier_id": st.just("gold"),
     "tier_name": st.just("Gold"),
     "missions": st.just(1),

@@ -582,9 +582,13 @@ _INSERT_ENTRIES = {
 _TAKE_ENTRIES_FROM_BALANCES = (
     update(CUSTOMERS)
     .where(
-        CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)),
-        LEDGER.c.customer_id == CUSTOMERS.c.id,
+        # The ids on the entries' side, and only there: PostgreSQL then reads the entries by
+        # their (customer, reference) index and each customer by its key. Without them it
+        # scanned the whole ledger for the reference; with them on the customers' side as
+        # well, it checked every customer against the whole list again.
+        LEDGER.c.customer_id.in_(bindparam("ids", expanding=True)),
         LEDGER.c.reference == bindparam("reference"),
+        LEDGER.c.customer_id == CUSTOMERS.c.id,
         CUSTOMERS.c.balance + LEDGER.c.points >= 0,
     )
     .values(
@@ -617,7 +621,8 @@ _wanted = (
             LEDGER.c.reference == bindparam("reference"),
         ),
     )
-    .where(_open.c.customer_id.in_(bindparam("ids", expanding=True)), _open.c.remaining > 0)
+    # The ids on the entries' side only, as in ``_TAKE_ENTRIES_FROM_BALANCES``.
+    .where(LEDGER.c.customer_id.in_(bindparam("ids", expanding=True)), _open.c.remaining > 0)
     .subquery("wanted")
 )
 _TAKE_ENTRIES_FROM_LOTS = (

@@ -3,37 +3,24 @@ so a contact change made after the run reaches the platform before the notices a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 import time_machine
 from marshmallow import Schema
 
-from pointbridge import (
-    Capability,
-    Contact,
-    Event,
-    InstallResult,
-    Integration,
-    ItemFailure,
-    Platform,
-    RateLimit,
-    hookimpl,
-)
+from pointbridge import Capability, Platform, RateLimit, hookimpl
 from pointbridge.services import Services
 
-from .conftest import DAY, Shop
+from .conftest import DAY, ContactsOnlyPlugin, Shop
 
 NOTICES = 6
 
 
-class SlowEventsPlugin:
+class SlowEventsPlugin(ContactsOnlyPlugin):
     """One event per request within 3,600 requests a minute: Ecomail's shape, sixty times
     faster, so the worker's own pacing stays out of the test's way."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[int]]] = []
 
     @hookimpl
     def register_platforms(self, register: Callable[[Platform], None]) -> None:
@@ -49,22 +36,6 @@ class SlowEventsPlugin:
             )
         )
 
-    @hookimpl
-    def install(self, integration: Integration) -> InstallResult:
-        return InstallResult(message="ok")
-
-    @hookimpl
-    def push_contact(
-        self, integration: Integration, contacts: Sequence[Contact]
-    ) -> list[ItemFailure]:
-        self.calls.append(("contacts", [c.email for c in contacts]))
-        return []
-
-    @hookimpl
-    def emit_event(self, integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
-        self.calls.append(("events", [f"{e.type}:{e.email}" for e in events]))
-        return []
-
 
 @pytest.fixture
 def slow_events(services: Services) -> SlowEventsPlugin:
@@ -73,8 +44,8 @@ def slow_events(services: Services) -> SlowEventsPlugin:
     return plugin
 
 
-def _sent(plugin: SlowEventsPlugin, kind: str) -> list[str]:
-    return [item for call, items in plugin.calls if call == kind for item in items]
+def _events(plugin: SlowEventsPlugin) -> list[str]:
+    return [f"{e.type}:{e.email}" for e in plugin.events]
 
 
 def test_a_contact_changed_after_the_run_goes_out_before_the_nights_notices(
@@ -95,10 +66,10 @@ def test_a_contact_changed_after_the_run_goes_out_before_the_nights_notices(
     shop.deliver()
 
     assert report.notices == {"slow": NOTICES}
-    assert _sent(slow_events, "contacts") == ["live@example.com"]
+    assert [c.email for c in slow_events.contacts] == ["live@example.com"]
     # Half the platform's 60 events a second go to notices, one each 1/30 s from the run:
     # at the run's instant only the first is due.
-    assert _sent(slow_events, "events") == [
+    assert _events(slow_events) == [
         "credit-expires:c0@example.com",
         "credit-changed:live@example.com",
     ]
@@ -106,5 +77,5 @@ def test_a_contact_changed_after_the_run_goes_out_before_the_nights_notices(
     clock.shift(timedelta(seconds=1))
     shop.deliver()
 
-    notices = [e for e in _sent(slow_events, "events") if e.startswith("credit-expires:")]
+    notices = [e for e in _events(slow_events) if e.startswith("credit-expires:")]
     assert notices == [f"credit-expires:{email}" for email in noticed]

@@ -16,6 +16,7 @@ from typing import Any
 from pointbridge import Contact, Integration, ItemFailure, PermanentError, TransientError, hookimpl
 from pointbridge.bulk import failures_by_email
 from pointbridge.http import error_summary
+from pointbridge.known_contacts import KnownContacts
 from pointbridge_dotmailer.client import (
     DotdigitalClient,
     import_rejected,
@@ -37,6 +38,7 @@ OUTCOMES = {
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
     client = regional_client(integration)
+    known = integration.state(KnownContacts)
     specs = field_specs(integration)
     smile = integration.settings.get("field_preset") == "smile"
     name_fields = list(integration.data.get("name_fields", ()))
@@ -48,13 +50,19 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
             "identifiers": {"email": contact.email},
             "dataFields": data_field_values(contact, specs, name_fields, smile=smile),
             **lists,
-            **_subscription(client, contact),
+            **_subscription(client, known, contact),
         }
         for contact in contacts
     ]
     if len(rows) == 1:
-        return _patch_one(client, contacts[0], rows[0])
-    return _import(client, contacts, rows) if rows else []
+        failures = _patch_one(client, contacts[0], rows[0])
+    else:
+        failures = _import(client, contacts, rows) if rows else []
+    refused = {f.key for f in failures}
+    for contact in contacts:
+        if contact.customer_id not in refused:
+            known.add(contact.email)
+    return failures
 
 
 # An opt-in type of "unknown": no opt-in is recorded, and none is asked for by e-mail.
@@ -63,11 +71,16 @@ NOT_SUBSCRIBED = {
 }
 
 
-def _subscription(client: DotdigitalClient, contact: Contact) -> Mapping[str, Any]:
+def _subscription(
+    client: DotdigitalClient, known: KnownContacts, contact: Contact
+) -> Mapping[str, Any]:
     """The channel status to send: none (Dotdigital's default subscribes a new contact and
     keeps an existing one's status), except for a customer without consent who is not in the
-    account yet."""
-    if contact.marketing_consent or client.contact_exists(contact.email):
+    account yet. Whether the address exists is asked once; what was written since is known."""
+    if contact.marketing_consent or contact.email in known:
+        return {}
+    if client.contact_exists(contact.email):
+        known.add(contact.email)
         return {}
     return NOT_SUBSCRIBED
 

@@ -47,6 +47,20 @@ def test_a_new_contact_without_consent_is_created_unsubscribed_and_never_mailed(
     assert dd_state.optin_emails == []
 
 
+def test_whether_a_contact_exists_is_asked_once_not_at_every_update(
+    installed, dd_state, dd_server, make_contact
+) -> None:
+    customers = [make_contact(n, email=f"c{n}@example.com") for n in range(1, 4)]
+    for _ in range(3):  # three rounds of updates, as a shop's orders bring them
+        assert push_contact(installed, customers) == []
+        assert push_contact(installed, customers[:1]) == []
+    lookups = [
+        r for r in dd_server.requests if r.method == "GET" and "/contacts/v3/email/" in r.path
+    ]
+    assert len(lookups) == 3  # one per customer, at their first write
+    assert {dd_state.contacts[c.email].status for c in customers} == {"unsubscribed"}
+
+
 def test_existing_contact_joins_the_book_and_keeps_its_subscription(
     installed, dd_state, make_contact
 ) -> None:

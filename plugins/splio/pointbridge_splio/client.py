@@ -21,9 +21,9 @@ import requests
 
 from pointbridge import AuthError, ConfigurationError, Integration, TransientError
 from pointbridge.http import error_summary, json_object, parse_retry_after
+from pointbridge.known_contacts import KnownContacts
 from pointbridge.paging import all_pages
 from pointbridge_splio.auth import KeptToken
-from pointbridge_splio.known import KnownContacts
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,10 @@
 
 Splio's bulk endpoint creates and never updates: a contact that exists comes back as a 400 item
 "Contact with unique key … already exists" and has to be updated alone with
-``PATCH /data/contacts/{email}``. The contacts Splio confirmed it has (``known.py``) skip the
-bulk call and are PATCHed straight away. The PATCH carries ``custom_fields`` only: ``lists``
-there replaces every list membership the contact has, and names belong to the shop's own sync.
+``PATCH /data/contacts/{email}``. The contacts Splio confirmed it has
+(``pointbridge.known_contacts``) skip the bulk call and are PATCHed straight away. The PATCH
+carries ``custom_fields`` only: ``lists`` there replaces every list membership the contact has,
+and names belong to the shop's own sync.
 So only a contact pointbridge creates can join the ``list_id`` list, and only with marketing
 consent: Splio cannot tell a contact who left the list from one never on it.
 """

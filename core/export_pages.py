@@ -75,7 +75,8 @@ class _Retry:
 class ExportPages:
     """Export pages for the worker, and what it records of them.
 
-    ``on_progress`` is told the job id after each page is recorded (the CLI's progress bar).
+    ``on_progress`` is told the job id after each page is recorded (the CLI's progress bar),
+    from the worker's sender threads, one call at a time.
     Retry state of pages that failed as a whole lives here, in the worker's memory: a worker
     that restarts tries at once, which is what an admin restarting it wants.
     """
@@ -146,8 +147,10 @@ class ExportRound:
             if ready:
                 self._record(ready)
                 self._pages._retries.pop(page.job_id, None)
-        if ready and self._pages.on_progress:
-            self._pages.on_progress(page.job_id)
+                if self._pages.on_progress:
+                    # Under the lock: senders finish in any order, progress is told in order,
+                    # one call at a time.
+                    self._pages.on_progress(page.job_id)
 
     def not_taken(self, page: Page, error: PointbridgeError | None = None) -> None:
         """The platform took none of the page. It and the pages read after it are read

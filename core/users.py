@@ -7,6 +7,7 @@ strings carry their own salt and cost, so raising the cost later re-hashes at th
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,9 +36,14 @@ MAX_LOCK = timedelta(hours=1)
 FORGET_AFTER = timedelta(days=1)
 
 _hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so a wrong address takes as long to refuse as
-# a wrong password and the timing tells nobody which admins exist.
-_DUMMY_HASH = _hasher.hash("not a password anyone has")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so a wrong address takes as long to refuse
+    as a wrong password and the timing tells nobody which admins exist. Made at the first
+    login, not at import: a hash costs 0.6 s, which every command would pay."""
+    return _hasher.hash("not a password anyone has")
 
 
 class UserError(PointbridgeError):
@@ -136,7 +142,7 @@ def log_in(
         if locks:
             raise _refusal((max(locks) - at).total_seconds())
         user = session.scalar(select(User).where(User.email == normalized))
-        stored = user.password_hash if user is not None else _DUMMY_HASH
+        stored = user.password_hash if user is not None else _dummy_hash()
     try:
         _hasher.verify(stored, password)
         matched = user is not None

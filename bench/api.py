@@ -117,12 +117,12 @@ def prepare(env: dict[str, str], customers: int, folder: Path) -> tuple[str, str
     os.environ.update(env)
     from sqlalchemy import insert
 
-    from pointbridge.migrate import upgrade
-    from pointbridge.models import Customer, LedgerEntry, PointLot
+    from pointbridge.access.tokens import create_token
     from pointbridge.plugins import PluginHost, allowed_plugins_from_env
     from pointbridge.services import Services
     from pointbridge.settings import Settings
-    from pointbridge.tokens import create_token
+    from pointbridge.storage.migrate import upgrade
+    from pointbridge.storage.models import Customer, LedgerEntry, PointLot
 
     upgrade(env["POINTBRIDGE_DATABASE_URL"])
     services = Services.build(Settings.from_env(), PluginHost(allowed_plugins_from_env()))

@@ -100,7 +100,7 @@ def host(tmp: Path, database_url: str | None) -> Any:
     from pointbridge.testing.e2e import Pointbridge
 
     if database_url:
-        from pointbridge.migrate import upgrade
+        from pointbridge.storage.migrate import upgrade
         from pointbridge.testing.databases import truncate_all
 
         upgrade(database_url)  # a fresh database has no tables to empty yet
@@ -155,7 +155,7 @@ def throughput(
 ) -> dict[str, Any]:
     from sqlalchemy import select, update
 
-    from pointbridge.models import Customer, OutboxMessage
+    from pointbridge.storage.models import Customer, OutboxMessage
 
     rates = []
     with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
@@ -205,7 +205,7 @@ def throughput(
 
 
 def latency(url: str, rate: float, seconds: float, database_url: str | None) -> dict[str, Any]:
-    from pointbridge.runner import start_background
+    from pointbridge.delivery.background import start_background
 
     with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
         add_integration(pb, "latency", url)
@@ -278,7 +278,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "bench-only-secret-key")
-    from pointbridge.runner import tune_garbage_collector
+    from pointbridge.delivery.background import tune_garbage_collector
 
     tune_garbage_collector()  # as `pointbridge run` and `pointbridge worker` do
 

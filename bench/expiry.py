@@ -172,7 +172,7 @@ def _tables(customers: Rows, ledger: Rows, lots: Rows) -> list[tuple[str, str, R
 
 
 def build(url: str, customers: int, lots: int, spread: int, notice_days: int) -> Expected:
-    from pointbridge.migrate import upgrade
+    from pointbridge.storage.migrate import upgrade
 
     upgrade(url)
     loader = PostgresLoader(url) if url.startswith("postgresql") else SqliteLoader(url)
@@ -293,12 +293,12 @@ def reset_peak_rss() -> None:
 
 
 def measure(url: str, nights: list[str]) -> dict[str, Any]:
-    from pointbridge.db import Database
-    from pointbridge.expiry import Expiry
-    from pointbridge.loyalty import Loyalty
-    from pointbridge.outbox import Outbox
+    from pointbridge.delivery.outbox import Outbox
+    from pointbridge.loyalty.expiry import Expiry
+    from pointbridge.loyalty.service import Loyalty
     from pointbridge.plugins import PluginHost
     from pointbridge.settings import Settings
+    from pointbridge.storage.db import Database
 
     db = Database(url)
     # No plugin loaded: the outbox keeps events for a platform it does not know (the worker

@@ -1,10 +1,10 @@
 """Benchmark: exports against each platform's floor, the rate its documented limits allow.
 
 Per platform (SmartEmailing, Ecomail, Dotdigital, Splio), ``--customers`` customers (default
-100,000; ``--full`` 1,000,000; ``--quick`` 10,000) are exported through the real plugin and
-``pointbridge.export.Exporter`` (what ``pointbridge export NAME`` runs) to the plugin's own
-fake in bench mode (``bench=True``: a bulk call is answered from the addresses in its body,
-without per-item checks or storage). The fake runs in a process of its own, served by
+100,000; ``--full`` 1,000,000; ``--quick`` 10,000) are exported through the real plugin
+and ``pointbridge.delivery.exports.Exporter`` (what ``pointbridge export NAME`` runs) to the
+plugin's own fake in bench mode (``bench=True``: a bulk call is answered from the addresses
+in its body, without per-item checks or storage). The fake runs in a process of its own, served by
 waitress, behind a front that answers every request 20 ms (``--latency``) after it arrived
 and enforces the platform's documented limit (its ``Platform.rate_limit``, and Splio's second
 budget) with the platform's own 429: the fake's CPU does not count as pointbridge's, and the
@@ -302,8 +302,8 @@ def _settings(folder: Path, database_url: str) -> Any:
 
 def _export(folder: Path, database_url: str, integration: str, results: Any) -> None:
     """One export from start to end in this (fresh) process: its wall time, CPU, peak RSS."""
-    from pointbridge.export import Exporter, queue_export
-    from pointbridge.runner import tune_garbage_collector
+    from pointbridge.delivery.background import tune_garbage_collector
+    from pointbridge.delivery.exports import Exporter, queue_export
     from pointbridge.services import Services
 
     tune_garbage_collector()  # as `pointbridge run`, `worker` and `export` processes do

@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: import the host 
     sys.path.insert(0, str(ROOT))
 
 from bench.api import cpu_reference  # noqa: E402
-from pointbridge.migrate import upgrade  # noqa: E402
-from pointbridge.models import OutboxMessage  # noqa: E402
+from pointbridge.storage.migrate import upgrade  # noqa: E402
+from pointbridge.storage.models import OutboxMessage  # noqa: E402
 
 POINTBRIDGE = Path(sys.executable).with_name("pointbridge")
 

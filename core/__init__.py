@@ -5,14 +5,14 @@ Plugins import what they need from here::
     from pointbridge import hookimpl, Platform, Contact, AuthError
 """
 
-from pointbridge.contact import (
+from pointbridge.contract.contact import (
     Contact,
     MembershipState,
     format_datetime,
     loyalty_fields,
     shop_time,
 )
-from pointbridge.errors import (
+from pointbridge.contract.errors import (
     AuthError,
     ChoiceRequired,
     ConfigurationError,
@@ -22,10 +22,9 @@ from pointbridge.errors import (
     TransientError,
     WebhookRejected,
 )
-from pointbridge.events import Event, EventType
-from pointbridge.hookspecs import hookimpl
-from pointbridge.items import send_each
-from pointbridge.platform import (
+from pointbridge.contract.events import Event, EventType
+from pointbridge.contract.hookspecs import hookimpl
+from pointbridge.contract.platform import (
     Capability,
     InstallResult,
     Integration,
@@ -35,7 +34,8 @@ from pointbridge.platform import (
     WebhookAction,
     WebhookRequest,
 )
-from pointbridge.ratelimit import RateLimit
+from pointbridge.kit.items import send_each
+from pointbridge.kit.ratelimit import RateLimit
 
 __all__ = [
     "AuthError",

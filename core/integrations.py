@@ -15,21 +15,21 @@ import marshmallow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pointbridge.db import Database
-from pointbridge.errors import (
+from pointbridge.contract.errors import (
     ChoiceRequired,
     ConfigurationError,
     DeliveryError,
     PointbridgeError,
     RateLimited,
 )
-from pointbridge.loyalty import MAX_POINTS
-from pointbridge.models import IntegrationRow, IntegrationStatus
-from pointbridge.platform import Capability, InstallResult, Integration, Platform
+from pointbridge.contract.platform import Capability, InstallResult, Integration, Platform
+from pointbridge.kit.ratelimit import throttle_cleared
+from pointbridge.loyalty.service import MAX_POINTS
 from pointbridge.plugins import PluginHost
-from pointbridge.ratelimit import throttle_cleared
-from pointbridge.secrets import SecretBox, redact
 from pointbridge.settings import Settings
+from pointbridge.storage.db import Database
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus
+from pointbridge.storage.secrets import SecretBox, redact
 
 HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
 # Host settings that change only what pointbridge itself does: no install needed after them.

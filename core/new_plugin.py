@@ -6,7 +6,7 @@ import re
 from importlib.resources import files
 from pathlib import Path
 
-from pointbridge.errors import PointbridgeError
+from pointbridge.contract.errors import PointbridgeError
 
 NAME = re.compile(r"[a-z][a-z0-9_]{1,30}")
 # Template path (under plugin_template/) -> where it goes in the new distribution.

@@ -14,9 +14,9 @@ from typing import Any
 
 import pluggy
 
-from pointbridge import hookspecs
-from pointbridge.errors import PointbridgeError
-from pointbridge.platform import Platform
+from pointbridge.contract import hookspecs
+from pointbridge.contract.errors import PointbridgeError
+from pointbridge.contract.platform import Platform
 
 ENTRY_POINT_GROUP = "pointbridge"
 DISPATCHED_HOOKS = ("install", "push_contact", "emit_event", "handle_webhook")

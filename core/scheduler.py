@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from pointbridge.expiry import Expiry
+from pointbridge.loyalty.expiry import Expiry
 from pointbridge.services import Services
 
 log = logging.getLogger(__name__)

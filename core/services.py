@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pointbridge.db import Database
-from pointbridge.delivery import Worker
+from pointbridge.delivery.outbox import Outbox
+from pointbridge.delivery.worker import Worker
 from pointbridge.integrations import Integrations
-from pointbridge.loyalty import Loyalty
-from pointbridge.outbox import Outbox
+from pointbridge.loyalty.service import Loyalty
 from pointbridge.plugins import PluginHost, allowed_plugins_from_env
-from pointbridge.secrets import SecretBox, load_key
 from pointbridge.settings import Settings
+from pointbridge.storage.db import Database
+from pointbridge.storage.secrets import SecretBox, load_key
 
 
 @dataclass

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
-from pointbridge.errors import PointbridgeError
+from pointbridge.contract.errors import PointbridgeError
 
 
 class ConfigError(PointbridgeError):

@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from pointbridge.migrate import upgrade
+from pointbridge.access.tokens import create_token
 from pointbridge.plugins import PluginHost
 from pointbridge.services import Services
 from pointbridge.settings import Settings
-from pointbridge.tokens import create_token
+from pointbridge.storage.migrate import upgrade
 from pointbridge.web import create_app
 
 os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "tests-only-secret-key")

@@ -8,9 +8,9 @@ import pytest
 from click.testing import Result
 from flask import Flask
 
-from pointbridge.models import User
+from pointbridge.access.users import LoginRefused, UserError, create_user, log_in
 from pointbridge.services import Services
-from pointbridge.users import LoginRefused, UserError, create_user, log_in
+from pointbridge.storage.models import User
 
 PASSWORD = "correct horse battery staple"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from pointbridge.export import queue_export
-from pointbridge.models import Customer, ExportJob, ExportStatus, IntegrationRow
+from pointbridge.delivery.exports import queue_export
 from pointbridge.services import Services
+from pointbridge.storage.models import Customer, ExportJob, ExportStatus, IntegrationRow
 
 
 def _setup(services: Services, tmp_path: Path, customers: int) -> tuple[int, Path]:

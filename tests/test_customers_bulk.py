@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from pointbridge.models import Customer, LedgerEntry, OutboxMessage
 from pointbridge.services import Services
+from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage
 from pointbridge.web.api.bulk import MAX_ITEMS
 
 FUTURE = (date.today() + timedelta(days=365)).isoformat()

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from marshmallow import missing
 from sqlalchemy import func, select
 
-from pointbridge.customer_schema import CustomerImport
-from pointbridge.imports import COLUMNS, CustomerLoader
-from pointbridge.ledger_audit import AuditReport, audit_balances
-from pointbridge.models import Customer, LedgerEntry, OutboxMessage
-from pointbridge.secrets import KEY_FILE, SecretBox, load_key
+from pointbridge.loyalty.audit import AuditReport, audit_balances
+from pointbridge.loyalty.customer_import import COLUMNS, CustomerLoader
+from pointbridge.loyalty.schema import CustomerImport
 from pointbridge.services import Services
+from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage
+from pointbridge.storage.secrets import KEY_FILE, SecretBox, load_key
 from pointbridge.testing.fuzz import fuzz_settings
 from pointbridge.web.cli import cli
 

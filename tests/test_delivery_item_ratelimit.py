@@ -10,9 +10,9 @@ import time_machine
 from sqlalchemy import delete, select
 
 from pointbridge import Contact, Integration, ItemFailure, RateLimited, hookimpl
-from pointbridge.export import Exporter, queue_export
-from pointbridge.models import IntegrationRow, OutboxMessage, OutboxStatus
+from pointbridge.delivery.exports import Exporter, queue_export
 from pointbridge.services import Services
+from pointbridge.storage.models import IntegrationRow, OutboxMessage, OutboxStatus
 from pointbridge.testing.inprocess import InProcessPlatform
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import pointbridge
-from pointbridge import hookspecs
-from pointbridge.platform import Platform
+from pointbridge.contract import hookspecs
+from pointbridge.contract.platform import Platform
 from pointbridge.testing import e2e
 
 ROOT = Path(__file__).resolve().parent.parent

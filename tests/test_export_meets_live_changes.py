@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from pointbridge.export import Exporter, Progress, queue_export
-from pointbridge.export_pages import ExportRound, Page
-from pointbridge.models import Customer
+from pointbridge.delivery.export_pages import ExportRound, Page
+from pointbridge.delivery.exports import Exporter, Progress, queue_export
 from pointbridge.services import Services
+from pointbridge.storage.models import Customer
 
 CUSTOMERS = 100_000
 

@@ -1,4 +1,4 @@
-"""pointbridge.http.json_object: a 2xx body that is not a JSON object is worth another try."""
+"""pointbridge.kit.http.json_object: a 2xx body that is not a JSON object is worth another try."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import requests
 from flask import Flask
 
 from pointbridge import TransientError
-from pointbridge.http import ApiClient, json_object
+from pointbridge.kit.http import ApiClient, json_object
 from pointbridge.testing import FakeServer
 
 

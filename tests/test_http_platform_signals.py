@@ -1,4 +1,4 @@
-"""pointbridge.http for platforms that signal their own way: ``platform_error`` reads a failed
+"""pointbridge.kit.http for platforms that signal their own way: ``platform_error`` reads a failed
 response before the status mapping, ``parse_reset`` reads reset headers of either kind."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import requests
 from flask import Flask, Response
 
 from pointbridge import PermanentError, RateLimited
-from pointbridge.errors import DeliveryError
-from pointbridge.http import ApiClient, parse_reset
+from pointbridge.contract.errors import DeliveryError
+from pointbridge.kit.http import ApiClient, parse_reset
 from pointbridge.testing import FakeServer
 
 

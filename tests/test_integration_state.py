@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from pointbridge import Integration, state
+from pointbridge import Integration
+from pointbridge.kit import state
 from pointbridge.testing.contract import INTEGRATION_ID
 
 

@@ -1,4 +1,4 @@
-"""pointbridge.jobs: polling an asynchronous platform job, on a clock the test moves."""
+"""pointbridge.kit.jobs: polling an asynchronous platform job, on a clock the test moves."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from pointbridge import PermanentError, RateLimited, TransientError
-from pointbridge.jobs import JobLost, wait_for_job
+from pointbridge.kit.jobs import JobLost, wait_for_job
 
 
 class Clock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pointbridge import PermanentError
-from pointbridge.bulk import failures_unnamed
+from pointbridge.kit.bulk import failures_unnamed
 from pointbridge.testing.contacts import sample_contact
 
 

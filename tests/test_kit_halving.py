@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from pointbridge import RateLimited
-from pointbridge.halving import refused_alone
+from pointbridge.kit.halving import refused_alone
 
 
 def test_only_the_bad_items_come_back_and_every_good_one_is_taken() -> None:

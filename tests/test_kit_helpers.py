@@ -1,5 +1,5 @@
-"""The small install and batch helpers of the plugin kit: pointbridge.choices,
-pointbridge.field_names and pointbridge.bulk."""
+"""The small install and batch helpers of the plugin kit: pointbridge.kit.choices,
+pointbridge.kit.field_names and pointbridge.kit.bulk."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import re
 import pytest
 
 from pointbridge import ChoiceRequired, PermanentError, TransientError
-from pointbridge.bulk import failures_by_email
-from pointbridge.choices import pick
-from pointbridge.field_names import prefixed_names
+from pointbridge.kit.bulk import failures_by_email
+from pointbridge.kit.choices import pick
+from pointbridge.kit.field_names import prefixed_names
 from pointbridge.testing.contacts import sample_contact
 
 LISTS = {"3": {"id": 3, "name": "Customers"}, "4": {"id": 4, "name": "News"}}

@@ -1,8 +1,8 @@
-"""The kit's pager: pointbridge.paging.all_pages."""
+"""The kit's pager: pointbridge.kit.paging.all_pages."""
 
 from __future__ import annotations
 
-from pointbridge.paging import all_pages
+from pointbridge.kit.paging import all_pages
 
 
 def _pages(items: list[int], size: int, *, total: bool) -> tuple[list[int], list[int]]:

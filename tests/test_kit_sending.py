@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pointbridge import PermanentError, RateLimited, TransientError, send_each
-from pointbridge.outage import FailureStreak
+from pointbridge.kit.outage import FailureStreak
 
 
 def test_in_order_holds_back_the_later_items_of_a_key_whose_item_failed() -> None:

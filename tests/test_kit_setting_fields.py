@@ -1,11 +1,12 @@
-"""The settings the kit declares for plugins: pointbridge.setting_fields."""
+"""The settings the kit declares for plugins: pointbridge.kit.setting_fields."""
 
 from __future__ import annotations
 
 import pytest
 from marshmallow import Schema, ValidationError
 
-from pointbridge import Integration, setting_fields
+from pointbridge import Integration
+from pointbridge.kit import setting_fields
 
 
 class _ListSettings(Schema):

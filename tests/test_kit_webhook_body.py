@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pointbridge import WebhookRejected, WebhookRequest
-from pointbridge.webhook_body import JsonBody
+from pointbridge.kit.webhook_body import JsonBody
 
 HINT = 'Send {"data": {"email": "...", "status": "in", "listId": 1}}'
 STATUSES = {"in": True, "out": False}

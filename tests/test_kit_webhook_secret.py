@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pointbridge import WebhookRejected, WebhookRequest
-from pointbridge.webhook_secret import require_secret
+from pointbridge.kit.webhook_secret import require_secret
 
 SECRET = "whsec-0123456789"
 

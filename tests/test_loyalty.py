@@ -7,10 +7,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from pointbridge.loyalty import Conflict, InsufficientPoints, LoyaltyError
-from pointbridge.models import Customer, LedgerEntry, OutboxMessage, PointLot
+from pointbridge.delivery.snapshots import contact_page
+from pointbridge.loyalty.service import Conflict, InsufficientPoints, LoyaltyError
 from pointbridge.services import Services
-from pointbridge.snapshots import contact_page
+from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage, PointLot
 
 
 def _add_jsonl(services: Services, tmp_path) -> None:

@@ -25,8 +25,8 @@ from pointbridge import (
     TransientError,
     hookimpl,
 )
-from pointbridge.models import OutboxMessage, OutboxStatus
 from pointbridge.services import Services
+from pointbridge.storage.models import OutboxMessage, OutboxStatus
 from pointbridge.web.cli import cli
 
 API_KEY = "sk-live-1234567890abcdef"

@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from pointbridge.models import Customer
+from pointbridge.delivery.snapshots import load_contacts
 from pointbridge.services import Services
-from pointbridge.snapshots import load_contacts
+from pointbridge.storage.models import Customer
 from pointbridge.web.cli import cli
 
 

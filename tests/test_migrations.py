@@ -9,10 +9,10 @@ from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, insert, inspect, text
 
-from pointbridge.db import Database
-from pointbridge.migrate import upgrade
-from pointbridge.models import Base, Customer, OutboxMessage
-from pointbridge.outbox_admin import outbox_status
+from pointbridge.delivery.admin import outbox_status
+from pointbridge.storage.db import Database
+from pointbridge.storage.migrate import upgrade
+from pointbridge.storage.models import Base, Customer, OutboxMessage
 
 
 def test_the_migrations_build_the_tables_and_indexes_the_models_describe(

@@ -18,8 +18,8 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select, text
 
-from pointbridge.models import Customer, LedgerEntry
 from pointbridge.services import Services
+from pointbridge.storage.models import Customer, LedgerEntry
 from pointbridge.testing.served import served
 from pointbridge.web.cli import cli
 

@@ -7,7 +7,7 @@ from flask import Flask
 from marshmallow import Schema
 
 from pointbridge import Integration, Platform, RateLimit
-from pointbridge.ratelimit import SAFETY, pacer_for
+from pointbridge.kit.ratelimit import SAFETY, pacer_for
 from pointbridge.testing import FakeServer
 from pointbridge.testing.contract import sample_integration
 from pointbridge.testing.pacing import record_pacing

@@ -18,9 +18,9 @@ from pointbridge import (
     WebhookRequest,
     hookimpl,
 )
-from pointbridge.http import ApiClient
-from pointbridge.secrets import redact
+from pointbridge.kit.http import ApiClient
 from pointbridge.services import Services
+from pointbridge.storage.secrets import redact
 from pointbridge.testing import FakeServer
 from pointbridge.testing.inprocess import InProcessPlatform
 from pointbridge.web.cli import cli

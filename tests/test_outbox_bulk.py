@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pointbridge.models import OutboxMessage
 from pointbridge.services import Services
+from pointbridge.storage.models import OutboxMessage
 
 
 def _customers(services: Services, count: int) -> list[int]:

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from pointbridge import outbox_admin
-from pointbridge.expiry import Expiry
-from pointbridge.models import Customer, OutboxMessage
+from pointbridge.delivery import admin as outbox_admin
+from pointbridge.loyalty.expiry import Expiry
 from pointbridge.services import Services
+from pointbridge.storage.models import Customer, OutboxMessage
 
 
 def _notices(services: Services, status: str) -> int:

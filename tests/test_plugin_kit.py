@@ -19,10 +19,10 @@ from pointbridge import (
     hookimpl,
     send_each,
 )
-from pointbridge.errors import AuthError, PermanentError
-from pointbridge.fields import ExistingField, FieldExists, FieldSpec, ensure_fields
-from pointbridge.models import IntegrationStatus
+from pointbridge.contract.errors import AuthError, PermanentError
+from pointbridge.kit.fields import ExistingField, FieldExists, FieldSpec, ensure_fields
 from pointbridge.services import Services
+from pointbridge.storage.models import IntegrationStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.inprocess import InProcessPlatform
 from pointbridge.testing.pacing import record_pacing

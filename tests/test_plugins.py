@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pointbridge.platform import Integration
+from pointbridge.contract.platform import Integration
 from pointbridge.plugins import PluginHost, UnknownPlatform
 from pointbridge.testing.contacts import sample_contact
 
@@ -113,7 +113,7 @@ def test_the_plugins_command_prints_json(site: Path, app) -> None:
 
 def test_hook_docs_stay_in_step_with_the_readme() -> None:
     """Every hook in core/hookspecs.py is documented in the README's plugin guide."""
-    from pointbridge import hookspecs
+    from pointbridge.contract import hookspecs
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     hooks = [

@@ -15,12 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-import pointbridge.runner
+import pointbridge.delivery.background
 import pointbridge.web.serve
-from pointbridge.models import ReferralVisit
 from pointbridge.plugins import PluginHost
 from pointbridge.services import Services
 from pointbridge.settings import DEFAULT_PUBLIC_URL, ConfigError, Settings
+from pointbridge.storage.models import ReferralVisit
 from pointbridge.web import create_app
 from pointbridge.web.cli import cli
 from tests.conftest import make_settings
@@ -199,7 +199,7 @@ def test_the_config_file_takes_the_landing_page(
 def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Flask, bool], Result]:
     """`pointbridge run` up to where it would serve, after adding an integration if asked."""
     monkeypatch.setattr(pointbridge.web.serve, "serve_in_process", lambda *_, **__: None)
-    monkeypatch.setattr(pointbridge.runner, "tune_garbage_collector", lambda: None)
+    monkeypatch.setattr(pointbridge.delivery.background, "tune_garbage_collector", lambda: None)
 
     def invoke(app: Flask, with_integration: bool) -> Result:
         runner = app.test_cli_runner()

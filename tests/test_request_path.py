@@ -15,10 +15,10 @@ import time_machine
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 
-from pointbridge.loyalty import InsufficientPoints
-from pointbridge.models import ApiToken, LedgerEntry, OutboxMessage, PointLot
+from pointbridge.access.tokens import CACHE_TTL
+from pointbridge.loyalty.service import InsufficientPoints
 from pointbridge.services import Services
-from pointbridge.tokens import CACHE_TTL
+from pointbridge.storage.models import ApiToken, LedgerEntry, OutboxMessage, PointLot
 
 # A credit: the ledger row, the balance, the lot, the integrations to queue for, their outbox
 # rows, and SQLite's BEGIN IMMEDIATE (PostgreSQL's BEGIN is no statement of its own).

@@ -23,7 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from pointbridge.outbox_admin import outbox_status
+from pointbridge.delivery.admin import outbox_status
 from pointbridge.plugins import PluginHost
 from pointbridge.services import Services
 from pointbridge.settings import Settings
@@ -140,14 +140,14 @@ def test_two_web_processes_share_one_worker_and_one_scheduler(
 
     output = log.read_text()
     assert len(re.findall(r"Booting worker with pid", output)) == 2
-    assert len(re.findall(r"pointbridge.delivery: worker \S+ started", output)) == 1
+    assert len(re.findall(r"pointbridge.delivery.worker: worker \S+ started", output)) == 1
     assert len(re.findall(r"nightly expiry scheduled at", output)) == 1
     assert f"background work runs in process {process.pid}" in output
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     output = log.read_text()
-    assert re.search(r"pointbridge.delivery: worker \S+ stopped", output)
+    assert re.search(r"pointbridge.delivery.worker: worker \S+ stopped", output)
     assert not answers(f"{base}/api/openapi.json")
 
 

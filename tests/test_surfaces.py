@@ -19,13 +19,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import pointbridge.web.metrics
-from pointbridge.db import Database
-from pointbridge.outbox_admin import outbox_status
-from pointbridge.secrets import KEY_FILE
+from pointbridge.access.tokens import create_token
+from pointbridge.delivery.admin import outbox_status
 from pointbridge.services import Services
 from pointbridge.settings import Settings
+from pointbridge.storage.db import Database
+from pointbridge.storage.secrets import KEY_FILE
 from pointbridge.testing import FakeServer
-from pointbridge.tokens import create_token
 from pointbridge.web import create_app
 from pointbridge.web.cli import cli
 

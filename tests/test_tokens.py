@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from pointbridge.models import ApiToken
 from pointbridge.services import Services
+from pointbridge.storage.models import ApiToken
 from pointbridge.web.cli import cli
 
 START = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)

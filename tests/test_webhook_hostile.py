@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from pointbridge.models import LedgerEntry, ListMembership, OutboxMessage
 from pointbridge.services import Services
+from pointbridge.storage.models import LedgerEntry, ListMembership, OutboxMessage
 
 EMAIL = "jana@example.com"
 

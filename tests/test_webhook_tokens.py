@@ -15,10 +15,10 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from pointbridge.migrate import SecretKeyRequired, downgrade, upgrade
-from pointbridge.secrets import load_key
 from pointbridge.services import Services
 from pointbridge.settings import Settings
+from pointbridge.storage.migrate import SecretKeyRequired, downgrade, upgrade
+from pointbridge.storage.secrets import load_key
 from pointbridge.testing.databases import fresh_postgres_database
 from pointbridge.web import create_app
 from pointbridge.web.cli import cli

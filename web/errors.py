@@ -8,10 +8,10 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import OperationalError
 
-from pointbridge.errors import PointbridgeError
+from pointbridge.contract.errors import PointbridgeError
 from pointbridge.integrations import IntegrationError
-from pointbridge.loyalty import LoyaltyError
-from pointbridge.secrets import SecretsUnreadable
+from pointbridge.loyalty.service import LoyaltyError
+from pointbridge.storage.secrets import SecretsUnreadable
 
 
 def error_response(

@@ -12,12 +12,12 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from pointbridge.db import Database
-from pointbridge.outbox_admin import outbox_status
+from pointbridge.delivery.admin import outbox_status
+from pointbridge.storage.db import Database
 from pointbridge.web.services import services
 
 bp = Blueprint("metrics", __name__)
-_REGISTRY_KEY = "pointbridge.metrics"
+_REGISTRY_KEY = "pointbridge.delivery.metrics"
 
 
 class OutboxCollector(Collector):

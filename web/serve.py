@@ -27,7 +27,7 @@ from types import FrameType
 
 from flask import Flask
 
-from pointbridge.runner import start_background, tune_garbage_collector
+from pointbridge.delivery.background import start_background, tune_garbage_collector
 from pointbridge.scheduler import start_scheduler
 from pointbridge.services import Services
 from pointbridge.web import create_app

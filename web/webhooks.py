@@ -7,14 +7,14 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from pointbridge.errors import WebhookRejected
+from pointbridge.contract.errors import WebhookRejected
+from pointbridge.contract.platform import Capability, WebhookRequest
 from pointbridge.integrations import find_by_webhook
-from pointbridge.models import IntegrationStatus
-from pointbridge.platform import Capability, WebhookRequest
-from pointbridge.secrets import redact
+from pointbridge.loyalty.webhook_actions import apply_actions
+from pointbridge.storage.models import IntegrationStatus
+from pointbridge.storage.secrets import redact
 from pointbridge.web.errors import error_response
 from pointbridge.web.services import services
-from pointbridge.webhooks import apply_actions
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)

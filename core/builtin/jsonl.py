@@ -35,7 +35,7 @@ from pointbridge import (
     loyalty_fields,
     shop_time,
 )
-from pointbridge.files import open_private
+from pointbridge.storage.files import open_private
 
 _write_lock = threading.Lock()
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from cryptography.fernet import Fernet
 
-from pointbridge.migrate import migration_secret_key
+from pointbridge.storage.migrate import migration_secret_key
 
 revision = "0004"
 down_revision = "0003"

@@ -10,7 +10,7 @@ own lease, held by the separate export runner that is gone, has no reader left.
 import sqlalchemy as sa
 from alembic import op
 
-from pointbridge.models import UTCDateTime
+from pointbridge.storage.models import UTCDateTime
 
 revision = "0006"
 down_revision = "0005"

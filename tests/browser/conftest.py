@@ -12,9 +12,9 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from pointbridge.access.users import create_user
 from pointbridge.services import Services
 from pointbridge.testing.served import served
-from pointbridge.users import create_user
 
 CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_EMAIL = "admin@example.com"

@@ -11,8 +11,8 @@ import requests
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
-from pointbridge.models import OutboxMessage, OutboxStatus
 from pointbridge.services import Services
+from pointbridge.storage.models import OutboxMessage, OutboxStatus
 
 LogIn = Callable[..., None]
 

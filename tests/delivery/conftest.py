@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pointbridge.models import OutboxMessage
+from pointbridge.delivery.snapshots import load_contacts
 from pointbridge.plugins import PluginHost
-from pointbridge.snapshots import load_contacts
+from pointbridge.storage.models import OutboxMessage
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 

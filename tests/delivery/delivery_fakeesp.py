@@ -44,7 +44,7 @@ from pointbridge import (
     hookimpl,
     loyalty_fields,
 )
-from pointbridge.http import ApiClient
+from pointbridge.kit.http import ApiClient
 
 PLATFORMS = {"fakeesp": (500, 2), "fakeesp_small": (100, 1)}  # batch, calls in flight
 

@@ -18,9 +18,9 @@ from typing import Any
 import time_machine
 from sqlalchemy import select
 
-from pointbridge.delivery import pause
-from pointbridge.export import Exporter, latest_export, queue_export
-from pointbridge.models import Customer, ExportJob, ExportStatus
+from pointbridge.delivery.exports import Exporter, latest_export, queue_export
+from pointbridge.delivery.worker import pause
+from pointbridge.storage.models import Customer, ExportJob, ExportStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 

@@ -17,10 +17,10 @@ import pytest
 import requests
 import time_machine
 
-from pointbridge.delivery import Backoff, Worker
-from pointbridge.events import EventType
-from pointbridge.models import IntegrationRow, IntegrationStatus, OutboxStatus
+from pointbridge.contract.events import EventType
+from pointbridge.delivery.worker import Backoff, Worker
 from pointbridge.plugins import PluginHost
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus, OutboxStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 

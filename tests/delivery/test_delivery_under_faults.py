@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, update
 
-from pointbridge.delivery import Backoff, Worker
-from pointbridge.events import EventType
-from pointbridge.models import Customer, OutboxKind, OutboxStatus
+from pointbridge.contract.events import EventType
+from pointbridge.delivery.worker import Backoff, Worker
 from pointbridge.plugins import PluginHost
+from pointbridge.storage.models import Customer, OutboxKind, OutboxStatus
 from pointbridge.testing import FakeServer, Faults
 from pointbridge.testing.e2e import Pointbridge
 from pointbridge.testing.server import FAULT_KINDS

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from pointbridge.models import Customer, OutboxStatus
 from pointbridge.plugins import PluginHost
+from pointbridge.storage.models import Customer, OutboxStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.databases import truncate_all
 from pointbridge.testing.e2e import Pointbridge

@@ -16,15 +16,15 @@ from marshmallow import Schema
 from sqlalchemy import func, select
 
 from pointbridge import Contact, Event, InstallResult, Integration, ItemFailure, Platform, hookimpl
-from pointbridge.expiry import DayReport, Expiry
-from pointbridge.models import (
+from pointbridge.loyalty.expiry import DayReport, Expiry
+from pointbridge.services import Services
+from pointbridge.storage.models import (
     Customer,
     LedgerEntry,
     OutboxKind,
     OutboxMessage,
     PointLot,
 )
-from pointbridge.services import Services
 
 PRAGUE = ZoneInfo("Europe/Prague")
 # A Monday; every test's clock starts here, just after the nightly run's hour in Prague.
@@ -205,7 +205,7 @@ class Shop:
 
     def row_counts(self) -> dict[str, Any]:
         """Row counts of every table plus the sums an expiry would change."""
-        from pointbridge.models import Base
+        from pointbridge.storage.models import Base
 
         with self.db.transaction() as session:
             counts: dict[str, Any] = {

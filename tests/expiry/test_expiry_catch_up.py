@@ -14,9 +14,9 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
-from pointbridge.models import JobRun
 from pointbridge.scheduler import expiry_job, start_scheduler
 from pointbridge.services import Services
+from pointbridge.storage.models import JobRun
 
 DAY = date(2025, 3, 10)  # the day the conftest clock is frozen on
 D = timedelta(days=1)

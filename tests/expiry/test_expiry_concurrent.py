@@ -9,11 +9,11 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select, text
 
-from pointbridge.db import Database
-from pointbridge.expiry import DayReport, Expiry
-from pointbridge.loyalty import Loyalty
-from pointbridge.models import Customer, JobRun
-from pointbridge.outbox import Outbox
+from pointbridge.delivery.outbox import Outbox
+from pointbridge.loyalty.expiry import DayReport, Expiry
+from pointbridge.loyalty.service import Loyalty
+from pointbridge.storage.db import Database
+from pointbridge.storage.models import Customer, JobRun
 
 DAY = date(2025, 3, 10)  # the day the conftest clock is frozen on
 D = timedelta(days=1)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pointbridge.expiry import DayReport
-from pointbridge.loyalty import expiration_reference
+from pointbridge.loyalty.expiry import DayReport
+from pointbridge.loyalty.service import expiration_reference
 
 from .conftest import DAY, Shop
 from .test_expiry_concurrent import _wait_for_blocked_backends

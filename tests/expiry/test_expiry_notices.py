@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import update
 
-from pointbridge.expiry import Expiry
 from pointbridge.integrations import IntegrationError
-from pointbridge.models import IntegrationRow
+from pointbridge.loyalty.expiry import Expiry
+from pointbridge.storage.models import IntegrationRow
 
 DAY = date(2025, 3, 10)  # the day the conftest clock is frozen on
 D = timedelta(days=1)

@@ -22,8 +22,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
 
-from pointbridge.secrets import load_key
-from pointbridge.users import get_admin
+from pointbridge.access.users import get_admin
+from pointbridge.storage.secrets import load_key
 from pointbridge.web.admin.views import bp
 from pointbridge.web.services import services
 

@@ -8,11 +8,11 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from pointbridge import outbox_admin
+from pointbridge.access.users import LoginRefused, log_in
+from pointbridge.delivery import admin as outbox_admin
 from pointbridge.integrations import IntegrationNotFound
-from pointbridge.loyalty import LoyaltyError
-from pointbridge.models import IntegrationRow, LedgerEntry, PointLot
-from pointbridge.users import LoginRefused, log_in
+from pointbridge.loyalty.service import LoyaltyError
+from pointbridge.storage.models import IntegrationRow, LedgerEntry, PointLot
 from pointbridge.web.services import services
 
 bp = Blueprint(

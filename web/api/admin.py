@@ -8,12 +8,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.orm import Session
 
-from pointbridge.customer_schema import Text
-from pointbridge.errors import ChoiceRequired, ConfigurationError, DeliveryError
-from pointbridge.export import ExportError
+from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
+from pointbridge.delivery.exports import ExportError
 from pointbridge.integrations import MAX_INTEGRATION_ID, IntegrationNotFound, Integrations
-from pointbridge.models import IntegrationRow
+from pointbridge.loyalty.schema import Text
 from pointbridge.plugins import UnknownPlatform
+from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.errors import error_response

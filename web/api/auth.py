@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, request
 
-from pointbridge.tokens import authenticate
+from pointbridge.access.tokens import authenticate
 from pointbridge.web.services import services
 
 

@@ -19,8 +19,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from pointbridge import untrusted_json
-from pointbridge.customer_schema import CustomerImport
-from pointbridge.imports import (
+from pointbridge.loyalty.customer_import import (
     BatchRefused,
     CustomerLoader,
     ImportResult,
@@ -30,6 +29,7 @@ from pointbridge.imports import (
     SeenOnce,
     judge,
 )
+from pointbridge.loyalty.schema import CustomerImport
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.services import services
 

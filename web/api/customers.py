@@ -10,9 +10,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pointbridge.loyalty import normalize_email
-from pointbridge.models import Customer, LedgerEntry
-from pointbridge.snapshots import next_expirations
+from pointbridge.delivery.snapshots import next_expirations
+from pointbridge.loyalty.service import normalize_email
+from pointbridge.storage.models import Customer, LedgerEntry
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.api.schemas import (

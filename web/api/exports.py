@@ -9,7 +9,13 @@ from flask import abort
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from pointbridge.export import Progress, cancel_export, latest_export, progress_of, queue_export
+from pointbridge.delivery.exports import (
+    Progress,
+    cancel_export,
+    latest_export,
+    progress_of,
+    queue_export,
+)
 from pointbridge.web.api.admin import find_integration, management_blueprint
 from pointbridge.web.services import services
 

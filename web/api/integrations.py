@@ -14,11 +14,11 @@ from flask import abort
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from pointbridge import outbox_admin
-from pointbridge.customer_schema import Text, text
-from pointbridge.export import activate
+from pointbridge.delivery import admin as outbox_admin
+from pointbridge.delivery.exports import activate
 from pointbridge.integrations import HOST_SETTINGS
-from pointbridge.models import IntegrationRow
+from pointbridge.loyalty.schema import Text, text
+from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.admin import (
     MAX_NAME,
     ChoiceRequiredOut,

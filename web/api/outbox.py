@@ -7,8 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from pointbridge import outbox_admin
-from pointbridge.customer_schema import text
+from pointbridge.delivery import admin as outbox_admin
+from pointbridge.loyalty.schema import text
 from pointbridge.web.api.admin import find_integration, management_blueprint
 from pointbridge.web.services import services
 

@@ -9,7 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import OpenAPIConverter
 from marshmallow import Schema, fields
 
-from pointbridge.platform import Platform
+from pointbridge.contract.platform import Platform
 from pointbridge.plugins import RegisteredPlatform
 from pointbridge.web.api.admin import management_blueprint
 from pointbridge.web.services import services

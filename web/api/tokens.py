@@ -8,9 +8,9 @@ from flask import abort
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from pointbridge.customer_schema import text
-from pointbridge.models import ApiToken
-from pointbridge.tokens import issue_token, list_tokens, revoke_token
+from pointbridge.access.tokens import issue_token, list_tokens, revoke_token
+from pointbridge.loyalty.schema import text
+from pointbridge.storage.models import ApiToken
 from pointbridge.web.api.admin import management_blueprint
 from pointbridge.web.services import services
 

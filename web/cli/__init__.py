@@ -9,7 +9,7 @@ import click
 from flask.cli import ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from pointbridge.errors import PointbridgeError
+from pointbridge.contract.errors import PointbridgeError
 from pointbridge.plugins import PluginHost, allowed_plugins_from_env
 from pointbridge.web import create_app
 from pointbridge.web.cli.customers import customers

@@ -14,9 +14,7 @@ import click
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from pointbridge.db import Database
-from pointbridge.files import open_private
-from pointbridge.imports import (
+from pointbridge.loyalty.customer_import import (
     BATCH_SIZE,
     CheckedRows,
     CheckResult,
@@ -26,6 +24,8 @@ from pointbridge.imports import (
     RowError,
     check_file,
 )
+from pointbridge.storage.db import Database
+from pointbridge.storage.files import open_private
 from pointbridge.web.services import services
 
 SHOWN_ERRORS = 10

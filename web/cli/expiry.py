@@ -6,7 +6,7 @@ from datetime import datetime
 
 import click
 
-from pointbridge.expiry import Expiry
+from pointbridge.loyalty.expiry import Expiry
 from pointbridge.scheduler import local_today
 from pointbridge.web.services import services
 

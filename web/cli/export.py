@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pointbridge.export import (
+from pointbridge.delivery.exports import (
     Exporter,
     cancel_export,
     export_failures,
@@ -26,7 +26,7 @@ from pointbridge.export import (
     queue_export,
     write_csv,
 )
-from pointbridge.files import open_private
+from pointbridge.storage.files import open_private
 from pointbridge.web.services import services
 
 

@@ -7,10 +7,10 @@ import json
 
 import click
 
-from pointbridge.errors import AuthError, ChoiceRequired, DeliveryError
-from pointbridge.export import activate
+from pointbridge.contract.errors import AuthError, ChoiceRequired, DeliveryError
+from pointbridge.delivery.exports import activate
 from pointbridge.integrations import IntegrationError
-from pointbridge.models import IntegrationRow, IntegrationStatus
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.web.services import services
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pointbridge.ledger_audit import AuditReport, audit_balances
+from pointbridge.loyalty.audit import AuditReport, audit_balances
 from pointbridge.web.services import services
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from pointbridge import outbox_admin
+from pointbridge.delivery import admin as outbox_admin
 from pointbridge.web.services import services
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import click
 from flask import current_app
 
-from pointbridge.migrate import upgrade
-from pointbridge.secrets import KEY_FILE, load_key
-from pointbridge.tokens import create_token, list_tokens, revoke_token
+from pointbridge.access.tokens import create_token, list_tokens, revoke_token
+from pointbridge.storage.migrate import upgrade
+from pointbridge.storage.secrets import KEY_FILE, load_key
 from pointbridge.web.referrals import startup_warnings
 from pointbridge.web.services import services
 
@@ -44,7 +44,7 @@ def sync_config() -> None:
 def run(host: str, port: int, workers: int, threads: int, no_worker: bool) -> None:
     """Serve the API and webhooks; the scheduler and a delivery worker run once, in this
     process. SIGTERM lets requests in progress and the current delivery batch finish."""
-    from pointbridge.runner import tune_garbage_collector
+    from pointbridge.delivery.background import tune_garbage_collector
     from pointbridge.web.serve import serve_in_process, serve_with_gunicorn
 
     logging.basicConfig(
@@ -92,7 +92,7 @@ def worker(idle: float, lease: float) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    from pointbridge.runner import start_background, tune_garbage_collector
+    from pointbridge.delivery.background import start_background, tune_garbage_collector
 
     svc = services()
     tune_garbage_collector()

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from pointbridge.users import create_user
+from pointbridge.access.users import create_user
 from pointbridge.web.services import services
 
 

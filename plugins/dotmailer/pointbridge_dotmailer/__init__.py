@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pointbridge import InstallResult, Integration, Platform, RateLimit, hookimpl
-from pointbridge.choices import pick
-from pointbridge.fields import ExistingField, ensure_fields
+from pointbridge.kit.choices import pick
+from pointbridge.kit.fields import ExistingField, ensure_fields
 from pointbridge_dotmailer.client import connect, discover_endpoint
 from pointbridge_dotmailer.fields import NAME_FIELDS, field_specs
 from pointbridge_dotmailer.settings import DotdigitalSettings

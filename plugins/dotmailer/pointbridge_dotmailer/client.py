@@ -21,9 +21,15 @@ from urllib.parse import quote
 import requests
 
 from pointbridge import Integration, PermanentError, RateLimited, TransientError
-from pointbridge.fields import FieldExists, FieldSpec
-from pointbridge.http import ApiClient, error_summary, json_object, parse_reset, parse_retry_after
-from pointbridge.jobs import JobLost, wait_for_job
+from pointbridge.kit.fields import FieldExists, FieldSpec
+from pointbridge.kit.http import (
+    ApiClient,
+    error_summary,
+    json_object,
+    parse_reset,
+    parse_retry_after,
+)
+from pointbridge.kit.jobs import JobLost, wait_for_job
 
 DEFAULT_API_URL = "https://r1-api.dotdigital.com/"
 

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from pointbridge import Contact, Integration, MembershipState
-from pointbridge.field_names import prefixed_names
-from pointbridge.fields import FieldSpec
+from pointbridge.kit.field_names import prefixed_names
+from pointbridge.kit.fields import FieldSpec
 
 # ``field_preset`` -> its fixed field prefix (None: the integration's); "smile" is Smile.io's.
 PRESETS = {"": None, "smile": "SMILE_"}

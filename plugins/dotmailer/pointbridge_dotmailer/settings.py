@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from pointbridge import setting_fields
+from pointbridge.kit import setting_fields
 from pointbridge_dotmailer.client import DEFAULT_API_URL
 from pointbridge_dotmailer.fields import PRESETS
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pointbridge import Contact, Integration, ItemFailure, PermanentError, TransientError, hookimpl
-from pointbridge.bulk import failures_by_email
-from pointbridge.http import error_summary
+from pointbridge.kit.bulk import failures_by_email
+from pointbridge.kit.http import error_summary
 from pointbridge.known_contacts import KnownContacts
 from pointbridge_dotmailer.client import (
     DotdigitalClient,

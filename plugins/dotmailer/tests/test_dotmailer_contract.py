@@ -7,7 +7,7 @@ from typing import Any
 
 from pointbridge_dotmailer.fake import DotdigitalState, create_app, throttled
 
-from pointbridge.ratelimit import RateLimit
+from pointbridge.kit.ratelimit import RateLimit
 from pointbridge.testing.contract import PluginContract
 from pointbridge.testing.stories import PluginStories
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from marshmallow import Schema
 
-from pointbridge import Capability, Platform, RateLimit, hookimpl, setting_fields
+from pointbridge import Capability, Platform, RateLimit, hookimpl
+from pointbridge.kit import setting_fields
 from pointbridge_ecomail.client import BULK_MAX, DEFAULT_API_URL
 from pointbridge_ecomail.contacts import push_contact
 from pointbridge_ecomail.fields import csv_row

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pointbridge import Integration
-from pointbridge.http import ApiClient, json_object
+from pointbridge.kit.http import ApiClient, json_object
 
 DEFAULT_API_URL = "https://api2.ecomailapp.cz/"
 AUTH_MESSAGE = (

@@ -15,8 +15,8 @@ from pointbridge import (
     PermanentError,
     hookimpl,
 )
-from pointbridge.halving import refused_alone
-from pointbridge.http import ApiClient, error_summary
+from pointbridge.kit.halving import refused_alone
+from pointbridge.kit.http import ApiClient, error_summary
 from pointbridge_ecomail import client
 from pointbridge_ecomail.client import BULK_MAX, BULK_TIMEOUT
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, oversize

@@ -15,7 +15,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from pointbridge import Contact, Integration, loyalty_fields, shop_time
-from pointbridge.fields import FieldSpec
+from pointbridge.kit.fields import FieldSpec
 
 # Ecomail's own limit on one subscriber's custom fields, in characters (docs: subscribe-bulk).
 CUSTOM_FIELDS_MAX_CHARS = 5000

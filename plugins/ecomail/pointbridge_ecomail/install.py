@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from pointbridge import InstallResult, Integration, hookimpl
-from pointbridge.choices import pick
-from pointbridge.fields import ExistingField, ensure_fields
+from pointbridge.kit.choices import pick
+from pointbridge.kit.fields import ExistingField, ensure_fields
 from pointbridge_ecomail import client
 from pointbridge_ecomail.fields import DATE, INT, STRING, normalize_key, wanted
 

@@ -22,8 +22,8 @@ from pointbridge import (
     hookimpl,
     send_each,
 )
-from pointbridge.http import error_summary
-from pointbridge.outage import FailureStreak
+from pointbridge.kit.http import error_summary
+from pointbridge.kit.outage import FailureStreak
 from pointbridge_ecomail import client
 from pointbridge_ecomail.fields import event_category
 

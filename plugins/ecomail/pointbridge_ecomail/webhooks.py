@@ -8,7 +8,7 @@ applies the subscription.
 from __future__ import annotations
 
 from pointbridge import ListSubscription, WebhookRequest, hookimpl
-from pointbridge.webhook_body import JsonBody
+from pointbridge.kit.webhook_body import JsonBody
 
 EXAMPLE_BODY = (
     '{"payload": {"email": "jan@example.com", "status": "SUBSCRIBED", "listId": 1, '

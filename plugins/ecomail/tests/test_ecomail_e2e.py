@@ -21,7 +21,7 @@ from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
 from pointbridge_ecomail.fields import field_names
 from sqlalchemy import func, select
 
-from pointbridge.models import LedgerEntry, OutboxMessage
+from pointbridge.storage.models import LedgerEntry, OutboxMessage
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 

@@ -9,7 +9,7 @@ from pointbridge_ecomail import PLATFORM
 from pointbridge_ecomail.fake import FakeEcomail, create_app, error_body, throttled
 
 from pointbridge import AuthError, EventType, PermanentError, RateLimited, TransientError
-from pointbridge.ratelimit import SAFETY
+from pointbridge.kit.ratelimit import SAFETY
 from pointbridge.testing import FakeServer
 
 

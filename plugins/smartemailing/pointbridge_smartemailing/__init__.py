@@ -19,11 +19,11 @@ from pointbridge import (
     Platform,
     RateLimit,
     hookimpl,
-    setting_fields,
 )
-from pointbridge.bulk import failures_unnamed
-from pointbridge.fields import EnsuredFields, ExistingField, ensure_fields
-from pointbridge.http import ApiClient
+from pointbridge.kit import setting_fields
+from pointbridge.kit.bulk import failures_unnamed
+from pointbridge.kit.fields import EnsuredFields, ExistingField, ensure_fields
+from pointbridge.kit.http import ApiClient
 from pointbridge_smartemailing import client
 from pointbridge_smartemailing.client import DEFAULT_API_URL, MAX_EVENTS, MAX_IMPORT
 from pointbridge_smartemailing.mapping import import_item, trigger_item, wanted_fields

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pointbridge import AuthError, Integration, TransientError
-from pointbridge.fields import FieldSpec
-from pointbridge.http import ApiClient, json_object
-from pointbridge.paging import all_pages
+from pointbridge.kit.fields import FieldSpec
+from pointbridge.kit.http import ApiClient, json_object
+from pointbridge.kit.paging import all_pages
 
 DEFAULT_API_URL = "https://app.smartemailing.cz/api/v3/"
 MAX_IMPORT = 500  # contacts per POST import (what SmartEmailing's own clients chunk at)

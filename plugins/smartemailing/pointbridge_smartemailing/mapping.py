@@ -7,7 +7,7 @@ from datetime import tzinfo
 from typing import Any
 
 from pointbridge import Contact, Event, EventType, loyalty_fields
-from pointbridge.fields import FieldSpec
+from pointbridge.kit.fields import FieldSpec
 
 # Loyalty catalog key -> SmartEmailing customfield type. SmartEmailing's documented types are
 # text, textarea, date, checkbox, radio and select: no numeric type is confirmed, so credit_num

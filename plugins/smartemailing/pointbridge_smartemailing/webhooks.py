@@ -14,8 +14,8 @@ import re
 from typing import Any
 
 from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest, hookimpl
-from pointbridge.platform import json_problem, parse_json
-from pointbridge.webhook_secret import require_secret
+from pointbridge.contract.platform import json_problem, parse_json
+from pointbridge.kit.webhook_secret import require_secret
 
 SECRET_HEADER = "X-Secret-Key"
 WEBHOOK_ACTION = "the automation's Webhook action"

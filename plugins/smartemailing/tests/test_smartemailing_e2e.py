@@ -21,7 +21,7 @@ from pointbridge_smartemailing.mapping import wanted_fields
 from pointbridge_smartemailing.webhooks import paste_body
 from sqlalchemy import func, select
 
-from pointbridge.models import LedgerEntry
+from pointbridge.storage.models import LedgerEntry
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 

@@ -17,7 +17,7 @@ from pointbridge import (
     RateLimited,
     TransientError,
 )
-from pointbridge.ratelimit import SAFETY
+from pointbridge.kit.ratelimit import SAFETY
 from pointbridge.testing import FakeServer
 
 

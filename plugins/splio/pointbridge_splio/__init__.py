@@ -20,9 +20,9 @@ from pointbridge import (
     Platform,
     RateLimit,
     hookimpl,
-    setting_fields,
 )
-from pointbridge.fields import ExistingField, ensure_fields
+from pointbridge.kit import setting_fields
+from pointbridge.kit.fields import ExistingField, ensure_fields
 from pointbridge_splio.client import DEFAULT_API_URL, OFF_CONTACTS, SplioClient
 from pointbridge_splio.fields import field_specs
 from pointbridge_splio.sync import ContactSync

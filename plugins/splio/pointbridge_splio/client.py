@@ -20,9 +20,9 @@ from urllib.parse import quote
 import requests
 
 from pointbridge import AuthError, ConfigurationError, Integration, TransientError
-from pointbridge.http import error_summary, json_object, parse_retry_after
+from pointbridge.kit.http import error_summary, json_object, parse_retry_after
+from pointbridge.kit.paging import all_pages
 from pointbridge.known_contacts import KnownContacts
-from pointbridge.paging import all_pages
 from pointbridge_splio.auth import KeptToken
 
 log = logging.getLogger(__name__)

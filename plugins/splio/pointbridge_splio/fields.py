@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pointbridge import Contact, loyalty_fields
-from pointbridge.fields import FieldSpec
+from pointbridge.kit.fields import FieldSpec
 
 # Name without the prefix, Splio type (date | text | int | double), label, and the
 # ``loyalty_fields`` key of its value.

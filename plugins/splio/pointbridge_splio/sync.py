@@ -24,7 +24,7 @@ from pointbridge import (
     TransientError,
     send_each,
 )
-from pointbridge.outage import FailureStreak
+from pointbridge.kit.outage import FailureStreak
 from pointbridge_splio.client import BULK_MAX, SplioClient, splio_error, splio_errors
 from pointbridge_splio.fields import custom_fields
 

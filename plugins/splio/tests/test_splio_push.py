@@ -8,7 +8,7 @@ from pointbridge_splio.client import OFF_CONTACTS, SplioClient, contact_path
 from pointbridge_splio.fake import FakeSplio
 
 from pointbridge import ConfigurationError, Integration, PermanentError, RateLimited, TransientError
-from pointbridge.ratelimit import SAFETY
+from pointbridge.kit.ratelimit import SAFETY
 from pointbridge.testing import FakeServer
 from pointbridge.testing.contacts import sample_contact
 from pointbridge.testing.pacing import RecordingPacers

@@ -6,7 +6,7 @@ from typing import Any
 
 from pointbridge_webhooks.receiver import NEXT_SECRET, SECRET, Receiver, create_app
 
-from pointbridge.ratelimit import RateLimit
+from pointbridge.kit.ratelimit import RateLimit
 from pointbridge.testing.contract import PluginContract
 from pointbridge.testing.stories import PluginStories
 

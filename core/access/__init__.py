@@ -1,0 +1,3 @@
+"""Who may use pointbridge: REST API tokens (stored hashed) and the admin console's users
+(passwords hashed with Argon2id, failed logins throttled).
+"""

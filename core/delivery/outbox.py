@@ -1,0 +1,253 @@
+"""Writing outbox rows in the caller's transaction, and waking the workers after commit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from pointbridge.contract.events import EventType
+from pointbridge.contract.platform import Capability
+from pointbridge.delivery.wakeup import notify_on_commit
+from pointbridge.plugins import PluginHost
+from pointbridge.storage.models import (
+    IntegrationRow,
+    IntegrationStatus,
+    OutboxKind,
+    OutboxMessage,
+    OutboxStatus,
+    utcnow,
+)
+from pointbridge.storage.sql import insert_rows
+
+_PENDING_WAKE = "pointbridge.delivery.outbox.wake"
+_TARGETS = "pointbridge.delivery.outbox.targets"
+
+
+# Built once: on the request path, building a statement costs more CPU than running it.
+_TARGETS_QUERY = select(IntegrationRow.__table__.c.id, IntegrationRow.__table__.c.platform).where(
+    IntegrationRow.__table__.c.status != IntegrationStatus.DISABLED
+)
+_INSERT = {
+    name: insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    integration_id: int
+    takes_events: bool
+
+
+class Outbox:
+    """Enqueues contact updates and events for every integration that is not disabled."""
+
+    def __init__(self, host: PluginHost) -> None:
+        self.host = host
+        self.wakeup = threading.Event()
+
+    def watch(self, sessions: sessionmaker[Session]) -> None:
+        """Wake the worker when a transaction that wrote outbox rows commits."""
+
+        @event.listens_for(sessions, "after_commit")
+        def _after_commit(session: Session) -> None:
+            session.info.pop(_TARGETS, None)
+            if session.info.pop(_PENDING_WAKE, False):
+                self.wake()
+
+        @event.listens_for(sessions, "after_rollback")
+        def _after_rollback(session: Session) -> None:
+            session.info.pop(_TARGETS, None)
+            session.info.pop(_PENDING_WAKE, None)
+
+        @event.listens_for(sessions, "before_flush")
+        def _before_flush(session: Session, *_: Any) -> None:
+            # An integration added, disabled or changed in this transaction changes the targets.
+            touched = (*session.new, *session.dirty, *session.deleted)
+            if any(isinstance(obj, IntegrationRow) for obj in touched):
+                session.info.pop(_TARGETS, None)
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def targets(self, session: Session) -> list[Target]:
+        """The integrations to queue for, looked up once per transaction."""
+        cached = session.info.get(_TARGETS)
+        if cached is None:
+            cached = session.info[_TARGETS] = self._load_targets(session)
+        return cached
+
+    def _load_targets(self, session: Session) -> list[Target]:
+        rows = session.execute(_TARGETS_QUERY)
+        return [Target(row.id, self._takes_events(row.platform)) for row in rows]
+
+    def _takes_events(self, platform_name: str) -> bool:
+        registered = self.host.platforms.get(platform_name)
+        # A platform whose plugin is not loaded in this process keeps its events: the worker
+        # that has the plugin delivers them.
+        return registered is None or registered.platform.supports(Capability.EVENTS)
+
+    def contact_changed(self, session: Session, customer_id: int) -> None:
+        # One plain INSERT: COPY's extra round trip costs a single row more than it saves.
+        self._add(session, _contact_rows(self.targets(session), [customer_id]))
+
+    def contacts_changed(
+        self,
+        session: Session,
+        customer_ids: Sequence[int],
+        integration_ids: Iterable[int] | None = None,
+    ) -> None:
+        """Enqueue a contact update of each customer for every integration (or only those
+        in ``integration_ids``).
+
+        The rows go in as plain tuples at the driver's speed (COPY on PostgreSQL): an import
+        or an expiry run queues them by the thousand, and SQLAlchemy's executemany of a dict
+        a row cost more than the database's insert."""
+        targets = self.targets(session)
+        if integration_ids is not None:
+            wanted = set(integration_ids)
+            targets = [t for t in targets if t.integration_id in wanted]
+        rows = [(t.integration_id, c) for t in targets for c in customer_ids]
+        if not rows:
+            return
+        now = utcnow()
+        insert_rows(
+            session.connection(),
+            OutboxMessage.__table__,
+            ("integration_id", "customer_id"),
+            rows,
+            # Every column a contact update sets, as the model's defaults would.
+            constants={
+                "kind": OutboxKind.CONTACT.value,
+                "payload": {},
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            },
+        )
+        self._queued(session)
+
+    def changed(
+        self,
+        session: Session,
+        customer_id: int,
+        event_type: EventType,
+        data: Mapping[str, Any],
+    ) -> None:
+        """``contact_changed`` and ``event`` in one insert: every row the transaction queues
+        for a change to one customer."""
+        targets = self.targets(session)
+        self._add(
+            session,
+            _contact_rows(targets, [customer_id])
+            + _event_rows(
+                [t for t in targets if t.takes_events], event_type, [(customer_id, data)]
+            ),
+        )
+
+    def event(
+        self,
+        session: Session,
+        customer_id: int,
+        event_type: EventType,
+        data: Mapping[str, Any],
+    ) -> None:
+        """Enqueue an event for every integration that takes events."""
+        self.events(session, event_type, [(customer_id, data)])
+
+    def events(
+        self,
+        session: Session,
+        event_type: EventType,
+        items: Sequence[tuple[int, Mapping[str, Any]]],
+        *,
+        dedupe_key: Callable[[int, int, Mapping[str, Any]], str] | None = None,
+        integration_ids: Iterable[int] | None = None,
+        not_before: Sequence[datetime] | None = None,
+    ) -> None:
+        """Enqueue ``(customer_id, data)`` events for every integration taking events.
+
+        ``integration_ids`` narrows the integrations; with ``dedupe_key`` (integration id,
+        customer id, data -> key) an event whose key was enqueued before is skipped;
+        ``not_before`` (a time per item) holds each event back until then, which paces a job's
+        many events so that changes queued after them need not wait behind them all.
+        """
+        wanted = None if integration_ids is None else set(integration_ids)
+        targets = [
+            t
+            for t in self.targets(session)
+            if t.takes_events and (wanted is None or t.integration_id in wanted)
+        ]
+        self._add(session, _event_rows(targets, event_type, items, dedupe_key, not_before))
+
+    def _add(self, session: Session, values: list[dict[str, Any]]) -> None:
+        if not values:
+            return
+        session.execute(_INSERT[session.get_bind().dialect.name], values)
+        self._queued(session)
+
+    @staticmethod
+    def _queued(session: Session) -> None:
+        """Wake the workers when the transaction commits."""
+        if session.get_bind().dialect.name == "postgresql" and not session.info.get(_PENDING_WAKE):
+            notify_on_commit(session)  # workers in other processes
+        session.info[_PENDING_WAKE] = True
+
+
+def _contact_rows(targets: Sequence[Target], customer_ids: Sequence[int]) -> list[dict[str, Any]]:
+    return [
+        _row(t.integration_id, c, OutboxKind.CONTACT, None, {})
+        for t in targets
+        for c in customer_ids
+    ]
+
+
+def _event_rows(
+    targets: Sequence[Target],
+    event_type: EventType,
+    items: Sequence[tuple[int, Mapping[str, Any]]],
+    dedupe_key: Callable[[int, int, Mapping[str, Any]], str] | None = None,
+    not_before: Sequence[datetime] | None = None,
+) -> list[dict[str, Any]]:
+    return [
+        _row(
+            t.integration_id,
+            customer_id,
+            OutboxKind.EVENT,
+            str(event_type),
+            dict(data),
+            dedupe_key(t.integration_id, customer_id, data) if dedupe_key else None,
+        )
+        | ({} if not_before is None else {"next_attempt_at": not_before[n]})
+        for t in targets
+        for n, (customer_id, data) in enumerate(items)
+    ]
+
+
+def _row(
+    integration_id: int,
+    customer_id: int,
+    kind: OutboxKind,
+    event_type: str | None,
+    payload: dict[str, Any],
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """An outbox row with every column a caller may set: rows inserted together must name
+    the same columns."""
+    return {
+        "integration_id": integration_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "event_type": event_type,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+    }

@@ -1,0 +1,146 @@
+"""Applying normalized webhook actions: list subscriptions credit and debit points."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from pointbridge.contract.platform import ListSubscription, WebhookAction
+from pointbridge.loyalty.service import (
+    CUSTOMERS,
+    CustomerNotFound,
+    Loyalty,
+    LoyaltyError,
+    normalize_email,
+)
+from pointbridge.storage.models import IntegrationRow, ListMembership
+
+SUBSCRIPTION_REASON = "subscription"
+MEMBERSHIPS = ListMembership.__table__
+# Built once: on the request path, building a statement costs more CPU than running it.
+_LOCK_CUSTOMER = (
+    select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
+    .where(CUSTOMERS.c.email == bindparam("email"))
+    .with_for_update()
+)
+_MEMBERSHIP = select(
+    MEMBERSHIPS.c.id, MEMBERSHIPS.c.subscribed, MEMBERSHIPS.c.credited_points
+).where(
+    MEMBERSHIPS.c.integration_id == bindparam("integration_id"),
+    MEMBERSHIPS.c.customer_id == bindparam("customer_id"),
+    MEMBERSHIPS.c.list_id == bindparam("list_id"),
+)
+
+
+class UnknownList(LoyaltyError):
+    status = 422
+
+
+def apply_actions(
+    session: Session,
+    loyalty: Loyalty,
+    integration: IntegrationRow,
+    actions: Sequence[WebhookAction],
+    written_lists: Collection[str],
+) -> list[str]:
+    """Apply every action or none (the caller's transaction); returns what happened.
+
+    ``written_lists`` are the lists pointbridge adds contacts to itself (``Platform.
+    written_lists``): a subscription to one of them may be pointbridge's own export coming
+    back, so it never earns points.
+    """
+    return [
+        apply_list_subscription(session, loyalty, integration, action, written_lists)
+        for action in actions
+    ]
+
+
+def apply_list_subscription(
+    session: Session,
+    loyalty: Loyalty,
+    integration: IntegrationRow,
+    action: ListSubscription,
+    written_lists: Collection[str],
+) -> str:
+    if action.subscribed and action.list_id in written_lists:
+        return (
+            f"Ignored: {action.email} subscribed to list {action.list_id}, which pointbridge "
+            "writes to itself (it syncs contacts there), so the subscription may be its own; "
+            "nothing credited. Reward a different list."
+        )
+    rewards = integration.list_rewards or {}
+    if action.list_id not in rewards:
+        configured = ", ".join(sorted(rewards)) or "none"
+        raise UnknownList(
+            f"List {action.list_id} has no points set in integration {integration.name!r} "
+            f"(lists with points: {configured}). Set them with: pointbridge integrations set "
+            f"{integration.name} list_rewards={action.list_id}:POINTS",
+            list_id=action.list_id,
+        )
+    email = normalize_email(action.email)
+    # Lock the customer first so two deliveries of the same webhook serialize here, and read
+    # the balance under that lock.
+    customer = session.execute(_LOCK_CUSTOMER, {"email": email}).first()
+    if customer is None:
+        raise CustomerNotFound(f"No customer with e-mail {email}.", email=email)
+    membership = session.execute(
+        _MEMBERSHIP,
+        {"integration_id": integration.id, "customer_id": customer.id, "list_id": action.list_id},
+    ).first()
+    was_subscribed = membership is not None and membership.subscribed
+    if action.subscribed == was_subscribed:
+        if membership is None:
+            _save_membership(session, integration.id, customer.id, action.list_id, None, False, 0)
+        state = "subscribed to" if was_subscribed else "not subscribed to"
+        return f"{email} is already {state} list {action.list_id}: nothing changed"
+    credited = membership.credited_points if membership is not None else 0
+    membership_id = membership.id if membership is not None else None
+    # ``credited_points`` is what the list has given and not yet taken back. A customer who
+    # spent the reward before leaving still holds it, so coming back earns only the rest:
+    # subscribe, spend, unsubscribe, subscribe again is not a way to mint points.
+    if action.subscribed:
+        points = max(int(rewards[action.list_id]) - credited, 0)
+    else:
+        # Take back what the subscription earned, but never more than is left to take.
+        points = -min(credited, customer.balance)
+    _save_membership(
+        session,
+        integration.id,
+        customer.id,
+        action.list_id,
+        membership_id,
+        action.subscribed,
+        credited + points,
+    )
+    if points:
+        loyalty.post_transaction(session, customer.id, points, SUBSCRIPTION_REASON)
+    if not action.subscribed:
+        return f"{email} unsubscribed from list {action.list_id}: -{-points} points"
+    if points == 0:
+        return (
+            f"{email} subscribed to list {action.list_id} again: +0 points "
+            "(the reward from an earlier subscription was spent, not taken back)"
+        )
+    return f"{email} subscribed to list {action.list_id}: +{points} points"
+
+
+def _save_membership(
+    session: Session,
+    integration_id: int,
+    customer_id: int,
+    list_id: str,
+    membership_id: int | None,
+    subscribed: bool,
+    credited_points: int,
+) -> None:
+    """Insert the membership row (``membership_id`` None) or update it."""
+    values = {"subscribed": subscribed, "credited_points": credited_points}
+    if membership_id is None:
+        statement = insert(MEMBERSHIPS).values(
+            integration_id=integration_id, customer_id=customer_id, list_id=list_id, **values
+        )
+    else:
+        statement = update(MEMBERSHIPS).where(MEMBERSHIPS.c.id == membership_id).values(values)
+    session.execute(statement)

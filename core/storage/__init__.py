@@ -1,0 +1,3 @@
+"""Storage: engine and sessions (``db``), tables (``models``), SQL helpers (``sql``), migrations
+(``migrate``), secrets encrypted at rest (``secrets``), private files (``files``).
+"""

@@ -1,0 +1,119 @@
+"""Engine and session set-up for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from pointbridge.contract.errors import PointbridgeError
+
+READ_ONLY = "pointbridge_read_only"
+
+
+class NoDatabase(PointbridgeError):
+    pass
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file an SQLite URL names; None for in-memory and ``file:`` URI databases."""
+    path = url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file, and its folder, readable by its owner only. SQLite would create
+    it under the process umask, usually world-readable; its -wal and -shm files copy the
+    database file's mode. An existing file keeps its mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and then fails with "database is locked"
+    # when a reader upgrades to a writer; BEGIN IMMEDIATE makes writers queue on busy_timeout
+    # instead (the SQLAlchemy documentation's recipe for serializable SQLite). Transactions
+    # that only read take a plain BEGIN: under WAL they neither wait for nor block the writer.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        read_only = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+class Database:
+    """One engine and its session factory. An SQLite file is created by the first write, not
+    by building, so commands that only read (or not even that) leave no file behind."""
+
+    def __init__(self, url: str, **engine_options: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_options)
+        self._file: Path | None = None
+        if self.engine.dialect.name == "sqlite":
+            self._file = _sqlite_file(self.engine.url)
+            _configure_sqlite(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        read_options: dict[str, Any] = {READ_ONLY: True}
+        if self.engine.dialect.name == "postgresql":
+            # Under READ COMMITTED each statement reads its own snapshot anyway; without a
+            # transaction around them a read saves its BEGIN and COMMIT round trips.
+            read_options["isolation_level"] = "AUTOCOMMIT"
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(**read_options), expire_on_commit=False
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def _missing_file(self) -> Path | None:
+        """The SQLite file still to be created, if any. Once it exists it is not looked for
+        again: this runs before every transaction, on the request and delivery paths."""
+        if self._file is not None and self._file.exists():
+            self._file = None
+        return self._file
+
+    def create_file(self) -> None:
+        """Create a missing SQLite file, owner-only (nothing to do on PostgreSQL)."""
+        if missing := self._missing_file():
+            _create_private_file(missing)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work commits together, or rolls back together on any error."""
+        self.create_file()
+        with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session that only reads. On SQLite it is one transaction, a consistent snapshot
+        that takes no lock; on PostgreSQL each statement sees the latest committed data, as
+        statements in a READ COMMITTED transaction would."""
+        # Connecting would create an empty file, and the read would fail on a missing table.
+        if missing := self._missing_file():
+            raise NoDatabase(
+                f"There is no database at {missing} yet: create it with `pointbridge db upgrade`."
+            )
+        with self._read_sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

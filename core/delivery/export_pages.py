@@ -174,16 +174,21 @@ class ExportRound:
     # the job row ---------------------------------------------------------------------------
 
     def _active_job(self) -> ExportJob | None:
+        """The integration's running export; a queued one is started. Asked whenever no live
+        change is due, so the usual answer (none, or running) takes a read, not the write
+        lock that SQLite's API requests wait on."""
+        query = (
+            select(ExportJob)
+            .where(ExportJob.integration_id == self._integration_id, ExportJob.status.in_(ACTIVE))
+            .order_by(ExportJob.id)
+            .limit(1)
+        )
+        with self._db.read() as session:
+            job = session.scalar(query)
+        if job is None or job.status != ExportStatus.QUEUED:
+            return job
         with self._db.transaction() as session:
-            job = session.scalar(
-                select(ExportJob)
-                .where(
-                    ExportJob.integration_id == self._integration_id,
-                    ExportJob.status.in_(ACTIVE),
-                )
-                .order_by(ExportJob.id)
-                .limit(1)
-            )
+            job = session.scalar(query)
             if job is not None:
                 start(session, job)
             return job

@@ -36,17 +36,13 @@ Writes ``bench/results/floors-<sqlite|postgresql>.json``.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -55,109 +51,12 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: import the host 
     sys.path.insert(0, str(ROOT))
 
 from bench.api import cpu_reference, database  # noqa: E402
+from bench.fake_servers import Fake, fake_platform, fake_stats, make_fake  # noqa: E402
 
 PLATFORMS = ("smartemailing", "ecomail", "dotmailer", "splio")
 # The key the e2e harness encrypts the integrations' secrets with; the export process reads them.
 SECRET_KEY = "tests-only-secret-key"
 RESULTS = ROOT / "bench" / "results"
-STATS_PATH = "/_bench/stats"
-
-
-@dataclass(frozen=True)
-class Budget:
-    """One of the platform's documented limits, as the fake enforces it."""
-
-    calls: int
-    per_seconds: float
-    applies: Callable[[str, str], bool]  # (method, path)
-
-
-@dataclass(frozen=True)
-class Fake:
-    """A platform's fake in bench mode, and what an integration needs to reach it."""
-
-    app: Any  # WSGI
-    throttled: Callable[[float], tuple[int, dict[str, str], bytes]]
-    budgets: list[Budget]
-    settings: dict[str, str]  # the integration's settings but api_url
-    # Requests of one page that count against the first budget, and the page's wall time at
-    # the platform beyond its requests' latency (the plugin's own waits).
-    limited_per_page: int = 1
-    requests_per_page: int = 1
-    waits_per_page: float = 0.0
-
-
-def _any_request(method: str, path: str) -> bool:
-    return True
-
-
-def make_fake(platform: str) -> Fake:
-    """The plugin's fake in bench mode, with the limits its platform documents."""
-    from pointbridge.plugins import PluginHost
-
-    declared = PluginHost().platform(platform)
-    assert declared.rate_limit is not None
-    main = declared.rate_limit
-    if platform == "smartemailing":
-        from pointbridge_smartemailing import fake as se
-
-        state = se.FakeSmartEmailing(bench=True)
-        return Fake(
-            se.create_app(state),
-            se.throttled,
-            [Budget(main.calls, main.per_seconds, _any_request)],
-            {"username": state.username, "api_key": state.api_key},
-        )
-    if platform == "ecomail":
-        from pointbridge_ecomail import fake as eco
-
-        account = eco.FakeEcomail(api_key="bench-ecomail-key", bench=True)
-        account.add_list("Customers", 1)
-        return Fake(
-            eco.create_app(account),
-            eco.throttled,
-            [Budget(main.calls, main.per_seconds, _any_request)],
-            {"api_key": account.api_key, "list_id": "1"},
-        )
-    if platform == "dotmailer":
-        from pointbridge_dotmailer import client as dd_client
-        from pointbridge_dotmailer import fake as dd
-
-        dd_state = dd.DotdigitalState(address_books={7: "Customers"}, bench=True)
-        polls = dd_state.imports.finish_after_polls + 1
-        return Fake(
-            dd.create_app(dd_state),
-            dd.throttled,
-            # The documented 35/min is the "low" tier of bulk imports; status polls are not in it.
-            [Budget(main.calls, main.per_seconds, lambda m, p: p == "/contacts/v3/import")],
-            {
-                "username": dd_state.username,
-                "password": dd_state.password,
-                "address_book_id": "7",
-            },
-            requests_per_page=1 + polls,
-            waits_per_page=sum(dd_client.POLL_DELAYS[:polls]),
-        )
-    if platform == "splio":
-        from pointbridge_splio import fake as splio
-        from pointbridge_splio.client import OFF_CONTACTS
-
-        universe = splio.FakeSplio(api_keys={"bench-splio-key"}, bench=True)
-        other = declared.rate_limits[OFF_CONTACTS]
-
-        def contacts(method: str, path: str) -> bool:
-            return path.startswith("/data/contacts")
-
-        return Fake(
-            splio.create_app(universe),
-            splio.throttled,
-            [
-                Budget(main.calls, main.per_seconds, contacts),
-                Budget(other.calls, other.per_seconds, lambda m, p: not contacts(m, p)),
-            ],
-            {"api_key": "bench-splio-key"},
-        )
-    raise ValueError(f"no fake for {platform}")
 
 
 def floor(platform: str, fake: Fake, latency: float) -> dict[str, Any]:
@@ -187,106 +86,6 @@ def floor(platform: str, fake: Fake, latency: float) -> dict[str, Any]:
         "max_batch": batch,
         "max_in_flight": in_flight,
     }
-
-
-# the fake's process ----------------------------------------------------------------------
-
-
-class Front:
-    """WSGI front of a fake: the platform's limits with its own 429, an answer no sooner than
-    ``latency`` after arrival, and counts (requests, 429s, distinct addresses in 2xx bodies)."""
-
-    def __init__(self, fake: Fake, latency: float) -> None:
-        from pointbridge.testing.server import RateLimitRule
-
-        self.fake = fake
-        self.latency = latency
-        self.rules = [
-            (budget, RateLimitRule(budget.calls, budget.per_seconds, fake.throttled))
-            for budget in fake.budgets
-        ]
-        self.lock = threading.Lock()
-        self.requests = 0
-        self.throttled = 0
-        self.addresses: set[str] = set()
-
-    @staticmethod
-    def _quiet_in(rule: Any) -> float:
-        """Seconds until the rule's window holds none of the requests made so far."""
-        with rule._lock:
-            newest = rule._times[-1] if rule._times else -rule.per_seconds
-        return max(0.0, newest + rule.per_seconds - time.monotonic())
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        from pointbridge.testing.fakes import emails_in
-
-        arrived = time.monotonic()
-        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
-        if path == STATS_PATH:
-            with self.lock:
-                stats = {
-                    "requests": self.requests,
-                    "throttled": self.throttled,
-                    "addresses": len(self.addresses),
-                    "quiet_in": max(self._quiet_in(rule) for _, rule in self.rules),
-                }
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(stats).encode()]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        hit = next(
-            (
-                answer
-                for budget, rule in self.rules
-                if budget.applies(method, path) and (answer := rule.check(path))
-            ),
-            None,
-        )
-        if hit is not None:
-            status, headers, payload = hit
-            answer = [payload]
-            start = (f"{status} Too Many Requests", [*headers.items()])
-        else:
-            captured: list[Any] = []
-            answer = list(self.fake.app(environ, lambda s, h, *e: captured.extend((s, h))))
-            start = (captured[0], captured[1])
-        with self.lock:
-            self.requests += 1
-            self.throttled += hit is not None
-            if hit is None and start[0].startswith("2") and method in ("POST", "PUT"):
-                self.addresses.update(emails_in(body))
-        time.sleep(max(0.0, arrived + self.latency - time.monotonic()))
-        start_response(*start)
-        return answer
-
-
-def _serve_fake(platform: str, latency: float, urls: Any) -> None:
-    from waitress.server import create_server
-
-    server = create_server(Front(make_fake(platform), latency), host="127.0.0.1", port=0)
-    urls.put(f"http://127.0.0.1:{server.effective_port}")
-    server.run()
-
-
-@contextmanager
-def fake_platform(platform: str, latency: float) -> Iterator[str]:
-    """The platform's fake in a child process; yields its URL."""
-    context = multiprocessing.get_context("spawn")
-    urls = context.Queue()
-    process = context.Process(target=_serve_fake, args=(platform, latency, urls), daemon=True)
-    process.start()
-    try:
-        yield urls.get(timeout=60)
-    finally:
-        process.terminate()
-        process.join(10)
-
-
-def fake_stats(url: str) -> dict[str, int]:
-    import requests
-
-    return requests.get(url + STATS_PATH, timeout=30).json()
 
 
 # the export's process --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pointbridge.contract.errors import (
 )
 from pointbridge.contract.platform import Capability, InstallResult, Integration, Platform
 from pointbridge.kit.ratelimit import throttle_cleared
-from pointbridge.loyalty.service import MAX_POINTS
+from pointbridge.loyalty.rules import MAX_POINTS
 from pointbridge.plugins import PluginHost
 from pointbridge.settings import Settings
 from pointbridge.storage.db import Database

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pointbridge.delivery.snapshots import contact_page
-from pointbridge.loyalty.service import Conflict, InsufficientPoints, LoyaltyError
+from pointbridge.loyalty.rules import Conflict, InsufficientPoints, LoyaltyError
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage, PointLot
 

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
 
 from pointbridge.access.tokens import CACHE_TTL
-from pointbridge.loyalty.service import InsufficientPoints
+from pointbridge.loyalty.rules import InsufficientPoints
 from pointbridge.services import Services
 from pointbridge.storage.models import ApiToken, LedgerEntry, OutboxMessage, PointLot
 

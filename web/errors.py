@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from pointbridge.contract.errors import PointbridgeError
 from pointbridge.integrations import IntegrationError
-from pointbridge.loyalty.service import LoyaltyError
+from pointbridge.loyalty.rules import LoyaltyError
 from pointbridge.storage.secrets import SecretsUnreadable
 
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, redirect, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pointbridge.loyalty.service import REFERRAL_ALPHABET
+from pointbridge.loyalty.rules import REFERRAL_ALPHABET
 from pointbridge.settings import DEFAULT_PUBLIC_URL, Settings
 from pointbridge.storage.models import Customer, IntegrationRow, ReferralVisit
 from pointbridge.web.services import services

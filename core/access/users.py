@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.errors import PointbridgeError
-from pointbridge.loyalty.service import LoyaltyError, normalize_email
+from pointbridge.loyalty.rules import LoyaltyError, normalize_email
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import LoginThrottle, User, utcnow
 

@@ -42,15 +42,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.events import EventType
-from pointbridge.loyalty.schema import CustomerImport
-from pointbridge.loyalty.service import (
+from pointbridge.loyalty.rules import (
     IMPORT_REFERENCE,
     PROFILE_FIELDS,
     REFERRAL_ALPHABET,
     Conflict,
-    Loyalty,
     LoyaltyError,
 )
+from pointbridge.loyalty.schema import CustomerImport
+from pointbridge.loyalty.service import Loyalty
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import Customer, LedgerEntry, PointLot
 from pointbridge.storage.sql import among, executemany, insert_rows

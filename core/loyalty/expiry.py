@@ -27,7 +27,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.events import EventType
-from pointbridge.loyalty.service import Loyalty, due_points
+from pointbridge.loyalty.ledger_sql import due_points
+from pointbridge.loyalty.service import Loyalty
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import (
     Customer,

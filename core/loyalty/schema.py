@@ -13,7 +13,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
-from pointbridge.loyalty.service import (
+from pointbridge.loyalty.rules import (
     EMAIL_PATTERN,
     MAX_POINTS,
     PIN_PATTERN,

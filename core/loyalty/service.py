@@ -1,120 +1,54 @@
 """The loyalty domain: customers, the points ledger, expiry lots and PINs.
 
 Every change writes its ledger rows and its outbox rows in the caller's transaction, so either
-both happen or neither does.
+both happen or neither does. The rules it applies are in ``rules``, its statements in
+``ledger_sql``.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pointbridge.contract.errors import PointbridgeError
 from pointbridge.contract.events import EventType
 from pointbridge.delivery.outbox import Outbox
-from pointbridge.settings import Settings
-from pointbridge.storage.models import Customer, LedgerEntry, PointLot
-
-# Most points one transaction may move: a typo of a few zeros is refused, and no sum of
-# transactions a shop could make comes near the 64-bit balance column's limit.
-MAX_POINTS = 1_000_000_000
-# Anchored for the OpenAPI document, which shows them; always applied with fullmatch, since
-# "$" alone also matches before a trailing newline.
-REASON_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,12}$")
-EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-# References pointbridge writes itself (the nightly expiry's ``expiration:<day>``, the CSV
-# import's opening balance): a shop's reference in this space would make the job's own write
-# collide with it, and stop expiry for every customer of that page.
-IMPORT_REFERENCE = "import"
-EXPIRATION_REFERENCE_PREFIX = "expiration:"
-EXPIRATION_REASON = "expiration"
-# The points path writes through the tables, not the ORM: a handful of statements per
-# transaction, and no objects to load, track and flush.
-CUSTOMERS = Customer.__table__
-LEDGER = LedgerEntry.__table__
-LOTS = PointLot.__table__
-REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-PROFILE_FIELDS = (
-    "email",
-    "external_id",
-    "first_name",
-    "last_name",
-    "registered",
-    "marketing_consent",
-    "tier_id",
-    "tier_name",
-    "missions",
-    "rewards",
-    "referrals",
+from pointbridge.loyalty.ledger_sql import (
+    ADD_TO_BALANCE,
+    CUSTOMERS,
+    ENTRY_COLUMNS,
+    INSERT_ENTRIES,
+    INSERT_ENTRY,
+    INSERT_LOT,
+    LEDGER,
+    LOCK_CUSTOMERS,
+    TAKE_ENTRIES_FROM_BALANCES,
+    TAKE_ENTRIES_FROM_LOTS,
+    Entry,
+    consume_lots,
+    due_points,
 )
-
-
-class LoyaltyError(PointbridgeError):
-    """A request the loyalty rules refuse; ``status`` is the HTTP status that fits."""
-
-    status = 422
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class CustomerNotFound(LoyaltyError):
-    status = 404
-
-
-class Conflict(LoyaltyError):
-    status = 409
-
-
-class InsufficientPoints(Conflict):
-    pass
-
-
-def normalize_email(email: str) -> str:
-    """The address as stored: trimmed and lower-cased; anything else is a ``LoyaltyError``.
-
-    Control, format, private-use and surrogate characters are refused: no platform accepts
-    them, NUL and lone surrogates cannot even be stored, and U+202E and friends make one
-    address look like another in an admin's list.
-    """
-    normalized = email.strip().lower()
-    if (
-        len(normalized) > 320
-        or not EMAIL_PATTERN.fullmatch(normalized)
-        or any(unicodedata.category(char).startswith("C") for char in normalized)
-    ):
-        raise LoyaltyError(f"{email!r} is not an e-mail address.", field="email")
-    return normalized
-
-
-def is_system_reference(reference: str) -> bool:
-    return reference == IMPORT_REFERENCE or reference.startswith(EXPIRATION_REFERENCE_PREFIX)
-
-
-def expiration_reference(day: date) -> str:
-    return f"{EXPIRATION_REFERENCE_PREFIX}{day.isoformat()}"
-
-
-def due_points(session: Session, customer_ids: Sequence[int], day: date) -> dict[int, int]:
-    """Points left in the lots of ``customer_ids`` due on or before ``day``, per customer
-    that has any."""
-    rows = session.execute(_DUE_POINTS, {"ids": list(customer_ids), "day": day})
-    return {customer_id: int(points) for customer_id, points in rows if points}
+from pointbridge.loyalty.rules import (
+    EXPIRATION_REASON,
+    PIN_PATTERN,
+    PROFILE_FIELDS,
+    Conflict,
+    CustomerNotFound,
+    LoyaltyError,
+    check_transaction,
+    expiration_reference,
+    generate_pin,
+    insufficient,
+    normalize_email,
+    referral_code,
+)
+from pointbridge.settings import Settings
+from pointbridge.storage.models import Customer
 
 
 def _flush_unique(session: Session, email: str, external_id: str | None) -> None:
@@ -144,14 +78,6 @@ def _unique_column(error: IntegrityError) -> str | None:
         ):
             return column
     return None
-
-
-def generate_pin() -> str:
-    return f"{secrets.randbelow(10**6):06d}"
-
-
-def _referral_code() -> str:
-    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(10))
 
 
 class Loyalty:
@@ -185,7 +111,7 @@ class Loyalty:
         profile = {key: values[key] for key in PROFILE_FIELDS if key in values}
         customer = Customer(
             email=email,
-            referral_code=_referral_code(),
+            referral_code=referral_code(),
             balance=0,
             **{**defaults, **profile},
         )
@@ -270,13 +196,13 @@ class Loyalty:
         (``customer``, else its id), its balance and last change are kept equal to what was
         written.
         """
-        _check_transaction(points, reason, reference, expires_on, system)
+        check_transaction(points, reason, reference, expires_on, system)
         customer_id = customer if isinstance(customer, int) else customer.id
         now = now or datetime.now(UTC)
         if points > 0 and expires_on is None and self.settings.points_validity_days:
             expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
         entry_id = session.execute(
-            _INSERT_ENTRY[session.get_bind().dialect.name],
+            INSERT_ENTRY[session.get_bind().dialect.name],
             {
                 "customer_id": customer_id,
                 "points": points,
@@ -292,7 +218,7 @@ class Loyalty:
                 set_committed_value(customer, "balance", earlier.balance)
             return earlier, False
         balance = session.execute(
-            _ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now}
+            ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now}
         ).scalar_one_or_none()
         if balance is None:
             # The entry is this transaction's own, seen by nobody: gone, it leaves the
@@ -301,10 +227,10 @@ class Loyalty:
             current = session.scalar(
                 select(CUSTOMERS.c.balance).where(CUSTOMERS.c.id == customer_id)
             )
-            raise _insufficient(current or 0, points)
+            raise insufficient(current or 0, points)
         if points > 0:
             session.execute(
-                _INSERT_LOT,
+                INSERT_LOT,
                 {
                     "customer_id": customer_id,
                     "entry_id": entry_id,
@@ -314,7 +240,7 @@ class Loyalty:
                 },
             )
         else:
-            _consume_lots(session, customer_id, -points)
+            consume_lots(session, customer_id, -points)
         self.outbox.changed(
             session,
             customer_id,
@@ -345,7 +271,7 @@ class Loyalty:
         earlier = None
         if reference is not None:
             earlier = session.execute(
-                select(*_ENTRY_COLUMNS, CUSTOMERS.c.balance)
+                select(*ENTRY_COLUMNS, CUSTOMERS.c.balance)
                 .join_from(LEDGER, CUSTOMERS)
                 .where(LEDGER.c.customer_id == customer_id, LEDGER.c.reference == reference)
             ).first()
@@ -372,7 +298,7 @@ class Loyalty:
         now; another run of the same day waits here, then finds nothing due. A debit never
         takes more than the balance (which would break its CHECK and stop the whole page).
         """
-        balances = dict(session.execute(_LOCK_CUSTOMERS, {"ids": list(customer_ids)}).all())
+        balances = dict(session.execute(LOCK_CUSTOMERS, {"ids": list(customer_ids)}).all())
         due = due_points(session, list(balances), day)
         debits = {
             customer_id: min(points, balances[customer_id])
@@ -406,12 +332,12 @@ class Loyalty:
         read them under the customers' row locks (``expire_lots``).
         """
         for points in debits.values():
-            _check_transaction(-points, reason, reference, None, system=True)
+            check_transaction(-points, reason, reference, None, system=True)
         if not debits:
             return {}
         written = (
             session.execute(
-                _INSERT_ENTRIES[session.get_bind().dialect.name],
+                INSERT_ENTRIES[session.get_bind().dialect.name],
                 [
                     {
                         "customer_id": customer_id,
@@ -431,7 +357,7 @@ class Loyalty:
             return {}
         balances = dict(
             session.execute(
-                _TAKE_ENTRIES_FROM_BALANCES, {"reference": reference, "ids": written}
+                TAKE_ENTRIES_FROM_BALANCES, {"reference": reference, "ids": written}
             ).all()
         )
         if refused := [customer_id for customer_id in written if customer_id not in balances]:
@@ -443,7 +369,7 @@ class Loyalty:
         if not balances:
             return {}
         debited = sorted(balances)
-        session.execute(_TAKE_ENTRIES_FROM_LOTS, {"reference": reference, "ids": debited})
+        session.execute(TAKE_ENTRIES_FROM_LOTS, {"reference": reference, "ids": debited})
         self.outbox.contacts_changed(session, debited)
         self.outbox.events(
             session,
@@ -461,195 +387,3 @@ class Loyalty:
             ],
         )
         return balances
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A ledger entry as written (or found again, for a replayed reference) and the
-    customer's balance after it."""
-
-    id: int
-    customer_id: int
-    points: int
-    reason: str
-    reference: str | None
-    expires_on: date | None
-    created_at: datetime
-    balance: int
-
-
-_ENTRY_COLUMNS = (
-    LEDGER.c.id,
-    LEDGER.c.customer_id,
-    LEDGER.c.points,
-    LEDGER.c.reason,
-    LEDGER.c.reference,
-    LEDGER.c.expires_on,
-    LEDGER.c.created_at,
-)
-
-
-def _check_transaction(
-    points: int, reason: str, reference: str | None, expires_on: date | None, system: bool
-) -> None:
-    if points == 0:
-        raise LoyaltyError("points must not be 0.", field="points")
-    if abs(points) > MAX_POINTS:
-        raise LoyaltyError(
-            f"points must be between -{MAX_POINTS:,} and {MAX_POINTS:,}.", field="points"
-        )
-    if not REASON_PATTERN.fullmatch(reason):
-        raise LoyaltyError(
-            "reason is a slug: lower-case letters, digits, '-' or '_' (e.g. order).",
-            field="reason",
-        )
-    if points < 0 and expires_on is not None:
-        raise LoyaltyError("expires_at applies to credits only.", field="expires_at")
-    if reference is not None and not system and is_system_reference(reference):
-        raise LoyaltyError(
-            f"reference {reference!r} is reserved for pointbridge's own entries "
-            "('import', 'expiration:…'); use another.",
-            field="reference",
-        )
-
-
-# The statements of the points path, built once: building one costs more CPU than the
-# database takes to run it.
-_ENTRY_FROM_CUSTOMER = select(
-    CUSTOMERS.c.id,
-    bindparam("points", type_=LEDGER.c.points.type),
-    bindparam("reason", type_=LEDGER.c.reason.type),
-    bindparam("reference", type_=LEDGER.c.reference.type),
-    bindparam("expires_on", type_=LEDGER.c.expires_on.type),
-    bindparam("now", type_=LEDGER.c.created_at.type),
-).where(CUSTOMERS.c.id == bindparam("customer_id"))
-# ``INSERT … SELECT`` from the customer row: no row is written for a customer that does not
-# exist, nor for a reference the customer has used, and the id of a written one comes back.
-_INSERT_ENTRY = {
-    name: dialect_insert(LEDGER)
-    .from_select([column.key for column in _ENTRY_COLUMNS[1:]], _ENTRY_FROM_CUSTOMER)
-    .on_conflict_do_nothing(index_elements=["customer_id", "reference"])
-    .returning(LEDGER.c.id)
-    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-_ADD_TO_BALANCE = (
-    update(CUSTOMERS)
-    .where(
-        CUSTOMERS.c.id == bindparam("customer_id"),
-        CUSTOMERS.c.balance + bindparam("points") >= 0,
-    )
-    .values(
-        balance=CUSTOMERS.c.balance + bindparam("points"),
-        last_change_at=bindparam("now"),
-        last_change_points=bindparam("points"),
-        updated_at=bindparam("now"),
-    )
-    .returning(CUSTOMERS.c.balance)
-)
-_INSERT_LOT = insert(LOTS)
-_OPEN_LOTS = (
-    select(LOTS.c.id, LOTS.c.remaining)
-    .where(LOTS.c.customer_id == bindparam("customer_id"), LOTS.c.remaining > 0)
-    .order_by(LOTS.c.expires_on.is_(None), LOTS.c.expires_on, LOTS.c.id)
-)
-_TAKE_FROM_LOT = (
-    update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(remaining=bindparam("remaining"))
-)
-
-# The set-based debits (``post_debits``, ``expire_lots``): one statement per step for a page of
-# customers, each entry written under the job's reference and read back by reference.
-_LOCK_CUSTOMERS = (
-    select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
-    .where(CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(CUSTOMERS.c.id)
-    .with_for_update()
-)
-_DUE_POINTS = (
-    select(LOTS.c.customer_id, func.sum(LOTS.c.remaining))
-    .where(
-        LOTS.c.customer_id.in_(bindparam("ids", expanding=True)),
-        LOTS.c.remaining > 0,
-        LOTS.c.expires_on <= bindparam("day", type_=LOTS.c.expires_on.type),
-    )
-    .group_by(LOTS.c.customer_id)
-)
-_INSERT_ENTRIES = {
-    name: dialect_insert(LEDGER)
-    .on_conflict_do_nothing(index_elements=["customer_id", "reference"])
-    .returning(LEDGER.c.customer_id)
-    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
-_TAKE_ENTRIES_FROM_BALANCES = (
-    update(CUSTOMERS)
-    .where(
-        # The ids on the entries' side, and only there: PostgreSQL then reads the entries by
-        # their (customer, reference) index and each customer by its key. Without them it
-        # scanned the whole ledger for the reference; with them on the customers' side as
-        # well, it checked every customer against the whole list again.
-        LEDGER.c.customer_id.in_(bindparam("ids", expanding=True)),
-        LEDGER.c.reference == bindparam("reference"),
-        LEDGER.c.customer_id == CUSTOMERS.c.id,
-        CUSTOMERS.c.balance + LEDGER.c.points >= 0,
-    )
-    .values(
-        balance=CUSTOMERS.c.balance + LEDGER.c.points,
-        last_change_at=LEDGER.c.created_at,
-        last_change_points=LEDGER.c.points,
-    )
-    .returning(CUSTOMERS.c.id, CUSTOMERS.c.balance)
-)
-_open = LOTS.alias("open_lot")
-# Per open lot, the points its customer's debit still wants when this lot's turn comes: the
-# debit less every earlier lot, in ``_OPEN_LOTS``'s order (earliest expiry first, none last).
-_wanted = (
-    select(
-        _open.c.id,
-        (
-            -LEDGER.c.points
-            - func.sum(_open.c.remaining).over(
-                partition_by=_open.c.customer_id,
-                order_by=(_open.c.expires_on.is_(None), _open.c.expires_on, _open.c.id),
-            )
-            + _open.c.remaining
-        ).label("wanted"),
-    )
-    .join_from(
-        _open,
-        LEDGER,
-        and_(
-            LEDGER.c.customer_id == _open.c.customer_id,
-            LEDGER.c.reference == bindparam("reference"),
-        ),
-    )
-    # The ids on the entries' side only, as in ``_TAKE_ENTRIES_FROM_BALANCES``.
-    .where(LEDGER.c.customer_id.in_(bindparam("ids", expanding=True)), _open.c.remaining > 0)
-    .subquery("wanted")
-)
-_TAKE_ENTRIES_FROM_LOTS = (
-    update(LOTS)
-    .where(LOTS.c.id == _wanted.c.id, _wanted.c.wanted > 0)
-    .values(
-        remaining=case(
-            (_wanted.c.wanted >= LOTS.c.remaining, 0), else_=LOTS.c.remaining - _wanted.c.wanted
-        )
-    )
-)
-
-
-def _insufficient(balance: int, points: int) -> InsufficientPoints:
-    return InsufficientPoints(
-        f"The balance is {balance} points; cannot take {-points}.", balance=balance
-    )
-
-
-def _consume_lots(session: Session, customer_id: int, points: int) -> None:
-    """Take ``points`` from the lots that expire first; lots without expiry go last."""
-    lots = session.execute(_OPEN_LOTS, {"customer_id": customer_id})
-    taken: list[dict[str, int]] = []
-    for lot_id, remaining in lots:
-        if points == 0:
-            break
-        take = min(remaining, points)
-        taken.append({"lot_id": lot_id, "remaining": remaining - take})
-        points -= take
-    session.execute(_TAKE_FROM_LOT, taken)

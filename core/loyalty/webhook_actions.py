@@ -8,13 +8,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.platform import ListSubscription, WebhookAction
-from pointbridge.loyalty.service import (
-    CUSTOMERS,
-    CustomerNotFound,
-    Loyalty,
-    LoyaltyError,
-    normalize_email,
-)
+from pointbridge.loyalty.ledger_sql import CUSTOMERS
+from pointbridge.loyalty.rules import CustomerNotFound, LoyaltyError, normalize_email
+from pointbridge.loyalty.service import Loyalty
 from pointbridge.storage.models import IntegrationRow, ListMembership
 
 SUBSCRIPTION_REASON = "subscription"

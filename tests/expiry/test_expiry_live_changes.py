@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pointbridge.loyalty.expiry import DayReport
-from pointbridge.loyalty.service import expiration_reference
+from pointbridge.loyalty.rules import expiration_reference
 
 from .conftest import DAY, Shop
 from .test_expiry_concurrent import _wait_for_blocked_backends

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 from pointbridge.access.users import LoginRefused, log_in
 from pointbridge.delivery import admin as outbox_admin
 from pointbridge.integrations import IntegrationNotFound
-from pointbridge.loyalty.service import LoyaltyError
+from pointbridge.loyalty.rules import LoyaltyError
 from pointbridge.storage.models import IntegrationRow, LedgerEntry, PointLot
 from pointbridge.web.services import services
 

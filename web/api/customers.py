@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pointbridge.delivery.snapshots import next_expirations
-from pointbridge.loyalty.service import normalize_email
+from pointbridge.loyalty.rules import normalize_email
 from pointbridge.storage.models import Customer, LedgerEntry
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body

@@ -7,12 +7,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from pointbridge.loyalty.rules import MAX_POINTS
 from pointbridge.loyalty.schema import PIN_RULE, REASON_RULE, Text, text
 
 # The customer schemas are the core's, shared with the CSV import: one rule, one message.
 from pointbridge.loyalty.schema import CustomerCreate as CustomerCreate
 from pointbridge.loyalty.schema import CustomerUpdate as CustomerUpdate
-from pointbridge.loyalty.service import MAX_POINTS
 
 MAX_ID = 2**62
 

@@ -1,29 +1,39 @@
-"""Benchmark: how fast the delivery worker moves contacts, and how soon a change arrives.
+"""Benchmark: how soon a change made over REST reaches each platform, and how fast the worker
+drains a backlog.
 
-Against the fake HTTP platform of the delivery tests (``tests/delivery/delivery_fakeesp.py``,
-run in a process of its own so its CPU does not count against the host's), answering every
-call after ``--latency`` (default 20 ms):
+1. *Latency*, per platform (SmartEmailing, Ecomail, Dotdigital, Splio): a fresh database of
+   ``--customers`` customers (default 1,000, with marketing consent), one integration of the
+   real plugin against the plugin's own fake (state kept, in a process of its own behind a
+   front that answers each request ``--latency`` after it arrived, default 20 ms, and enforces
+   the platform's documented limits with its 429: ``bench/fake_servers.py``), a real ``pointbridge
+   run --workers 2 --threads 8`` (gunicorn's web processes, the delivery worker and scheduler
+   beside them, as in production), the initial sync let through first. Then credits of one
+   point over ``POST /api/customers/{id}/transactions`` at a fixed offered rate for
+   ``--seconds`` (default 20; request n is sent at start + n / rate, the customers in turn).
+   The offered rate is ``--rate`` (default 200 changes/s) or ``--load`` (default 0.8) of the
+   platform's ceiling, whichever is lower: past its ceiling a platform's backlog only grows,
+   and so does any latency figure. Commit-to-arrival per change (commit = when the API's answer
+   arrived, just after it): the first contact update at the fake carrying that balance or a
+   later one, and, on the platforms that take events, the change's credit-changed event.
+   Printed: offered and achieved rate (**NOT REACHED** when under 95 % of the offered), p50 and
+   p99 of both, changes that never arrived, 429s, and the ceiling with its formula.
+2. *Throughput*: ``--contacts`` customers (default 100,000) each with a pending contact update,
+   drained by one worker against the delivery tests' fake platform
+   (``tests/delivery/delivery_fakeesp.py``: 500 contacts a call, ``max_in_flight=2``, each call
+   answered after ``--latency``), ``--repeat`` times (default 3; the median counts). Its
+   ceiling is max_in_flight x batch / latency = 2 x 500 / 20 ms = 50,000 contacts/s.
 
-1. *Throughput*: ``--contacts`` customers (default 100,000) each with a pending contact update,
-   drained by one worker at the plugin's batch size (500), ``--repeat`` times (default 3; the
-   median is the figure: this shared 2-CPU box's speed varies by a third from run to run).
-   The fake plugin declares ``max_in_flight=2``. The figure is compared with
-   batch / latency (500 / 0.020 s = 25,000 contacts/s), what one call at a time would allow.
-   Target: within 10 %.
-2. *Latency*: credits made through the loyalty service by a thread at ``--rate`` changes/s
-   (default 200) for ``--seconds`` (default 10), the embedded worker woken on commit
-   (``core.runner.start_background`` with ``services.outbox.wakeup``, as ``pointbridge run``
-   does). Commit-to-arrival latency per change (the first push at the platform carrying that
-   change or a later one): p50 and p99. Target: p99 < 2 s.
-3. Peak RSS of the benchmark process.
+Also printed: peak RSS of this process, and a CPU reference (``bench/api.py``'s fixed Python
+loop timed in the same run) to compare runs on a noisy box.
 
 Usage::
 
-    .venv/bin/python bench/delivery.py
-    .venv/bin/python bench/delivery.py --contacts 20000 --seconds 5           # quicker
-    .venv/bin/python bench/delivery.py --database-url postgresql+psycopg://...  # on PostgreSQL
+    .venv/bin/python bench/delivery.py                                  # SQLite, ~6 minutes
+    .venv/bin/python bench/delivery.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/pointbridge_bench_delivery
+    .venv/bin/python bench/delivery.py --part latency --platform ecomail --seconds 10
 
-Runs in about a minute with the defaults.
+A PostgreSQL URL names a database the script creates (dropped first if it exists) and drops,
+once per platform and for the throughput part.
 """
 
 from __future__ import annotations
@@ -31,17 +41,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import multiprocessing
 import os
-import random
 import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,7 +56,195 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere: import the host from the repo
     sys.path.insert(0, str(ROOT))
 
+from bench.api import REACHED, Shop, cpu_reference, database, server, wait_until_up  # noqa: E402
+from bench.changes import BASE, Arrivals, offer, percentile  # noqa: E402
+from bench.fake_servers import (  # noqa: E402
+    fake_platform,
+    fake_requests,
+    fake_stats,
+    make_fake,
+    serve_in_child,
+)
+
+PLATFORMS = ("smartemailing", "ecomail", "dotmailer", "splio")
 PLUGIN_FILE = ROOT / "tests" / "delivery" / "delivery_fakeesp.py"
+# The key the e2e harness encrypts the integrations' secrets with; the server reads them.
+SECRET_KEY = "tests-only-secret-key"
+# Items one request carries where that is not the platform's declared batch: Splio PATCHes
+# each contact it already has alone, and Ecomail's tracker takes one event a request.
+CONTACTS_PER_REQUEST = {"splio": 1}
+EVENTS_PER_REQUEST = {"ecomail": 1}
+
+
+# the ceiling -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    changes_per_second: float
+    formula: str
+    events: bool
+
+
+def ceiling(platform: str) -> Ceiling:
+    """The changes/s the platform's documented request budget allows, each change being one
+    contact update and, where the platform takes events, one credit-changed event."""
+    from pointbridge import Capability
+    from pointbridge.plugins import PluginHost
+
+    declared = PluginHost().platform(platform)
+    limit = declared.rate_limit
+    assert limit is not None
+    contacts = CONTACTS_PER_REQUEST.get(platform, declared.max_batch)
+    cost, parts = 1 / contacts, [f"1/{contacts:,} request per contact update"]
+    events = Capability.EVENTS in declared.capabilities
+    if events:
+        per_event = EVENTS_PER_REQUEST.get(platform, declared.max_event_batch)
+        cost += 1 / per_event
+        parts.append(f"1/{per_event:,} per event")
+    bound = limit.calls / limit.per_seconds / cost
+    formula = (
+        f"{limit.calls:,} requests/{limit.per_seconds:g} s / ({' + '.join(parts)}) "
+        f"= {bound:,.1f} changes/s"
+    )
+    return Ceiling(bound, formula, events)
+
+
+# one platform ----------------------------------------------------------------------------
+
+
+def backlog(engine: Any) -> tuple[int, int, int]:
+    """Outbox rows pending, dead letters, unfinished exports (the initial sync)."""
+    from sqlalchemy import func, select
+
+    from pointbridge.delivery.exports import UNFINISHED
+    from pointbridge.storage.models import ExportJob, OutboxMessage, OutboxStatus
+    from pointbridge.storage.models import outbox_status_is as status_is
+
+    def count(where: Any, model: Any = OutboxMessage) -> int:
+        return int(connection.scalar(select(func.count()).select_from(model).where(where)) or 0)
+
+    with engine.connect() as connection:
+        return (
+            count(status_is(OutboxStatus.PENDING)),
+            count(status_is(OutboxStatus.DEAD)),
+            count(ExportJob.status.in_([s.value for s in UNFINISHED]), ExportJob),
+        )
+
+
+def wait_drained(engine: Any, timeout: float) -> float | None:
+    """Seconds until nothing is pending and no export unfinished; None after ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        pending, _dead, exports = backlog(engine)
+        if not pending and not exports:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return None
+
+
+def prepare(folder: Path, url: str, platform: str, fake_url: str, customers: int) -> Any:
+    """Customers at ``BASE`` points and the installed integration (which queues the initial
+    sync); returns the API token and the customers' (id, e-mail)."""
+    from sqlalchemy import select
+
+    from pointbridge.storage.models import Customer
+    from pointbridge.testing.e2e import Pointbridge
+
+    with Pointbridge(folder, database_url=url) as pb:
+        pb.seed_customers(customers, points=BASE, marketing_consent=True)
+        settings = make_fake(platform, bench=False).settings
+        pb.add_integration(platform, platform, {**settings, "api_url": fake_url})
+        with pb.services.db.read() as session:
+            rows = session.execute(select(Customer.id, Customer.email).order_by(Customer.id))
+            return pb.token, [(row.id, row.email) for row in rows]
+
+
+def latency_run(
+    platform: str, database_url: str | None, folder: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    from sqlalchemy import create_engine
+
+    bound = ceiling(platform)
+    rate = min(args.rate, args.load * bound.changes_per_second)
+    with (
+        fake_platform(platform, args.latency, bench=False, record=True) as fake_url,
+        database(database_url, folder) as url,
+    ):
+        token, customers = prepare(folder, url, platform, fake_url, args.customers)
+        env = {
+            "POINTBRIDGE_DATABASE_URL": url,
+            "POINTBRIDGE_INSTANCE": str(folder / "instance"),
+            "POINTBRIDGE_SECRET_KEY": SECRET_KEY,
+            "POINTBRIDGE_PLUGINS": platform,
+        }
+        engine = create_engine(url)
+        try:
+            with server(env, args.workers, args.threads) as (base, _pid):
+                wait_until_up(Shop(base, token, "", len(customers)))
+                if wait_drained(engine, timeout=600) is None:
+                    raise SystemExit(f"{platform}: the initial sync did not end in 10 minutes")
+                time.sleep(fake_stats(fake_url)["quiet_in"])  # the sync's windows clear
+                before = fake_stats(fake_url)
+                load = offer(base, token, customers, rate, args.seconds)
+                drained = wait_drained(engine, timeout=max(120.0, 4 * args.seconds))
+                _pending, dead, _exports = backlog(engine)
+                after = fake_stats(fake_url)
+                arrivals = Arrivals.read(fake_requests(fake_url, since=load.started))
+        finally:
+            engine.dispose()
+    contact_waits = [arrivals.contact_wait(*change) for change in load.changes]
+    event_waits = [arrivals.event_wait(*change) for change in load.changes]
+    contacts = [w for w in contact_waits if w is not None]
+    events = [w for w in event_waits if w is not None]
+    return {
+        "offered_per_second": round(rate, 1),
+        "achieved_per_second": round(load.achieved, 1),
+        "reached": load.achieved >= REACHED * rate,
+        "changes": len(load.changes),
+        "non_2xx": {s: c for s, c in load.statuses.items() if s >= 300},
+        "contact_p50_ms": percentile(contacts, 0.5),
+        "contact_p99_ms": percentile(contacts, 0.99),
+        "contacts_missing": len(contact_waits) - len(contacts),
+        "events": bound.events,
+        "event_p50_ms": percentile(events, 0.5) if bound.events else None,
+        "event_p99_ms": percentile(events, 0.99) if bound.events else None,
+        "events_missing": len(event_waits) - len(events) if bound.events else 0,
+        "drained_after_s": None if drained is None else round(drained, 1),
+        "dead_letters": dead,
+        "throttled_429": after["throttled"] - before["throttled"],
+        "ceiling_per_second": round(bound.changes_per_second, 1),
+        "formula": bound.formula,
+    }
+
+
+def latency_line(platform: str, f: dict[str, Any]) -> str:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.0f}"
+
+    reached = "reached" if f["reached"] else "**NOT REACHED**"
+    text = (
+        f"{platform}: offered {f['offered_per_second']}/s, achieved "
+        f"{f['achieved_per_second']}/s ({reached}), {f['changes']} changes; contact p50 "
+        f"{ms(f['contact_p50_ms'])} ms, p99 {ms(f['contact_p99_ms'])} ms"
+    )
+    if f["events"]:
+        text += f"; event p50 {ms(f['event_p50_ms'])} ms, p99 {ms(f['event_p99_ms'])} ms"
+    problems = [
+        f"{f['contacts_missing']} contact updates never arrived" * bool(f["contacts_missing"]),
+        f"{f['events_missing']} events never arrived" * bool(f["events_missing"]),
+        f"{f['dead_letters']} dead letters" * bool(f["dead_letters"]),
+        f"non-2xx answers {f['non_2xx']}" * bool(f["non_2xx"]),
+        "the outbox was not empty 2 minutes after the last change" * (f["drained_after_s"] is None),
+    ]
+    flags = "".join(f"; **{p}**" for p in problems if p)
+    return (
+        f"{text}; {f['throttled_429']} x 429{flags}\n"
+        f"    ceiling {f['ceiling_per_second']:,}/s: {f['formula']}"
+    )
+
+
+# throughput ------------------------------------------------------------------------------
 
 
 def load_plugin() -> ModuleType:
@@ -62,113 +256,37 @@ def load_plugin() -> ModuleType:
     return module
 
 
-def _serve_fake(latency: float, urls: Any, stop: Any) -> None:
-    from pointbridge.testing import FakeServer
-
+def fakeesp_app(latency: float) -> Any:
     plugin = load_plugin()
-    with FakeServer(plugin.create_app(plugin.FakeEsp(latency=latency))) as server:
-        urls.put(server.url)
-        stop.wait()
+    return plugin.create_app(plugin.FakeEsp(latency=latency))
 
 
-@contextmanager
-def fake_platform(latency: float) -> Iterator[str]:
-    """The fake platform in a child process; yields its URL."""
-    context = multiprocessing.get_context("spawn")
-    urls = context.Queue()
-    stop = context.Event()
-    process = context.Process(target=_serve_fake, args=(latency, urls, stop), daemon=True)
-    process.start()
-    try:
-        yield urls.get(timeout=60)
-    finally:
-        stop.set()
-        process.join(10)
-
-
-def state(url: str, account: str, *, arrivals: bool = True) -> dict[str, Any]:
-    """The fake platform's record of one account: how many contacts it holds and, with
-    ``arrivals``, every push and event in the order they arrived."""
-    import requests
-
-    query = "" if arrivals else "?arrivals=0"
-    return requests.get(f"{url}/_state/{account}{query}", timeout=60).json()
-
-
-def host(tmp: Path, database_url: str | None) -> Any:
-    from pointbridge.plugins import PluginHost
-    from pointbridge.testing.e2e import Pointbridge
-
-    if database_url:
-        from pointbridge.storage.migrate import upgrade
-        from pointbridge.testing.databases import truncate_all
-
-        upgrade(database_url)  # a fresh database has no tables to empty yet
-        truncate_all(database_url)
-    plugins = PluginHost(discover=False)
-    plugins.register(load_plugin(), "fakeesp")
-    return Pointbridge(tmp, database_url=database_url, host=plugins)
-
-
-def add_integration(pb: Any, name: str, url: str) -> None:
-    settings = {"api_url": url, "api_key": "good", "account": name, "timeout": 30}
-    pb.add_integration(name, "fakeesp", settings)
-
-
-def bare_call_seconds(url: str, batch: int, calls: int = 20) -> float:
-    """One push of ``batch`` contacts with a ready-made body, back to back: the round trip
-    of this fake and HTTP stack when the host does nothing else (a ceiling below the ideal
-    batch/latency, since sending and parsing 200 KB takes a few ms of its own)."""
-    import requests
-
-    contact = {
-        "name": "First",
-        "credit": "10",
-        "credit_num": 10,
-        "pin": "",
-        "registered": "1",
-        "next_expiration_date": "",
-        "next_expiration_value": "0",
-        "next_expiration_value_num": 0,
-        "last_change_date": "2025-01-01 00:00:00",
-        "last_change_value": "10",
-        "referral_code": "SEED00000001",
-        "referral_link": "http://127.0.0.1:5000/r/SEED00000001",
-        "tier_id": "",
-        "tier_name": "",
-        "missions": 0,
-        "rewards": 0,
-        "referrals": 0,
-    }
-    body = json.dumps({"contacts": [{"email": f"b{n}@x.cz", **contact} for n in range(batch)]})
-    headers = {"Authorization": "Bearer good", "Content-Type": "application/json"}
-    with requests.Session() as session:
-        session.put(f"{url}/bare/contacts", data=body, headers=headers, timeout=30)
-        started = time.perf_counter()
-        for _ in range(calls):
-            session.put(f"{url}/bare/contacts", data=body, headers=headers, timeout=30)
-        return (time.perf_counter() - started) / calls
-
-
-def throughput(
-    url: str, count: int, latency: float, database_url: str | None, repeat: int
-) -> dict[str, Any]:
+def throughput(database_url: str | None, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import select, update
 
+    from pointbridge.plugins import PluginHost
     from pointbridge.storage.models import Customer, OutboxMessage
+    from pointbridge.testing.e2e import Pointbridge
 
-    rates = []
-    with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
-        add_integration(pb, "throughput", url)
+    plugins = PluginHost(discover=False)
+    plugins.register(load_plugin(), "fakeesp")
+    count, rates = args.contacts, []
+    with (
+        serve_in_child(fakeesp_app, args.latency) as url,
+        database(database_url, folder) as db_url,
+        Pointbridge(folder, database_url=db_url, host=plugins) as pb,
+    ):
+        settings = {"api_url": url, "api_key": "good", "account": "throughput", "timeout": 30}
+        pb.add_integration("throughput", "fakeesp", settings)
         pb.seed_customers(count)
+        outbox = OutboxMessage.__table__
         with pb.services.db.transaction() as session:
             ids = list(session.scalars(select(Customer.id)))
             for start in range(0, len(ids), 10_000):
                 pb.services.outbox.contacts_changed(session, ids[start : start + 10_000])
-        batch = pb.services.host.platform("fakeesp").max_batch
-        for run in range(repeat):
+        platform = pb.services.host.platform("fakeesp")
+        for run in range(args.repeat):
             if run:  # the same rows again, so every run drains the same backlog
-                outbox = OutboxMessage.__table__
                 for start in range(0, len(ids), 10_000):  # in steps: one big update cost 40 MB
                     with pb.services.db.transaction() as session:
                         session.execute(
@@ -187,127 +305,76 @@ def throughput(
             elapsed = time.perf_counter() - started
             assert result.delivered == count and pb.pending() == 0, result
             rates.append(count / elapsed)
-        received = state(url, "throughput", arrivals=False)["contacts"]
-        assert received == count, f"{received} of {count} contacts arrived"
-    ceiling = batch / latency
-    bare = batch / bare_call_seconds(url, batch)
+    bound = platform.max_in_flight * platform.max_batch / args.latency
     rate = statistics.median(rates)
     return {
         "contacts": count,
-        "batch": batch,
         "runs_per_second": [round(r) for r in rates],
         "contacts_per_second": round(rate),
-        "ceiling_per_second": round(ceiling),
-        "of_ceiling": round(rate / ceiling, 3),
-        "bare_calls_per_second": round(bare),
-        "of_bare_calls": round(rate / bare, 3),
+        "ceiling_per_second": round(bound),
+        "formula": f"{platform.max_in_flight} in flight x {platform.max_batch} / "
+        f"{args.latency * 1000:g} ms = {bound:,.0f}/s",
+        "of_ceiling": round(rate / bound, 3),
     }
 
 
-def latency(url: str, rate: float, seconds: float, database_url: str | None) -> dict[str, Any]:
-    from pointbridge.delivery.background import start_background
-
-    with tempfile.TemporaryDirectory() as tmp, host(Path(tmp), database_url) as pb:
-        add_integration(pb, "latency", url)
-        services = pb.services
-        with services.db.transaction() as session:
-            ids = [
-                services.loyalty.create_customer(session, {"email": f"l{n}@example.com"}).id
-                for n in range(1000)
-            ]
-        pb.deliver()
-        stop = threading.Event()
-        threads = start_background(services, stop, wakeup=services.outbox.wakeup)
-        commits: list[tuple[str, int, float]] = []  # email, balance after, commit time
-        writers = 8  # a commit may take longer than 1/rate (PostgreSQL's fsync); spread them
-
-        def write(seed: int) -> None:
-            rng = random.Random(seed)
-            interval = writers / rate
-            next_at = time.perf_counter() + interval * seed / writers
-            for _ in range(int(rate * seconds / writers)):
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-                next_at += interval
-                customer_id = rng.choice(ids)
-                with services.db.transaction() as session:
-                    customer = services.loyalty.get(session, customer_id)
-                    services.loyalty.post_transaction(session, customer, 1, "order")
-                    email, balance = customer.email, customer.balance
-                commits.append((email, balance, time.time()))
-
-        threads_of_writers = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
-        started = time.perf_counter()
-        for writer in threads_of_writers:
-            writer.start()
-        for writer in threads_of_writers:
-            writer.join()
-        achieved = len(commits) / (time.perf_counter() - started)
-        deadline = time.monotonic() + 60
-        while pb.pending() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        stop.set()
-        services.outbox.wake()
-        for thread in threads:
-            thread.join(10)
-        pushes: dict[str, list[tuple[float, int]]] = {}
-        for kind, email, at, points in state(url, "latency")["arrivals"]:
-            if kind == "contact":
-                pushes.setdefault(email, []).append((at, points))
-        waits = []
-        for email, balance, committed in commits:
-            arrived = min(at for at, points in pushes.get(email, []) if points >= balance)
-            waits.append(arrived - committed)
-    waits.sort()
-    return {
-        "changes": len(commits),
-        "changes_per_second": round(achieved, 1),
-        "p50_ms": round(1000 * statistics.median(waits), 1),
-        "p99_ms": round(1000 * waits[int(0.99 * (len(waits) - 1))], 1),
-        "max_ms": round(1000 * waits[-1], 1),
-    }
+def throughput_line(f: dict[str, Any]) -> str:
+    return (
+        f"throughput: {f['contacts']:,} contacts, median of "
+        f"{', '.join(f'{r:,}' for r in f['runs_per_second'])} = {f['contacts_per_second']:,}/s; "
+        f"ceiling {f['formula']}: {f['of_ceiling']:.2f} of it"
+    )
 
 
-def main() -> None:
+# main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--part", choices=("latency", "throughput"), action="append")
+    parser.add_argument("--platform", choices=PLATFORMS, action="append")
+    parser.add_argument("--rate", type=float, default=200.0, help="changes/s offered at most")
+    parser.add_argument("--load", type=float, default=0.8, help="of a platform's ceiling")
+    parser.add_argument("--seconds", type=float, default=20.0, help="of changes at the rate")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2, help="pointbridge run --workers")
+    parser.add_argument("--threads", type=int, default=8, help="pointbridge run --threads")
+    parser.add_argument("--contacts", type=int, default=100_000, help="throughput backlog")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs (median)")
-    parser.add_argument("--latency", type=float, default=0.020, help="seconds per call")
-    parser.add_argument("--rate", type=float, default=200.0, help="changes per second")
-    parser.add_argument("--seconds", type=float, default=10.0, help="of changes at --rate")
+    parser.add_argument("--latency", type=float, default=0.020, help="seconds per request")
     parser.add_argument("--database-url", default=None, help="default: a SQLite file")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-    os.environ.setdefault("POINTBRIDGE_SECRET_KEY", "bench-only-secret-key")
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("POINTBRIDGE_SECRET_KEY", SECRET_KEY)
     from pointbridge.delivery.background import tune_garbage_collector
 
     tune_garbage_collector()  # as `pointbridge run` and `pointbridge worker` do
-
-    with fake_platform(args.latency) as url:
-        sent = throughput(url, args.contacts, args.latency, args.database_url, args.repeat)
-        waited = latency(url, args.rate, args.seconds, args.database_url)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures = {"throughput": sent, "latency": waited, "peak_rss_mb": round(peak_mb, 1)}
+    parts = args.part or ["latency", "throughput"]
+    reference = cpu_reference()
+    figures: dict[str, Any] = {"database": "postgresql" if args.database_url else "sqlite"}
+    with tempfile.TemporaryDirectory(prefix="pointbridge-bench-delivery-") as tmp:
+        if "latency" in parts:
+            figures["latency"] = {}
+            for platform in args.platform or PLATFORMS:
+                folder = Path(tmp) / platform
+                folder.mkdir()
+                found = latency_run(platform, args.database_url, folder, args)
+                figures["latency"][platform] = found
+                print(latency_line(platform, found), flush=True)
+        if "throughput" in parts:
+            folder = Path(tmp) / "throughput"
+            folder.mkdir()
+            figures["throughput"] = throughput(args.database_url, folder, args)
+            print(throughput_line(figures["throughput"]), flush=True)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    figures["cpu_reference_seconds"] = round(reference, 3)
+    print(
+        f"peak RSS {figures['peak_rss_mb']} MB; CPU reference {reference:.2f} s "
+        f"(bench/api.py's fixed Python loop, timed in this run)"
+    )
     if args.json:
         print(json.dumps(figures))
-        return
-    print(
-        f"throughput: {sent['contacts']:,} contacts, median of "
-        f"{', '.join(f'{r:,}' for r in sent['runs_per_second'])} = "
-        f"{sent['contacts_per_second']:,}/s; ceiling at batch {sent['batch']} and "
-        f"{args.latency * 1000:g} ms latency {sent['ceiling_per_second']:,}/s "
-        f"({100 * sent['of_ceiling']:.1f} % of it; target >= 90 %)"
-    )
-    print(
-        f"            the same calls with ready-made bodies, back to back: "
-        f"{sent['bare_calls_per_second']:,}/s (the host reaches "
-        f"{100 * sent['of_bare_calls']:.1f} % of that)"
-    )
-    print(
-        f"latency: {waited['changes']} changes at {waited['changes_per_second']}/s, "
-        f"commit -> platform p50 {waited['p50_ms']} ms, p99 {waited['p99_ms']} ms "
-        f"(target < 2000), max {waited['max_ms']} ms"
-    )
-    print(f"peak RSS: {figures['peak_rss_mb']} MB")
+    return figures
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -20,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -105,6 +105,14 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
+def encode_json(value: Any) -> bytes:
+    """A request body as compact UTF-8 JSON. orjson, not the standard library: an export's
+    bodies (thousands of contacts a call) took a tenth of pointbridge's CPU per contact in
+    ``json.dumps`` alone, and orjson encodes them about ten times faster. Non-string keys
+    become strings, as ``json.dumps`` made them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 class ApiClient:
     """One platform account's HTTP client.
 
@@ -172,7 +180,7 @@ class ApiClient:
         if "json" in kwargs:
             # Encoded before the pacer's wait, as requests would, so the request leaves as its
             # slot comes, not a large body's encoding later.
-            kwargs["data"] = json.dumps(kwargs.pop("json"), allow_nan=False).encode()
+            kwargs["data"] = encode_json(kwargs.pop("json"))
             headers = kwargs["headers"] = dict(kwargs.get("headers") or {})
             if not any(name.lower() == "content-type" for name in headers):
                 headers["Content-Type"] = "application/json"

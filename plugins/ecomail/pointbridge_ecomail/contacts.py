@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import tzinfo
 from functools import partial
 from typing import Any
 
@@ -22,7 +21,7 @@ from pointbridge_ecomail.client import BULK_MAX, BULK_TIMEOUT
 from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, oversize
 
 
-def subscriber(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, Any]:
+def subscriber(contact: Contact, fields: dict[str, Any]) -> dict[str, Any]:
     """One ``subscriber_data`` item; names only when known, so that a name the customer gave
     Ecomail is never blanked out."""
     item: dict[str, Any] = {"email": contact.email.strip()}
@@ -30,7 +29,7 @@ def subscriber(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, Any
         item["name"] = contact.first_name
     if contact.last_name:
         item["surname"] = contact.last_name
-    item["custom_fields"] = custom_fields(prefix, contact, timezone)
+    item["custom_fields"] = fields
     return item
 
 
@@ -45,9 +44,10 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     api = client.api(integration)
     failures: list[ItemFailure] = []
     ready: list[tuple[Contact, dict[str, Any]]] = []
+    prefix, timezone = integration.field_prefix, integration.timezone
     for contact in contacts:
-        item = subscriber(integration.field_prefix, contact, integration.timezone)
-        size = oversize(item["custom_fields"])
+        built = custom_fields(prefix, contact, timezone)
+        size = oversize(built)
         if size is not None:
             why = (
                 f"its loyalty fields take {size} characters; Ecomail takes at most "
@@ -55,7 +55,7 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
             )
             failures.append(_refused(contact, why))
         else:
-            ready.append((contact, item))
+            ready.append((contact, subscriber(contact, built.fields)))
     # The host sends at most max_batch (= BULK_MAX) contacts, but a caller that sends more must
     # not lose the tail to Ecomail's silent cut-off.
     for start in range(0, len(ready), BULK_MAX):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import replace
-from datetime import date, datetime, tzinfo
-from typing import Any
+from datetime import tzinfo
+from typing import Any, NamedTuple
 
 from pointbridge import Contact, Integration, loyalty_fields, shop_time
 from pointbridge.kit.fields import FieldSpec
@@ -66,47 +66,18 @@ def event_category(prefix: str) -> str:
     return normalize_key(prefix).rstrip("_") or "pointbridge"
 
 
-def _date_value(value: date | datetime | None, timezone: tzinfo) -> str:
-    # Ecomail's documented date format is YYYY-MM-DD; a time part would make the value a
-    # string the date-typed field might refuse, and automations count in days anyway.
-    # A moment is dated by the shop's clock: 00:30 in Prague is that day, not UTC's day before.
-    if isinstance(value, datetime):
-        value = shop_time(value, timezone).date()
-    return "" if value is None else value.isoformat()
-
-
-def plain_values(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, str | int]:
-    """Every field's value under its name in the list, as Ecomail should store it."""
-    values = {
-        **loyalty_fields(contact, timezone),
-        "next_expiration_date": _date_value(contact.next_expiration_date, timezone),
-        "last_change_date": _date_value(contact.last_change_at, timezone),
-    }
-    return {name: values[spec.name] for name, spec in _named(prefix)}
-
-
-@functools.lru_cache(maxsize=64)
-def _named(prefix: str) -> tuple[tuple[str, FieldSpec], ...]:
-    """The catalog with each field's name in the list, worked out once per prefix: for every
-    subscriber of an export it cost more than the values."""
-    return tuple((field_name(prefix, spec), spec) for spec in CATALOG)
-
-
-def custom_fields(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, Any]:
-    """The ``custom_fields`` object of one subscriber, typed where the type matters."""
-    plain = plain_values(prefix, contact, timezone)
-    out: dict[str, Any] = {}
-    for name, spec in _named(prefix):
-        value = plain[name]
-        # An empty date clears the field; sent typed so a first write still makes it a date.
-        typed = {"value": None if value == "" else value, "type": spec.type}
-        out[name] = str(value) if spec.type == STRING else typed
-    return out
-
-
-def custom_fields_size(fields: dict[str, Any]) -> int:
-    """How long the fields are by Ecomail's 5,000-character rule (measured as compact JSON)."""
-    return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+def _values(contact: Contact, timezone: tzinfo) -> dict[str, str | int]:
+    """Every catalog value under its neutral name. Ecomail's documented date format is
+    YYYY-MM-DD: a time part would make the value a string the date-typed field might refuse,
+    and automations count in days anyway. A moment is dated by the shop's clock: 00:30 in
+    Prague is that day, not UTC's day before."""
+    values = loyalty_fields(contact, timezone)
+    expiry, changed = contact.next_expiration_date, contact.last_change_at
+    values["next_expiration_date"] = "" if expiry is None else expiry.isoformat()
+    values["last_change_date"] = (
+        "" if changed is None else shop_time(changed, timezone).date().isoformat()
+    )
+    return values
 
 
 # Per field, besides its key and value: quotes, colon and comma, and a typed value's
@@ -114,23 +85,67 @@ def custom_fields_size(fields: dict[str, Any]) -> int:
 _FIELD_OVERHEAD = 40
 
 
-def size_bound(fields: dict[str, Any]) -> int:
-    """At least ``custom_fields_size``, from the keys' and values' lengths alone (a character
-    takes at most 6 in JSON)."""
-    total = 2
-    for key, value in fields.items():
-        raw = value["value"] if isinstance(value, dict) else value
-        total += 6 * (len(key) + len(str(raw))) + _FIELD_OVERHEAD
-    return total
+class _Layout(NamedTuple):
+    """The catalog under one prefix: (name in the list, neutral name, type) per field, and
+    the part of the size bound that does not depend on the values."""
+
+    fields: tuple[tuple[str, str, str], ...]
+    fixed_bound: int
 
 
-def oversize(fields: dict[str, Any]) -> int | None:
-    """The fields' size when it is over Ecomail's limit, else None. Measured only when the
-    cheap bound says it might be: serializing every subscriber of an export to measure it
-    cost a third as much as encoding the whole body."""
-    if size_bound(fields) <= CUSTOM_FIELDS_MAX_CHARS:
+@functools.lru_cache(maxsize=64)
+def _layout(prefix: str) -> _Layout:
+    # Worked out once per prefix: for every subscriber of an export it cost more than the
+    # values. A character takes at most 6 in JSON (``\uXXXX``), hence the factor.
+    fields = tuple((field_name(prefix, spec), spec.name, spec.type) for spec in CATALOG)
+    fixed = 2 + sum(6 * len(name) + _FIELD_OVERHEAD for name, _, _ in fields)
+    return _Layout(fields, fixed)
+
+
+def plain_values(prefix: str, contact: Contact, timezone: tzinfo) -> dict[str, str | int]:
+    """Every field's value under its name in the list, as Ecomail should store it."""
+    values = _values(contact, timezone)
+    return {name: values[key] for name, key, _ in _layout(prefix).fields}
+
+
+class SubscriberFields(NamedTuple):
+    """A subscriber's ``custom_fields`` object and an upper bound of its size by Ecomail's
+    rule, gathered while it was built: measuring every subscriber of an export by
+    serializing it cost a third as much as encoding the whole body."""
+
+    fields: dict[str, Any]
+    size_bound: int
+
+
+def custom_fields(prefix: str, contact: Contact, timezone: tzinfo) -> SubscriberFields:
+    """The ``custom_fields`` object of one subscriber, typed where the type matters."""
+    layout = _layout(prefix)
+    values = _values(contact, timezone)
+    fields: dict[str, Any] = {}
+    characters = 0
+    for name, key, kind in layout.fields:
+        text = str(values[key])
+        characters += len(text)
+        if kind == STRING:
+            fields[name] = text
+        else:
+            # An empty date clears the field; sent typed so a first write makes it a date.
+            value = values[key]
+            fields[name] = {"value": None if value == "" else value, "type": kind}
+    return SubscriberFields(fields, layout.fixed_bound + 6 * characters)
+
+
+def custom_fields_size(fields: dict[str, Any]) -> int:
+    """How long the fields are by Ecomail's 5,000-character rule (measured as compact JSON)."""
+    return len(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
+
+
+def oversize(built: SubscriberFields) -> int | None:
+    """The fields' size when it is over Ecomail's limit, else None; measured only when the
+    bound says it might be."""
+    if built.size_bound <= CUSTOM_FIELDS_MAX_CHARS:
         return None
-    size = custom_fields_size(fields)
+    size = custom_fields_size(built.fields)
     return size if size > CUSTOM_FIELDS_MAX_CHARS else None
 
 

@@ -60,6 +60,7 @@ from pointbridge.delivery.worker import Backoff, RoundResult
 from pointbridge.plugins import PluginHost
 from pointbridge.services import Services
 from pointbridge.settings import Settings
+from pointbridge.storage.db import Database
 from pointbridge.storage.migrate import upgrade
 from pointbridge.storage.models import (
     Customer,
@@ -277,53 +278,67 @@ class Pointbridge:
     ) -> None:
         """Insert ``count`` customers (``customer{n}@example.com``) with ``points`` each, fast,
         without outbox rows: for export tests."""
-        now = datetime.now(UTC)
-        chunk = 5000
-        with self.services.db.transaction() as session:
-            for first in range(start, start + count, chunk):
-                numbers = range(first, min(first + chunk, start + count))
-                rows = [
-                    {
-                        "email": f"customer{n}@example.com",
-                        "first_name": f"First{n}",
-                        "last_name": f"Last{n}",
-                        "referral_code": f"SEED{n:08d}",
-                        "registered": True,
-                        "marketing_consent": marketing_consent,
-                        "balance": points,
-                        "missions": 0,
-                        "rewards": 0,
-                        "referrals": 0,
-                        "last_change_at": now,
-                        "last_change_points": points,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for n in numbers
-                ]
-                session.execute(Customer.__table__.insert(), rows)
-            if points:
-                session.execute(
-                    LedgerEntry.__table__.insert().from_select(
-                        ["customer_id", "points", "reason", "created_at"],
-                        select(
-                            Customer.id,
-                            literal(points, LedgerEntry.points.type),
-                            literal("import"),
-                            literal(now, LedgerEntry.created_at.type),
-                        )
-                        .where(Customer.referral_code.like("SEED%"))
-                        .where(~Customer.id.in_(select(LedgerEntry.customer_id))),
+        seed_customers(
+            self.services.db,
+            count,
+            points=points,
+            start=start,
+            marketing_consent=marketing_consent,
+        )
+
+
+def seed_customers(
+    db: Database, count: int, *, points: int = 10, start: int = 0, marketing_consent: bool = False
+) -> None:
+    """Insert ``count`` customers (``customer{n}@example.com``) with ``points`` each, fast,
+    without outbox rows: for export tests."""
+    now = datetime.now(UTC)
+    chunk = 5000
+    with db.transaction() as session:
+        for first in range(start, start + count, chunk):
+            numbers = range(first, min(first + chunk, start + count))
+            rows = [
+                {
+                    "email": f"customer{n}@example.com",
+                    "first_name": f"First{n}",
+                    "last_name": f"Last{n}",
+                    "referral_code": f"SEED{n:08d}",
+                    "registered": True,
+                    "marketing_consent": marketing_consent,
+                    "balance": points,
+                    "missions": 0,
+                    "rewards": 0,
+                    "referrals": 0,
+                    "last_change_at": now,
+                    "last_change_points": points,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in numbers
+            ]
+            session.execute(Customer.__table__.insert(), rows)
+        if points:
+            session.execute(
+                LedgerEntry.__table__.insert().from_select(
+                    ["customer_id", "points", "reason", "created_at"],
+                    select(
+                        Customer.id,
+                        literal(points, LedgerEntry.points.type),
+                        literal("import"),
+                        literal(now, LedgerEntry.created_at.type),
                     )
+                    .where(Customer.referral_code.like("SEED%"))
+                    .where(~Customer.id.in_(select(LedgerEntry.customer_id))),
                 )
-                session.execute(
-                    PointLot.__table__.insert().from_select(
-                        ["customer_id", "entry_id", "points", "remaining"],
-                        select(
-                            LedgerEntry.customer_id,
-                            LedgerEntry.id,
-                            LedgerEntry.points,
-                            LedgerEntry.points,
-                        ).where(~LedgerEntry.id.in_(select(PointLot.entry_id))),
-                    )
+            )
+            session.execute(
+                PointLot.__table__.insert().from_select(
+                    ["customer_id", "entry_id", "points", "remaining"],
+                    select(
+                        LedgerEntry.customer_id,
+                        LedgerEntry.id,
+                        LedgerEntry.points,
+                        LedgerEntry.points,
+                    ).where(~LedgerEntry.id.in_(select(PointLot.entry_id))),
                 )
+            )

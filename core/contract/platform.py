@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from enum import StrEnum
@@ -162,6 +162,10 @@ def no_written_lists(integration: Integration) -> Collection[str]:
     return ()
 
 
+def no_webhook_bodies(list_ids: Sequence[str]) -> Sequence[tuple[str, str]]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Platform:
     """A plugin's declaration of one email platform it connects to.
@@ -204,6 +208,10 @@ class Platform:
         on "change in list" fires for them too): the host then refuses a points reward on
         those lists and ignores subscriptions to them, or pointbridge's first export would
         credit every customer.
+    :param webhook_bodies: for a platform whose webhook the admin builds by hand (SmartEmailing's
+        automation action), what to paste beside the URL and secret for the lists that carry a
+        points reward (none yet: an empty sequence), as ``(what it is, exact text)`` pairs; the
+        admin console shows each with a copy button
     """
 
     name: str
@@ -220,6 +228,7 @@ class Platform:
     export_after_install: bool = True
     target_settings: Collection[str] = ()
     written_lists: Callable[[Integration], Collection[str]] = no_written_lists
+    webhook_bodies: Callable[[Sequence[str]], Sequence[tuple[str, str]]] = no_webhook_bodies
 
     def secret_settings(self) -> set[str]:
         return {

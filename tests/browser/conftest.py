@@ -4,7 +4,10 @@ app served by waitress on a loopback port against the ``database_url`` fixture's
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from pointbridge.access.users import create_user
+from pointbridge.delivery.background import start_background
 from pointbridge.services import Services
 from pointbridge.testing.served import served
 
@@ -20,7 +24,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery staple"
 
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
 LogIn = Callable[..., None]
+Shoot = Callable[[str], None]
+Eventually = Callable[..., None]
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +57,54 @@ def console(app: Flask, services: Services) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Browser, console: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=console)
+    # The copy buttons write to the clipboard; the tests read it back.
+    context = browser.new_context(
+        base_url=console, permissions=["clipboard-read", "clipboard-write"]
+    )
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture
+def shoot(page: Page, request: pytest.FixtureRequest) -> Shoot:
+    """Save the page as it looks now under SCREENSHOTS (CI keeps the folder as an artifact)."""
+
+    def save(what: str) -> None:
+        name = re.sub(r"[^\w.-]+", "-", f"{request.node.name}-{what}")
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+    return save
+
+
+@pytest.fixture
+def start_worker(services: Services) -> Iterator[Callable[[], None]]:
+    """Starts the delivery worker that ``pointbridge run`` runs beside the app, when the test
+    is ready for it; stopped at the end."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def start() -> None:
+        threads.extend(start_background(services, stop, idle=0.05))
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def _eventually(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """Waits for the worker's effect on a fake platform (pages have Playwright's waiting)."""
+    return _eventually
 
 
 @pytest.fixture

@@ -21,9 +21,11 @@ from flask import (
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 from pointbridge.access.users import get_admin
 from pointbridge.storage.secrets import load_key
+from pointbridge.web.admin import exports, integrations  # noqa: F401 - their routes join bp
 from pointbridge.web.admin.views import bp
 from pointbridge.web.services import services
 
@@ -102,6 +104,12 @@ def _csrf_refused(error: CSRFError) -> tuple[str, int]:
     return render_template(
         "admin/error.html", message=f"{error.description} Reload the page and try again."
     ), 400
+
+
+@bp.errorhandler(HTTPException)
+def _refused(error: HTTPException) -> tuple[str, int]:
+    # The console's refusals are pages, where the API's are JSON.
+    return render_template("admin/error.html", message=error.description), error.code or 500
 
 
 @bp.after_request

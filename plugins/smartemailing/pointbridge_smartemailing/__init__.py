@@ -27,7 +27,7 @@ from pointbridge.kit.http import ApiClient
 from pointbridge_smartemailing import client
 from pointbridge_smartemailing.client import DEFAULT_API_URL, MAX_EVENTS, MAX_IMPORT
 from pointbridge_smartemailing.mapping import import_item, trigger_item, wanted_fields
-from pointbridge_smartemailing.webhooks import handle_webhook
+from pointbridge_smartemailing.webhooks import handle_webhook, webhook_bodies
 
 
 class SmartEmailingSettings(Schema):
@@ -66,6 +66,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
             # fires for pointbridge's own imports as well, so it must not carry a reward.
             written_lists=setting_fields.written_list("contact_list_id"),
             target_settings=("api_url", "username", "contact_list_id"),
+            webhook_bodies=webhook_bodies,
             description="SmartEmailing: loyalty custom fields, custom events for automations, "
             "list subscription webhooks.",
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pointbridge import Integration, ListSubscription, WebhookRejected, WebhookRequest, hookimpl
@@ -32,6 +33,19 @@ def paste_body(event_name: str, list_id: str) -> str:
     """The exact body the Webhook action should send."""
     body = {"eventName": event_name, "data": {"email": EMAIL_MERGE_TAG, "listId": list_id}}
     return json.dumps(body, ensure_ascii=False)
+
+
+def webhook_bodies(list_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """The bodies of the two automations' Webhook actions (joining, leaving) for each rewarded
+    list; while no list carries a reward, list 1's, for the admin to change."""
+    lists = [(list_id, f"list {list_id}") for list_id in list_ids] or [
+        ("1", "the list (put your list's ID for 1)")
+    ]
+    return [
+        (f"Body for contacts {what} {named}", paste_body(event, list_id))
+        for list_id, named in lists
+        for event, what in (("subscribed", "joining"), ("unsubscribed", "leaving"))
+    ]
 
 
 def _hint(integration: Integration, text: str) -> str:

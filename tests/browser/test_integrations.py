@@ -1,0 +1,223 @@
+"""The console's integration pages in a real Chromium, against the platforms' fakes: adding
+SmartEmailing with a wrong key then the right one, copying its webhook, Ecomail's list picked
+from the account, the expiry notice choice, an export's progress, a dead letter replayed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+from pointbridge_ecomail.fake import SERVER_OPTIONS as ECOMAIL_OPTIONS
+from pointbridge_ecomail.fake import FakeEcomail
+from pointbridge_ecomail.fake import create_app as ecomail_app
+from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, create_app
+
+from pointbridge.delivery.admin import outbox_status
+from pointbridge.services import Services
+from pointbridge.storage.models import IntegrationStatus
+from pointbridge.testing import FakeServer
+from pointbridge.testing.e2e import seed_customers
+
+EXPORTED = 3000
+LogIn = Callable[..., None]
+Shoot = Callable[[str], None]
+Eventually = Callable[..., None]
+
+
+@pytest.fixture
+def smartemailing() -> Iterator[tuple[FakeSmartEmailing, FakeServer]]:
+    fake = FakeSmartEmailing()
+    with FakeServer(create_app(fake), **SERVER_OPTIONS) as server:
+        yield fake, server
+
+
+def _installed(services: Services, fake: FakeSmartEmailing, server: FakeServer) -> None:
+    """A SmartEmailing integration installed from the command line's services: no export."""
+    settings = {"api_url": server.url, "username": fake.username, "api_key": fake.api_key}
+    with services.db.transaction() as session:
+        services.integrations.add(session, "newsletter", "smartemailing", settings)
+    services.integrations.install(services.db, "newsletter")
+
+
+def copy(page: Page, button: str) -> str:
+    """Press a copy button (the first of that name) and read what it put on the clipboard."""
+    pressed = page.get_by_role("button", name=button).first
+    pressed.click()
+    expect(pressed).to_have_attribute("data-copied", "true")
+    return str(page.evaluate("navigator.clipboard.readText()"))
+
+
+def _status(services: Services) -> str:
+    with services.db.read() as session:
+        return str(services.integrations.get(session, "newsletter").status)
+
+
+def test_smartemailing_refuses_a_wrong_key_then_activates_and_its_webhook_is_copied(
+    page: Page,
+    log_in: LogIn,
+    shoot: Shoot,
+    console: str,
+    services: Services,
+    smartemailing: tuple[FakeSmartEmailing, FakeServer],
+) -> None:
+    fake, server = smartemailing
+    with services.db.transaction() as session:
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
+    log_in()
+    page.get_by_role("link", name="Add an integration").click()
+    shoot("platforms")
+    page.get_by_role("link", name="SmartEmailing").click()
+    page.get_by_label("Name", exact=True).fill("newsletter")
+    page.get_by_label("Username").fill(fake.username)
+    page.get_by_label("API key").fill("not-the-key")
+    page.get_by_label("API URL").fill(server.url)
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "SmartEmailing refused the login e-mail and API key: check the e-mail"
+    )
+    shoot("wrong-key")
+    assert _status(services) != IntegrationStatus.ACTIVE
+    assert not fake.customfields
+    # The key typed is never sent back: the saved one is kept unless another is typed.
+    expect(page.get_by_label("API key")).to_have_value("")
+    assert "not-the-key" not in page.content()
+
+    page.get_by_label("API key").fill(fake.api_key)
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("status").first).to_have_text(
+        re.compile(r"^Activated\. \d+ custom fields created, 0 reused\.")
+    )
+    expect(page.locator("[data-state]")).to_have_text("active")
+    created = page.get_by_role("status").first.inner_text().split()[1]
+    assert int(created) == len(fake.customfields) > 0
+
+    page.get_by_label("List ID 1").fill("7")
+    page.get_by_label("Points 1").fill("50")
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("status").first).to_have_text("Saved.")
+    body = page.locator("pre.paste").first
+    expect(body).to_have_text(
+        '{"eventName": "subscribed", "data": {"email": "{{ df_emailaddress }}", "listId": "7"}}'
+    )
+    shoot("active")
+    url = copy(page, "Copy webhook URL")
+    secret = copy(page, "Copy webhook secret")
+    # Shown redacted: neither the URL's token nor the secret is in the page.
+    assert url.rsplit("/", 1)[1] not in page.content() and secret not in page.content()
+    pasted = copy(page, "Copy body")
+
+    # What SmartEmailing's automation would send, from what was copied: 50 points.
+    sent = requests.post(
+        url.replace(services.settings.public_url, console),
+        data=pasted.replace("{{ df_emailaddress }}", "jana@example.com"),
+        headers={"X-Secret-Key": secret, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert sent.status_code == 200, sent.text
+    with services.db.read() as session:
+        assert services.loyalty.find(session, "jana@example.com").balance == 50
+
+
+def test_ecomail_asks_for_its_list_from_the_account_and_activates(
+    page: Page, log_in: LogIn, shoot: Shoot, services: Services
+) -> None:
+    fake = FakeEcomail()
+    fake.add_list("Customers", 1)
+    fake.add_list("Newsletter", 2)
+    with FakeServer(ecomail_app(fake), **ECOMAIL_OPTIONS) as server:
+        log_in()
+        page.goto("/admin/integrations/new?platform=ecomail")
+        page.get_by_label("Name", exact=True).fill("shop")
+        page.get_by_label("API key").fill(fake.api_key)
+        page.get_by_label("API URL").fill(server.url)
+        page.get_by_label("Notify Ecomail").check()
+        page.get_by_label("Days before expiry").fill("7")
+        page.get_by_role("button", name="Save and activate").click()
+        expect(page.get_by_role("alert")).to_contain_text("Choose the Ecomail list to sync to.")
+        picker = page.get_by_label("List ID", exact=True)
+        expect(picker.locator("option")).to_have_text(
+            ["Choose…", "Customers (1)", "Newsletter (2)"]
+        )
+        shoot("pick-list")
+        picker.select_option(label="Customers (1)")
+        page.get_by_role("button", name="Save and activate").click()
+        expect(page.get_by_role("status").first).to_contain_text("Activated.")
+        expect(page.locator("[data-state]")).to_have_text("active")
+        shoot("active")
+        # Its install took stock of the list picked (Ecomail creates fields at the first sync).
+        assert server.requests_to("GET", "/lists/1") and not server.requests_to("GET", "/lists/2")
+    with services.db.read() as session:
+        row = services.integrations.get(session, "shop")
+        assert (row.settings["list_id"], row.expiry_notice_days) == ("1", 7)
+
+
+def test_the_expiry_notice_is_off_where_the_platform_has_no_events(
+    page: Page, log_in: LogIn
+) -> None:
+    log_in()
+    page.goto("/admin/integrations/new?platform=dotmailer")
+    expect(page.get_by_label("Notify Dotdigital")).to_be_disabled()
+    expect(page.get_by_label("Do not send")).to_be_checked()
+    expect(page.locator("fieldset.expiry")).to_contain_text("has no events")
+
+
+def test_an_export_is_cancelled_then_run_to_100_percent(
+    page: Page,
+    log_in: LogIn,
+    shoot: Shoot,
+    services: Services,
+    start_worker: Callable[[], None],
+    smartemailing: tuple[FakeSmartEmailing, FakeServer],
+) -> None:
+    _installed(services, *smartemailing)
+    seed_customers(services.db, EXPORTED)
+    log_in()
+    page.get_by_role("link", name="newsletter").click()
+    page.get_by_role("link", name="Export all customers").click()
+    page.get_by_role("button", name="Export all customers").click()
+    expect(page.locator('[data-field="status"]')).to_have_text("queued")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status").first).to_have_text("Export cancelled.")
+    expect(page.locator('[data-field="status"]')).to_have_text("cancelled")
+
+    start_worker()
+    page.get_by_role("button", name="Export all customers").click()
+    expect(page.locator('[data-field="percent"]')).to_have_text("100 %", timeout=60_000)
+    expect(page.locator('[data-field="status"]')).to_have_text("finished")
+    expect(page.locator('[data-field="rows"]')).to_have_text(f"{EXPORTED} of {EXPORTED}")
+    expect(page.locator('[data-field="rate"]')).to_have_text(re.compile(r"^\d+ a second$"))
+    shoot("finished")
+    assert len(smartemailing[0].contacts) == EXPORTED
+
+
+def test_a_delivery_the_platform_failed_is_a_dead_letter_until_replayed(
+    page: Page,
+    log_in: LogIn,
+    shoot: Shoot,
+    services: Services,
+    start_worker: Callable[[], None],
+    eventually: Eventually,
+    smartemailing: tuple[FakeSmartEmailing, FakeServer],
+) -> None:
+    fake, server = smartemailing
+    _installed(services, fake, server)
+    services.settings.max_attempts = 1  # the first failure is the last
+    server.fail_next(1, "500")
+    with services.db.transaction() as session:
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
+    start_worker()
+    eventually(lambda: outbox_status(services.db)[0].dead == 1, "the dead letter")
+    log_in()
+    expect(page.locator("tr[data-integration=newsletter] td.dead")).to_have_text("1")
+    shoot("dashboard")
+    page.locator("tr[data-integration=newsletter] td.dead a").click()
+    letter = page.locator("tr[data-dead-letter]")
+    expect(letter.locator("td.last-error")).to_contain_text("500")
+    shoot("dead-letter")
+    letter.get_by_role("button", name="Replay").click()
+    expect(page.get_by_role("status").first).to_have_text("1 dead letter queued again.")
+    eventually(lambda: "jana@example.com" in fake.contacts, "the replayed contact")
+    assert fake.field_values("jana@example.com")["ellity_credit"] == "0"

@@ -1,0 +1,172 @@
+"""The console's integration pages: add one, edit it, activate it (the install, with the
+platform's own words when it refuses), pick the list the platform offers, and the webhook URL
+and secret to copy. Built on the services the CLI and the management API use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
+from pointbridge.contract.platform import Capability, Platform
+from pointbridge.delivery.exports import activate
+from pointbridge.integrations import IntegrationError, IntegrationNotFound
+from pointbridge.plugins import UnknownPlatform
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus
+from pointbridge.storage.secrets import redact
+from pointbridge.web.admin.forms import changed_values, reward_rows, setting_fields
+from pointbridge.web.admin.views import bp
+from pointbridge.web.api.integrations import SERVER_FILE_PLATFORMS
+from pointbridge.web.services import services
+
+
+def _platforms() -> list[Platform]:
+    # A platform that writes files on the server is set up on the server, as over the API.
+    host = services().host
+    return [
+        host.platform(name) for name in sorted(host.platforms) if name not in SERVER_FILE_PLATFORMS
+    ]
+
+
+def _platform(name: str) -> Platform:
+    if name in SERVER_FILE_PLATFORMS:
+        abort(403, description=f"A {name} integration is set up with `pointbridge integrations`.")
+    try:
+        return services().host.platform(name)
+    except UnknownPlatform as exc:
+        abort(404, description=str(exc))
+
+
+def _page(
+    platform: Platform,
+    row: IntegrationRow | None,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    choice: ChoiceRequired | None = None,
+    posted: bool = False,
+) -> tuple[str, int]:
+    """The form, new (``row`` None) or saved; ``posted`` shows the refused form as typed."""
+    form = request.form if posted else None
+    svc = services()
+    webhook = None
+    if row is not None and platform.supports(Capability.WEBHOOKS):
+        webhook = {
+            "url": svc.integrations.webhook_url(row, reveal=False),
+            "secret": redact(svc.integrations.webhook_secret(row)),
+            "bodies": platform.webhook_bodies(sorted(row.list_rewards or {})),
+        }
+    notice_days = form.get("expiry_notice_days", "") if form else None
+    if notice_days is None:
+        notice_days = str(row.expiry_notice_days) if row and row.expiry_notice_days else ""
+    notify = form.get("expiry_notice") == "notify" if form else bool(notice_days)
+    page = render_template(
+        "admin/integration.html",
+        platform=platform,
+        row=row,
+        name=form.get("name", "") if form else "",
+        fields=setting_fields(platform, row, form),
+        field_prefix=form.get("field_prefix") if form else (row.field_prefix if row else ""),
+        notify=notify,
+        notice_days=notice_days,
+        events=platform.supports(Capability.EVENTS),
+        rewards=reward_rows(row, form) if platform.supports(Capability.WEBHOOKS) else None,
+        webhook=webhook,
+        error=error,
+        choice=choice,
+    )
+    return page, status
+
+
+def _saved(name: str) -> tuple[Platform, IntegrationRow]:
+    svc = services()
+    with svc.db.read() as session:
+        try:
+            row = svc.integrations.get(session, name)
+        except IntegrationNotFound as exc:
+            abort(404, description=str(exc))
+        session.expunge(row)
+    return _platform(row.platform), row
+
+
+def _activate(name: str) -> Response | tuple[str, int]:
+    """Install it: the result on the integration's page, or the page again with what the
+    platform said (nothing is active until an install succeeds)."""
+    svc = services()
+    try:
+        done = activate(svc.db, svc.integrations, name)
+    except ChoiceRequired as exc:
+        return _page(*_saved(name), status=409, choice=exc)
+    except ConfigurationError as exc:
+        return _page(*_saved(name), status=422, error=str(exc))
+    except DeliveryError as exc:
+        message = f"The platform did not answer as expected: {exc}. Try again in a while."
+        return _page(*_saved(name), status=502, error=message)
+    svc.outbox.wake()
+    flash(f"Activated. {done.result.message}".strip())
+    if done.initial_sync is not None:
+        flash(f"Every customer is being sent to it ({done.initial_sync}): see Export.")
+    return redirect(url_for("admin.integration", name=name))
+
+
+@bp.route("/integrations/new", methods=["GET"])
+def new_integration() -> Any:
+    chosen = request.args.get("platform")
+    if not chosen:
+        return render_template("admin/platforms.html", platforms=_platforms())
+    return _page(_platform(chosen), None)
+
+
+@bp.route("/integrations/new", methods=["POST"])
+def add_integration() -> Any:
+    platform = _platform(request.args.get("platform", ""))
+    name = request.form.get("name", "").strip()
+    problem = None
+    if not name or "/" in name or name.isdigit():
+        problem = "Name it: letters, not only digits, no '/' (it is part of URLs)."
+    else:
+        svc = services()
+        try:
+            with svc.db.transaction() as session:
+                svc.integrations.add(
+                    session, name, platform.name, changed_values(platform, None, request.form)
+                )
+        except IntegrationError as exc:
+            problem = str(exc)
+    if problem:
+        return _page(platform, None, status=422, error=problem, posted=True)
+    return _activate(name)
+
+
+@bp.route("/integrations/<name>", methods=["GET"])
+def integration(name: str) -> Any:
+    return _page(*_saved(name))
+
+
+@bp.route("/integrations/<name>", methods=["POST"])
+def edit_integration(name: str) -> Any:
+    platform, row = _saved(name)
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            saved = svc.integrations.get(session, name)
+            changed = svc.integrations.update(saved, changed_values(platform, saved, request.form))
+    except IntegrationError as exc:
+        return _page(platform, row, status=422, error=str(exc), posted=True)
+    if row.status != IntegrationStatus.ACTIVE or svc.integrations.needs_install(changed):
+        return _activate(name)
+    flash("Saved." if changed else "Nothing changed.")
+    return redirect(url_for("admin.integration", name=name))
+
+
+@bp.route("/integrations/<name>/webhook", methods=["GET"])
+def webhook(name: str) -> Response:
+    """The whole webhook URL and secret, for the copy buttons only: the page shows them
+    redacted, so neither a screenshot nor the page's HTML holds them."""
+    _, row = _saved(name)
+    svc = services()
+    return jsonify(
+        url=svc.integrations.webhook_url(row), secret=svc.integrations.webhook_secret(row)
+    )

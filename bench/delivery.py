@@ -213,6 +213,9 @@ def latency_run(
         "drained_after_s": None if drained is None else round(drained, 1),
         "dead_letters": dead,
         "throttled_429": after["throttled"] - before["throttled"],
+        "requests_per_change": round(
+            (after["requests"] - before["requests"]) / max(1, len(load.changes)), 3
+        ),
         "ceiling_per_second": round(bound.changes_per_second, 1),
         "formula": bound.formula,
     }
@@ -239,7 +242,8 @@ def latency_line(platform: str, f: dict[str, Any]) -> str:
     ]
     flags = "".join(f"; **{p}**" for p in problems if p)
     return (
-        f"{text}; {f['throttled_429']} x 429{flags}\n"
+        f"{text}; {f['requests_per_change']} requests a change, {f['throttled_429']} x 429"
+        f"{flags}\n"
         f"    ceiling {f['ceiling_per_second']:,}/s: {f['formula']}"
     )
 

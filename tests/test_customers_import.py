@@ -16,7 +16,8 @@ from marshmallow import missing
 from sqlalchemy import func, select
 
 from pointbridge.loyalty.audit import AuditReport, audit_balances
-from pointbridge.loyalty.customer_import import COLUMNS, CustomerLoader
+from pointbridge.loyalty.import_rows import COLUMNS
+from pointbridge.loyalty.import_writer import CustomerWriter
 from pointbridge.loyalty.schema import CustomerImport
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage
@@ -307,7 +308,7 @@ def test_an_interrupted_import_resumes_after_the_last_committed_batch(
 ) -> None:
     lines = [f"c{n}@example.com,{n}" for n in range(1, 11)]
     source = _write(tmp_path, "email,points\n" + "\n".join(lines) + "\n")
-    write = CustomerLoader._write
+    write = CustomerWriter._write
     calls = []
 
     def crash_on_third_batch(self, session, latest, result) -> None:
@@ -316,11 +317,11 @@ def test_an_interrupted_import_resumes_after_the_last_committed_batch(
             raise RuntimeError("power cut")
         write(self, session, latest, result)
 
-    monkeypatch.setattr(CustomerLoader, "_write", crash_on_third_batch)
+    monkeypatch.setattr(CustomerWriter, "_write", crash_on_third_batch)
     crashed = _import(app, source, "--batch-size", "3")
     assert isinstance(crashed.exception, RuntimeError)
     assert _count(services, Customer) == 6
-    monkeypatch.setattr(CustomerLoader, "_write", write)
+    monkeypatch.setattr(CustomerWriter, "_write", write)
 
     resumed = _import(app, source, "--batch-size", "3", "--resume")
     assert resumed.exit_code == 0, resumed.output
@@ -365,9 +366,9 @@ def test_a_customer_the_api_creates_during_the_import_is_merged_not_overwritten(
     if not services.db.is_postgres:
         pytest.skip("SQLite runs one writer at a time: an API create cannot land mid-batch")
     source = _write(tmp_path, "email,first_name\njana@example.com,Jana\n")
-    read_existing = CustomerLoader._existing
+    read_existing = CustomerWriter._existing
 
-    def api_creates_meanwhile(self: CustomerLoader, connection, emails):
+    def api_creates_meanwhile(self: CustomerWriter, connection, emails):
         found = read_existing(self, connection, emails)
         if not found and _count(services, Customer) == 0:
             # A shop system creates her, registered with a PIN, between the read and the write.
@@ -377,7 +378,7 @@ def test_a_customer_the_api_creates_during_the_import_is_merged_not_overwritten(
                 )
         return found
 
-    monkeypatch.setattr(CustomerLoader, "_existing", api_creates_meanwhile)
+    monkeypatch.setattr(CustomerWriter, "_existing", api_creates_meanwhile)
     result = _import(app, source)
 
     assert result.exit_code == 0, result.output

@@ -26,6 +26,9 @@ IMPORT_REFERENCE = "import"
 EXPIRATION_REFERENCE_PREFIX = "expiration:"
 EXPIRATION_REASON = "expiration"
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+REFERRAL_LENGTH = 10
+_REFERRAL_LETTERS = bytes(ord(REFERRAL_ALPHABET[b % 32]) for b in range(256))
+assert len(REFERRAL_ALPHABET) == 32  # for _REFERRAL_LETTERS to be uniform
 PROFILE_FIELDS = (
     "email",
     "external_id",
@@ -94,7 +97,15 @@ def generate_pin() -> str:
 
 
 def referral_code() -> str:
-    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(10))
+    return referral_codes(1)[0]
+
+
+def referral_codes(count: int) -> list[str]:
+    """``count`` new referral codes, from one call for random bytes (an import makes a million:
+    a call a letter was a tenth of its time). A byte's low 5 bits pick one of the 32 letters,
+    uniformly, as ``secrets.choice`` would."""
+    letters = secrets.token_bytes(REFERRAL_LENGTH * count).translate(_REFERRAL_LETTERS).decode()
+    return [letters[i : i + REFERRAL_LENGTH] for i in range(0, len(letters), REFERRAL_LENGTH)]
 
 
 def check_transaction(

@@ -7,7 +7,8 @@ query. Here the ids travel as one value: a JSON array that SQLite unpacks with
 Both databases still look each id up in the column's index.
 
 ``insert_rows``: many rows into a table at the driver's speed (executemany of plain tuples, or
-COPY on PostgreSQL), for the writes that go by the thousand (an import, a batch of outbox rows).
+COPY on PostgreSQL), for the writes that go by the thousand (an import, a batch of outbox rows);
+``reserve_ids``: the ids such rows will have, before they are written.
 """
 
 from __future__ import annotations
@@ -107,28 +108,27 @@ def insert_rows(
     *,
     constants: Mapping[str, Any] | None = None,
     unless_exists: str | None = None,
-) -> None:
+) -> int:
     """Insert ``rows`` (tuples in the order of ``columns``) into ``table``, each with the
     ``constants`` (column -> one value for every row); with ``unless_exists`` (a unique
-    column), a row whose value is there already is left out.
+    column), a row whose value is there already is left out. Returns the rows inserted.
 
     PostgreSQL takes them by COPY (into a temporary table first when some may be left out):
     a statement a row, even pipelined, was most of an import's time there."""
     if not rows:
-        return
+        return 0
     fixed = dict(constants or {})
     names = ", ".join((*columns, *fixed))
     if connection.dialect.name != "postgresql":
         conflict = f" ON CONFLICT ({unless_exists}) DO NOTHING" if unless_exists else ""
         markers = ", ".join(["{}"] * (len(columns) + len(fixed)))
-        executemany(
+        return executemany(
             connection,
             f"INSERT INTO {table.name} ({names}) VALUES ({markers}){conflict}",
             [table.c[c] for c in columns],
             rows,
             constants=[(table.c[c], value) for c, value in fixed.items()],
         )
-        return
     target = f"import_{table.name}" if unless_exists else table.name
     if unless_exists:
         connection.exec_driver_sql(
@@ -142,11 +142,12 @@ def insert_rows(
     with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row + tail)
-    if unless_exists:
-        connection.exec_driver_sql(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target} "
-            f"ON CONFLICT ({unless_exists}) DO NOTHING"
-        )
+    if not unless_exists:
+        return len(rows)
+    return connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target} "
+        f"ON CONFLICT ({unless_exists}) DO NOTHING"
+    ).rowcount
 
 
 def executemany(
@@ -156,21 +157,40 @@ def executemany(
     rows: list[tuple[Any, ...]],
     *,
     constants: Sequence[tuple[Column[Any], Any]] = (),
-) -> None:
+) -> int:
     """``sql`` (its parameters written ``{}``, one per column of ``columns`` and then one per
     column of ``constants``) for each of ``rows``, by the driver's executemany: SQLAlchemy's
     own spent more on each row's parameters than the database on the row (and on PostgreSQL
     rewrote each page of rows into one long statement for psycopg to parse). Each value still
     goes through its column type's bind processor, so a date is stored as SQLAlchemy stores
-    it."""
+    it. Returns the rows the statements changed."""
     if not rows:
-        return
+        return 0
     rows = _bound(connection, columns, rows)
     tail = _bound_constants(connection, constants)
     if tail:
         rows = [row + tail for row in rows]
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(sql.format(*[marker] * (len(columns) + len(tail))), rows)
+    sql = sql.format(*[marker] * (len(columns) + len(tail)))
+    return connection.exec_driver_sql(sql, rows).rowcount
+
+
+def reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
+    """``count`` ids for new rows of ``table`` (its primary key ``id``), for the caller to
+    insert them with: rows that refer to them (an opening balance's ledger entry and lot) can
+    be written at once, and nothing is read back. PostgreSQL draws them from the table's
+    sequence; on SQLite they follow the largest id, which nobody else can take before the
+    caller commits, since a write transaction holds the database's one write lock from its
+    BEGIN IMMEDIATE (``storage.db``)."""
+    if connection.dialect.name == "postgresql":
+        drawn = connection.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+            "FROM generate_series(1, %(count)s)",
+            {"count": count},
+        )
+        return list(drawn.scalars())
+    last = connection.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar() or 0
+    return list(range(last + 1, last + 1 + count))
 
 
 def _bound_constants(

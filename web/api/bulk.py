@@ -3,7 +3,7 @@
 The body is read as it arrives, one customer at a time (NDJSON lines, or the items of a JSON
 array), so memory does not grow with it beyond the checked values; each customer is judged by
 the CSV import's schema, and the valid ones are written in one transaction by the import's
-loader: an unchanged customer writes nothing, and events only with ``?events=true``.
+writer: an unchanged customer writes nothing, and events only with ``?events=true``.
 """
 
 from __future__ import annotations
@@ -19,16 +19,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from pointbridge import untrusted_json
-from pointbridge.loyalty.customer_import import (
-    BatchRefused,
-    CustomerLoader,
-    ImportResult,
-    Outcome,
-    Row,
-    RowError,
-    SeenOnce,
-    judge,
-)
+from pointbridge.loyalty.import_rows import Row, RowError, SeenOnce, judge
+from pointbridge.loyalty.import_writer import BatchRefused, CustomerWriter, ImportResult, Outcome
 from pointbridge.loyalty.schema import CustomerImport
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.services import services
@@ -112,10 +104,10 @@ def post_bulk(query: dict[str, Any]) -> dict[str, Any]:
         abort(415, description=f"Send application/json (an array) or {NDJSON}.")
     rows = _judged(items)
     svc = services()
-    loader = CustomerLoader(svc.db, svc.loyalty, events=query["events"])
+    writer = CustomerWriter(svc.db, svc.loyalty, events=query["events"])
     valid = [row for row in rows if row.values is not None]
     try:
-        outcomes = loader.write(valid, ImportResult()) if valid else {}
+        outcomes = writer.write(valid, ImportResult()) if valid else {}
     except BatchRefused as exc:
         abort(409, description=f"Nothing written: {exc.message}. Send the request again.")
     results = [_result(row, outcomes) for row in rows]

@@ -19,11 +19,10 @@ from pointbridge.loyalty.customer_import import (
     CheckedRows,
     CheckResult,
     CustomerLoader,
-    ImportRefused,
-    ImportResult,
-    RowError,
     check_file,
 )
+from pointbridge.loyalty.import_rows import ImportRefused, RowError
+from pointbridge.loyalty.import_writer import ImportResult
 from pointbridge.storage.db import Database
 from pointbridge.storage.files import open_private
 from pointbridge.web.services import services

@@ -71,7 +71,8 @@ def shoot(page: Page, request: pytest.FixtureRequest) -> Shoot:
     """Save the page as it looks now under SCREENSHOTS (CI keeps the folder as an artifact)."""
 
     def save(what: str) -> None:
-        name = re.sub(r"[^\w.-]+", "-", f"{request.node.name}-{what}")
+        test = re.sub(r"[^\w.]+", "-", request.node.name).strip("-")
+        name = f"{test}-{what}"
         page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
     return save

@@ -1,5 +1,6 @@
 """The admin console in a real Chromium: log-in and its lockout, the dashboard, replaying a
-dead letter, a customer's balance, CSRF, and pages that need a log-in."""
+dead letter, a customer's balance, CSRF, and pages that need a log-in. Each page's screenshot
+is saved under tests/browser/screenshots/."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from pointbridge.services import Services
-from pointbridge.storage.models import OutboxMessage, OutboxStatus
+from pointbridge.storage.models import IntegrationRow, OutboxMessage, OutboxStatus
 
 LogIn = Callable[..., None]
+Shoot = Callable[[str], None]
 
 
 def _dead_letter(services: Services, tmp_path: Path) -> None:
@@ -32,11 +34,19 @@ def _dead_letter(services: Services, tmp_path: Path) -> None:
         )
 
 
-def test_pages_need_a_log_in(page: Page) -> None:
-    for path in ("/admin/", "/admin/deliveries", "/admin/customers?email=a@example.com"):
+def test_pages_need_a_log_in(page: Page, shoot: Shoot) -> None:
+    for path in (
+        "/admin/",
+        "/admin/deliveries",
+        "/admin/customers?email=a@example.com",
+        "/admin/integrations/new?platform=smartemailing",
+        "/admin/integrations/newsletter/webhook",
+        "/admin/integrations/newsletter/export",
+    ):
         page.goto(path)
         expect(page).to_have_url(re.compile(r"/admin/login\?next="))
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    shoot("login")
 
 
 def test_a_log_in_leads_back_to_the_page_asked_for(page: Page, log_in: LogIn) -> None:
@@ -67,7 +77,7 @@ def test_a_wrong_password_is_refused_and_five_lock_the_account(page: Page, log_i
 
 
 def test_the_dashboard_shows_an_integration_and_its_dead_count(
-    page: Page, log_in: LogIn, services: Services, tmp_path: Path
+    page: Page, log_in: LogIn, shoot: Shoot, services: Services, tmp_path: Path
 ) -> None:
     _dead_letter(services, tmp_path)
     log_in()
@@ -75,10 +85,11 @@ def test_the_dashboard_shows_an_integration_and_its_dead_count(
     expect(row.locator("td").nth(1)).to_have_text("jsonl")
     expect(row.locator("td.dead")).to_have_text("1")
     expect(row.locator("td.last-delivery")).to_have_text("never")
+    shoot("dashboard")
 
 
 def test_a_replayed_dead_letter_leaves_the_list(
-    page: Page, log_in: LogIn, services: Services, tmp_path: Path
+    page: Page, log_in: LogIn, shoot: Shoot, services: Services, tmp_path: Path
 ) -> None:
     _dead_letter(services, tmp_path)
     log_in()
@@ -86,6 +97,7 @@ def test_a_replayed_dead_letter_leaves_the_list(
     letter = page.locator("tr[data-dead-letter]")
     expect(letter).to_have_count(1)
     expect(letter.locator("td.last-error")).to_have_text("The platform refused the e-mail.")
+    shoot("deliveries")
     letter.get_by_role("button", name="Replay").click()
     expect(page.get_by_role("status").first).to_have_text("1 dead letter queued again.")
     expect(page.locator("tr[data-dead-letter]")).to_have_count(0)
@@ -95,7 +107,7 @@ def test_a_replayed_dead_letter_leaves_the_list(
 
 
 def test_a_customer_search_shows_the_balance_lots_and_ledger(
-    page: Page, log_in: LogIn, services: Services
+    page: Page, log_in: LogIn, shoot: Shoot, services: Services
 ) -> None:
     with services.db.transaction() as session:
         customer = services.loyalty.create_customer(session, {"email": "jana@example.com"})
@@ -111,6 +123,7 @@ def test_a_customer_search_shows_the_balance_lots_and_ledger(
         [re.compile(r"UTC$"), "+120", "order", "order-1001"]
     )
     expect(page.locator("table.lots tbody tr")).to_have_count(1)
+    shoot("customer")
     page.get_by_label("E-mail").fill("nobody@example.com")
     page.get_by_role("button", name="Find").click()
     expect(page.get_by_role("alert")).to_have_text("No customer with e-mail nobody@example.com.")
@@ -132,3 +145,13 @@ def test_a_post_without_the_csrf_token_is_refused(
     expect(page.locator("tr[data-dead-letter]")).to_have_count(1)
     # Without the browser's session either, the refusal is the same.
     assert requests.post(f"{console}/admin/deliveries/replay", timeout=10).status_code == 400
+    # Nor is an integration added, changed or exported by a form without its token.
+    for path in (
+        "/admin/integrations/new?platform=smartemailing",
+        "/admin/integrations/newsletter",
+        "/admin/integrations/newsletter/export",
+    ):
+        refused = page.request.post(f"{console}{path}", form={"name": "x", "action": "cancel"})
+        assert refused.status == 400, path
+    with services.db.read() as session:
+        assert [row.name for row in session.query(IntegrationRow)] == ["newsletter"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -127,6 +128,8 @@ def test_ecomail_asks_for_its_list_from_the_account_and_activates(
     fake = FakeEcomail()
     fake.add_list("Customers", 1)
     fake.add_list("Newsletter", 2)
+    with services.db.transaction() as session:
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
     with FakeServer(ecomail_app(fake), **ECOMAIL_OPTIONS) as server:
         log_in()
         page.goto("/admin/integrations/new?platform=ecomail")
@@ -147,6 +150,12 @@ def test_ecomail_asks_for_its_list_from_the_account_and_activates(
         expect(page.get_by_role("status").first).to_contain_text("Activated.")
         expect(page.locator("[data-state]")).to_have_text("active")
         shoot("active")
+        # The first activation queued the sync of every customer (no worker runs here).
+        page.get_by_role("link", name="Export all customers").click()
+        expect(page.locator('[data-field="status"]')).to_have_text("queued")
+        with page.expect_download() as download:
+            page.get_by_role("link", name=re.compile("import file")).click()
+        assert "jana@example.com" in Path(download.value.path()).read_text(encoding="utf-8")
         # Its install took stock of the list picked (Ecomail creates fields at the first sync).
         assert server.requests_to("GET", "/lists/1") and not server.requests_to("GET", "/lists/2")
     with services.db.read() as session:

@@ -21,24 +21,13 @@ from pointbridge.delivery.exports import (
     queue_export,
     write_csv,
 )
-from pointbridge.integrations import IntegrationNotFound
-from pointbridge.storage.models import IntegrationRow
+from pointbridge.web.admin.integrations import saved_integration
 from pointbridge.web.admin.views import bp
+from pointbridge.web.api.exports import progress_out
 from pointbridge.web.services import services
 
 # Where the CSV is written before it is sent: past this it goes to a temporary file.
 CSV_IN_MEMORY = 8 * 1024 * 1024
-
-
-def _integration(name: str) -> IntegrationRow:
-    svc = services()
-    with svc.db.read() as session:
-        try:
-            row = svc.integrations.get(session, name)
-        except IntegrationNotFound as exc:
-            abort(404, description=str(exc))
-        session.expunge(row)
-        return row
 
 
 def _progress(integration_id: int) -> Progress | None:
@@ -47,24 +36,15 @@ def _progress(integration_id: int) -> Progress | None:
 
 
 def progress_json(progress: Progress | None) -> dict[str, Any]:
+    """What the API answers, and whether the page is to keep following it."""
     if progress is None:
-        return {"status": None}
-    return {
-        "status": progress.status,
-        "done": progress.done,
-        "total": progress.total,
-        "failed": progress.failed,
-        "deferred": progress.deferred,
-        "rate": progress.rate,
-        "eta_seconds": progress.eta_seconds,
-        "last_error": progress.last_error,
-        "unfinished": progress.status in UNFINISHED,
-    }
+        return {"status": None, "unfinished": False}
+    return {**progress_out(progress), "unfinished": progress.status in UNFINISHED}
 
 
 @bp.route("/integrations/<name>/export", methods=["GET"])
 def export(name: str) -> str:
-    row = _integration(name)
+    row = saved_integration(name)
     platform = services().host.platform(row.platform)
     progress = _progress(row.id)
     return render_template(
@@ -79,13 +59,13 @@ def export(name: str) -> str:
 
 @bp.route("/integrations/<name>/export/progress", methods=["GET"])
 def export_progress(name: str) -> Response:
-    return jsonify(progress_json(_progress(_integration(name).id)))
+    return jsonify(progress_json(_progress(saved_integration(name).id)))
 
 
 @bp.route("/integrations/<name>/export", methods=["POST"])
 def change_export(name: str) -> Response:
     """``action``: start (or resume the unfinished one), restart, or cancel."""
-    row = _integration(name)
+    row = saved_integration(name)
     svc = services()
     action = request.form.get("action", "start")
     if action == "cancel":
@@ -102,7 +82,7 @@ def change_export(name: str) -> Response:
 
 @bp.route("/integrations/<name>/export.csv", methods=["GET"])
 def export_csv(name: str) -> Response:
-    row = _integration(name)
+    row = saved_integration(name)
     svc = services()
     if not svc.host.platform(row.platform).supports(Capability.CSV_EXPORT):
         abort(404, description=f"{row.platform} offers no CSV import file.")

@@ -80,7 +80,8 @@ def _page(
     return page, status
 
 
-def _saved(name: str) -> tuple[Platform, IntegrationRow]:
+def saved_integration(name: str) -> IntegrationRow:
+    """The integration a console URL names, detached from its session; a 404 page if none."""
     svc = services()
     with svc.db.read() as session:
         try:
@@ -88,6 +89,11 @@ def _saved(name: str) -> tuple[Platform, IntegrationRow]:
         except IntegrationNotFound as exc:
             abort(404, description=str(exc))
         session.expunge(row)
+    return row
+
+
+def _saved(name: str) -> tuple[Platform, IntegrationRow]:
+    row = saved_integration(name)
     return _platform(row.platform), row
 
 

@@ -45,7 +45,8 @@ class Cancelled(Schema):
     cancelled = fields.Integer(metadata={"description": "Unfinished exports cancelled."})
 
 
-def _out(progress: Progress) -> dict[str, Any]:
+def progress_out(progress: Progress) -> dict[str, Any]:
+    """An export's progress as the API answers it (the console's page reads it too)."""
     return {
         "job_id": progress.job_id,
         "status": progress.status,
@@ -75,7 +76,7 @@ class Export(MethodView):
         svc = services()
         job = queue_export(svc.db, _integration_id(name), restart=body["restart"])
         svc.outbox.wake()
-        return _out(progress_of(job))
+        return progress_out(progress_of(job))
 
     @blp.response(200, ProgressOut)
     @blp.alt_response(404, description="No such integration, or it has no export yet.")
@@ -84,7 +85,7 @@ class Export(MethodView):
         job = latest_export(services().db, _integration_id(name))
         if job is None:
             abort(404, description=f"{name} has no export yet.")
-        return _out(progress_of(job))
+        return progress_out(progress_of(job))
 
     @blp.response(200, Cancelled)
     @blp.alt_response(404, description="No such integration.")

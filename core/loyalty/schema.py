@@ -26,6 +26,11 @@ from pointbridge.loyalty.rules import (
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
+def has_unstorable(value: str) -> bool:
+    """Whether ``value`` holds what neither database stores (``Text`` refuses it)."""
+    return _UNSTORABLE.search(value) is not None
+
+
 class FullMatch(validate.Regexp):
     """``validate.Regexp`` (which the OpenAPI document shows as the pattern) applied to the
     whole value: ``re.match`` with "$" lets "1234\\n" through."""

@@ -201,8 +201,11 @@ class Loyalty:
         now = now or datetime.now(UTC)
         if points > 0 and expires_on is None and self.settings.points_validity_days:
             expires_on = now.date() + timedelta(days=self.settings.points_validity_days)
-        entry_id = session.execute(
-            INSERT_ENTRY[session.get_bind().dialect.name],
+        # The ORM session's own execute adds a third of the CPU of running these Core
+        # statements on its connection, and has nothing to flush or load for them.
+        connection = session.connection()
+        entry_id = connection.execute(
+            INSERT_ENTRY[connection.dialect.name],
             {
                 "customer_id": customer_id,
                 "points": points,
@@ -217,7 +220,7 @@ class Loyalty:
             if isinstance(customer, Customer):
                 set_committed_value(customer, "balance", earlier.balance)
             return earlier, False
-        balance = session.execute(
+        balance = connection.execute(
             ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now}
         ).scalar_one_or_none()
         if balance is None:
@@ -229,7 +232,7 @@ class Loyalty:
             )
             raise insufficient(current or 0, points)
         if points > 0:
-            session.execute(
+            connection.execute(
                 INSERT_LOT,
                 {
                     "customer_id": customer_id,

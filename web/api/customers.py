@@ -5,16 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pointbridge.delivery.snapshots import next_expirations
+from pointbridge.loyalty.ledger_sql import Entry
 from pointbridge.loyalty.rules import normalize_email
 from pointbridge.storage.models import Customer, LedgerEntry
 from pointbridge.web.api.auth import require_token
-from pointbridge.web.api.body import check_json_body
+from pointbridge.web.api.body import check_json_body, json_body
+from pointbridge.web.api.lean import documented_as, transaction_body, transaction_out
 from pointbridge.web.api.schemas import (
     CustomerCreate,
     CustomerOut,
@@ -111,16 +114,32 @@ class CustomerById(MethodView):
             return _one(session, customer)
 
 
-@blp.route(CUSTOMER_PATH + "/transactions", methods=["POST"])
 @blp.arguments(TransactionIn)
 @blp.response(201, TransactionOut)
 @blp.alt_response(200, schema=TransactionOut, description="The reference was seen before.")
 @blp.alt_response(404, description="No such customer.")
 @blp.alt_response(409, description="Not enough points, or the reference was used otherwise.")
-def post_transaction(body: dict[str, Any], customer_id: int) -> tuple[dict[str, Any], int]:
+def _post_transaction_by_schema(
+    body: dict[str, Any], customer_id: int
+) -> tuple[dict[str, Any], int]:
+    entry, created = _post_transaction(body, customer_id)
+    return {**asdict(entry), "replayed": not created}, 201 if created else 200
+
+
+@blp.route(CUSTOMER_PATH + "/transactions", methods=["POST"])
+@documented_as(_post_transaction_by_schema)
+def post_transaction(customer_id: int) -> Any:
     """Credit or debit points. Debits take the points that expire first."""
+    body = transaction_body(json_body())
+    if body is None:  # the schema reads it, and says what is wrong
+        return _post_transaction_by_schema(customer_id=customer_id)
+    entry, created = _post_transaction(body, customer_id)
+    return jsonify(transaction_out(entry, created)), 201 if created else 200
+
+
+def _post_transaction(body: dict[str, Any], customer_id: int) -> tuple[Entry, bool]:
     with services().db.transaction() as session:
-        entry, created = services().loyalty.post_transaction(
+        return services().loyalty.post_transaction(
             session,
             customer_id,
             body["points"],
@@ -128,7 +147,6 @@ def post_transaction(body: dict[str, Any], customer_id: int) -> tuple[dict[str, 
             reference=body.get("reference"),
             expires_on=body.get("expires_at"),
         )
-    return {**asdict(entry), "replayed": not created}, 201 if created else 200
 
 
 @blp.route(CUSTOMER_PATH + "/pin", methods=["PUT"])

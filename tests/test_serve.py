@@ -138,6 +138,11 @@ def test_two_web_processes_share_one_worker_and_one_scheduler(
     assert len({event["uid"] for event in events}) == CREDITS
     assert [line["points"] for line in lines if line["kind"] == "contact"][-1] == 5 * CREDITS
 
+    # The worker counted its deliveries in its own process; every web process reports them.
+    delivered = f'pointbridge_delivered_total{{integration="dry",kind="event"}} {CREDITS}.0'
+    for _ in range(6):
+        assert delivered in requests.get(f"{base}/metrics", timeout=30).text
+
     output = log.read_text()
     assert len(re.findall(r"Booting worker with pid", output)) == 2
     assert len(re.findall(r"pointbridge.delivery.worker: worker \S+ started", output)) == 1

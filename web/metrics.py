@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, Response, abort, current_app, request
@@ -10,9 +11,11 @@ from flask.blueprints import BlueprintSetupState
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from pointbridge.delivery.admin import outbox_status
+from pointbridge.delivery.metrics import MULTIPROCESS_ENV
 from pointbridge.storage.db import Database
 from pointbridge.web.services import services
 
@@ -54,7 +57,11 @@ def _create_registry(state: BlueprintSetupState) -> None:
     # One registry per app, built once: registering a collector on the global registry per
     # scrape made concurrent scrapes collide ("Duplicated timeseries").
     registry = CollectorRegistry()
-    registry.register(ProcessWideMetrics())
+    if folder := os.environ.get(MULTIPROCESS_ENV):
+        # A web process of several: the delivery figures are the background process's.
+        MultiProcessCollector(registry, folder)
+    else:
+        registry.register(ProcessWideMetrics())
     registry.register(OutboxCollector(state.app.extensions["pointbridge"].db))
     state.app.extensions[_REGISTRY_KEY] = registry
 

@@ -28,6 +28,7 @@ from types import FrameType
 from flask import Flask
 
 from pointbridge.delivery.background import start_background, tune_garbage_collector
+from pointbridge.delivery.metrics import MULTIPROCESS_ENV, share_with_other_processes
 from pointbridge.scheduler import start_scheduler
 from pointbridge.services import Services
 from pointbridge.web import create_app
@@ -161,6 +162,11 @@ def serve_with_gunicorn(
     with ExitStack() as stack:
         if worker and not svc.db.is_postgres:
             env[WAKE_SOCKET_ENV] = stack.enter_context(wake_socket(svc.outbox.wakeup))
+        if worker:
+            figures = tempfile.mkdtemp(prefix="pointbridge-metrics-")
+            stack.callback(shutil.rmtree, figures, ignore_errors=True)
+            share_with_other_processes(figures)
+            env[MULTIPROCESS_ENV] = figures
         # Started before the background threads: a fork that runs code before its exec must
         # not copy a lock some other thread holds.
         server = subprocess.Popen(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+
+from prometheus_client import Counter, Histogram, values
+
+# prometheus_client's own variable: the folder of the figures shared by several processes.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 DELIVERED = Counter("pointbridge_delivered_total", "Outbox rows delivered", ["integration", "kind"])
 FAILED = Counter(
@@ -22,3 +27,13 @@ DELIVERY_LATENCY = Histogram(
 CALL_SECONDS = Histogram(
     "pointbridge_platform_call_seconds", "Duration of one plugin call", ["integration", "hook"]
 )
+
+
+def share_with_other_processes(folder: str) -> None:
+    """Keep this process's delivery figures in files under ``folder``, where the web processes
+    of ``pointbridge run --workers N`` read them (``MULTIPROCESS_ENV``): the delivery worker
+    counts in one process, and ``/metrics`` is answered by whichever web process a scrape
+    reaches. Called before the worker delivers anything: a figure already counted would
+    stay in this process."""
+    os.environ[MULTIPROCESS_ENV] = folder
+    values.ValueClass = values.MultiProcessValue()

@@ -23,9 +23,10 @@ from pointbridge.contract.contact import Contact
 from pointbridge.contract.errors import PointbridgeError
 from pointbridge.contract.platform import Capability, InstallResult
 from pointbridge.delivery.export_pages import ACTIVE, start
+from pointbridge.delivery.holds import paused_for
 from pointbridge.delivery.outbox import Outbox
 from pointbridge.delivery.snapshots import contact_page
-from pointbridge.delivery.worker import Backoff, Worker, paused_for
+from pointbridge.delivery.worker import Backoff, Worker
 from pointbridge.integrations import InitialSync, Integrations
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import (

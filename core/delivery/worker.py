@@ -1,11 +1,12 @@
 """The delivery worker, the only sender: claim, coalesce, batch, send, record what happened.
 
 Live changes come from the outbox; when none is due, the integration's export (or initial
-sync) hands the worker its next page (``core.export_pages``), so every rule (pacing, 429
-pauses, failing integrations, metrics) is kept once, here.
+sync) hands the worker its next page (``pointbridge.delivery.export_pages``), so every rule
+(pacing, 429 pauses, failing integrations, metrics) is kept once, here.
 
 Up to the platform's ``max_in_flight`` calls run at once, never two with the same customer,
-while the next call is read from the database (``core.claims``). One worker at a time holds
+while the next call is read from the database (``pointbridge.delivery.calls``); what each
+answer means for its rows is ``pointbridge.delivery.outcomes``. One worker at a time holds
 an integration's sending lease (a compare-and-set on the integration row), which keeps the
 platform's rate budget whole however many workers run, on SQLite or PostgreSQL alike.
 Workers spread across integrations. A lease that is not renewed (the worker died) lapses and
@@ -22,100 +23,42 @@ import socket
 import threading
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, or_, select
 
-from pointbridge.contract.contact import Contact
 from pointbridge.contract.errors import (
     ConfigurationError,
     PermanentError,
     RateLimited,
     TransientError,
 )
-from pointbridge.contract.events import Event, EventType
 from pointbridge.contract.platform import Integration, ItemFailure, Platform
 from pointbridge.delivery import leases, metrics
-from pointbridge.delivery.claims import CLAIM, CLAIM_PAST_BUSY, COVERED_CONTACTS, outbox
+from pointbridge.delivery.calls import Call, CallReader
 from pointbridge.delivery.export_pages import ACTIVE as EXPORTING
-from pointbridge.delivery.export_pages import ExportPages, ExportRound, Page
+from pointbridge.delivery.export_pages import ExportPages, ExportRound
+from pointbridge.delivery.holds import mark_failing, pause
 from pointbridge.delivery.outbox import Outbox
+from pointbridge.delivery.outcomes import Backoff, Outcomes, RoundResult, now_utc, record_page
 from pointbridge.integrations import Integrations
-from pointbridge.kit.ratelimit import (
-    UNSAID_FIRST_WAIT,
-    Pacer,
-    pacer_for,
-    throttle_cleared,
-    throttle_wait,
-)
+from pointbridge.kit.ratelimit import Pacer, pacer_for, throttle_cleared, throttle_wait
 from pointbridge.plugins import PluginHost
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import (
-    Customer,
     ExportJob,
     IntegrationRow,
     IntegrationStatus,
-    OutboxKind,
     OutboxMessage,
     OutboxStatus,
     outbox_status_is,
 )
-from pointbridge.storage.sql import among
 
 log = logging.getLogger(__name__)
-
-# After a whole call failed, its retry waits at least this many times as long as the call took
-# (a timed-out request the platform is still working on gets that long to land first).
-RETRY_FLOOR_FACTOR = 2.0
-
-
-ItemError = PermanentError | TransientError | RateLimited
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with jitter: base * 2^(attempt-1), capped, times 0.5..1."""
-
-    base: float = 2.0
-    cap: float = 3600.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2 ** max(0, attempt - 1)) * self.rng.uniform(0.5, 1.0)
-
-
-@dataclass
-class RoundResult:
-    delivered: int = 0
-    failed: int = 0
-
-    def __iadd__(self, other: RoundResult) -> RoundResult:
-        self.delivered += other.delivered
-        self.failed += other.failed
-        return self
-
-
-@dataclass
-class _Call:
-    """One hook call, read from the database and ready to send."""
-
-    hook: str
-    kind: str
-    kwargs: dict[str, Any]
-    rows_by_key: dict[int, list[int]]  # Contact.customer_id or Event.id -> outbox rows
-    created: dict[int, datetime]  # outbox row -> created_at
-    customers: frozenset[int]
-    page: Page | None = None  # an export page: no outbox rows, recorded by the export
 
 
 def call_plugin(
@@ -125,27 +68,6 @@ def call_plugin(
     sending lease)."""
     with pacer.call():
         return host.call(hook, integration.platform, integration=integration, **kwargs) or []
-
-
-def pause(db: Database, integration: Integration, seconds: float) -> None:
-    """The platform said to slow down: no worker sends for the integration for ``seconds``."""
-    log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
-    with db.transaction() as session:
-        session.execute(
-            update(IntegrationRow)
-            .where(IntegrationRow.id == integration.id)
-            .values(resume_at=now_utc() + timedelta(seconds=seconds))
-            .execution_options(synchronize_session=False)
-        )
-
-
-def paused_for(db: Database, integration_id: int) -> float:
-    """Seconds until the integration's rate-limit pause ends (0 when it is not paused)."""
-    with db.read() as session:
-        resume_at = session.scalar(
-            select(IntegrationRow.resume_at).where(IntegrationRow.id == integration_id)
-        )
-    return 0.0 if resume_at is None else max(0.0, (resume_at - now_utc()).total_seconds())
 
 
 @dataclass
@@ -177,17 +99,18 @@ class Worker:
         self.db = db
         self.integrations = integrations
         self.host = integrations.host
+        backoff = backoff or Backoff()
         self.exports = ExportPages(
             db,
             outbox or Outbox(self.host),
             integrations.settings.referral_prefix,
-            lambda attempt: self.backoff.delay(attempt),
+            backoff.delay,
         )
+        self.calls = CallReader(db, integrations.settings.referral_prefix)
+        self.outcomes = Outcomes(db, max_attempts=max_attempts, backoff=backoff)
         # Set to stop issuing calls; those at the platform finish and are recorded.
         self.stop = threading.Event()
-        self.max_attempts = max_attempts
         self.lease = timedelta(seconds=lease_seconds)
-        self.backoff = backoff or Backoff()
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.round_seconds = round_seconds
 
@@ -295,10 +218,6 @@ class Worker:
             integration = self.integrations.view(row)
         platform = self.host.platform(integration.platform)
         deadline = time.monotonic() + self.round_seconds
-        total = RoundResult()
-        running: dict[Future[RoundResult], _Call] = {}
-        ready: _Call | None = None
-        stopping = False
         turn = _Turn(
             integration,
             pacer_for(integration_id, platform.rate_limit),
@@ -312,150 +231,56 @@ class Worker:
             ) as lost,
             ThreadPoolExecutor(senders, thread_name_prefix="pointbridge-send") as sender,
         ):
-            try:
-                while True:
-                    stopping = (
-                        stopping
-                        or time.monotonic() >= deadline
-                        or lost.is_set()
-                        or self.stop.is_set()
-                    )
-                    if stopping:
-                        if ready is not None and ready.page is not None:
-                            turn.export.not_taken(ready.page)
-                        ready = None  # its rows stay pending for the next round
-                    elif ready is None:
-                        ready = self._next_call(
-                            integration, platform, running.values(), turn.export
-                        )
-                    if ready is not None and len(running) < senders:
-                        send = sender.submit(self._call, turn, ready)
-                        running[send] = ready
-                        ready = None
-                        continue
-                    if not running:
-                        break
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        del running[future]
-                        try:
-                            total += future.result()
-                        except _StopIntegration:
-                            stopping = True
-            finally:
-                for future in running:
-                    with contextlib.suppress(_StopIntegration):
-                        total += future.result()
-        return total
 
-    def _next_call(
+            def over() -> bool:
+                return time.monotonic() >= deadline or lost.is_set() or self.stop.is_set()
+
+            return self._send_calls(turn, platform, sender, senders, over)
+
+    def _send_calls(
         self,
-        integration: Integration,
+        turn: _Turn,
         platform: Platform,
-        running: Iterable[_Call],
-        export: ExportRound,
-    ) -> _Call | None:
-        """The next call to make: live contacts first, then live events, read from the
-        database in one transaction, then the export's next page; None if nothing is due for
-        customers outside the ``running`` calls."""
-        busy = frozenset().union(*(call.customers for call in running))
-        parameters = {
-            "integration_id": integration.id,
-            "now": now_utc(),
-            "limit": max(platform.max_batch, platform.max_event_batch),
-            "busy": busy,
-        }
-        with self.db.read() as session:
-            rows = session.execute(CLAIM_PAST_BUSY if busy else CLAIM, parameters).all()
-            customer_ids = list(
-                dict.fromkeys(r.customer_id for r in rows if r.kind == OutboxKind.CONTACT)
-            )
-            if customer_ids:
-                return self._contacts_call(session, integration, customer_ids[: platform.max_batch])
-            event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
-            if event_ids:
-                return self._events_call(session, event_ids[: platform.max_event_batch])
-        page = export.next_page(platform.max_batch, busy)
-        if page is None:
-            return None
-        return _Call(
-            "push_contact",
-            OutboxKind.CONTACT,
-            {"contacts": page.contacts},
-            {},
-            {},
-            page.customer_ids,
-            page,
-        )
+        sender: ThreadPoolExecutor,
+        senders: int,
+        over: Callable[[], bool],
+    ) -> RoundResult:
+        """Keep ``senders`` calls going, each read before a sender is free for it, until
+        nothing is due or the turn is ``over``; then wait for the running ones."""
+        total = RoundResult()
+        running: dict[Future[RoundResult], Call] = {}
+        ready: Call | None = None
+        stopping = False
+        try:
+            while True:
+                stopping = stopping or over()
+                if stopping:
+                    if ready is not None and ready.page is not None:
+                        turn.export.not_taken(ready.page)
+                    ready = None  # its rows stay pending for the next round
+                elif ready is None:
+                    ready = self.calls.next_call(
+                        turn.integration, platform, running.values(), turn.export
+                    )
+                if ready is not None and len(running) < senders:
+                    running[sender.submit(self._call, turn, ready)] = ready
+                    ready = None
+                    continue
+                if not running:
+                    return total
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    del running[future]
+                    try:
+                        total += future.result()
+                    except _StopIntegration:
+                        stopping = True
+        finally:
+            for future in running:
+                with contextlib.suppress(_StopIntegration):
+                    total += future.result()
 
-    def _contacts_call(
-        self, session: Session, integration: Integration, customer_ids: Sequence[int]
-    ) -> _Call:
-        # Every pending update of these customers, each with its customer's current fields,
-        # in one read: the snapshot covers every update read with it. That is the
-        # coalescing, latest state wins.
-        covered = session.execute(
-            COVERED_CONTACTS,
-            {
-                "integration_id": integration.id,
-                "customer_ids": customer_ids,
-                "referral_prefix": self.integrations.settings.referral_prefix,
-            },
-        ).all()
-        rows_by_key: dict[int, list[int]] = defaultdict(list)
-        created: dict[int, datetime] = {}
-        contacts: dict[int, Contact] = {}
-        for row_id, created_at, *customer in covered:
-            customer_id = customer[0]
-            rows_by_key[customer_id].append(row_id)
-            created[row_id] = created_at
-            if customer_id not in contacts:
-                contacts[customer_id] = Contact(*customer)
-        items = [contacts[c] for c in customer_ids if c in contacts]
-        return _Call(
-            "push_contact",
-            OutboxKind.CONTACT,
-            {"contacts": items},
-            rows_by_key,
-            created,
-            frozenset(customer_ids),
-        )
-
-    def _events_call(self, session: Session, event_ids: Sequence[int]) -> _Call:
-        messages = session.execute(
-            select(
-                OutboxMessage.id,
-                OutboxMessage.customer_id,
-                OutboxMessage.event_type,
-                OutboxMessage.payload,
-                OutboxMessage.created_at,
-                Customer.email,
-            )
-            .join(Customer, Customer.id == OutboxMessage.customer_id)
-            .where(among(OutboxMessage.id, event_ids))
-            .order_by(OutboxMessage.id)
-        ).all()
-        events = [
-            Event(
-                id=m.id,
-                type=EventType(m.event_type),
-                customer_id=m.customer_id,
-                email=m.email,
-                occurred_at=m.created_at,
-                data=m.payload,
-            )
-            for m in messages
-        ]
-        return _Call(
-            "emit_event",
-            OutboxKind.EVENT,
-            {"events": events},
-            {m.id: [m.id] for m in messages},
-            {m.id: m.created_at for m in messages},
-            frozenset(m.customer_id for m in messages),
-        )
-
-    def _call(self, turn: _Turn, call: _Call) -> RoundResult:
+    def _call(self, turn: _Turn, call: Call) -> RoundResult:
         integration = turn.integration
         with turn.at_platform:
             if turn.halted.is_set():
@@ -474,9 +299,11 @@ class Worker:
             if throttled:
                 turn.halted.set()  # before the next call may take the platform slot
         if call.page is not None:
-            result = self._record_page(turn.export, call.page, failures, whole_call_failed)
+            result = record_page(turn.export, call.page, failures, whole_call_failed)
         else:
-            result = self._record_call(call, integration, failures, whole_call_failed, elapsed)
+            result = self.outcomes.record_call(
+                call, integration, failures, whole_call_failed, elapsed
+            )
         if throttled:
             # The platform cut the call short: what was not tried waits, and so does everything
             # else for this integration, until the platform's reset.
@@ -487,7 +314,7 @@ class Worker:
         return result
 
     def _send(
-        self, turn: _Turn, call: _Call
+        self, turn: _Turn, call: Call
     ) -> tuple[Sequence[ItemFailure], PermanentError | TransientError | None]:
         """The call's item failures, and the error when the call failed as a whole; raises
         ``_StopIntegration`` (and halts the turn) when nothing more may be sent."""
@@ -503,7 +330,7 @@ class Worker:
                 pause(self.db, integration, throttle_wait(integration.id, [exc]))
                 metrics.RATE_LIMITED.labels(integration.name).inc()
             else:
-                self._mark_failing(integration, str(exc))
+                mark_failing(self.db, integration, str(exc))
             raise _StopIntegration from None
         except (PermanentError, TransientError) as exc:
             return [ItemFailure(key, exc) for key in keys], exc
@@ -511,127 +338,6 @@ class Worker:
             log.exception("%s.%s raised unexpectedly", integration.platform, call.hook)
             error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
             return [ItemFailure(key, error) for key in keys], error
-
-    @staticmethod
-    def _record_page(
-        export: ExportRound,
-        page: Page,
-        failures: Sequence[ItemFailure],
-        whole_call_failed: PermanentError | TransientError | None,
-    ) -> RoundResult:
-        if isinstance(whole_call_failed, TransientError):
-            export.not_taken(page, whole_call_failed)
-            return RoundResult(failed=len(page.contacts))
-        export.sent(page, failures)
-        failed = len({f.key for f in failures})
-        return RoundResult(delivered=len(page.contacts) - failed, failed=failed)
-
-    def _record_call(
-        self,
-        call: _Call,
-        integration: Integration,
-        failures: Sequence[ItemFailure],
-        whole_call_failed: PermanentError | TransientError | None,
-        elapsed: float,
-    ) -> RoundResult:
-        failed = {f.key: f.error for f in failures if f.key in call.rows_by_key}
-        delivered = {k: v for k, v in call.rows_by_key.items() if k not in failed}
-        # A call that timed out may still be running on the platform: retrying sooner than
-        # it took would race the stale request, which could land after the retry's newer data.
-        retry_floor = RETRY_FLOOR_FACTOR * elapsed if whole_call_failed else 0.0
-        return self._record(
-            integration,
-            call.kind,
-            delivered,
-            failed,
-            call.rows_by_key,
-            call.created,
-            retry_floor,
-        )
-
-    def _record(
-        self,
-        integration: Integration,
-        kind: str,
-        delivered: dict[int, list[int]],
-        failed: dict[int, ItemError],
-        rows_by_key: dict[int, list[int]],
-        created: dict[int, datetime],
-        retry_floor: float = 0.0,
-    ) -> RoundResult:
-        now = now_utc()
-        delivered_rows = [row for rows in delivered.values() for row in rows]
-        with self.db.transaction() as session:
-            if delivered_rows:
-                session.execute(
-                    update(OutboxMessage.__table__)
-                    .where(
-                        among(outbox.id, delivered_rows),
-                        outbox_status_is(OutboxStatus.PENDING, outbox),
-                    )
-                    .values(
-                        status=OutboxStatus.DELIVERED,
-                        delivered_at=now,
-                        attempts=outbox.attempts + 1,
-                        last_error=None,
-                    )
-                )
-            if failed:
-                errors = {row: error for key, error in failed.items() for row in rows_by_key[key]}
-                self._fail_rows(session, errors, now, retry_floor)
-        latency = metrics.DELIVERY_LATENCY.labels(integration.name, kind)
-        for row in delivered_rows:
-            latency.observe((now - created[row]).total_seconds())
-        metrics.DELIVERED.labels(integration.name, kind).inc(len(delivered_rows))
-        failed_rows = sum(len(rows_by_key.get(k, [])) for k in failed)
-        if failed_rows:
-            metrics.FAILED.labels(integration.name, kind).inc(failed_rows)
-        return RoundResult(delivered=len(delivered_rows), failed=failed_rows)
-
-    def _fail_rows(
-        self,
-        session: Session,
-        errors: dict[int, ItemError],
-        now: datetime,
-        retry_floor: float = 0.0,
-    ) -> None:
-        """Count a failed attempt on each row (row id -> error); one SELECT for them all.
-
-        Rows that failed together on the same attempt wait the same jittered delay, so they
-        are retried together, as one call, not split by their jitter into one call each."""
-        delays: dict[int, float] = {}
-        for message in session.scalars(
-            select(OutboxMessage).where(
-                among(OutboxMessage.id, errors), outbox_status_is(OutboxStatus.PENDING)
-            )
-        ):
-            error = errors[message.id]
-            message.last_error = str(error)[:2000]
-            if isinstance(error, RateLimited):
-                # Not tried, so no attempt is spent. The integration's pause (set for these
-                # 429s just after, see _call) holds it back; its own wait covers a crash
-                # between the two commits, so it never goes straight back into the limit.
-                wait = UNSAID_FIRST_WAIT if error.retry_after is None else error.retry_after
-                message.next_attempt_at = now + timedelta(seconds=wait)
-                continue
-            message.attempts += 1
-            if isinstance(error, PermanentError) or message.attempts >= self.max_attempts:
-                message.status = OutboxStatus.DEAD
-            else:
-                if message.attempts not in delays:
-                    delays[message.attempts] = self.backoff.delay(message.attempts)
-                delay = max(retry_floor, delays[message.attempts])
-                message.next_attempt_at = now + timedelta(seconds=delay)
-
-    def _mark_failing(self, integration: Integration, message: str) -> None:
-        log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)
-        with self.db.transaction() as session:
-            session.execute(
-                update(IntegrationRow)
-                .where(IntegrationRow.id == integration.id)
-                .values(status=IntegrationStatus.FAILING, last_error=message)
-                .execution_options(synchronize_session=False)
-            )
 
 
 class _StopIntegration(Exception):

@@ -19,7 +19,7 @@ import time_machine
 from sqlalchemy import select
 
 from pointbridge.delivery.exports import Exporter, latest_export, queue_export
-from pointbridge.delivery.worker import pause
+from pointbridge.delivery.holds import pause
 from pointbridge.storage.models import Customer, ExportJob, ExportStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge

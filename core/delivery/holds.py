@@ -1,0 +1,48 @@
+"""What holds an integration's deliveries back: a pause the platform asked for (429), or a
+failing state until an admin fixes its settings. Rows wait meanwhile; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from pointbridge.contract.platform import Integration
+from pointbridge.storage.db import Database
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus
+
+log = logging.getLogger(__name__)
+
+
+def pause(db: Database, integration: Integration, seconds: float) -> None:
+    """The platform said to slow down: no worker sends for the integration for ``seconds``."""
+    log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
+    with db.transaction() as session:
+        session.execute(
+            update(IntegrationRow)
+            .where(IntegrationRow.id == integration.id)
+            .values(resume_at=datetime.now(UTC) + timedelta(seconds=seconds))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def paused_for(db: Database, integration_id: int) -> float:
+    """Seconds until the integration's rate-limit pause ends (0 when it is not paused)."""
+    with db.read() as session:
+        resume_at = session.scalar(
+            select(IntegrationRow.resume_at).where(IntegrationRow.id == integration_id)
+        )
+    return 0.0 if resume_at is None else max(0.0, (resume_at - datetime.now(UTC)).total_seconds())
+
+
+def mark_failing(db: Database, integration: Integration, message: str) -> None:
+    log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)
+    with db.transaction() as session:
+        session.execute(
+            update(IntegrationRow)
+            .where(IntegrationRow.id == integration.id)
+            .values(status=IntegrationStatus.FAILING, last_error=message)
+            .execution_options(synchronize_session=False)
+        )

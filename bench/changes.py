@@ -21,7 +21,7 @@ import itertools
 import json
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,11 +73,13 @@ def _items(node: Any) -> Iterator[tuple[str, Any]]:
 
 @dataclass
 class Arrivals:
-    """Contact updates per address (arrival time, balance), oldest first, and the first
-    arrival of each (address, balance) credit-changed event."""
+    """Contact updates per address (arrival time, balance), oldest first, the first arrival
+    of each (address, balance) credit-changed event, and how many requests carried changes
+    of each kind."""
 
     contacts: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     events: dict[tuple[str, int], float] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
 
     @classmethod
     def read(cls, recorded: Iterable[tuple[float, str, str, str]]) -> Arrivals:
@@ -91,10 +93,10 @@ class Arrivals:
             if not items and "/contacts/" in path:
                 items = [(unquote(path.rstrip("/").rsplit("/", 1)[1]), parsed)]
             event = "event" in path.lower()
-            for email, item in items:
-                balance = _balance(item)
-                if balance is None:
-                    continue
+            balances = [(email, _balance(item)) for email, item in items]
+            changes = [(email, balance) for email, balance in balances if balance is not None]
+            arrivals.requests["event" if event else "contact"] += bool(changes)
+            for email, balance in changes:
                 if event:
                     arrivals.events.setdefault((email.lower(), balance), at)
                 else:

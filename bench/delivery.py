@@ -213,6 +213,8 @@ def latency_run(
         "drained_after_s": None if drained is None else round(drained, 1),
         "dead_letters": dead,
         "throttled_429": after["throttled"] - before["throttled"],
+        "contact_requests": arrivals.requests["contact"],
+        "event_requests": arrivals.requests["event"],
         "requests_per_change": round(
             (after["requests"] - before["requests"]) / max(1, len(load.changes)), 3
         ),
@@ -242,7 +244,8 @@ def latency_line(platform: str, f: dict[str, Any]) -> str:
     ]
     flags = "".join(f"; **{p}**" for p in problems if p)
     return (
-        f"{text}; {f['requests_per_change']} requests a change, {f['throttled_429']} x 429"
+        f"{text}; {f['requests_per_change']} requests a change ({f['contact_requests']} "
+        f"contact pushes, {f['event_requests']} event requests), {f['throttled_429']} x 429"
         f"{flags}\n"
         f"    ceiling {f['ceiling_per_second']:,}/s: {f['formula']}"
     )

@@ -18,7 +18,7 @@ from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, cr
 
 from pointbridge.delivery.admin import outbox_status
 from pointbridge.services import Services
-from pointbridge.storage.models import IntegrationStatus
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import seed_customers
 
@@ -99,6 +99,9 @@ def test_smartemailing_refuses_a_wrong_key_then_activates_and_its_webhook_is_cop
     page.get_by_label("Points 1").fill("50")
     page.get_by_role("button", name="Save and activate").click()
     expect(page.get_by_role("status").first).to_have_text("Saved.")
+    with services.db.read() as session:
+        row = services.integrations.get(session, "newsletter")
+        assert services.integrations.view(row).settings["api_key"] == fake.api_key  # kept
     body = page.locator("pre.paste").first
     expect(body).to_have_text(
         '{"eventName": "subscribed", "data": {"email": "{{ df_emailaddress }}", "listId": "7"}}'
@@ -161,6 +164,29 @@ def test_ecomail_asks_for_its_list_from_the_account_and_activates(
     with services.db.read() as session:
         row = services.integrations.get(session, "shop")
         assert (row.settings["list_id"], row.expiry_notice_days) == ("1", 7)
+
+
+def test_a_form_the_database_could_not_keep_is_refused_with_what_is_wrong(
+    page: Page, log_in: LogIn, console: str, services: Services
+) -> None:
+    log_in()
+    page.goto("/admin/integrations/new?platform=ecomail")
+    page.get_by_label("Name", exact=True).fill("42")
+    page.get_by_label("API key").fill("key")
+    page.get_by_role("button", name="Save and activate").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "name: Must not contain '/' nor be only digits (those are ids)."
+    )
+    # What no browser sends but a hand-made post can: text PostgreSQL cannot store.
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    refused = page.request.post(
+        f"{console}/admin/integrations/new?platform=ecomail",
+        form={"csrf_token": token, "name": "shop", "api_key": "k\x00ey"},
+    )
+    assert refused.status == 422
+    assert "Must not contain NUL characters" in refused.text()
+    with services.db.read() as session:
+        assert session.query(IntegrationRow).count() == 0
 
 
 def test_the_expiry_notice_is_off_where_the_platform_has_no_events(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
@@ -18,7 +19,8 @@ from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import redact
 from pointbridge.web.admin.forms import changed_values, reward_rows, setting_fields
 from pointbridge.web.admin.views import bp
-from pointbridge.web.api.integrations import SERVER_FILE_PLATFORMS
+from pointbridge.web.api.admin import find_integration
+from pointbridge.web.api.integrations import SERVER_FILE_PLATFORMS, IntegrationCreate, storable
 from pointbridge.web.services import services
 
 
@@ -85,11 +87,27 @@ def saved_integration(name: str) -> IntegrationRow:
     svc = services()
     with svc.db.read() as session:
         try:
-            row = svc.integrations.get(session, name)
+            row = find_integration(svc.integrations, session, name)
         except IntegrationNotFound as exc:
             abort(404, description=str(exc))
         session.expunge(row)
     return row
+
+
+def _unstorable(name: str | None, values: dict[str, Any]) -> str | None:
+    """What the management API would refuse in the name or values before the database could
+    (text PostgreSQL cannot keep, a name too long or shaped like an id), in its words."""
+    try:
+        if name is not None:
+            IntegrationCreate().load({"name": name, "platform": "-"})
+        storable(values)
+    except ValidationError as exc:
+        named = exc.normalized_messages().items()
+        return "; ".join(
+            " ".join(map(str, text)) if key == "_schema" else f"{key}: {' '.join(map(str, text))}"
+            for key, text in named
+        )
+    return None
 
 
 def _saved(name: str) -> tuple[Platform, IntegrationRow]:
@@ -129,16 +147,13 @@ def new_integration() -> Any:
 def add_integration() -> Any:
     platform = _platform(request.args.get("platform", ""))
     name = request.form.get("name", "").strip()
-    problem = None
-    if not name or "/" in name or name.isdigit():
-        problem = "Name it: letters, not only digits, no '/' (it is part of URLs)."
-    else:
+    values = changed_values(platform, None, request.form)
+    problem = _unstorable(name, values)
+    if not problem:
         svc = services()
         try:
             with svc.db.transaction() as session:
-                svc.integrations.add(
-                    session, name, platform.name, changed_values(platform, None, request.form)
-                )
+                svc.integrations.add(session, name, platform.name, values)
         except IntegrationError as exc:
             problem = str(exc)
     if problem:
@@ -155,10 +170,12 @@ def integration(name: str) -> Any:
 def edit_integration(name: str) -> Any:
     platform, row = _saved(name)
     svc = services()
+    values = changed_values(platform, row, request.form)
+    if problem := _unstorable(None, values):
+        return _page(platform, row, status=422, error=problem, posted=True)
     try:
         with svc.db.transaction() as session:
-            saved = svc.integrations.get(session, name)
-            changed = svc.integrations.update(saved, changed_values(platform, saved, request.form))
+            changed = svc.integrations.update(svc.integrations.get(session, row.id), values)
     except IntegrationError as exc:
         return _page(platform, row, status=422, error=str(exc), posted=True)
     if row.status != IntegrationStatus.ACTIVE or svc.integrations.needs_install(changed):

@@ -35,17 +35,17 @@ PATH = "/integrations/<name>"
 MAX_SETTING_TEXT = 10_000
 
 
-def _storable(value: Any) -> None:
+def storable(value: Any) -> None:
     """JSON both databases keep: no NUL or lone surrogate anywhere, no huge text."""
     if isinstance(value, str):
         Text(validate=validate.Length(max=MAX_SETTING_TEXT)).deserialize(value)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _storable(key)
-            _storable(item)
+            storable(key)
+            storable(item)
     elif isinstance(value, list):
         for item in value:
-            _storable(item)
+            storable(item)
 
 
 class NoticeDays(fields.Field):
@@ -81,7 +81,7 @@ class HostSettings(Schema):
 
     @validates("settings")
     def _check_settings(self, value: dict[str, Any], **kwargs: Any) -> None:
-        _storable(value)
+        storable(value)
 
 
 class IntegrationCreate(HostSettings):

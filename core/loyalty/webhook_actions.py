@@ -28,6 +28,12 @@ _MEMBERSHIP = select(
     MEMBERSHIPS.c.customer_id == bindparam("customer_id"),
     MEMBERSHIPS.c.list_id == bindparam("list_id"),
 )
+_INSERT_MEMBERSHIP = insert(MEMBERSHIPS)
+_UPDATE_MEMBERSHIP = (
+    update(MEMBERSHIPS)
+    .where(MEMBERSHIPS.c.id == bindparam("membership_id"))
+    .values(subscribed=bindparam("new_subscribed"), credited_points=bindparam("new_credited"))
+)
 
 
 class UnknownList(LoyaltyError):
@@ -78,13 +84,13 @@ def apply_list_subscription(
     email = normalize_email(action.email)
     # Lock the customer first so two deliveries of the same webhook serialize here, and read
     # the balance under that lock.
-    customer = session.execute(_LOCK_CUSTOMER, {"email": email}).first()
+    # On the session's connection: the ORM's execute has nothing to flush or load for these.
+    connection = session.connection()
+    customer = connection.execute(_LOCK_CUSTOMER, {"email": email}).first()
     if customer is None:
         raise CustomerNotFound(f"No customer with e-mail {email}.", email=email)
-    membership = session.execute(
-        _MEMBERSHIP,
-        {"integration_id": integration.id, "customer_id": customer.id, "list_id": action.list_id},
-    ).first()
+    key = {"integration_id": integration.id, "customer_id": customer.id, "list_id": action.list_id}
+    membership = connection.execute(_MEMBERSHIP, key).first()
     was_subscribed = membership is not None and membership.subscribed
     if action.subscribed == was_subscribed:
         if membership is None:
@@ -132,11 +138,21 @@ def _save_membership(
     credited_points: int,
 ) -> None:
     """Insert the membership row (``membership_id`` None) or update it."""
-    values = {"subscribed": subscribed, "credited_points": credited_points}
     if membership_id is None:
-        statement = insert(MEMBERSHIPS).values(
-            integration_id=integration_id, customer_id=customer_id, list_id=list_id, **values
-        )
+        values = {
+            "integration_id": integration_id,
+            "customer_id": customer_id,
+            "list_id": list_id,
+            "subscribed": subscribed,
+            "credited_points": credited_points,
+        }
+        session.connection().execute(_INSERT_MEMBERSHIP, values)
     else:
-        statement = update(MEMBERSHIPS).where(MEMBERSHIPS.c.id == membership_id).values(values)
-    session.execute(statement)
+        session.connection().execute(
+            _UPDATE_MEMBERSHIP,
+            {
+                "membership_id": membership_id,
+                "new_subscribed": subscribed,
+                "new_credited": credited_points,
+            },
+        )

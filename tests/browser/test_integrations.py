@@ -15,10 +15,11 @@ from pointbridge_ecomail.fake import SERVER_OPTIONS as ECOMAIL_OPTIONS
 from pointbridge_ecomail.fake import FakeEcomail
 from pointbridge_ecomail.fake import create_app as ecomail_app
 from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, create_app
+from sqlalchemy import update
 
 from pointbridge.delivery.admin import outbox_status
 from pointbridge.services import Services
-from pointbridge.storage.models import IntegrationRow, IntegrationStatus
+from pointbridge.storage.models import ExportJob, ExportStatus, IntegrationRow, IntegrationStatus
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import seed_customers
 
@@ -199,7 +200,7 @@ def test_the_expiry_notice_is_off_where_the_platform_has_no_events(
     expect(page.locator("fieldset.expiry")).to_contain_text("has no events")
 
 
-def test_an_export_is_cancelled_then_run_to_100_percent(
+def test_an_export_is_cancelled_and_a_failed_one_resumed_to_100_percent(
     page: Page,
     log_in: LogIn,
     shoot: Shoot,
@@ -218,8 +219,19 @@ def test_an_export_is_cancelled_then_run_to_100_percent(
     expect(page.get_by_role("status").first).to_have_text("Export cancelled.")
     expect(page.locator('[data-field="status"]')).to_have_text("cancelled")
 
-    start_worker()
     page.get_by_role("button", name="Export all customers").click()
+    expect(page.locator('[data-field="status"]')).to_have_text("queued")
+    # As the worker leaves an export whose pages the platform kept refusing.
+    with services.db.transaction() as session:
+        session.execute(
+            update(ExportJob)
+            .where(ExportJob.status == ExportStatus.QUEUED)
+            .values(status=ExportStatus.FAILED, last_error="SmartEmailing answered 503.")
+        )
+    page.reload()
+    expect(page.locator('[data-field="error"]')).to_have_text("SmartEmailing answered 503.")
+    start_worker()
+    page.get_by_role("button", name="Resume").click()
     expect(page.locator('[data-field="percent"]')).to_have_text("100 %", timeout=60_000)
     expect(page.locator('[data-field="status"]')).to_have_text("finished")
     expect(page.locator('[data-field="rows"]')).to_have_text(f"{EXPORTED} of {EXPORTED}")

@@ -255,59 +255,14 @@ class CustomerWriter:
             if row.values and row.values.get("points")
         }
         # Only a customer who was there before the batch can have been credited already.
-        known = [
-            customer_id
-            for customer_id in (ids[email] for email in existing)
-            if customer_id in wanted
-        ]
-        done = (
-            set(
-                connection.scalars(
-                    select(LedgerEntry.customer_id).where(
-                        LedgerEntry.reference == IMPORT_REFERENCE,
-                        among(LedgerEntry.customer_id, sorted(known)),
-                    )
-                )
-            )
-            if known
-            else set()
-        )
+        known = [ids[email] for email in existing if ids[email] in wanted]
+        done = _credited_before(connection, known)
         # The customers are this transaction's (new) or locked by it (read FOR UPDATE on
         # PostgreSQL; SQLite has one writer): nobody credits them between that read and this.
         credits = {c: wanted[c] for c in sorted(wanted) if c not in done}
         if not credits:
             return {}
-        entries = LedgerEntry.__table__
-        entry_ids = reserve_ids(connection, entries, len(credits))
-        insert_rows(
-            connection,
-            entries,
-            ("id", "customer_id", "points", "expires_on"),
-            [
-                (entry_id, c, points, expires_on)
-                for entry_id, (c, (points, expires_on)) in zip(
-                    entry_ids, credits.items(), strict=True
-                )
-            ],
-            constants={
-                "reason": IMPORT_REFERENCE,
-                "reference": IMPORT_REFERENCE,
-                "created_at": now,
-            },
-        )
-        # Each entry's lot, from the entries just written: one statement, no ids read back.
-        connection.execute(
-            insert(PointLot.__table__).from_select(
-                ["customer_id", "entry_id", "points", "remaining", "expires_on"],
-                select(
-                    entries.c.customer_id,
-                    entries.c.id,
-                    entries.c.points,
-                    entries.c.points,
-                    entries.c.expires_on,
-                ).where(among(entries.c.id, entry_ids)),
-            )
-        )
+        _write_entries(connection, credits, now)
         before = {ids[email]: row["balance"] for email, row in existing.items()}
         raised = [(points, c) for c, (points, _) in credits.items() if c in before]
         executemany(
@@ -345,6 +300,50 @@ class CustomerWriter:
                 for customer_id, (points, balance) in credited.items()
             ],
         )
+
+
+def _credited_before(connection: Connection, customer_ids: list[int]) -> set[int]:
+    """Those of the customers whose opening balance an earlier import credited."""
+    if not customer_ids:
+        return set()
+    found = connection.scalars(
+        select(LedgerEntry.customer_id).where(
+            LedgerEntry.reference == IMPORT_REFERENCE,
+            among(LedgerEntry.customer_id, sorted(customer_ids)),
+        )
+    )
+    return set(found)
+
+
+def _write_entries(
+    connection: Connection, credits: dict[int, tuple[int, date | None]], now: datetime
+) -> None:
+    """The opening balances (customer id -> points, expiry) as ledger entries and their lots."""
+    entries = LedgerEntry.__table__
+    entry_ids = reserve_ids(connection, entries, len(credits))
+    insert_rows(
+        connection,
+        entries,
+        ("id", "customer_id", "points", "expires_on"),
+        [
+            (entry_id, c, points, expires_on)
+            for entry_id, (c, (points, expires_on)) in zip(entry_ids, credits.items(), strict=True)
+        ],
+        constants={"reason": IMPORT_REFERENCE, "reference": IMPORT_REFERENCE, "created_at": now},
+    )
+    # Each entry's lot, from the entries just written: one statement, no ids read back.
+    connection.execute(
+        insert(PointLot.__table__).from_select(
+            ["customer_id", "entry_id", "points", "remaining", "expires_on"],
+            select(
+                entries.c.customer_id,
+                entries.c.id,
+                entries.c.points,
+                entries.c.points,
+                entries.c.expires_on,
+            ).where(among(entries.c.id, entry_ids)),
+        )
+    )
 
 
 def _among_emails(connection: Connection, emails: list[str]) -> ColumnElement[bool]:

@@ -135,6 +135,12 @@ def _activate(name: str) -> Response | tuple[str, int]:
     return redirect(url_for("admin.integration", name=name))
 
 
+@bp.context_processor
+def _file_platforms() -> dict[str, Any]:
+    # The dashboard links to no page that would only refuse (see _platform).
+    return {"server_file_platforms": SERVER_FILE_PLATFORMS}
+
+
 @bp.route("/integrations/new", methods=["GET"])
 def new_integration() -> Any:
     chosen = request.args.get("platform")

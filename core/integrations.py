@@ -19,36 +19,40 @@ from pointbridge.contract.errors import (
     ChoiceRequired,
     ConfigurationError,
     DeliveryError,
-    PointbridgeError,
     RateLimited,
 )
 from pointbridge.contract.platform import Capability, InstallResult, Integration, Platform
+from pointbridge.host_options import (
+    IntegrationError,
+    parse_disabled_events,
+    parse_list_rewards,
+    parse_notice_days,
+    parse_reward_thresholds,
+)
 from pointbridge.kit.ratelimit import throttle_cleared
-from pointbridge.loyalty.rules import MAX_POINTS
 from pointbridge.plugins import PluginHost
 from pointbridge.settings import Settings
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import SecretBox, redact
 
-HOST_SETTINGS = ("field_prefix", "expiry_notice_days", "list_rewards")
+HOST_SETTINGS = (
+    "field_prefix",
+    "expiry_notice_days",
+    "list_rewards",
+    "disabled_events",
+    "reward_thresholds",
+)
 # Host settings that change only what pointbridge itself does: no install needed after them.
-HOST_ONLY_SETTINGS = frozenset({"expiry_notice_days", "list_rewards"})
+HOST_ONLY_SETTINGS = frozenset(HOST_SETTINGS) - {"field_prefix"}
 # In an integration's data, beside the plugin's own: the target its initial sync went to.
 SYNCED_TARGET = "pointbridge:synced_target"
-NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
-MAX_NOTICE_DAYS = 365
 # Installs run in the admin's terminal or page: a few minutes of a platform's 429s are waited
 # out, a platform that keeps refusing is reported.
 INSTALL_ATTEMPTS = 8
 MAX_INSTALL_WAIT = 60.0
-MAX_LIST_ID = 100  # ListMembership.list_id's length
 # Ids are BIGINT on PostgreSQL: a larger number in a URL names no integration.
 MAX_INTEGRATION_ID = 2**63 - 1
-
-
-class IntegrationError(PointbridgeError):
-    """Bad input for an integration: the message says what to fix."""
 
 
 class IntegrationNotFound(IntegrationError):
@@ -63,49 +67,12 @@ class InitialSync(StrEnum):
     ASKED = "--resync"
 
 
-def parse_notice_days(value: Any) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
-        return None
-    try:
-        days = int(value)
-    except (TypeError, ValueError):
-        raise IntegrationError(
-            f"expiry_notice_days must be a number of days or 'off', not {value!r}."
-        ) from None
-    if not 1 <= days <= MAX_NOTICE_DAYS:
-        raise IntegrationError(
-            f"expiry_notice_days must be between 1 and {MAX_NOTICE_DAYS}, or 'off'."
-        )
-    return days
-
-
-def parse_list_rewards(value: Any) -> dict[str, int]:
-    """``{"1": 50}`` from TOML, or ``1:50,2:20`` from the command line."""
-    if isinstance(value, str):
-        pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
-        if any(len(pair) != 2 for pair in pairs):
-            raise IntegrationError("list_rewards takes LIST_ID:POINTS pairs, e.g. 1:50,2:20.")
-        value = {list_id.strip(): points.strip() for list_id, points in pairs}
-    if not isinstance(value, Mapping):
-        raise IntegrationError("list_rewards must map list ids to points.")
-    rewards: dict[str, int] = {}
-    for list_id, points in value.items():
-        if not 0 < len(str(list_id)) <= MAX_LIST_ID:
-            raise IntegrationError(
-                f"list_rewards: a list id is 1 to {MAX_LIST_ID} characters long, not "
-                f"{len(str(list_id))}."
-            )
-        try:
-            rewards[str(list_id)] = int(points)
-        except (TypeError, ValueError):
-            raise IntegrationError(
-                f"list_rewards: points for list {list_id} must be a number."
-            ) from None
-        if not 0 < rewards[str(list_id)] <= MAX_POINTS:
-            raise IntegrationError(
-                f"list_rewards: points for list {list_id} must be between 1 and {MAX_POINTS:,}."
-            )
-    return rewards
+def reminder_days(row: IntegrationRow) -> list[int]:
+    """Every expiry reminder's days ahead, longest first (a row from before reminders were
+    a list has its one)."""
+    if row.expiry_notice_days is None:
+        return []
+    return list(row.expiry_reminders or [row.expiry_notice_days])
 
 
 def webhook_token_digest(token: str) -> bytes:
@@ -217,7 +184,18 @@ class Integrations:
                     f"{platform.title} has no events in pointbridge, so the expiry notice does "
                     "not apply; leave expiry_notice_days unset."
                 )
-            row.expiry_notice_days = days
+            row.expiry_notice_days = days[0] if days else None
+            row.expiry_reminders = days
+        if "disabled_events" in values:
+            row.disabled_events = parse_disabled_events(values.pop("disabled_events")) or None
+        if "reward_thresholds" in values:
+            thresholds = parse_reward_thresholds(values.pop("reward_thresholds"))
+            if thresholds and not platform.supports(Capability.EVENTS):
+                raise IntegrationError(
+                    f"{platform.title} has no events in pointbridge, so reward_thresholds do "
+                    "not apply; leave them unset."
+                )
+            row.reward_thresholds = thresholds or None
         if "list_rewards" in values:
             row.list_rewards = parse_list_rewards(values.pop("list_rewards"))
         secret_names = platform.secret_settings()
@@ -296,7 +274,11 @@ class Integrations:
         notice = (
             "does not apply (no events)"
             if not platform.supports(Capability.EVENTS)
-            else (f"{row.expiry_notice_days} days ahead" if row.expiry_notice_days else "off")
+            else (
+                f"{', '.join(map(str, reminder_days(row)))} days ahead"
+                if row.expiry_notice_days
+                else "off"
+            )
         )
         described: dict[str, Any] = {
             "id": row.id,
@@ -307,6 +289,8 @@ class Integrations:
             "field_prefix": row.field_prefix,
             "expiry_notice": notice,
             "list_rewards": row.list_rewards,
+            "disabled_events": row.disabled_events or [],
+            "reward_thresholds": row.reward_thresholds or [],
             "settings": {
                 **row.settings,
                 **{key: redact(str(value)) for key, value in secret_values.items()},

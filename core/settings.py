@@ -74,6 +74,8 @@ class Settings:
     # The shop's clock, for the dates written to platforms; unset, the expiry job's.
     timezone: str | None = None
     max_attempts: int = 12
+    # The shop's tier ids, lowest first: what tells tier-changed's direction up from down.
+    tier_order: list[str] = field(default_factory=list)
     integrations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,13 @@ class Settings:
                     f"[pointbridge] {key} = {name!r} is no IANA time zone; write one like "
                     '"Europe/Prague".'
                 ) from None
+        if not isinstance(self.tier_order, list) or not all(
+            isinstance(tier, str | int) for tier in self.tier_order
+        ):
+            raise ConfigError(
+                '[pointbridge] tier_order is the tier ids lowest first, e.g. ["1", "2", "3"].'
+            )
+        self.tier_order = [str(tier) for tier in self.tier_order]
         landing = self.referral_landing_url
         if landing is not None and not _is_web_address(landing):
             raise ConfigError(
@@ -130,6 +139,7 @@ _HOST_KEYS = {
     "expiry_timezone",
     "timezone",
     "max_attempts",
+    "tier_order",
 }
 
 

@@ -44,6 +44,11 @@ class Contact:
     # Last, with a default: a contact made by keyword (tests, third-party plugins) without it
     # is one who never agreed, which is the safe reading.
     marketing_consent: bool = False
+    # Every point ever credited (expiry and spending do not lower it), and the tier progress
+    # the shop's tier data carries, when it does.
+    lifetime_points: int = 0
+    tier_expires_at: date | None = None
+    points_to_next_tier: int | None = None
 
     @property
     def membership(self) -> MembershipState:
@@ -93,4 +98,9 @@ def loyalty_fields(contact: Contact, timezone: tzinfo = UTC) -> dict[str, str | 
         "missions": contact.missions,
         "rewards": contact.rewards,
         "referrals": contact.referrals,
+        "lifetime_points": contact.lifetime_points,
+        "tier_expires_at": format_datetime(contact.tier_expires_at),
+        "points_to_next_tier": ""
+        if contact.points_to_next_tier is None
+        else str(contact.points_to_next_tier),
     }

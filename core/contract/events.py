@@ -15,6 +15,10 @@ class EventType(StrEnum):
     CREDIT_CHANGED = "credit-changed"
     CREDIT_EXPIRES = "credit-expires"
     PIN_CHANGED = "pin-changed"
+    TIER_CHANGED = "tier-changed"
+    POINTS_EXPIRED = "points-expired"
+    REFERRAL_COMPLETED = "referral-completed"
+    REWARD_AVAILABLE = "reward-available"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +30,14 @@ class Event:
     ``occurred_at`` is timezone-aware UTC. ``data`` holds, per type:
 
     - ``credit-changed``: ``points`` (signed int), ``balance`` (int), ``reason`` (slug)
-    - ``credit-expires``: ``points`` (int > 0), ``expires_on`` (``YYYY-MM-DD``)
+    - ``credit-expires``: ``points`` (int > 0), ``expires_on`` (``YYYY-MM-DD``),
+      ``days_before`` (int: which of the integration's reminders this is)
     - ``pin-changed``: ``pin`` (str)
+    - ``tier-changed``: ``old_tier_id``, ``old_tier_name``, ``new_tier_id``, ``new_tier_name``
+      (str or None), ``direction`` (``up`` or ``down``)
+    - ``points-expired``: ``points`` (int > 0, taken), ``balance`` (int, left)
+    - ``referral-completed``: ``referrals`` (the referrer's count now), ``added`` (int > 0)
+    - ``reward-available``: ``threshold`` (int, the highest one crossed), ``balance`` (int)
     """
 
     id: int

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, delete, func, select, update
 
-from pointbridge.integrations import MAX_NOTICE_DAYS, IntegrationNotFound
+from pointbridge.host_options import MAX_NOTICE_DAYS
+from pointbridge.integrations import IntegrationNotFound
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import (
     Customer,

@@ -32,9 +32,13 @@ _TARGETS = "pointbridge.delivery.outbox.targets"
 
 
 # Built once: on the request path, building a statement costs more CPU than running it.
-_TARGETS_QUERY = select(IntegrationRow.__table__.c.id, IntegrationRow.__table__.c.platform).where(
-    IntegrationRow.__table__.c.status != IntegrationStatus.DISABLED
-)
+_integration = IntegrationRow.__table__.c
+_TARGETS_QUERY = select(
+    _integration.id,
+    _integration.platform,
+    _integration.disabled_events,
+    _integration.reward_thresholds,
+).where(_integration.status != IntegrationStatus.DISABLED)
 _INSERT = {
     name: insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
@@ -45,6 +49,12 @@ _INSERT = {
 class Target:
     integration_id: int
     takes_events: bool
+    # The event types the admin switched off for this integration.
+    events_off: frozenset[str] = frozenset()
+    reward_thresholds: tuple[int, ...] = ()
+
+    def takes(self, event_type: EventType) -> bool:
+        return self.takes_events and event_type not in self.events_off
 
 
 class Outbox:
@@ -87,7 +97,15 @@ class Outbox:
 
     def _load_targets(self, session: Session) -> list[Target]:
         rows = session.execute(_TARGETS_QUERY)
-        return [Target(row.id, self._takes_events(row.platform)) for row in rows]
+        return [
+            Target(
+                row.id,
+                self._takes_events(row.platform),
+                frozenset(row.disabled_events or ()),
+                tuple(row.reward_thresholds or ()),
+            )
+            for row in rows
+        ]
 
     def _takes_events(self, platform_name: str) -> bool:
         registered = self.host.platforms.get(platform_name)
@@ -150,7 +168,7 @@ class Outbox:
             session,
             _contact_rows(targets, [customer_id])
             + _event_rows(
-                [t for t in targets if t.takes_events], event_type, [(customer_id, data)]
+                [t for t in targets if t.takes(event_type)], event_type, [(customer_id, data)]
             ),
         )
 
@@ -185,7 +203,7 @@ class Outbox:
         targets = [
             t
             for t in self.targets(session)
-            if t.takes_events and (wanted is None or t.integration_id in wanted)
+            if t.takes(event_type) and (wanted is None or t.integration_id in wanted)
         ]
         self._add(session, _event_rows(targets, event_type, items, dedupe_key, not_before))
 

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Select, String, bindparam, case, cast, func, 
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.contact import Contact
-from pointbridge.storage.models import Customer, PointLot
+from pointbridge.storage.models import Customer, LedgerEntry, PointLot
 from pointbridge.storage.sql import among
 
 # Core columns, not ORM objects or ORM-enabled selects: building a few hundred Customer
@@ -48,6 +48,16 @@ def _next_expiry() -> tuple[Any, Any]:
 
 
 NEXT_EXPIRATION = _next_expiry()
+# Summed from the ledger (its rows are never changed) when a snapshot is read, not kept in a
+# column: the request path, the import and expiry stay as they are, and it cannot drift.
+_credit = LedgerEntry.__table__.alias("credit").c
+LIFETIME_POINTS = (
+    select(cast(func.coalesce(func.sum(_credit.points), 0), BigInteger))
+    .where(_credit.customer_id == _customer.id, _credit.points > 0)
+    .correlate(Customer.__table__)
+    .scalar_subquery()
+    .label("lifetime_points")
+)
 
 
 def next_expirations(session: Session, customer_ids: Sequence[int]) -> dict[int, tuple[date, int]]:
@@ -56,6 +66,12 @@ def next_expirations(session: Session, customer_ids: Sequence[int]) -> dict[int,
         select(_customer.id, *NEXT_EXPIRATION).where(among(_customer.id, customer_ids))
     )
     return {customer_id: (day, points) for customer_id, day, points in rows if day is not None}
+
+
+def lifetime_points(session: Session, customer_ids: Sequence[int]) -> dict[int, int]:
+    """Per customer, every point ever credited."""
+    statement = select(_customer.id, LIFETIME_POINTS).where(among(_customer.id, customer_ids))
+    return {customer_id: points for customer_id, points in session.execute(statement)}
 
 
 # Contact's fields in its order, so a row is a contact's arguments: ``Contact(*row)``. Naming
@@ -83,6 +99,9 @@ SNAPSHOT_COLUMNS = (
     _customer.rewards,
     _customer.referrals,
     _customer.marketing_consent,
+    LIFETIME_POINTS,
+    _customer.tier_expires_at,
+    _customer.points_to_next_tier,
 )
 
 

@@ -70,8 +70,24 @@ class DayReport:
         )
 
 
-def notice_key(integration_id: int, customer_id: int, expires_on: str) -> str:
-    return f"credit-expires:{integration_id}:{customer_id}:{expires_on}"
+def notice_key(
+    integration_id: int, customer_id: int, expires_on: str, reminder: int | None = None
+) -> str:
+    """The first reminder keeps the key notices had before there were several, so an
+    upgrade sends no notice again; each later one is keyed by its days ahead."""
+    suffix = "" if reminder is None else f":{reminder}d"
+    return f"credit-expires:{integration_id}:{customer_id}:{expires_on}{suffix}"
+
+
+def reminder_windows(reminders: list[int]) -> list[tuple[int, int, int | None]]:
+    """Per reminder (longest first): the days ahead it covers, ``(first, last)``, and its
+    key suffix. ``[14, 3]``: expiries 4 to 14 days ahead get the 14-day reminder, 1 to 3 days
+    ahead the 3-day one; a credit made 5 days before it expires still gets both in turn."""
+    windows = []
+    for n, days in enumerate(reminders):
+        shorter = reminders[n + 1] if n + 1 < len(reminders) else 0
+        windows.append((shorter + 1, days, None if n == 0 else days))
+    return windows
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,7 @@ class Expiry:
                     IntegrationRow.id,
                     IntegrationRow.name,
                     IntegrationRow.expiry_notice_days,
+                    IntegrationRow.expiry_reminders,
                     IntegrationRow.platform,
                 )
                 .where(
@@ -189,17 +206,15 @@ class Expiry:
                 t.integration_id for t in self.outbox.targets(session) if t.takes_events
             }
         start = datetime.now(UTC)
-        for integration_id, name, days, platform in integrations:
+        for integration_id, name, days, reminders, platform in integrations:
             if integration_id not in takes_events:
                 continue
-            report.notices[name] = self._notify_integration(
-                integration_id,
-                name,
-                day,
-                day + timedelta(days=days),
-                report,
-                self._pacing(platform, start),
-            )
+            pacing = self._pacing(platform, start)
+            report.notices[name] = 0
+            for first, last, reminder in reminder_windows(reminders or [days]):
+                report.notices[name] += self._notify_integration(
+                    integration_id, name, day, (first, last, reminder), report, pacing
+                )
 
     def _pacing(self, platform_name: str, start: datetime) -> Pacing | None:
         """``NOTICE_SHARE`` of the platform's declared budget; None (all due at once) for a
@@ -216,16 +231,18 @@ class Expiry:
         integration_id: int,
         name: str,
         day: date,
-        horizon: date,
+        window: tuple[int, int, int | None],
         report: DayReport,
         pacing: Pacing | None,
     ) -> int:
+        """One reminder's notices: the expiries ``window`` (first, last) days ahead."""
+        first, last, reminder = window
         count = 0
         # One date at a time: (expires_on = d, customer_id > after) is a seek along the partial
         # index ix_lot_expiring, so a page costs its own rows. Paging the whole window by
         # customer made every page scan and sort all N days' open lots again: quadratic, 95 s
         # of a million customers' night.
-        for offset in range(1, (horizon - day).days + 1):
+        for offset in range(first, last + 1):
             expires_on = day + timedelta(days=offset)
             after = 0
             while True:
@@ -245,17 +262,24 @@ class Expiry:
                         break
                     after = rows[-1][0]
                     items = [
-                        (customer_id, {"points": int(points), "expires_on": expires_on.isoformat()})
+                        (
+                            customer_id,
+                            {
+                                "points": int(points),
+                                "expires_on": expires_on.isoformat(),
+                                "days_before": last,
+                            },
+                        )
                         for customer_id, points in rows
                     ]
-                    fresh = self._unsent(session, integration_id, items)
+                    fresh = self._unsent(session, integration_id, items, reminder)
                     if not report.dry_run and fresh:
                         self.outbox.events(
                             session,
                             EventType.CREDIT_EXPIRES,
                             fresh,
                             dedupe_key=lambda iid, customer_id, data: notice_key(
-                                iid, customer_id, data["expires_on"]
+                                iid, customer_id, data["expires_on"], reminder
                             ),
                             integration_ids=[integration_id],
                             not_before=None if pacing is None else pacing.times(count, len(fresh)),
@@ -285,10 +309,17 @@ class Expiry:
             )
 
     def _unsent(
-        self, session: Session, integration_id: int, items: list[tuple[int, dict[str, Any]]]
+        self,
+        session: Session,
+        integration_id: int,
+        items: list[tuple[int, dict[str, Any]]],
+        reminder: int | None,
     ) -> list[tuple[int, dict[str, Any]]]:
         keys = {
-            notice_key(integration_id, customer_id, data["expires_on"]): (customer_id, data)
+            notice_key(integration_id, customer_id, data["expires_on"], reminder): (
+                customer_id,
+                data,
+            )
             for customer_id, data in items
         }
         sent = set(

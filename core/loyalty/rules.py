@@ -42,6 +42,7 @@ PROFILE_FIELDS = (
     "rewards",
     "referrals",
 )
+TIER_PROGRESS_FIELDS = ("tier_expires_at", "points_to_next_tier")
 
 
 class LoyaltyError(PointbridgeError):

@@ -107,17 +107,34 @@ class CustomerFields(Schema):
     referrals = count()
 
 
-class CustomerCreate(CustomerFields):
+class TierProgress(Schema):
+    """What the shop's tier data carries beside the tier itself (REST only: the CSV import
+    does not take them)."""
+
+    tier_expires_at = fields.Date(
+        allow_none=True, metadata={"description": "When the customer's tier lapses."}
+    )
+    points_to_next_tier = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_POINTS),
+        metadata={"description": "Points the next tier still wants."},
+    )
+
+
+class CustomerCreate(CustomerFields, TierProgress):
     email = Email(required=True)
     pin = Text(validate=PIN_RULE)
 
 
-class CustomerUpdate(CustomerFields):
+class CustomerUpdate(CustomerFields, TierProgress):
     email = Email()
 
 
 class CustomerImport(CustomerCreate):
     """One row of a customer import: a customer and their opening balance."""
+
+    class Meta:
+        exclude = ("tier_expires_at", "points_to_next_tier")
 
     points = count()
     expires_at = fields.Date()

@@ -33,10 +33,12 @@ from pointbridge.loyalty.ledger_sql import (
     consume_lots,
     due_points,
 )
+from pointbridge.loyalty.milestones import rewards_reached, update_events
 from pointbridge.loyalty.rules import (
     EXPIRATION_REASON,
     PIN_PATTERN,
     PROFILE_FIELDS,
+    TIER_PROGRESS_FIELDS,
     Conflict,
     CustomerNotFound,
     LoyaltyError,
@@ -49,6 +51,10 @@ from pointbridge.loyalty.rules import (
 )
 from pointbridge.settings import Settings
 from pointbridge.storage.models import Customer
+
+# What a customer create or update writes: the profile, and the tier progress the shop's tier
+# data carries (which the CSV import does not take).
+WRITABLE = (*PROFILE_FIELDS, *TIER_PROGRESS_FIELDS)
 
 
 def _flush_unique(session: Session, email: str, external_id: str | None) -> None:
@@ -108,7 +114,7 @@ class Loyalty:
         self._check_external_id(session, values.get("external_id"), None)
         pin = values.pop("pin", None)
         defaults = {"registered": False, "missions": 0, "rewards": 0, "referrals": 0}
-        profile = {key: values[key] for key in PROFILE_FIELDS if key in values}
+        profile = {key: values[key] for key in WRITABLE if key in values}
         customer = Customer(
             email=email,
             referral_code=referral_code(),
@@ -135,11 +141,13 @@ class Loyalty:
         if "external_id" in values:
             self._check_external_id(session, values["external_id"], customer.id)
         pin = values.pop("pin", None)
-        for key in PROFILE_FIELDS:
+        tier, referrals = (customer.tier_id, customer.tier_name), customer.referrals
+        for key in WRITABLE:
             if key in values:
                 setattr(customer, key, values[key])
         _flush_unique(session, customer.email, customer.external_id)
         self.outbox.contact_changed(session, customer.id)
+        update_events(self.outbox, session, customer, tier, referrals, self.settings.tier_order)
         if pin is not None:
             self.set_pin(session, customer, pin)
         return customer
@@ -250,6 +258,8 @@ class Loyalty:
             EventType.CREDIT_CHANGED,
             {"points": points, "balance": balance, "reason": reason},
         )
+        if points > 0:
+            rewards_reached(self.outbox, session, customer_id, balance - points, balance)
         if isinstance(customer, Customer):
             for key, value in (
                 ("balance", balance),
@@ -312,7 +322,13 @@ class Loyalty:
         after = self.post_debits(
             session, debits, EXPIRATION_REASON, reference=expiration_reference(day), now=at
         )
-        return {customer_id: debits[customer_id] for customer_id in sorted(after)}
+        taken = {customer_id: debits[customer_id] for customer_id in sorted(after)}
+        self.outbox.events(
+            session,
+            EventType.POINTS_EXPIRED,
+            [(c, {"points": points, "balance": after[c]}) for c, points in taken.items()],
+        )
+        return taken
 
     def post_debits(
         self,

@@ -79,6 +79,10 @@ class Customer(Base):
     referral_code: Mapped[str] = mapped_column(String(32), unique=True)
     tier_id: Mapped[str | None] = mapped_column(String(100))
     tier_name: Mapped[str | None] = mapped_column(String(200))
+    # What the shop's tier data says, when it says it: when the tier lapses, and how many
+    # points the next one still wants.
+    tier_expires_at: Mapped[date | None] = mapped_column(Date)
+    points_to_next_tier: Mapped[int | None] = mapped_column(BigInteger)
     missions: Mapped[int] = mapped_column(Integer, default=0)
     rewards: Mapped[int] = mapped_column(Integer, default=0)
     referrals: Mapped[int] = mapped_column(Integer, default=0)
@@ -153,7 +157,13 @@ class IntegrationRow(Base):
     secrets: Mapped[bytes | None] = mapped_column(LargeBinary)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     field_prefix: Mapped[str] = mapped_column(String(32), default="ellity_")
+    # The first (longest) expiry reminder; ``expiry_reminders`` holds every one, longest first.
     expiry_notice_days: Mapped[int | None] = mapped_column(Integer)
+    expiry_reminders: Mapped[list[int] | None] = mapped_column(JSON)
+    # Event types this integration is not sent, and the balances whose upward crossing sends
+    # it reward-available.
+    disabled_events: Mapped[list[str] | None] = mapped_column(JSON)
+    reward_thresholds: Mapped[list[int] | None] = mapped_column(JSON)
     list_rewards: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=IntegrationStatus.NEW)
     last_error: Mapped[str | None] = mapped_column(Text)

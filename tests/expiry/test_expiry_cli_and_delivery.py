@@ -75,9 +75,11 @@ def test_the_expired_customers_snapshot_reaches_the_platform(shop, database_url)
             "credit-changed",
             {"points": -100, "balance": 100, "reason": "expiration"},
         ),
+        ("ana@example.com", "points-expired", {"points": 100, "balance": 100}),
         (
             "bob@example.com",
             "credit-changed",
             {"points": -30, "balance": 0, "reason": "expiration"},
         ),
+        ("bob@example.com", "points-expired", {"points": 30, "balance": 0}),
     ]

@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pointbridge.delivery.snapshots import next_expirations
+from pointbridge.delivery.snapshots import lifetime_points, next_expirations
 from pointbridge.loyalty.ledger_sql import Entry
 from pointbridge.loyalty.rules import normalize_email
 from pointbridge.storage.models import Customer, LedgerEntry
@@ -49,6 +49,7 @@ def _require_token() -> None:
 
 def _customer_out(session: Session, customers: list[Customer]) -> list[dict[str, Any]]:
     expiries = next_expirations(session, [c.id for c in customers])
+    lifetimes = lifetime_points(session, [c.id for c in customers])
     prefix = services().settings.referral_prefix
     out = []
     for customer in customers:
@@ -59,6 +60,7 @@ def _customer_out(session: Session, customers: list[Customer]) -> list[dict[str,
                 "referral_link": prefix + customer.referral_code,
                 "next_expiration_date": expiry[0] if expiry else None,
                 "next_expiration_points": expiry[1] if expiry else 0,
+                "lifetime_points": lifetimes.get(customer.id, 0),
             }
         )
     return out

@@ -31,6 +31,10 @@ LABELS = {
     EventType.CREDIT_CHANGED: "credit",
     EventType.CREDIT_EXPIRES: "expiry",
     EventType.PIN_CHANGED: "pin",
+    EventType.TIER_CHANGED: "tier",
+    EventType.POINTS_EXPIRED: "expired",
+    EventType.REFERRAL_COMPLETED: "referral",
+    EventType.REWARD_AVAILABLE: "reward",
 }
 VALUE_MAX_CHARS = 20_000
 # Failed requests in a row after which Ecomail is taken to be down and the batch stops: one is a

@@ -24,6 +24,9 @@ FIELD_TYPES: Mapping[str, str] = {
     "last_change_value": "text",
     "referral_code": "text",
     "referral_link": "text",
+    "lifetime_points": "text",
+    "tier_expires_at": "date",
+    "points_to_next_tier": "text",
 }
 
 

@@ -56,7 +56,7 @@ class TestSmartEmailingContract(SmartEmailingAdapter, PluginContract):
 class TestSmartEmailingStories(SmartEmailingAdapter, PluginStories):
     def fake(self) -> tuple[Any, FakeSmartEmailing]:
         app, account = super().fake()
-        # A shop reconnecting: install only reads its fields (creating ten at SmartEmailing's
+        # A shop reconnecting: install only reads its fields (creating thirteen at SmartEmailing's
         # 5 requests a second is the activation test's business, and two seconds a story).
         for spec in wanted_fields("ellity_"):
             account.add_customfield(spec.name, spec.type)

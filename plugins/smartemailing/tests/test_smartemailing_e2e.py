@@ -62,7 +62,7 @@ def add(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer, **settings: s
 def connected(pb: Pointbridge, fake: FakeSmartEmailing, api: FakeServer) -> None:
     """An active integration whose fields already exist in the account (a shop reconnecting).
 
-    Install then only reads them: creating ten fields at SmartEmailing's 5 requests a second
+    Install then only reads them: creating thirteen fields at SmartEmailing's 5 requests a second
     would add two seconds to every test; creating them is what the activation test covers.
     """
     for spec in wanted_fields(PREFIX):
@@ -113,6 +113,11 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, str | None]:
         f"{PREFIX}last_change_value": "" if last_change is None else str(last_change),
         f"{PREFIX}referral_code": customer["referral_code"],
         f"{PREFIX}referral_link": customer["referral_link"],
+        f"{PREFIX}lifetime_points": str(customer["lifetime_points"]),
+        f"{PREFIX}tier_expires_at": stamp(customer["tier_expires_at"]),
+        f"{PREFIX}points_to_next_tier": ""
+        if customer["points_to_next_tier"] is None
+        else str(customer["points_to_next_tier"]),
     }
 
 
@@ -156,7 +161,7 @@ def test_activation_checks_the_login_creates_the_fields_once_and_reuses_them(
 
         # The right key is checked at once: setting it installs.
         first = pb.cli("integrations", "set", NAME, f"api_key={fake.api_key}")
-        assert "10 custom fields created, 0 reused" in first
+        assert "13 custom fields created, 0 reused" in first
         assert f"{NAME} is active" in first
         assert sorted((f["name"], f["type"]) for f in fake.customfields.values()) == sorted(
             (spec.name, spec.type) for spec in wanted_fields(PREFIX)
@@ -164,8 +169,8 @@ def test_activation_checks_the_login_creates_the_fields_once_and_reuses_them(
 
         api.clear()
         again = pb.cli("integrations", "install", NAME)
-        assert "0 custom fields created, 10 reused" in again
-        assert len(fake.customfields) == 10
+        assert "0 custom fields created, 13 reused" in again
+        assert len(fake.customfields) == 13
         assert api.requests_to("POST", "/customfields") == []
 
 
@@ -221,7 +226,10 @@ def test_expiry_notice_goes_out_once_seven_days_ahead(shop: Shop) -> None:
 
     notices = [e for e in events_of(fake, "petr@example.com") if "expires" in e[0]]
     assert notices == [
-        ("ellity-credit-expires", {"points": 80, "expiration_date": expires.isoformat()})
+        (
+            "ellity-credit-expires",
+            {"points": 80, "expiration_date": expires.isoformat(), "days_before": 7},
+        )
     ]
     assert pb.customer(customer["id"])["balance"] == 95
 

@@ -86,10 +86,10 @@ def test_every_request_of_a_call_waits_for_the_integrations_shared_budget(
     platform: Platform,
 ) -> None:
     integration = make_integration()
-    # install makes a dozen requests (check, list fields, create ten): none may go unpaced.
+    # install makes a dozen requests (check, list fields, create thirteen): none may go unpaced.
     install(integration)
     requests_made = len(server.requests)
-    assert requests_made == 12
+    assert requests_made == 15
     assert pacer.limit == platform.rate_limit
     # The clock stands still, so every request after the first waits one full slot more.
     interval = 1 / (platform.rate_limit.per_second * SAFETY)

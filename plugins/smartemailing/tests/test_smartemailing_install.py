@@ -22,6 +22,9 @@ FIELD_TYPES = {
     "ellity_last_change_value": "text",
     "ellity_referral_code": "text",
     "ellity_referral_link": "text",
+    "ellity_lifetime_points": "text",
+    "ellity_tier_expires_at": "date",
+    "ellity_points_to_next_tier": "text",
 }
 
 

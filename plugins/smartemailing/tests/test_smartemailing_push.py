@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 from pointbridge_smartemailing import install, push_contact
@@ -24,7 +25,10 @@ def test_contact_fields_arrive_as_smartemailing_stores_them(
     fake: FakeSmartEmailing,
     server: FakeServer,
 ) -> None:
-    assert push_contact(installed(), [make_contact()]) == []
+    jan = make_contact(
+        lifetime_points=300, tier_expires_at=date(2027, 1, 31), points_to_next_tier=80
+    )
+    assert push_contact(installed(), [jan]) == []
     assert fake.field_values("jan@example.cz") == {
         "ellity_credit": "120",
         "ellity_credit_num": "120",
@@ -36,6 +40,9 @@ def test_contact_fields_arrive_as_smartemailing_stores_them(
         "ellity_last_change_value": "20",
         "ellity_referral_code": "JAN120",
         "ellity_referral_link": "https://shop.example/r/JAN120",
+        "ellity_lifetime_points": "300",
+        "ellity_tier_expires_at": "2027-01-31 00:00:00",
+        "ellity_points_to_next_tier": "80",
     }
     contact = fake.contacts["jan@example.cz"]
     assert (contact.name, contact.surname) == ("Jan", "Novák")
@@ -54,7 +61,7 @@ def test_missing_dates_clear_the_date_fields(
     fake: FakeSmartEmailing,
 ) -> None:
     contact = make_contact(next_expiration_date=None, last_change_at=None, pin=None)
-    assert push_contact(installed(), [contact]) == []
+    assert push_contact(installed(), [jan]) == []
     values = fake.field_values("jan@example.cz")
     assert values["ellity_next_expiration_date"] is None
     assert values["ellity_last_change_date"] is None

@@ -1,7 +1,8 @@
-"""pointbridge plugin for Splio: loyalty fields on Splio contacts.
+"""pointbridge plugin for Splio: loyalty fields on Splio contacts, events as interactions.
 
-Splio gets no events and sends no webhooks in this integration: the shop's Splio scenarios
-read the custom fields (points balance, missions, rewards, referrals counts, VIP tier).
+The shop's Splio scenarios read the custom fields (points balance, missions, rewards, referrals
+counts, VIP tier); with an ``events_channel`` each event is an interaction (``events``) that
+starts them. Splio sends no webhooks in this integration.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from marshmallow import Schema
+from marshmallow import Schema, validate
+from marshmallow import fields as schema_fields
 
 from pointbridge import (
+    Capability,
     ConfigurationError,
     Contact,
     InstallResult,
@@ -24,6 +27,7 @@ from pointbridge import (
 from pointbridge.kit import setting_fields
 from pointbridge.kit.fields import ExistingField, ensure_fields
 from pointbridge_splio.client import DEFAULT_API_URL, OFF_CONTACTS, SplioClient
+from pointbridge_splio.events import emit_event
 from pointbridge_splio.fields import field_specs
 from pointbridge_splio.sync import ContactSync
 
@@ -39,13 +43,22 @@ class SplioSettings(Schema):
         "ID of a Splio list that customers with marketing consent join when pointbridge "
         "creates them; empty: no list for anyone."
     )
+    events_channel = schema_fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "Interaction channel set up in Splio (Data > Interactions) that "
+            "pointbridge's events arrive on; empty: no events."
+        },
+    )
 
 
 PLATFORM = Platform(
     name="splio",
     title="Splio",
     settings_schema=SplioSettings,
-    capabilities=frozenset(),
+    capabilities=frozenset({Capability.EVENTS}),
     max_batch=1000,
     # Splio, per client IP: 20 requests/s on data/contacts, and 10/s on everything else,
     # counted apart (client.py sends those calls under the second).
@@ -112,3 +125,6 @@ def install(integration: Integration) -> InstallResult:
 @hookimpl
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
     return ContactSync(SplioClient(integration), integration).push(contacts)
+
+
+__all__ = ["PLATFORM", "emit_event", "install", "push_contact", "register_platforms"]

@@ -111,6 +111,9 @@ class FakeSplio:
     )
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     lists: dict[int, str] = field(default_factory=dict)
+    # Interaction channels set up under Data > Interactions, and the interactions received.
+    channels: set[str] = field(default_factory=lambda: {"loyalty"})
+    events: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
@@ -308,6 +311,21 @@ def create_app(state: FakeSplio) -> Flask:
                 # Splio: memberships are replaced, not merged.
                 contact["lists"] = [e["id"] for e in body["lists"]]
             return fakes.json_response({"id": contact["id"], "email": contact["email"]})
+
+    @app.post("/events/")
+    def create_event() -> Response:
+        body = body_json()
+        for name in ("event", "channel", "individual_id", "value_date"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                errors.fail(400, name, "is_blank", f"{name} is required.")
+        with state.lock:
+            if body["channel"] not in state.channels:
+                errors.fail(400, "channel", "wrong_value", "Unknown channel.")
+            if body["individual_id"] not in state.contacts:
+                # UNCONFIRMED: the docs do not say what an unknown contact gets.
+                errors.fail(404, "individual_id", "wrong_value", "Contact not found.")
+            state.events.append(dict(body))
+        return fakes.json_response({"id": len(state.events)}, 201)
 
     return app
 

@@ -134,10 +134,8 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
     assert len(fake.requests_to("POST", "/data/contacts/bulk")) == 1
     assert all(set(body) == {"custom_fields"} for _, body in _patches(fake))
 
-    # Splio gets no events: the expiry notice is not offered.
-    assert "expiry_notice: does not apply (no events)" in pb.cli("integrations", "show", NAME)
-    out = pb.cli("integrations", "set", NAME, "expiry_notice_days=7", exit_code=1)
-    assert "Splio has no events in pointbridge, so the expiry notice does not apply" in out
+    # No events_channel: no interaction is sent, whatever the events.
+    assert universe.events == []
 
 
 def test_the_initial_sync_updates_known_contacts_and_creates_the_rest_once(

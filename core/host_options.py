@@ -1,0 +1,112 @@
+"""An integration's host settings, the ones pointbridge itself acts on (expiry reminders, list
+rewards, event switches, reward thresholds): read from the config file, the command line or
+the APIs, and checked, each refusal naming what to write instead."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pointbridge.contract.errors import PointbridgeError
+from pointbridge.contract.events import EventType
+from pointbridge.loyalty.rules import MAX_POINTS
+
+NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
+MAX_NOTICE_DAYS = 365
+MAX_REMINDERS = 5
+MAX_THRESHOLDS = 20
+MAX_LIST_ID = 100  # ListMembership.list_id's length
+
+
+class IntegrationError(PointbridgeError):
+    """Bad input for an integration: the message says what to fix."""
+
+
+def parse_notice_days(value: Any) -> list[int] | None:
+    """The expiry reminders' days ahead, longest first: ``7``, ``[14, 3]`` (TOML) or ``14,3``
+    (command line); None for 'off'."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+        return None
+    items = _items(value)
+    try:
+        days = sorted({int(item) for item in items}, reverse=True)
+    except (TypeError, ValueError):
+        raise IntegrationError(
+            f"expiry_notice_days must be days ahead (7, or several: 14,3) or 'off', not {value!r}."
+        ) from None
+    if not days or len(days) > MAX_REMINDERS or not all(1 <= d <= MAX_NOTICE_DAYS for d in days):
+        raise IntegrationError(
+            f"expiry_notice_days takes 1 to {MAX_REMINDERS} reminders, each between 1 and "
+            f"{MAX_NOTICE_DAYS} days ahead (e.g. 14,3), or 'off'."
+        )
+    return days
+
+
+def parse_disabled_events(value: Any) -> list[str]:
+    """Event types not to send (``tier-changed,pin-changed``); 'none' or empty sends all."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+        return []
+    names = [str(item).strip() for item in _items(value) if str(item).strip()]
+    known = {str(event_type) for event_type in EventType}
+    if unknown := sorted(set(names) - known):
+        raise IntegrationError(
+            f"disabled_events: no event {', '.join(unknown)}; the events are: "
+            f"{', '.join(sorted(known))}."
+        )
+    return sorted(set(names))
+
+
+def parse_reward_thresholds(value: Any) -> list[int]:
+    """Balances whose upward crossing sends reward-available (``500,1000``); empty: none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+        return []
+    try:
+        thresholds = sorted({int(item) for item in _items(value)})
+    except (TypeError, ValueError):
+        raise IntegrationError(
+            f"reward_thresholds takes point balances, e.g. 500,1000, not {value!r}."
+        ) from None
+    if len(thresholds) > MAX_THRESHOLDS or not all(0 < t <= MAX_POINTS for t in thresholds):
+        raise IntegrationError(
+            f"reward_thresholds takes up to {MAX_THRESHOLDS} balances, each between 1 and "
+            f"{MAX_POINTS:,}."
+        )
+    return thresholds
+
+
+def _items(value: Any) -> list[Any]:
+    """A TOML list as it is, a comma list from the command line split, a number alone."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def parse_list_rewards(value: Any) -> dict[str, int]:
+    """``{"1": 50}`` from TOML, or ``1:50,2:20`` from the command line."""
+    if isinstance(value, str):
+        pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            raise IntegrationError("list_rewards takes LIST_ID:POINTS pairs, e.g. 1:50,2:20.")
+        value = {list_id.strip(): points.strip() for list_id, points in pairs}
+    if not isinstance(value, Mapping):
+        raise IntegrationError("list_rewards must map list ids to points.")
+    rewards: dict[str, int] = {}
+    for list_id, points in value.items():
+        if not 0 < len(str(list_id)) <= MAX_LIST_ID:
+            raise IntegrationError(
+                f"list_rewards: a list id is 1 to {MAX_LIST_ID} characters long, not "
+                f"{len(str(list_id))}."
+            )
+        try:
+            rewards[str(list_id)] = int(points)
+        except (TypeError, ValueError):
+            raise IntegrationError(
+                f"list_rewards: points for list {list_id} must be a number."
+            ) from None
+        if not 0 < rewards[str(list_id)] <= MAX_POINTS:
+            raise IntegrationError(
+                f"list_rewards: points for list {list_id} must be between 1 and {MAX_POINTS:,}."
+            )
+    return rewards

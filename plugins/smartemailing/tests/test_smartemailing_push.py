@@ -61,7 +61,7 @@ def test_missing_dates_clear_the_date_fields(
     fake: FakeSmartEmailing,
 ) -> None:
     contact = make_contact(next_expiration_date=None, last_change_at=None, pin=None)
-    assert push_contact(installed(), [jan]) == []
+    assert push_contact(installed(), [contact]) == []
     values = fake.field_values("jan@example.cz")
     assert values["ellity_next_expiration_date"] is None
     assert values["ellity_last_change_date"] is None

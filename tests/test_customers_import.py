@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from pointbridge.loyalty.audit import AuditReport, audit_balances
 from pointbridge.loyalty.import_rows import COLUMNS
 from pointbridge.loyalty.import_writer import CustomerWriter
+from pointbridge.loyalty.rules import REFERRAL_ALPHABET, REFERRAL_LENGTH
 from pointbridge.loyalty.schema import CustomerImport
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage
@@ -83,6 +85,21 @@ def test_import_creates_then_leaves_an_unchanged_file_alone(app, services, tmp_p
     report = AuditReport()
     assert list(audit_balances(services.db, report)) == [] and report.customers == 2
     assert PIN not in first.output + second.output
+
+
+def test_imported_customers_get_referral_codes_of_the_form_the_api_gives(
+    app, client, auth, services, tmp_path
+) -> None:
+    lines = "".join(f"c{n}@example.com,{n}\n" for n in range(200))
+    assert _import(app, _write(tmp_path, "email,points\n" + lines)).exit_code == 0
+    created = client.post("/api/customers", json={"email": "api@example.com"}, headers=auth)
+    with services.db.read() as session:
+        codes = session.scalars(select(Customer.referral_code)).all()
+    code = re.compile(f"[{REFERRAL_ALPHABET}]{{{REFERRAL_LENGTH}}}")
+    assert created.json["referral_code"] in codes and len(codes) == 201
+    assert all(code.fullmatch(c) for c in codes) and len(set(codes)) == 201
+    # Every letter of the alphabet turns up: the codes are drawn from all of it.
+    assert set("".join(codes)) == set(REFERRAL_ALPHABET)
 
 
 # --- one set of rules: the REST API and the import refuse the same values alike ---------

@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -58,7 +58,7 @@ def _items(node: Any) -> Iterator[tuple[str, Any]]:
     """(address, item) for each object in ``node`` that names one contact."""
     if isinstance(node, dict):
         identifiers = node.get("identifiers")
-        email = node.get("email") or node.get("emailaddress")
+        email = node.get("email") or node.get("emailaddress") or node.get("individual_id")
         if email is None and isinstance(identifiers, dict):
             email = identifiers.get("email")
         if isinstance(email, str):
@@ -79,6 +79,8 @@ class Arrivals:
 
     contacts: dict[str, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
     events: dict[tuple[str, int], float] = field(default_factory=dict)
+    # Events that carry no balance (Splio's interactions), per address, oldest first.
+    unvalued_events: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     requests: Counter[str] = field(default_factory=Counter)
 
     @classmethod
@@ -93,14 +95,20 @@ class Arrivals:
             if not items and "/contacts/" in path:
                 items = [(unquote(path.rstrip("/").rsplit("/", 1)[1]), parsed)]
             event = "event" in path.lower()
-            balances = [(email, _balance(item)) for email, item in items]
-            changes = [(email, balance) for email, balance in balances if balance is not None]
-            arrivals.requests["event" if event else "contact"] += bool(changes)
-            for email, balance in changes:
-                if event:
-                    arrivals.events.setdefault((email.lower(), balance), at)
-                else:
-                    arrivals.contacts[email.lower()].append((at, balance))
+            balances = [(email.lower(), _balance(item)) for email, item in items]
+            if event:
+                for email, balance in balances:
+                    if balance is None:
+                        arrivals.unvalued_events[email].append(at)
+                    else:
+                        arrivals.events.setdefault((email, balance), at)
+            else:
+                for email, balance in balances:
+                    if balance is not None:
+                        arrivals.contacts[email].append((at, balance))
+            arrivals.requests["event" if event else "contact"] += any(
+                event or balance is not None for _, balance in balances
+            )
         return arrivals
 
     def contact_wait(self, email: str, balance: int, committed: float) -> float | None:
@@ -111,9 +119,25 @@ class Arrivals:
                 return at - committed
         return None
 
-    def event_wait(self, email: str, balance: int, committed: float) -> float | None:
-        at = self.events.get((email.lower(), balance))
-        return None if at is None else at - committed
+    def event_waits(self, changes: Sequence[tuple[str, int, float]]) -> list[float | None]:
+        """Seconds from each (address, balance, commit time) change to its credit-changed
+        event; None for one that never arrived. An event without a balance is matched by
+        order: a customer's events arrive in the order of the changes (each waits for the
+        customer's earlier rows), so the k-th is the k-th change's."""
+        balances: dict[str, list[int]] = defaultdict(list)
+        for email, balance, _ in changes:
+            balances[email.lower()].append(balance)
+        for listed in balances.values():
+            listed.sort()
+        waits: list[float | None] = []
+        for email, balance, committed in changes:
+            at = self.events.get((email.lower(), balance))
+            if at is None:
+                unvalued = self.unvalued_events.get(email.lower(), [])
+                k = balances[email.lower()].index(balance)
+                at = unvalued[k] if k < len(unvalued) else None
+            waits.append(None if at is None else at - committed)
+        return waits
 
 
 @dataclass

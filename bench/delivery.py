@@ -71,9 +71,12 @@ PLUGIN_FILE = ROOT / "tests" / "delivery" / "delivery_fakeesp.py"
 # The key the e2e harness encrypts the integrations' secrets with; the server reads them.
 SECRET_KEY = "tests-only-secret-key"
 # Items one request carries where that is not the platform's declared batch: Splio PATCHes
-# each contact it already has alone, and Ecomail's tracker takes one event a request.
+# each contact it already has alone, Ecomail's tracker and Splio's interactions take one event
+# a request.
 CONTACTS_PER_REQUEST = {"splio": 1}
-EVENTS_PER_REQUEST = {"ecomail": 1}
+EVENTS_PER_REQUEST = {"ecomail": 1, "splio": 1}
+# Platforms whose events spend a request budget of their own (Splio: 10/s off data/contacts).
+EVENT_BUDGETS = {"splio": "off_contacts"}
 
 
 # the ceiling -----------------------------------------------------------------------------
@@ -87,27 +90,36 @@ class Ceiling:
 
 
 def ceiling(platform: str) -> Ceiling:
-    """The changes/s the platform's documented request budget allows, each change being one
+    """The changes/s the platform's documented request budgets allow, each change being one
     contact update and, where the platform takes events, one credit-changed event."""
     from pointbridge import Capability
     from pointbridge.plugins import PluginHost
 
     declared = PluginHost().platform(platform)
-    limit = declared.rate_limit
-    assert limit is not None
-    contacts = CONTACTS_PER_REQUEST.get(platform, declared.max_batch)
-    cost, parts = 1 / contacts, [f"1/{contacts:,} request per contact update"]
+    assert declared.rate_limit is not None
+    spends = [
+        (
+            declared.rate_limit,
+            [(CONTACTS_PER_REQUEST.get(platform, declared.max_batch), "contact update")],
+        )
+    ]
     events = Capability.EVENTS in declared.capabilities
     if events:
-        per_event = EVENTS_PER_REQUEST.get(platform, declared.max_event_batch)
-        cost += 1 / per_event
-        parts.append(f"1/{per_event:,} per event")
-    bound = limit.calls / limit.per_seconds / cost
-    formula = (
-        f"{limit.calls:,} requests/{limit.per_seconds:g} s / ({' + '.join(parts)}) "
-        f"= {bound:,.1f} changes/s"
-    )
-    return Ceiling(bound, formula, events)
+        per_event = (EVENTS_PER_REQUEST.get(platform, declared.max_event_batch), "event")
+        own = EVENT_BUDGETS.get(platform)
+        if own is None:
+            spends[0][1].append(per_event)
+        else:
+            spends.append((declared.rate_limits[own], [per_event]))
+    bounds, texts = [], []
+    for budget, items in spends:
+        bounds.append(budget.calls / budget.per_seconds / sum(1 / n for n, _ in items))
+        parts = " + ".join(f"1/{n:,} request per {what}" for n, what in items)
+        texts.append(
+            f"{budget.calls:,} requests/{budget.per_seconds:g} s / ({parts}) = {bounds[-1]:,.1f}"
+        )
+    formula = texts[0] if len(texts) == 1 else f"min({'; '.join(texts)})"
+    return Ceiling(min(bounds), f"{formula} changes/s", events)
 
 
 # one platform ----------------------------------------------------------------------------
@@ -194,7 +206,7 @@ def latency_run(
         finally:
             engine.dispose()
     contact_waits = [arrivals.contact_wait(*change) for change in load.changes]
-    event_waits = [arrivals.event_wait(*change) for change in load.changes]
+    event_waits = arrivals.event_waits(load.changes)
     contacts = [w for w in contact_waits if w is not None]
     events = [w for w in event_waits if w is not None]
     return {

@@ -127,7 +127,8 @@ def make_fake(platform: str, *, bench: bool = True) -> Fake:
                 Budget(main.calls, main.per_seconds, contacts),
                 Budget(other.calls, other.per_seconds, lambda m, p: not contacts(m, p)),
             ],
-            {"api_key": "bench-splio-key"},
+            # The interaction channel the fake has set up: events are sent only with one.
+            {"api_key": "bench-splio-key", "events_channel": "loyalty"},
         )
     raise ValueError(f"no fake for {platform}")
 

@@ -208,8 +208,11 @@ class PluginStories:
         self, shop: Shop
     ) -> None:
         pb, server = shop.pb, shop.server
-        page = pb.services.host.platform(self.platform_name).max_batch
-        size = self.export_size
+        platform = pb.services.host.platform(self.platform_name)
+        page = platform.max_batch
+        # The stop comes after two pages; by then up to max_in_flight + 1 more may be on their
+        # way, and they are finished: enough pages that some are left for the resume.
+        size = max(self.export_size, (platform.max_in_flight + 4) * page + 1)
         pb.seed_customers(size, points=10)
         emails = [f"customer{n}@example.com" for n in range(size)]
 

@@ -49,6 +49,9 @@ PLATFORM = Platform(
     settings_schema=EcomailSettings,
     capabilities=frozenset({Capability.EVENTS, Capability.WEBHOOKS, Capability.CSV_EXPORT}),
     max_batch=BULK_MAX,
+    # Ecomail documents a rate (1,000 requests a minute), no limit on concurrent requests: a
+    # second call in flight lets the next page be built while one waits for its answer.
+    max_in_flight=2,
     max_event_batch=MAX_EVENT_BATCH,
     # 1,000 requests a minute per API key (documented; 429 + Retry-After beyond), shared by
     # contact pushes and events through the integration's client.

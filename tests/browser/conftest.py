@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from pointbridge.access.users import create_user
 from pointbridge.delivery.background import start_background
@@ -25,6 +25,9 @@ ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery staple"
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+# Playwright's 5 s default for an expectation is a speed test on a busy box (Swagger UI's
+# bundle alone took longer on one shared core): waiting longer costs nothing when it passes.
+expect.set_options(timeout=30_000)
 
 LogIn = Callable[..., None]
 Shoot = Callable[[str], None]

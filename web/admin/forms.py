@@ -137,8 +137,13 @@ def changed_values(
             continue
         if not typed and default is not None:
             typed = str(default)
-        if row is None or typed != str(row.settings.get(name, default) or ""):
+        if row is not None and typed == str(row.settings.get(name, default) or ""):
+            continue
+        if typed:
             values[name] = typed
+        elif row is not None:
+            values[name] = None  # emptied: an optional setting cleared
+        # Empty in a new one: left out, so the schema's default, or its "required", applies.
     prefix = form.get("field_prefix", "").strip() or "ellity_"
     if row is None or prefix != row.field_prefix:
         values["field_prefix"] = prefix

@@ -16,10 +16,12 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("rewards_count", "int", "rewards claimed", "rewards"),
     ("referrals_count", "int", "referrals", "referrals"),
     ("tier", "text", "VIP tier name", "tier_name"),
+    ("lifetime_points", "int", "points ever credited", "lifetime_points"),
+    ("points_to_next_tier", "int", "points to the next tier", "points_to_next_tier"),
 )
 
 # Sent even when empty, so that an old value is cleared (the tier when a customer leaves it).
-CLEARABLE = frozenset({"tier"})
+CLEARABLE = frozenset({"tier", "points_to_next_tier"})
 
 
 def field_specs(prefix: str) -> list[FieldSpec]:

@@ -147,5 +147,5 @@ def test_a_429_during_install_says_how_long_and_the_retry_creates_nothing_twice(
     assert raised.value.retry_after == 2.0
 
     result = install(integration)
-    assert len(result.created) + len(result.existing) == 5
-    assert len(fake.custom_field_names()) == 6  # nothing created twice by the retry
+    assert len(result.created) + len(result.existing) == 7
+    assert len(fake.custom_field_names()) == 8  # nothing created twice by the retry

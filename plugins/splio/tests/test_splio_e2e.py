@@ -24,6 +24,8 @@ FIELDS = {
     "ellity_rewards_count": "int",
     "ellity_referrals_count": "int",
     "ellity_tier": "text",
+    "ellity_lifetime_points": "int",
+    "ellity_points_to_next_tier": "int",
 }
 
 
@@ -106,12 +108,19 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
         "ellity_missions_count": "0",
         "ellity_rewards_count": "0",
         "ellity_referrals_count": "0",
+        "ellity_lifetime_points": "120",
     }
     assert universe.contacts["jana@example.com"]["firstname"] == "Jana"
     assert len(fake.requests_to("POST", "/data/contacts/bulk")) == 1
 
     pb.update_customer(
-        customer["id"], missions=3, rewards=2, referrals=1, tier_id="gold", tier_name="Gold"
+        customer["id"],
+        missions=3,
+        rewards=2,
+        referrals=1,
+        tier_id="gold",
+        tier_name="Gold",
+        points_to_next_tier=380,
     )
     pb.deliver()
     assert universe.values("jana@example.com") == {
@@ -120,14 +129,18 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
         "ellity_rewards_count": "2",
         "ellity_referrals_count": "1",
         "ellity_tier": "Gold",
+        "ellity_lifetime_points": "120",
+        "ellity_points_to_next_tier": "380",
     }
 
-    pb.update_customer(customer["id"], tier_id=None, tier_name=None)
+    pb.update_customer(customer["id"], tier_id=None, tier_name=None, points_to_next_tier=None)
     pb.transaction(customer["id"], -20, "manual")
     pb.deliver()
     values = universe.values("jana@example.com")
     assert values["ellity_tier"] == ""  # emptied when the customer left the tier
+    assert values["ellity_points_to_next_tier"] == ""
     assert values["ellity_points_balance"] == "100"
+    assert values["ellity_lifetime_points"] == "120"  # a debit does not lower it
     # Existing contacts are updated by PATCH with the loyalty fields only: one call each, as
     # Splio confirmed it has the contact when it was created.
     assert [path for path, _ in _patches(fake)] == ["/data/contacts/jana@example.com"] * 2

@@ -16,6 +16,8 @@ OUR_FIELDS = {
     "ellity_rewards_count": "int",
     "ellity_referrals_count": "int",
     "ellity_tier": "text",
+    "ellity_lifetime_points": "int",
+    "ellity_points_to_next_tier": "int",
 }
 
 
@@ -26,7 +28,7 @@ def test_the_host_sees_splio_as_declared() -> None:
     assert platform.max_batch == 1000
     assert (platform.rate_limit.calls, platform.rate_limit.per_seconds) == (20, 1.0)
     assert platform.export_after_install is True
-    assert not platform.supports(Capability.EVENTS)
+    assert platform.supports(Capability.EVENTS)  # as interactions, with an events_channel
     assert not platform.supports(Capability.WEBHOOKS)
     assert platform.secret_settings() == {"api_key"}
     settings = platform.settings_schema().load({"api_key": "k"})
@@ -34,7 +36,7 @@ def test_the_host_sees_splio_as_declared() -> None:
     # A fake or a proxy on a loopback address is a valid URL too.
     assert platform.settings_schema().load({"api_key": "k", "api_url": "http://127.0.0.1:8080"})
     hooks = {impl.plugin_name for impl in host.pm.hook.emit_event.get_hookimpls()}
-    assert "splio" not in hooks
+    assert "splio" in hooks
 
 
 def test_a_refused_key_says_where_to_look_and_creates_nothing(
@@ -49,7 +51,7 @@ def test_a_refused_key_says_where_to_look_and_creates_nothing(
     assert server.requests_to("POST", "/data/fields") == []
 
 
-def test_install_creates_the_five_fields_with_their_types(
+def test_install_creates_the_seven_fields_with_their_types(
     fake: FakeSplio, server: FakeServer, make_integration
 ) -> None:
     result = install(make_integration())

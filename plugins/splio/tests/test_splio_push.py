@@ -26,7 +26,15 @@ def test_new_contacts_get_their_loyalty_values_in_one_bulk_call(
     fake: FakeSplio, server: FakeServer, installed: Integration
 ) -> None:
     jana = sample_contact(
-        1, "jana@example.cz", points=120, tier_name="Gold", missions=3, rewards=2, referrals=1
+        1,
+        "jana@example.cz",
+        points=120,
+        tier_name="Gold",
+        missions=3,
+        rewards=2,
+        referrals=1,
+        lifetime_points=150,
+        points_to_next_tier=80,
     )
     petr = sample_contact(2, "petr@example.cz", points=0, first_name=None, last_name=None)
     assert push_contact(installed, [jana, petr]) == []
@@ -37,6 +45,8 @@ def test_new_contacts_get_their_loyalty_values_in_one_bulk_call(
         "ellity_rewards_count": "2",
         "ellity_referrals_count": "1",
         "ellity_tier": "Gold",
+        "ellity_lifetime_points": "150",
+        "ellity_points_to_next_tier": "80",
     }
     assert fake.contacts["jana@example.cz"]["firstname"] == "Jan"
     assert fake.values("petr@example.cz")["ellity_points_balance"] == "0"

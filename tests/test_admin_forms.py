@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
 
+from pointbridge.contract.events import EventType
 from pointbridge.plugins import PluginHost
 from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.admin.forms import changed_values, setting_fields
@@ -91,3 +92,33 @@ def test_no_secret_is_sent_back_to_the_form() -> None:
     assert shown["api_key"].value == "" and shown["api_key"].input_type == "password"
     assert not shown["api_key"].required  # empty keeps the saved one
     assert shown["username"].value == "shop@example.com"
+
+
+def test_reminders_and_events_change_only_when_the_admin_changed_them() -> None:
+    platform = HOST.platform("smartemailing")
+    row = _saved()
+    row.expiry_reminders = [14, 3]
+    row.expiry_notice_days = 14
+    row.disabled_events = ["pin-changed"]
+    row.reward_thresholds = [500, 1000]
+    sent = [str(kind) for kind in EventType if kind != EventType.PIN_CHANGED]
+    untouched = _form(
+        expiry_notice_days="14,3",
+        events_shown="1",
+        send_event=sent,
+        reward_thresholds="500,1000",
+    )
+
+    assert changed_values(platform, row, untouched) == {}
+
+    changed = _form(
+        expiry_notice_days="14, 7, 3",
+        events_shown="1",
+        send_event=[kind for kind in sent if kind != "tier-changed"],
+        reward_thresholds="",
+    )
+    assert changed_values(platform, row, changed) == {
+        "expiry_notice_days": "14, 7, 3",
+        "disabled_events": ["pin-changed", "tier-changed"],
+        "reward_thresholds": "",
+    }

@@ -1,6 +1,6 @@
 """The console's integration pages in a real Chromium, against the platforms' fakes: adding
 SmartEmailing with a wrong key then the right one, copying its webhook, Ecomail's list picked
-from the account, the expiry notice choice, an export's progress, a dead letter replayed."""
+from the account, the expiry reminders and events, an export's progress, a dead letter replayed."""
 
 from __future__ import annotations
 
@@ -141,7 +141,8 @@ def test_ecomail_asks_for_its_list_from_the_account_and_activates(
         page.get_by_label("API key").fill(fake.api_key)
         page.get_by_label("API URL").fill(server.url)
         page.get_by_label("Notify Ecomail").check()
-        page.get_by_label("Days before expiry").fill("7")
+        page.get_by_label("Days before expiry").fill("14, 3")
+        page.get_by_label("Send pin-changed").uncheck()
         page.get_by_role("button", name="Save and activate").click()
         expect(page.get_by_role("alert")).to_contain_text("Choose the Ecomail list to sync to.")
         picker = page.get_by_label("List ID", exact=True)
@@ -153,6 +154,8 @@ def test_ecomail_asks_for_its_list_from_the_account_and_activates(
         page.get_by_role("button", name="Save and activate").click()
         expect(page.get_by_role("status").first).to_contain_text("Activated.")
         expect(page.locator("[data-state]")).to_have_text("active")
+        expect(page.get_by_label("Days before expiry")).to_have_value("14, 3")
+        expect(page.get_by_label("Send pin-changed")).not_to_be_checked()
         shoot("active")
         # The first activation queued the sync of every customer (no worker runs here).
         page.get_by_role("link", name="Export all customers").click()
@@ -164,7 +167,8 @@ def test_ecomail_asks_for_its_list_from_the_account_and_activates(
         assert server.requests_to("GET", "/lists/1") and not server.requests_to("GET", "/lists/2")
     with services.db.read() as session:
         row = services.integrations.get(session, "shop")
-        assert (row.settings["list_id"], row.expiry_notice_days) == ("1", 7)
+        assert row.settings["list_id"] == "1"
+        assert (row.expiry_reminders, row.disabled_events) == ([14, 3], ["pin-changed"])
 
 
 def test_a_form_the_database_could_not_keep_is_refused_with_what_is_wrong(

@@ -4,13 +4,15 @@ and ``.update`` take. Checking the values is theirs: a bad value comes back as t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from pointbridge.contract.events import EventType
 from pointbridge.contract.platform import Capability, Platform
+from pointbridge.integrations import reminder_days
 from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.registry import settings_json_schema
 
@@ -110,17 +112,40 @@ def _rewards(form: MultiDict[str, str]) -> dict[str, str]:
     }
 
 
+def number_list(numbers: Iterable[int | str]) -> str:
+    """Numbers as the form shows them and compares them: "14, 3"."""
+    return ", ".join(str(number).strip() for number in numbers if str(number).strip())
+
+
+def saved_notice_days(row: IntegrationRow | None) -> str:
+    """Every expiry reminder's days ahead ("14, 3"); empty while the notice is off."""
+    return number_list(reminder_days(row)) if row is not None else ""
+
+
 def _notice(form: MultiDict[str, str]) -> str | None:
     """What the expiry notice choice says, as the service takes it; None when the form has no
     choice (the platform has no events: the fieldset is disabled)."""
     choice = form.get("expiry_notice")
     if choice is None:
         return None
-    return form.get("expiry_notice_days", "").strip() if choice == "notify" else "off"
+    return (
+        number_list(form.get("expiry_notice_days", "").split(",")) if choice == "notify" else "off"
+    )
 
 
-def _saved_notice(row: IntegrationRow) -> str:
-    return str(row.expiry_notice_days) if row.expiry_notice_days else "off"
+def _events(row: IntegrationRow | None, form: MultiDict[str, str]) -> dict[str, Any]:
+    """The event types switched off and the reward thresholds, where they changed; nothing
+    when the form has no events fieldset (disabled: the platform has no events)."""
+    if "events_shown" not in form:
+        return {}
+    values: dict[str, Any] = {}
+    disabled = sorted({str(kind) for kind in EventType} - set(form.getlist("send_event")))
+    if disabled != sorted((row and row.disabled_events) or []):
+        values["disabled_events"] = disabled
+    thresholds = number_list(form.get("reward_thresholds", "").split(","))
+    if thresholds != number_list((row and row.reward_thresholds) or []):
+        values["reward_thresholds"] = thresholds
+    return values
 
 
 def changed_values(
@@ -148,8 +173,9 @@ def changed_values(
     if row is None or prefix != row.field_prefix:
         values["field_prefix"] = prefix
     notice = _notice(form)
-    if notice is not None and (row is None or notice != _saved_notice(row)):
+    if notice is not None and (row is None or notice != (saved_notice_days(row) or "off")):
         values["expiry_notice_days"] = notice
+    values.update(_events(row, form))
     if platform.supports(Capability.WEBHOOKS):
         rewards = _rewards(form)
         saved = {key: str(points) for key, points in ((row and row.list_rewards) or {}).items()}

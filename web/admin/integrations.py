@@ -11,13 +11,20 @@ from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
+from pointbridge.contract.events import EventType
 from pointbridge.contract.platform import Capability, Platform
 from pointbridge.delivery.exports import activate
 from pointbridge.integrations import IntegrationError, IntegrationNotFound
 from pointbridge.plugins import UnknownPlatform
 from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import redact
-from pointbridge.web.admin.forms import changed_values, reward_rows, setting_fields
+from pointbridge.web.admin.forms import (
+    changed_values,
+    number_list,
+    reward_rows,
+    saved_notice_days,
+    setting_fields,
+)
 from pointbridge.web.admin.views import bp
 from pointbridge.web.api.admin import find_integration
 from pointbridge.web.api.integrations import SERVER_FILE_PLATFORMS, IntegrationCreate, storable
@@ -60,10 +67,10 @@ def _page(
             "secret": redact(svc.integrations.webhook_secret(row)),
             "bodies": platform.webhook_bodies(sorted(row.list_rewards or {})),
         }
-    notice_days = form.get("expiry_notice_days", "") if form else None
-    if notice_days is None:
-        notice_days = str(row.expiry_notice_days) if row and row.expiry_notice_days else ""
+    notice_days = form.get("expiry_notice_days", "") if form else saved_notice_days(row)
     notify = form.get("expiry_notice") == "notify" if form else bool(notice_days)
+    disabled = set(row.disabled_events or []) if row else set()
+    thresholds = number_list(row.reward_thresholds or []) if row else ""
     page = render_template(
         "admin/integration.html",
         platform=platform,
@@ -74,6 +81,8 @@ def _page(
         notify=notify,
         notice_days=notice_days,
         events=platform.supports(Capability.EVENTS),
+        event_types=[(str(kind), str(kind) not in disabled) for kind in EventType],
+        reward_thresholds=form.get("reward_thresholds", "") if form else thresholds,
         rewards=reward_rows(row, form) if platform.supports(Capability.WEBHOOKS) else None,
         webhook=webhook,
         error=error,

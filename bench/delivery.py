@@ -28,7 +28,7 @@ loop timed in the same run) to compare runs on a noisy box.
 
 Usage::
 
-    .venv/bin/python bench/delivery.py                                  # SQLite, ~6 minutes
+    .venv/bin/python bench/delivery.py                                  # SQLite, ~8 minutes
     .venv/bin/python bench/delivery.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/pointbridge_bench_delivery
     .venv/bin/python bench/delivery.py --part latency --platform ecomail --seconds 10
 
@@ -133,15 +133,17 @@ def backlog(engine: Any) -> tuple[int, int, int]:
     from pointbridge.storage.models import ExportJob, OutboxMessage, OutboxStatus
     from pointbridge.storage.models import outbox_status_is as status_is
 
-    def count(where: Any, model: Any = OutboxMessage) -> int:
-        return int(connection.scalar(select(func.count()).select_from(model).where(where)) or 0)
-
+    wheres = [
+        (OutboxMessage, status_is(OutboxStatus.PENDING)),
+        (OutboxMessage, status_is(OutboxStatus.DEAD)),
+        (ExportJob, ExportJob.status.in_([s.value for s in UNFINISHED])),
+    ]
     with engine.connect() as connection:
-        return (
-            count(status_is(OutboxStatus.PENDING)),
-            count(status_is(OutboxStatus.DEAD)),
-            count(ExportJob.status.in_([s.value for s in UNFINISHED]), ExportJob),
+        pending, dead, exports = (
+            int(connection.scalar(select(func.count()).select_from(model).where(where)) or 0)
+            for model, where in wheres
         )
+    return pending, dead, exports
 
 
 def wait_drained(engine: Any, timeout: float) -> float | None:

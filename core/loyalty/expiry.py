@@ -212,9 +212,13 @@ class Expiry:
             pacing = self._pacing(platform, start)
             report.notices[name] = 0
             for first, last, reminder in reminder_windows(reminders or [days]):
-                report.notices[name] += self._notify_integration(
+                sent = self._notify_integration(
                     integration_id, name, day, (first, last, reminder), report, pacing
                 )
+                report.notices[name] += sent
+                if pacing is not None:
+                    # The next reminder's notices queue behind this one's, not beside them.
+                    pacing = Pacing(pacing.start + pacing.spacing * sent, pacing.spacing)
 
     def _pacing(self, platform_name: str, start: datetime) -> Pacing | None:
         """``NOTICE_SHARE`` of the platform's declared budget; None (all due at once) for a

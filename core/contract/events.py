@@ -21,6 +21,15 @@ class EventType(StrEnum):
     REWARD_AVAILABLE = "reward-available"
 
 
+def event_name(prefix: str, event_type: EventType) -> str:
+    """The name a platform's automation starts on: the field prefix in dashes, then the type
+    (``ellity_`` + ``credit-changed`` -> ``ellity-credit-changed``)."""
+    stem = prefix.replace("_", "-")
+    if stem and not stem.endswith("-"):
+        stem += "-"
+    return stem + event_type.value
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event for one customer.

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
-from pointbridge import Contact, Event, EventType, loyalty_fields
+from pointbridge import Contact, Event, loyalty_fields
+from pointbridge.contract.events import event_name
 from pointbridge.kit.fields import FieldSpec
 
 # Loyalty catalog key -> SmartEmailing customfield type. SmartEmailing's documented types are
@@ -33,14 +34,6 @@ FIELD_TYPES: Mapping[str, str] = {
 def wanted_fields(prefix: str) -> list[FieldSpec]:
     """The custom fields pointbridge writes, named for this integration's prefix."""
     return [FieldSpec(prefix + key, type_) for key, type_ in FIELD_TYPES.items()]
-
-
-def event_name(prefix: str, event_type: EventType) -> str:
-    """``ellity_`` + ``credit-changed`` -> ``ellity-credit-changed`` (event names use dashes)."""
-    stem = prefix.replace("_", "-")
-    if stem and not stem.endswith("-"):
-        stem += "-"
-    return stem + event_type.value
 
 
 def customfield_values(

@@ -23,6 +23,7 @@ from pointbridge import (
     hookimpl,
     send_each,
 )
+from pointbridge.contract.events import event_name
 from pointbridge.kit.outage import FailureStreak
 from pointbridge_splio.client import SplioClient, splio_error
 
@@ -33,18 +34,10 @@ EXT_PROVIDER = "pointbridge"
 MAX_CONSECUTIVE_FAILURES = 2
 
 
-def event_name(prefix: str, event: Event) -> str:
-    """``ellity_`` + ``tier-changed`` -> ``ellity-tier-changed``, as on SmartEmailing."""
-    stem = prefix.replace("_", "-")
-    if stem and not stem.endswith("-"):
-        stem += "-"
-    return stem + event.type.value
-
-
 def interaction(integration: Integration, event: Event) -> dict[str, Any]:
     """The body of ``POST /events/`` for one event."""
     return {
-        "event": event_name(integration.field_prefix, event),
+        "event": event_name(integration.field_prefix, event.type),
         "channel": integration.settings["events_channel"],
         "individual_id": event.email.strip(),
         "value_date": event.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),

@@ -37,6 +37,9 @@ class CheckResult:
     fingerprint: str = ""
 
 
+# phase 1: the check ------------------------------------------------------------------------
+
+
 class CheckedRows:
     """The check's verdict on every row, kept in a temporary file for the load: the CSV is
     read and judged once (judging was half an import's time). Written and read by this

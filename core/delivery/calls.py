@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from pointbridge.contract.contact import Contact
 from pointbridge.contract.events import Event, EventType
 from pointbridge.contract.platform import Integration, Platform
-from pointbridge.delivery.claims import CLAIM, CLAIM_PAST_BUSY, COVERED_CONTACTS
+from pointbridge.delivery.claims import CLAIMS, COVERED_CONTACTS
 from pointbridge.delivery.export_pages import ExportRound, Page
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import Customer, OutboxKind, OutboxMessage
@@ -51,27 +51,39 @@ class CallReader:
         platform: Platform,
         running: Iterable[Call],
         export: ExportRound,
+        *,
+        events_first: bool = False,
     ) -> Call | None:
-        """The next call to make: live contacts first, then live events, read from the
-        database in one transaction, then the export's next page; None if nothing is due for
-        customers outside the ``running`` calls."""
+        """The next call to make: due contact updates and due events, read from the database
+        in one transaction (contacts first unless ``events_first``), then the export's next
+        page; None if nothing is due for customers outside the ``running`` calls.
+
+        The two kinds are claimed apart: claiming the oldest due rows of both together found
+        no contact update behind a first night's thousands of due expiry notices. The worker
+        alternates them while both are due, so neither waits behind a stream of the other;
+        an event still waits until its customer's earlier contact update is gone.
+        """
         busy = frozenset().union(*(call.customers for call in running))
         parameters = {
             "integration_id": integration.id,
             "now": datetime.now(UTC),
-            "limit": max(platform.max_batch, platform.max_event_batch),
             "busy": busy,
         }
+        order = (OutboxKind.EVENT, OutboxKind.CONTACT)
         with self.db.read() as session:
-            rows = session.execute(CLAIM_PAST_BUSY if busy else CLAIM, parameters).all()
-            customer_ids = list(
-                dict.fromkeys(r.customer_id for r in rows if r.kind == OutboxKind.CONTACT)
-            )
-            if customer_ids:
-                return self._contacts(session, integration, customer_ids[: platform.max_batch])
-            event_ids = [r.id for r in rows if r.kind == OutboxKind.EVENT]
-            if event_ids:
-                return self._events(session, event_ids[: platform.max_event_batch])
+            for kind in order if events_first else reversed(order):
+                limit = (
+                    platform.max_batch if kind == OutboxKind.CONTACT else platform.max_event_batch
+                )
+                rows = session.execute(
+                    CLAIMS[kind][bool(busy)], {**parameters, "limit": limit}
+                ).all()
+                if not rows:
+                    continue
+                if kind == OutboxKind.EVENT:
+                    return self._events(session, [row_id for row_id, _ in rows])
+                customer_ids = list(dict.fromkeys(customer_id for _, customer_id in rows))
+                return self._contacts(session, integration, customer_ids)
         page = export.next_page(platform.max_batch, busy)
         if page is None:
             return None

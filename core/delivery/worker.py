@@ -53,6 +53,7 @@ from pointbridge.storage.models import (
     ExportJob,
     IntegrationRow,
     IntegrationStatus,
+    OutboxKind,
     OutboxMessage,
     OutboxStatus,
     outbox_status_is,
@@ -81,6 +82,8 @@ class _Turn:
     # Set when a call was told to stop (429, configuration): calls not yet at the platform
     # are not sent.
     halted: threading.Event = field(default_factory=threading.Event)
+    # The kind of the last live call read: while both kinds are due, they take turns.
+    last_kind: str | None = None
 
 
 class Worker:
@@ -260,8 +263,14 @@ class Worker:
                     ready = None  # its rows stay pending for the next round
                 elif ready is None:
                     ready = self.calls.next_call(
-                        turn.integration, platform, running.values(), turn.export
+                        turn.integration,
+                        platform,
+                        running.values(),
+                        turn.export,
+                        events_first=turn.last_kind == OutboxKind.CONTACT,
                     )
+                    if ready is not None and ready.page is None:
+                        turn.last_kind = ready.kind
                 if ready is not None and len(running) < senders:
                     running[sender.submit(self._call, turn, ready)] = ready
                     ready = None

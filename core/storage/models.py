@@ -228,6 +228,16 @@ class OutboxMessage(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
+        # Contact updates are claimed before events (``pointbridge.delivery.claims``): this
+        # index finds the due ones without walking past every due event.
+        Index(
+            "ix_outbox_due_contact",
+            "integration_id",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("status = 'pending' AND kind = 'contact'"),
+            postgresql_where=text("status = 'pending' AND kind = 'contact'"),
+        ),
         Index(
             "ix_outbox_customer",
             "integration_id",

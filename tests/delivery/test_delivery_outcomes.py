@@ -143,6 +143,51 @@ def test_events_wait_until_their_customers_contact_has_arrived(
     assert shop.contacts == kit.expected_fields(pb, [slow, other])
 
 
+def test_a_contact_update_goes_before_a_backlog_of_older_due_events(
+    pb_any: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
+) -> None:
+    """A first night queues thousands of expiry notices; a purchase made meanwhile must
+    reach the platform's fields first, not after every notice (the platform's batch is 100)."""
+    pb = pb_any
+    kit.add_integration(pb, "shop", fake_server)
+    noticed = _customers(pb, 250)
+    buyer = _customers(pb, 1, prefix="buyer")[0]
+    pb.deliver()
+    with pb.services.db.transaction() as session:
+        notices = [(c, {"points": 5, "expires_on": "2026-12-31"}) for c in noticed]
+        pb.services.outbox.events(session, EventType.CREDIT_EXPIRES, notices)
+    _credit(pb, buyer, 40)
+    shop = fake.account("shop")
+    shop.arrivals.clear()
+
+    pb.deliver()
+
+    assert (shop.arrivals[0].kind, shop.arrivals[0].email) == ("contact", "buyer0@example.com")
+    assert len([a for a in shop.arrivals if a.kind == "event"]) == 251
+
+
+def test_events_take_turns_with_a_stream_of_contact_updates(
+    pb_any: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
+) -> None:
+    """Contact updates go first, but not for as long as they keep coming: an event that is
+    due goes out after one contact call, not after every contact update due (300 here, three
+    calls of the platform's 100)."""
+    pb = pb_any
+    kit.add_integration(pb, "shop", fake_server)
+    waiting = _customers(pb, 1, prefix="waiting")[0]
+    pb.deliver()
+    with pb.services.db.transaction() as session:
+        pb.services.outbox.events(session, EventType.PIN_CHANGED, [(waiting, {})])
+    _customers(pb, 300)
+    shop = fake.account("shop")
+    shop.arrivals.clear()
+
+    pb.deliver()
+
+    kinds = [a.kind for a in shop.arrivals]
+    assert kinds.index("event") == 100 and kinds.count("contact") == 300
+
+
 def test_a_refused_contact_goes_dead_and_the_rest_of_its_batch_is_delivered(
     pb: Pointbridge, fake: Any, fake_server: FakeServer, kit: Any
 ) -> None:

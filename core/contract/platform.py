@@ -212,6 +212,11 @@ class Platform:
         automation action), what to paste beside the URL and secret for the lists that carry a
         points reward (none yet: an empty sequence), as ``(what it is, exact text)`` pairs; the
         admin console shows each with a copy button
+    :param event_rate: events a second the platform takes, for a platform whose event API is
+        not one request per ``max_event_batch`` events (Ecomail's tracker and Splio's
+        interactions take one event a request, within their request budget); the host paces
+        a night's expiry notices by it. Default: ``rate_limit``'s calls a second x
+        ``max_event_batch``
     """
 
     name: str
@@ -229,6 +234,15 @@ class Platform:
     target_settings: Collection[str] = ()
     written_lists: Callable[[Integration], Collection[str]] = no_written_lists
     webhook_bodies: Callable[[Sequence[str]], Sequence[tuple[str, str]]] = no_webhook_bodies
+    event_rate: float | None = None
+
+    def events_per_second(self) -> float | None:
+        """What the platform takes; None when it declares no budget."""
+        if self.event_rate is not None:
+            return self.event_rate
+        if self.rate_limit is None:
+            return None
+        return self.rate_limit.calls / self.rate_limit.per_seconds * self.max_event_batch
 
     def secret_settings(self) -> set[str]:
         return {

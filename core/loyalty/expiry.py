@@ -224,10 +224,9 @@ class Expiry:
         """``NOTICE_SHARE`` of the platform's declared budget; None (all due at once) for a
         platform without one, or whose plugin this process has not loaded."""
         registered = self.outbox.host.platforms.get(platform_name)
-        if registered is None or registered.platform.rate_limit is None:
+        per_second = None if registered is None else registered.platform.events_per_second()
+        if per_second is None:
             return None
-        limit = registered.platform.rate_limit
-        per_second = limit.calls / limit.per_seconds * registered.platform.max_event_batch
         return Pacing(start, timedelta(seconds=1 / (per_second * NOTICE_SHARE)))
 
     def _notify_integration(

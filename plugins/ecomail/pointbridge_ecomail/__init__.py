@@ -56,6 +56,8 @@ PLATFORM = Platform(
     # 1,000 requests a minute per API key (documented; 429 + Retry-After beyond), shared by
     # contact pushes and events through the integration's client.
     rate_limit=RateLimit(1000, 60),
+    # The tracker takes one event a request, within the same budget.
+    event_rate=1000 / 60,
     csv_row=csv_row,
     # Ecomail calls a list's webhook for subscriptions made through its API too, so every
     # export into the synced list comes back: it cannot carry a reward.

@@ -64,6 +64,9 @@ PLATFORM = Platform(
     # counted apart (client.py sends those calls under the second).
     rate_limit=RateLimit(20, 1.0),
     rate_limits={OFF_CONTACTS: RateLimit(10, 1.0)},
+    # Interactions (``POST /events/``) go one a request, under the budget of every endpoint
+    # but contacts.
+    event_rate=10.0,
     # Existing contacts are updated one PATCH at a time: with one call in flight, Splio's
     # round trip (100-200 ms) would cap updates far below the 20/s budget. Four calls at
     # once fill it; the shared pacer still keeps them under 20/s together.

@@ -110,6 +110,8 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "missions": st.just(1),
     "rewards": st.just(2),
     "referrals": st.just(3),
+    "tier_expires_at": st.just("2999-01-01"),
+    "points_to_next_tier": st.just(250),
     "pin": st.just("1234"),
     "points": st.sampled_from([5, -5]),
     "reason": st.just("order"),
@@ -117,7 +119,7 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "expires_at": st.just("2999-01-01"),
 }
 TEXT_FIELDS = {"email", "external_id", "first_name", "last_name", "tier_id", "tier_name"}
-TEXT_FIELDS |= {"pin", "reason", "reference", "expires_at"}
+TEXT_FIELDS |= {"pin", "reason", "reference", "expires_at", "tier_expires_at"}
 BODIES: dict[str, type[Schema]] = {
     "POST /api/customers": CustomerCreate,
     "PATCH /api/customers/{id}": CustomerUpdate,

@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from pointbridge.services import Services
-from pointbridge.storage.models import Customer, LedgerEntry
+from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage
 from pointbridge.testing.served import served
 from pointbridge.web.cli import cli
 
@@ -267,3 +267,29 @@ def test_the_database_itself_refuses_a_negative_balance(services: Services) -> N
         services.loyalty.create_customer(session, {"email": "jana@example.com"})
     with pytest.raises(IntegrityError), services.db.transaction() as session:
         session.execute(text("UPDATE customer SET balance = -1"))
+
+
+def test_identical_patches_at_once_announce_a_tier_change_once(
+    shop: Shop, services: Services
+) -> None:
+    """The old tier is read under the customer's lock: concurrent identical PATCHes each saw
+    the old tier on PostgreSQL and each sent tier-changed."""
+    customer = _create(shop, "tiered@example.com")
+
+    def patch(body: dict[str, Any]) -> Callable[[], requests.Response]:
+        url = f"{shop.url}/api/customers/{customer['id']}"
+        return lambda: _client().patch(url, json=body, headers=shop.auth, timeout=60)
+
+    for body in ({"tier_id": "2"}, {"referrals": 3}):
+        assert _statuses(_in_parallel([patch(body)] * 12)) == Counter({200: 12})
+
+    with services.db.read() as session:
+        announced = Counter(
+            session.scalars(
+                select(OutboxMessage.event_type).where(
+                    OutboxMessage.customer_id == customer["id"],
+                    OutboxMessage.event_type.in_(["tier-changed", "referral-completed"]),
+                )
+            )
+        )
+    assert announced == Counter({"tier-changed": 1, "referral-completed": 1})

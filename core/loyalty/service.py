@@ -131,6 +131,10 @@ class Loyalty:
     def update_customer(
         self, session: Session, customer: Customer, values: Mapping[str, Any]
     ) -> Customer:
+        # Locked and read again before the old tier and referral count are compared with the
+        # new: on PostgreSQL, identical PATCHes at once each saw the old values and each sent
+        # tier-changed / referral-completed.
+        session.refresh(customer, with_for_update=True)
         values = dict(values)
         if "email" in values:
             email = normalize_email(values["email"])
@@ -228,30 +232,8 @@ class Loyalty:
             if isinstance(customer, Customer):
                 set_committed_value(customer, "balance", earlier.balance)
             return earlier, False
-        balance = connection.execute(
-            ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now}
-        ).scalar_one_or_none()
-        if balance is None:
-            # The entry is this transaction's own, seen by nobody: gone, it leaves the
-            # transaction as it was for a caller that goes on after the refusal.
-            session.execute(delete(LEDGER).where(LEDGER.c.id == entry_id))
-            current = session.scalar(
-                select(CUSTOMERS.c.balance).where(CUSTOMERS.c.id == customer_id)
-            )
-            raise insufficient(current or 0, points)
-        if points > 0:
-            connection.execute(
-                INSERT_LOT,
-                {
-                    "customer_id": customer_id,
-                    "entry_id": entry_id,
-                    "points": points,
-                    "remaining": points,
-                    "expires_on": expires_on,
-                },
-            )
-        else:
-            consume_lots(session, customer_id, -points)
+        balance = self._move_balance(session, customer_id, entry_id, points, now)
+        self._move_lots(session, customer_id, entry_id, points, expires_on)
         self.outbox.changed(
             session,
             customer_id,
@@ -270,6 +252,46 @@ class Loyalty:
                 set_committed_value(customer, key, value)
         entry = Entry(entry_id, customer_id, points, reason, reference, expires_on, now, balance)
         return entry, True
+
+    @staticmethod
+    def _move_lots(
+        session: Session, customer_id: int, entry_id: int, points: int, expires_on: date | None
+    ) -> None:
+        """A credit's points become a lot of their own; a debit spends the oldest lots."""
+        if points < 0:
+            consume_lots(session, customer_id, -points)
+            return
+        session.connection().execute(
+            INSERT_LOT,
+            {
+                "customer_id": customer_id,
+                "entry_id": entry_id,
+                "points": points,
+                "remaining": points,
+                "expires_on": expires_on,
+            },
+        )
+
+    @staticmethod
+    def _move_balance(
+        session: Session, customer_id: int, entry_id: int, points: int, now: datetime
+    ) -> int:
+        """The balance after ``points``, changed in one guarded UPDATE; a debit it cannot
+        cover removes the transaction's own entry and is refused."""
+        balance = (
+            session.connection()
+            .execute(ADD_TO_BALANCE, {"customer_id": customer_id, "points": points, "now": now})
+            .scalar_one_or_none()
+        )
+        if balance is None:
+            # The entry is this transaction's own, seen by nobody: gone, it leaves the
+            # transaction as it was for a caller that goes on after the refusal.
+            session.execute(delete(LEDGER).where(LEDGER.c.id == entry_id))
+            current = session.scalar(
+                select(CUSTOMERS.c.balance).where(CUSTOMERS.c.id == customer_id)
+            )
+            raise insufficient(current or 0, points)
+        return int(balance)
 
     def _replayed(
         self,

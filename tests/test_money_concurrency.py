@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from pointbridge.services import Services
-from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage
+from pointbridge.storage.models import Customer, ExportJob, LedgerEntry, OutboxMessage
 from pointbridge.testing.served import served
 from pointbridge.web.cli import cli
 
@@ -293,3 +293,21 @@ def test_identical_patches_at_once_announce_a_tier_change_once(
             )
         )
     assert announced == Counter({"tier-changed": 1, "referral-completed": 1})
+
+
+def test_export_restarts_at_once_leave_one_export_to_run(shop: Shop, services: Services) -> None:
+    """A double-click on "Start over" (or a retrying script) must not export everyone twice."""
+    url = f"{shop.url}/api/integrations/dry/export"
+
+    def restart() -> requests.Response:
+        return _client().post(url, json={"restart": True}, headers=shop.auth, timeout=60)
+
+    assert set(_statuses(_in_parallel([restart] * 12))) <= {200, 202}
+
+    with services.db.read() as session:
+        unfinished = session.scalar(
+            select(func.count())
+            .select_from(ExportJob)
+            .where(ExportJob.status.in_(["queued", "running", "failed"]))
+        )
+    assert unfinished == 1

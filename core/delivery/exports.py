@@ -86,6 +86,12 @@ def progress_of(job: ExportJob) -> Progress:
 def queue_export(db: Database, integration_id: int, *, restart: bool = False) -> ExportJob:
     """The integration's unfinished export, or a new queued one (``restart`` cancels the old)."""
     with db.transaction() as session:
+        # One queuer at a time per integration (SQLite's writers are one at a time anyway): on
+        # PostgreSQL, restarts at once each saw the same unfinished export, each queued its
+        # own, and every one of them ran to the end.
+        session.execute(
+            select(IntegrationRow.id).where(IntegrationRow.id == integration_id).with_for_update()
+        )
         existing = session.scalar(
             select(ExportJob)
             .where(ExportJob.integration_id == integration_id, ExportJob.status.in_(UNFINISHED))

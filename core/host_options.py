@@ -4,6 +4,7 @@ the APIs, and checked, each refusal naming what to write instead."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,7 @@ def parse_notice_days(value: Any) -> list[int] | None:
         return None
     items = _items(value)
     try:
-        days = sorted({int(item) for item in items}, reverse=True)
+        days = sorted({whole_number(item) for item in items}, reverse=True)
     except (TypeError, ValueError):
         raise IntegrationError(
             f"expiry_notice_days must be days ahead (7, or several: 14,3) or 'off', not {value!r}."
@@ -61,7 +62,7 @@ def parse_reward_thresholds(value: Any) -> list[int]:
     if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
         return []
     try:
-        thresholds = sorted({int(item) for item in _items(value)})
+        thresholds = sorted({whole_number(item) for item in _items(value)})
     except (TypeError, ValueError):
         raise IntegrationError(
             f"reward_thresholds takes point balances, e.g. 500,1000, not {value!r}."
@@ -72,6 +73,20 @@ def parse_reward_thresholds(value: Any) -> list[int]:
             f"{MAX_POINTS:,}."
         )
     return thresholds
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
+
+
+def whole_number(item: Any) -> int:
+    """An integer as an admin writes it: a JSON or TOML integer, or ASCII digits. A float
+    (3.7, 1e400, inf), a boolean, ``1_4`` or another script's digits raise ValueError rather
+    than be read as some other number (``int(inf)`` was a 500)."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        return item
+    if isinstance(item, str) and _WHOLE.fullmatch(item.strip()):
+        return int(item.strip())
+    raise ValueError(f"not a whole number: {item!r}")
 
 
 def _items(value: Any) -> list[Any]:
@@ -100,7 +115,7 @@ def parse_list_rewards(value: Any) -> dict[str, int]:
                 f"{len(str(list_id))}."
             )
         try:
-            rewards[str(list_id)] = int(points)
+            rewards[str(list_id)] = whole_number(points)
         except (TypeError, ValueError):
             raise IntegrationError(
                 f"list_rewards: points for list {list_id} must be a number."

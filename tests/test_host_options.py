@@ -9,6 +9,7 @@ import pytest
 from pointbridge.host_options import (
     IntegrationError,
     parse_disabled_events,
+    parse_list_rewards,
     parse_notice_days,
     parse_reward_thresholds,
 )
@@ -76,3 +77,20 @@ def test_a_tier_changes_direction_by_the_shops_order_or_by_number(
 
 def test_a_renamed_tier_is_no_change() -> None:
     assert tier_change(("2", "Silver"), ("2", "Silber"), []) is None
+
+
+@pytest.mark.parametrize(
+    "hostile", [[1e400], [float("inf")], [True, 2], [3.5], "1_4", "١٤", "1e400", [None]]
+)
+def test_numbers_that_are_not_whole_numbers_are_refused_not_read_as_others(hostile) -> None:
+    """``int()`` read ``true`` as 1, 3.7 as 3, ``1_4`` as 14 and Arabic digits, and raised
+    OverflowError (a 500) for 1e400."""
+    for parse in (parse_notice_days, parse_reward_thresholds):
+        with pytest.raises(IntegrationError):
+            parse(hostile)
+    with pytest.raises(IntegrationError):
+        parse_list_rewards({"1": hostile[0] if isinstance(hostile, list) else hostile})
+
+
+def test_tier_ids_in_other_scripts_digits_give_no_direction() -> None:
+    assert tier_change(("1", "Silver"), ("²", "Odd"), [])["direction"] is None

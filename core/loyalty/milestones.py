@@ -71,7 +71,8 @@ def _direction(old: str | None, new: str | None, tier_order: Sequence[str]) -> s
         return "up" if old is None else "down"
     if old in tier_order and new in tier_order:
         return "up" if tier_order.index(new) > tier_order.index(old) else "down"
-    if old.isdigit() and new.isdigit():
+    # ASCII digits only: "²".isdigit() is true and int("²") fails (a 500).
+    if old.isascii() and new.isascii() and old.isdigit() and new.isdigit():
         return "up" if int(new) > int(old) else "down"
     return None
 

@@ -155,3 +155,27 @@ def test_a_post_without_the_csrf_token_is_refused(
         assert refused.status == 400, path
     with services.db.read() as session:
         assert [row.name for row in session.query(IntegrationRow)] == ["newsletter"]
+
+
+def test_crafted_replay_posts_are_refused_and_replay_nothing(
+    page: Page, log_in: LogIn, console: str, services: Services, tmp_path: Path
+) -> None:
+    """With a valid token: an id no row can have was a 500, one that is not a number
+    replayed every dead letter, a name with a NUL was a 500 on PostgreSQL."""
+    _dead_letter(services, tmp_path)
+    log_in()
+    page.goto("/admin/deliveries")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    for form in (
+        {"id": "99999999999999999999"},
+        {"id": "abc"},
+        {"id": "-1"},
+        {"integration": "news\x00letter"},
+    ):
+        response = page.request.post(
+            f"{console}/admin/deliveries/replay", form={**form, "csrf_token": token}
+        )
+        assert response.status == 200, form
+        page.goto("/admin/deliveries")
+        expect(page.locator("tr[data-dead-letter]")).to_have_count(1)

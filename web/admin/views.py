@@ -12,7 +12,9 @@ from pointbridge.access.users import LoginRefused, log_in
 from pointbridge.delivery import admin as outbox_admin
 from pointbridge.integrations import IntegrationNotFound
 from pointbridge.loyalty.rules import LoyaltyError
+from pointbridge.loyalty.schema import has_unstorable
 from pointbridge.storage.models import IntegrationRow, LedgerEntry, PointLot
+from pointbridge.web.api.outbox import MAX_ROW_ID
 from pointbridge.web.services import services
 
 bp = Blueprint(
@@ -101,9 +103,17 @@ def deliveries() -> str:
 @bp.route("/deliveries/replay", methods=["POST"])
 def replay() -> Response:
     """Dead letters back to the queue: one (``id``), one integration's, or all."""
-    raw_id = request.form.get("id", "")
+    raw_id = request.form.get("id", "").strip()
     integration = request.form.get("integration") or None
-    ids = [int(raw_id)] if raw_id.isdecimal() else []
+    # A crafted post: an id no row can have was a 500 (or, not a number, replayed every dead
+    # letter); a name neither database can store was a 500 on PostgreSQL.
+    if raw_id and not (raw_id.isascii() and raw_id.isdecimal() and 0 < int(raw_id) <= MAX_ROW_ID):
+        flash(f"There is no dead letter {raw_id[:40]!r}: nothing was queued again.", "error")
+        return redirect(url_for("admin.deliveries"))
+    if integration is not None and has_unstorable(integration):
+        flash("There is no such integration: nothing was queued again.", "error")
+        return redirect(url_for("admin.deliveries"))
+    ids = [int(raw_id)] if raw_id else []
     try:
         result = outbox_admin.retry(services().db, integration, ids)
     except IntegrationNotFound as exc:

@@ -11,12 +11,14 @@ from typing import Any
 from pointbridge.contract.errors import PointbridgeError
 from pointbridge.contract.events import EventType
 from pointbridge.loyalty.rules import MAX_POINTS
+from pointbridge.loyalty.schema import has_unstorable
 
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
 MAX_NOTICE_DAYS = 365
 MAX_REMINDERS = 5
 MAX_THRESHOLDS = 20
 MAX_LIST_ID = 100  # ListMembership.list_id's length
+MAX_FIELD_PREFIX = 32  # IntegrationRow.field_prefix's length
 
 
 class IntegrationError(PointbridgeError):
@@ -41,6 +43,18 @@ def parse_notice_days(value: Any) -> list[int] | None:
             f"{MAX_NOTICE_DAYS} days ahead (e.g. 14,3), or 'off'."
         )
     return days
+
+
+def parse_field_prefix(value: Any) -> str:
+    """The prefix of every field pointbridge writes: text of at most ``MAX_FIELD_PREFIX``
+    characters (the column's width; longer was a 500 on PostgreSQL from the console and the
+    command line, which the API refused)."""
+    prefix = str(value)
+    if len(prefix) > MAX_FIELD_PREFIX or has_unstorable(prefix):
+        raise IntegrationError(
+            f"field_prefix is at most {MAX_FIELD_PREFIX} characters of text, e.g. ellity_."
+        )
+    return prefix
 
 
 def parse_disabled_events(value: Any) -> list[str]:
@@ -75,7 +89,7 @@ def parse_reward_thresholds(value: Any) -> list[int]:
     return thresholds
 
 
-_WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 def whole_number(item: Any) -> int:

@@ -25,6 +25,7 @@ from pointbridge.contract.platform import Capability, InstallResult, Integration
 from pointbridge.host_options import (
     IntegrationError,
     parse_disabled_events,
+    parse_field_prefix,
     parse_list_rewards,
     parse_notice_days,
     parse_reward_thresholds,
@@ -176,7 +177,7 @@ class Integrations:
     def _apply(self, row: IntegrationRow, platform: Platform, values: Mapping[str, Any]) -> None:
         values = dict(values)
         if "field_prefix" in values:
-            row.field_prefix = str(values.pop("field_prefix"))
+            row.field_prefix = parse_field_prefix(values.pop("field_prefix"))
         if "expiry_notice_days" in values:
             days = parse_notice_days(values.pop("expiry_notice_days"))
             if days is not None and not platform.supports(Capability.EVENTS):

@@ -9,6 +9,7 @@ import pytest
 from pointbridge.host_options import (
     IntegrationError,
     parse_disabled_events,
+    parse_field_prefix,
     parse_list_rewards,
     parse_notice_days,
     parse_reward_thresholds,
@@ -94,3 +95,9 @@ def test_numbers_that_are_not_whole_numbers_are_refused_not_read_as_others(hosti
 
 def test_tier_ids_in_other_scripts_digits_give_no_direction() -> None:
     assert tier_change(("1", "Silver"), ("²", "Odd"), [])["direction"] is None
+
+
+@pytest.mark.parametrize("prefix", ["x" * 33, "x" * 40_000, "bad\x00"])
+def test_a_field_prefix_the_column_cannot_hold_is_refused(prefix: str) -> None:
+    with pytest.raises(IntegrationError, match="field_prefix"):
+        parse_field_prefix(prefix)

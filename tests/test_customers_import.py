@@ -411,6 +411,19 @@ def test_a_header_naming_a_column_twice_is_refused(app, services, tmp_path) -> N
     assert _count(services, Customer) == 0
 
 
+def test_a_misspelt_column_is_refused_and_others_are_left_alone(app, services, tmp_path) -> None:
+    """A typo'd ``point`` column imported every customer with no points, reporting no error;
+    a column that is not pointbridge's at all (a shop's phone numbers) is still left alone."""
+    result = _import(app, _write(tmp_path, "email,point\ntypo@x.cz,500\n"))
+    assert result.exit_code == 1 and "did you mean 'points'" in result.output
+    assert _count(services, Customer) == 0
+
+    result = _import(app, _write(tmp_path, "email,points,phone\nfine@x.cz,500,+420123\n"))
+    assert result.exit_code == 0, result.output
+    with services.db.read() as session:
+        assert session.scalar(select(Customer.balance)) == 500
+
+
 # --- the fast path agrees with the schema --------------------------------------------------
 
 TRICKY_CELLS = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -128,6 +129,15 @@ def _header(reader: Iterator[list[str]]) -> list[str]:
         raise ImportRefused(
             f"The header names {', '.join(repeated)} more than once: keep one column each."
         )
+    # Columns pointbridge does not know are left alone (a shop's export has many), but one
+    # that looks like a misspelt column would silently import nothing from it: "point" lost
+    # every opening balance.
+    for name in header:
+        if name not in COLUMNS and (near := difflib.get_close_matches(name, COLUMNS, 1, 0.8)):
+            raise ImportRefused(
+                f"The header has a column {name!r}: did you mean {near[0]!r}? Rename it, or "
+                "remove the column if it is not pointbridge's."
+            )
     return header
 
 

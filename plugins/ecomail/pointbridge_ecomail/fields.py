@@ -40,6 +40,9 @@ CATALOG: tuple[FieldSpec, ...] = (
     FieldSpec("last_change_value", STRING, "Points of the last change"),
     FieldSpec("referral_code", STRING, "Referral code"),
     FieldSpec("referral_link", STRING, "Referral link"),
+    FieldSpec("lifetime_points", INT, "Points earned ever"),
+    FieldSpec("tier_expires_at", DATE, "Date the VIP tier ends"),
+    FieldSpec("points_to_next_tier", INT, "Points still needed for the next VIP tier"),
 )
 
 
@@ -74,8 +77,12 @@ def _values(contact: Contact, timezone: tzinfo) -> dict[str, str | int]:
     values = loyalty_fields(contact, timezone)
     # The day of the shop-time ``YYYY-MM-DD HH:MM:SS`` values: converting each moment to the
     # shop's time zone again cost more than the rest of a subscriber's fields.
-    for name in ("next_expiration_date", "last_change_date"):
+    for name in ("next_expiration_date", "last_change_date", "tier_expires_at"):
         values[name] = str(values[name])[:10]
+    # A number field takes a number; empty (no next tier known) clears it.
+    values["points_to_next_tier"] = (
+        "" if contact.points_to_next_tier is None else contact.points_to_next_tier
+    )
     return values
 
 

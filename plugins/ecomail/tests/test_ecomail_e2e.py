@@ -18,7 +18,7 @@ import pytest
 import requests
 from pointbridge_ecomail.client import AUTH_MESSAGE
 from pointbridge_ecomail.fake import SERVER_OPTIONS, FakeEcomail, create_app
-from pointbridge_ecomail.fields import field_names
+from pointbridge_ecomail.fields import CATALOG, field_names
 from sqlalchemy import func, select
 
 from pointbridge.delivery.worker import Backoff
@@ -97,6 +97,9 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, Any]:
         f"{PREFIX}last_change_value": "" if last_change is None else str(last_change),
         f"{PREFIX}referral_code": customer["referral_code"],
         f"{PREFIX}referral_link": customer["referral_link"],
+        f"{PREFIX}lifetime_points": customer["lifetime_points"],
+        f"{PREFIX}tier_expires_at": day(customer["tier_expires_at"]),
+        f"{PREFIX}points_to_next_tier": customer["points_to_next_tier"],
     }
 
 
@@ -150,12 +153,14 @@ def test_activation_checks_the_key_and_the_first_sync_creates_the_fields_once(
         assert types[f"{PREFIX}credit_num"] == "int"
         assert types[f"{PREFIX}next_expiration_date"] == "date"
         assert types[f"{PREFIX}credit"] == "string"
+        assert types[f"{PREFIX}lifetime_points"] == "int"
+        assert types[f"{PREFIX}tier_expires_at"] == "date"
 
         api.clear()
         again = pb.cli("integrations", "install", NAME)
-        assert "11 loyalty field(s) already there" in again
+        assert f"{len(CATALOG)} loyalty field(s) already there" in again
         assert "first sync" not in again
-        assert len(account.lists[LIST_ID].custom_fields) == 11
+        assert len(account.lists[LIST_ID].custom_fields) == len(CATALOG) == 14
         assert list(account.contacts) == ["jana@example.com"]
         assert {r.method for r in api.requests} == {"GET"}
 

@@ -51,6 +51,9 @@ def test_csv_row_has_the_email_and_every_prefixed_column(integration, make_conta
         "ellity_last_change_value",
         "ellity_referral_code",
         "ellity_referral_link",
+        "ellity_lifetime_points",
+        "ellity_tier_expires_at",
+        "ellity_points_to_next_tier",
     ]
     assert row["email"] == "c1@example.cz"
     assert row["ellity_credit"] == "120"

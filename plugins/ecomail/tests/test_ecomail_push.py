@@ -28,6 +28,9 @@ def test_contact_lands_with_every_loyalty_field_typed(
         "ellity_last_change_value": "20",
         "ellity_referral_code": "JAN120",
         "ellity_referral_link": "https://shop.example/r/JAN120",
+        "ellity_lifetime_points": 0,
+        "ellity_tier_expires_at": None,
+        "ellity_points_to_next_tier": None,
     }
     assert account.status("1", "jan@example.cz") == 1
     sent = server.requests_to("POST", "/lists/1/subscribe-bulk")[0].json()

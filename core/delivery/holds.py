@@ -19,13 +19,7 @@ log = logging.getLogger(__name__)
 def pause(db: Database, integration: Integration, seconds: float) -> None:
     """The platform said to slow down: no worker sends for the integration for ``seconds``."""
     log.info("%s rate limited; pausing %.1f s", integration.name, seconds)
-    with db.transaction() as session:
-        session.execute(
-            update(IntegrationRow)
-            .where(IntegrationRow.id == integration.id)
-            .values(resume_at=datetime.now(UTC) + timedelta(seconds=seconds))
-            .execution_options(synchronize_session=False)
-        )
+    _hold(db, integration, resume_at=datetime.now(UTC) + timedelta(seconds=seconds))
 
 
 def paused_for(db: Database, integration_id: int) -> float:
@@ -38,11 +32,16 @@ def paused_for(db: Database, integration_id: int) -> float:
 
 
 def mark_failing(db: Database, integration: Integration, message: str) -> None:
+    """Configuration the platform refused: nothing is sent until an admin fixes it."""
     log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)
+    _hold(db, integration, status=IntegrationStatus.FAILING, last_error=message)
+
+
+def _hold(db: Database, integration: Integration, **values: object) -> None:
     with db.transaction() as session:
         session.execute(
             update(IntegrationRow)
             .where(IntegrationRow.id == integration.id)
-            .values(status=IntegrationStatus.FAILING, last_error=message)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )

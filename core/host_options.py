@@ -5,8 +5,8 @@ the APIs, and checked, each refusal naming what to write instead."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from pointbridge.contract.errors import PointbridgeError
 from pointbridge.contract.events import EventType
@@ -19,6 +19,7 @@ MAX_REMINDERS = 5
 MAX_THRESHOLDS = 20
 MAX_LIST_ID = 100  # ListMembership.list_id's length
 MAX_FIELD_PREFIX = 32  # IntegrationRow.field_prefix's length
+T = TypeVar("T")
 
 
 class IntegrationError(PointbridgeError):
@@ -30,12 +31,14 @@ def parse_notice_days(value: Any) -> list[int] | None:
     (command line); None for 'off'."""
     if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
         return None
-    items = _items(value)
     try:
-        days = sorted({whole_number(item) for item in items}, reverse=True)
+        days = sorted(
+            _distinct("expiry_notice_days", map(whole_number, _items(value))), reverse=True
+        )
     except (TypeError, ValueError):
         raise IntegrationError(
-            f"expiry_notice_days must be days ahead (7, or several: 14,3) or 'off', not {value!r}."
+            "expiry_notice_days must be days ahead (7, or several: 14,3) or 'off', not "
+            f"{_shown(value)}."
         ) from None
     if not days or len(days) > MAX_REMINDERS or not all(1 <= d <= MAX_NOTICE_DAYS for d in days):
         raise IntegrationError(
@@ -63,12 +66,14 @@ def parse_disabled_events(value: Any) -> list[str]:
         return []
     names = [str(item).strip() for item in _items(value) if str(item).strip()]
     known = {str(event_type) for event_type in EventType}
+    if len(names) > len(known):
+        raise IntegrationError(f"disabled_events names at most the {len(known)} events.")
     if unknown := sorted(set(names) - known):
         raise IntegrationError(
-            f"disabled_events: no event {', '.join(unknown)}; the events are: "
+            f"disabled_events: no event {', '.join(map(_shown, unknown))}; the events are: "
             f"{', '.join(sorted(known))}."
         )
-    return sorted(set(names))
+    return sorted(_distinct("disabled_events", names))
 
 
 def parse_reward_thresholds(value: Any) -> list[int]:
@@ -76,10 +81,10 @@ def parse_reward_thresholds(value: Any) -> list[int]:
     if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
         return []
     try:
-        thresholds = sorted({whole_number(item) for item in _items(value)})
+        thresholds = sorted(_distinct("reward_thresholds", map(whole_number, _items(value))))
     except (TypeError, ValueError):
         raise IntegrationError(
-            f"reward_thresholds takes point balances, e.g. 500,1000, not {value!r}."
+            f"reward_thresholds takes point balances, e.g. 500,1000, not {_shown(value)}."
         ) from None
     if len(thresholds) > MAX_THRESHOLDS or not all(0 < t <= MAX_POINTS for t in thresholds):
         raise IntegrationError(
@@ -101,6 +106,22 @@ def whole_number(item: Any) -> int:
     if isinstance(item, str) and _WHOLE.fullmatch(item.strip()):
         return int(item.strip())
     raise ValueError(f"not a whole number: {item!r}")
+
+
+def _distinct(setting: str, items: Iterable[T]) -> set[T]:
+    """Each item once: a repeat is refused, as it is most likely a slip (3,14,3 for 3,14,30)."""
+    seen: set[T] = set()
+    for item in items:
+        if item in seen:
+            raise IntegrationError(f"{setting}: {_shown(item)} is written twice; write it once.")
+        seen.add(item)
+    return seen
+
+
+def _shown(value: Any) -> str:
+    """A value as a refusal quotes it: escaped, and cut short (a request may be megabytes)."""
+    shown = value if isinstance(value, str) and value.isprintable() else repr(value)
+    return shown if len(shown) <= 40 else shown[:40] + "…"
 
 
 def _items(value: Any) -> list[Any]:

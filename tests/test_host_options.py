@@ -19,7 +19,7 @@ from pointbridge.loyalty.milestones import thresholds_crossed, tier_change
 
 @pytest.mark.parametrize(
     ("written", "reminders"),
-    [(7, [7]), ("7", [7]), ("14,3", [14, 3]), ([3, 14], [14, 3]), ("3, 14, 3", [14, 3])],
+    [(7, [7]), ("7", [7]), ("14,3", [14, 3]), ([3, 14], [14, 3]), ("3, 14", [14, 3])],
 )
 def test_expiry_reminders_are_read_longest_first(written: object, reminders: list[int]) -> None:
     assert parse_notice_days(written) == reminders
@@ -30,7 +30,9 @@ def test_expiry_reminders_can_be_off(written: object) -> None:
     assert parse_notice_days(written) is None
 
 
-@pytest.mark.parametrize("written", ["14,x", "0", "366", "1,2,3,4,5,6", [True, "a"]])
+@pytest.mark.parametrize(
+    "written", ["14,x", "0", "366", "1,2,3,4,5,6", [True, "a"], "3, 14, 3", [14, "14"]]
+)
 def test_bad_reminders_say_what_to_write(written: object) -> None:
     with pytest.raises(IntegrationError, match="expiry_notice_days"):
         parse_notice_days(written)

@@ -221,7 +221,36 @@ def test_a_refused_install_says_what_to_fix(api: Recorder) -> None:
         ("PATCH", "/api/integrations/shop", {"settings": {"login": "a\u0000b"}}, 422, "settings"),
         ("PATCH", "/api/integrations/shop", {"field_prefix": "x" * 33}, 422, "field_prefix"),
         ("PATCH", "/api/integrations/shop", {"field_prefix": ["x"]}, 422, "field_prefix"),
-        ("PATCH", "/api/integrations/shop", {"expiry_notice_days": [1]}, 422, "expiry_notice"),
+        ("PATCH", "/api/integrations/shop", {"expiry_notice_days": [14, 3, 14]}, 422, "twice"),
+        ("PATCH", "/api/integrations/shop", {"expiry_notice_days": [-3]}, 422, "expiry_notice"),
+        ("PATCH", "/api/integrations/shop", {"expiry_notice_days": [1] * 6}, 422, "twice"),
+        ("PATCH", "/api/integrations/shop", {"expiry_notice_days": [*range(1, 7)]}, 422, "1 to 5"),
+        ("PATCH", "/api/integrations/shop", {"expiry_notice_days": {"a": 1}}, 422, "expiry_not"),
+        ("PATCH", "/api/integrations/shop", {"disabled_events": ["pin-chnged"]}, 422, "pin-chnged"),
+        (
+            "PATCH",
+            "/api/integrations/shop",
+            {"disabled_events": "x,pin-changed"},
+            422,
+            "no event x",
+        ),
+        ("PATCH", "/api/integrations/shop", {"disabled_events": ["a\u0000b"]}, 422, "event 'a"),
+        ("PATCH", "/api/integrations/shop", {"disabled_events": [["x"]]}, 422, "disabled_events"),
+        ("PATCH", "/api/integrations/shop", {"disabled_events": ["x"] * 8}, 422, "at most the 7"),
+        ("PATCH", "/api/integrations/shop", {"disabled_events": "pin-changed," * 2}, 422, "twice"),
+        ("PATCH", "/api/integrations/shop", {"reward_thresholds": [-5]}, 422, "between 1"),
+        ("PATCH", "/api/integrations/shop", {"reward_thresholds": [500, 500]}, 422, "500 is"),
+        (
+            "PATCH",
+            "/api/integrations/shop",
+            {"reward_thresholds": [*range(1, 22)]},
+            422,
+            "up to 20",
+        ),
+        ("PATCH", "/api/integrations/shop", {"reward_thresholds": "500,x"}, 422, "not 500,x"),
+        ("PATCH", "/api/integrations/shop", {"reward_thresholds": [True, 3.5]}, 422, "reward_th"),
+        ("PATCH", "/api/integrations/shop", {"reward_thresholds": "9" * 5000}, 422, "99…"),
+        ("PATCH", "/api/integrations/shop", {"reward_thresholds": {"1": 1}}, 422, "reward_thr"),
         ("PATCH", "/api/integrations/shop", {"expiry_notice_days": 9999}, 422, "expiry_notice"),
         ("PATCH", "/api/integrations/shop", {"list_rewards": {"1": "a"}}, 422, "list_rewards"),
         ("PATCH", "/api/integrations/shop", {"list_rewards": {"1": 10**30}}, 422, "list_rewards"),
@@ -392,3 +421,66 @@ def test_a_token_cannot_point_a_file_sink_at_the_servers_files(
     with vault.db.read() as session:
         assert vault.integrations.get(session, "sink").settings["path"].endswith("dry.jsonl")
     assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        (
+            {"expiry_notice_days": [3, 14], "disabled_events": ["tier-changed", "pin-changed"]},
+            {
+                "expiry_notice": "14, 3 days ahead",
+                "disabled_events": ["pin-changed", "tier-changed"],
+            },
+        ),
+        (
+            {"expiry_notice_days": "14,3", "disabled_events": "pin-changed, tier-changed"},
+            {
+                "expiry_notice": "14, 3 days ahead",
+                "disabled_events": ["pin-changed", "tier-changed"],
+            },
+        ),
+        ({"reward_thresholds": [1000, 500]}, {"reward_thresholds": [500, 1000]}),
+        ({"reward_thresholds": "1000, 500"}, {"reward_thresholds": [500, 1000]}),
+    ],
+)
+def test_event_settings_are_taken_as_json_or_as_the_command_line_writes_them(
+    api: Recorder, vault: Services, written: dict[str, Any], shown: dict[str, Any]
+) -> None:
+    """The same settings sent when the integration is added and in a later PATCH."""
+    assert _add(api, name="json").status_code == 201
+    added = api(
+        "POST",
+        "/api/integrations",
+        json={
+            "name": "shop",
+            "platform": "vault",
+            "settings": {"login": "shop@example.com", "api_key": API_KEY},
+            **written,
+        },
+    )
+    assert added.status_code == 201, added.json
+    patched = api("PATCH", "/api/integrations/json", json=written)
+    assert patched.status_code == 200 and patched.json["install_needed"] is False, patched.json
+    for name in ("shop", "json"):
+        got = api("GET", f"/api/integrations/{name}").json
+        assert {key: got[key] for key in shown} == shown
+    row = _row(vault, "json")
+    assert (row.disabled_events, row.reward_thresholds) == (
+        shown.get("disabled_events"),
+        shown.get("reward_thresholds"),
+    )
+
+
+def test_event_settings_are_cleared_by_an_empty_list_or_none(api: Recorder) -> None:
+    on = {"disabled_events": ["pin-changed"], "reward_thresholds": [500], "expiry_notice_days": 7}
+    assert api("PATCH", "/api/integrations/shop", json=on).status_code == 404
+    assert _add(api).status_code == 201
+    assert api("PATCH", "/api/integrations/shop", json=on).status_code == 200
+    off = {"disabled_events": "none", "reward_thresholds": [], "expiry_notice_days": None}
+    got = api("PATCH", "/api/integrations/shop", json=off).json["integration"]
+    assert (got["disabled_events"], got["reward_thresholds"], got["expiry_notice"]) == (
+        [],
+        [],
+        "off",
+    )

@@ -1,13 +1,15 @@
 """Integrations over REST: what ``pointbridge integrations`` does, for a shop system or page.
 
-Bodies take the config file's shape: ``field_prefix``, ``expiry_notice_days`` and
-``list_rewards`` beside ``settings`` (the platform's own). Secrets are never answered: the
+Bodies take the config file's shape: ``field_prefix``, ``expiry_notice_days``,
+``list_rewards``, ``disabled_events`` and ``reward_thresholds`` beside ``settings`` (the
+platform's own), as JSON or as the command line's strings ("14,3"). Secrets are never answered: the
 platform's secret settings, the webhook URL's token and the webhook secret are redacted, except
 once, in the answer of the call that makes a new webhook URL or secret.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort
@@ -16,6 +18,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from pointbridge.delivery import admin as outbox_admin
 from pointbridge.delivery.exports import activate
+from pointbridge.host_options import (
+    IntegrationError,
+    parse_disabled_events,
+    parse_notice_days,
+    parse_reward_thresholds,
+)
 from pointbridge.integrations import HOST_SETTINGS
 from pointbridge.loyalty.schema import Text, text
 from pointbridge.storage.models import IntegrationRow
@@ -25,6 +33,7 @@ from pointbridge.web.api.admin import (
     find_integration,
     management_blueprint,
 )
+from pointbridge.web.api.registry import HOST_SETTINGS_SCHEMA
 from pointbridge.web.services import services
 
 blp = management_blueprint(
@@ -48,15 +57,27 @@ def storable(value: Any) -> None:
             storable(item)
 
 
-class NoticeDays(fields.Field):
-    """A number of days, or "off"."""
+class HostSetting(fields.Field):
+    """A host setting checked by the core's own parser, the config file's and the command
+    line's: one rule, and its refusal is the 422's message. The value goes on as written (the
+    core parses it again when it applies it)."""
+
+    def __init__(self, parse: Callable[[Any], Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.parse = parse
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | str | None):
-            raise ValidationError('A number of days, or "off".')
-        if isinstance(value, str):
-            return Text(validate=validate.Length(max=20)).deserialize(value)
+        try:
+            self.parse(value)
+        except IntegrationError as exc:
+            raise ValidationError(str(exc)) from None
         return value
+
+
+def _host_setting(parse: Callable[[Any], Any], name: str) -> HostSetting:
+    # The description and JSON Schema are GET /api/platforms' host_settings_schema, so the
+    # OpenAPI document and the form builder's schema say the same.
+    return HostSetting(parse, allow_none=True, metadata=HOST_SETTINGS_SCHEMA[name])
 
 
 class HostSettings(Schema):
@@ -64,10 +85,9 @@ class HostSettings(Schema):
         validate=validate.Length(max=32),
         metadata={"description": "Prefix of every field pointbridge writes (default ellity_)."},
     )
-    expiry_notice_days = NoticeDays(
-        allow_none=True,
-        metadata={"description": 'Days before expiry to notify the platform, or "off".'},
-    )
+    expiry_notice_days = _host_setting(parse_notice_days, "expiry_notice_days")
+    disabled_events = _host_setting(parse_disabled_events, "disabled_events")
+    reward_thresholds = _host_setting(parse_reward_thresholds, "reward_thresholds")
     list_rewards = fields.Dict(
         keys=Text(validate=validate.Length(min=1, max=100)),
         values=fields.Integer(strict=True),
@@ -118,6 +138,10 @@ class IntegrationOut(IntegrationSummary):
     field_prefix = fields.String()
     expiry_notice = fields.String()
     list_rewards = fields.Dict(keys=fields.String(), values=fields.Integer())
+    disabled_events = fields.List(fields.String(), metadata={"description": "Not sent."})
+    reward_thresholds = fields.List(
+        fields.Integer(), metadata={"description": "Balances that send reward-available."}
+    )
     settings = fields.Dict(metadata={"description": "Secret settings redacted."})
     webhook_url = fields.String(metadata={"description": "Its token redacted."})
     webhook_secret = fields.String(metadata={"description": "Redacted."})

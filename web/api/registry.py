@@ -9,7 +9,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import OpenAPIConverter
 from marshmallow import Schema, fields
 
+from pointbridge.contract.events import EventType
 from pointbridge.contract.platform import Platform
+from pointbridge.host_options import MAX_NOTICE_DAYS, MAX_REMINDERS, MAX_THRESHOLDS
+from pointbridge.loyalty.rules import MAX_POINTS
 from pointbridge.plugins import RegisteredPlatform
 from pointbridge.web.api.admin import management_blueprint
 from pointbridge.web.services import services
@@ -21,14 +24,49 @@ JSON_SCHEMA = "http://json-schema.org/draft-07/schema#"
 HOST_SETTINGS_SCHEMA: dict[str, Any] = {
     "field_prefix": {"type": "string", "maxLength": 32, "default": "ellity_"},
     "expiry_notice_days": {
-        "description": 'Days before expiry to notify the platform, or "off". Platforms with '
-        "events only.",
-        "oneOf": [{"type": "integer", "minimum": 1, "maximum": 365}, {"type": "string"}],
+        "description": 'Days before expiry to notify the platform: 7, several ([14, 3] or "14,3", '
+        'each once), or "off". Platforms with events only.',
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_NOTICE_DAYS},
+            {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": MAX_NOTICE_DAYS},
+                "minItems": 1,
+                "maxItems": MAX_REMINDERS,
+                "uniqueItems": True,
+            },
+            {"type": "string"},
+        ],
     },
     "list_rewards": {
         "description": "List id -> points for subscribing to it.",
         "type": "object",
         "additionalProperties": {"type": "integer", "minimum": 1},
+    },
+    "disabled_events": {
+        "description": 'Events not to send: ["tier-changed"] or "tier-changed,pin-changed"; '
+        '[] or "none" sends them all. Platforms with events only.',
+        "oneOf": [
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": sorted(map(str, EventType))},
+                "uniqueItems": True,
+            },
+            {"type": "string"},
+        ],
+    },
+    "reward_thresholds": {
+        "description": "Balances whose upward crossing sends reward-available: [500, 1000] or "
+        '"500,1000", each once; [] for none. Platforms with events only.',
+        "oneOf": [
+            {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": MAX_POINTS},
+                "maxItems": MAX_THRESHOLDS,
+                "uniqueItems": True,
+            },
+            {"type": "string"},
+        ],
     },
 }
 

@@ -34,7 +34,7 @@ from pointbridge.contract.platform import (
     WebhookAction,
     WebhookRequest,
 )
-from pointbridge.kit.items import send_each
+from pointbridge.kit.items import send_each, send_events
 from pointbridge.kit.ratelimit import RateLimit
 
 __all__ = [
@@ -63,5 +63,6 @@ __all__ = [
     "hookimpl",
     "loyalty_fields",
     "send_each",
+    "send_events",
     "shop_time",
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from pointbridge import PermanentError, RateLimited, TransientError, send_each
+from pointbridge import PermanentError, RateLimited, TransientError, send_each, send_events
+from pointbridge.contract.events import Event, EventType
 from pointbridge.kit.outage import FailureStreak
 
 
@@ -69,3 +72,22 @@ def test_a_failure_streak_lets_other_errors_through_untouched() -> None:
     with pytest.raises(RateLimited), streak.watch():
         raise RateLimited("slow down", retry_after=3)
     assert not streak()
+
+
+def test_send_events_keeps_each_customers_events_in_order() -> None:
+    """The outbound webhooks plugin sent a customer's later event after its earlier one had
+    failed; send_events holds it back for every one-request-an-event platform."""
+    now = datetime.now(UTC)
+    events = [
+        Event(n, EventType.CREDIT_CHANGED, customer, f"{customer}@x.cz", now, {})
+        for n, customer in ((1, 7), (2, 8), (3, 7))
+    ]
+    sent: list[int] = []
+
+    def send(event: Event) -> None:
+        if event.id == 1:
+            raise TransientError("timeout")
+        sent.append(event.id)
+
+    failed = {f.key: type(f.error) for f in send_events(events, send)}
+    assert sent == [2] and failed == {1: TransientError, 3: TransientError}

@@ -6,6 +6,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 from pointbridge.contract.errors import PermanentError, RateLimited, TransientError
+from pointbridge.contract.events import Event
 from pointbridge.contract.platform import ItemFailure
 
 Item = TypeVar("Item")
@@ -63,3 +64,21 @@ def send_each(
         except PermanentError as error:
             failures.append(ItemFailure(key(item), error))
     return failures
+
+
+def send_events(
+    events: Iterable[Event],
+    send: Callable[[Event], object],
+    *,
+    looks_down: Callable[[], bool] = lambda: False,
+) -> list[ItemFailure]:
+    """``send_each`` for a platform that takes one event a request: failures keyed by
+    ``Event.id``, and each customer's events kept in order (after one fails transiently, that
+    customer's later ones wait for its retry)."""
+    return send_each(
+        events,
+        send,
+        key=lambda event: event.id,
+        looks_down=looks_down,
+        in_order=lambda event: event.customer_id,
+    )

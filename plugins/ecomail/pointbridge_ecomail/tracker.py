@@ -1,6 +1,6 @@
 """``emit_event``: one ``POST tracker/events`` per event, category ``<prefix>``, action ``change``.
 
-Ecomail takes one event per request, so a batch goes out through ``send_each``: an accepted
+Ecomail takes one event per request, so a batch goes out through ``send_events``: an accepted
 event is never sent again (Ecomail would run the automation twice), a failed one holds back
 its customer's later events so they still arrive in order, and two failed requests in a row
 mean Ecomail looks down: the rest wait, costing no attempt.
@@ -20,7 +20,7 @@ from pointbridge import (
     PermanentError,
     TransientError,
     hookimpl,
-    send_each,
+    send_events,
 )
 from pointbridge.kit.http import error_summary
 from pointbridge.kit.outage import FailureStreak
@@ -83,10 +83,4 @@ def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFa
             raise TransientError(f"{event.email} is not an Ecomail subscriber yet ({summary})")
         raise PermanentError(f"Ecomail rejected the event: {summary}")
 
-    return send_each(
-        events,
-        send,
-        key=lambda event: event.id,
-        looks_down=streak,
-        in_order=lambda event: event.customer_id,
-    )
+    return send_events(events, send, looks_down=streak)

@@ -21,7 +21,7 @@ from pointbridge import (
     PermanentError,
     TransientError,
     hookimpl,
-    send_each,
+    send_events,
 )
 from pointbridge.contract.events import event_name
 from pointbridge.kit.outage import FailureStreak
@@ -64,10 +64,4 @@ def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFa
         if not response.ok:
             raise PermanentError(f"Splio rejected the interaction: {splio_error(response)}")
 
-    return send_each(
-        events,
-        send,
-        key=lambda event: event.id,
-        looks_down=streak,
-        in_order=lambda event: event.customer_id,
-    )
+    return send_events(events, send, looks_down=streak)

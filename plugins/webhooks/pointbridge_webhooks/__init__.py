@@ -31,6 +31,7 @@ from pointbridge import (
     RateLimit,
     hookimpl,
     send_each,
+    send_events,
     shop_time,
 )
 from pointbridge_webhooks import signing
@@ -186,6 +187,4 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
 
 @hookimpl
 def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
-    return send_each(
-        events, lambda event: send(integration, event_message(event)), key=lambda e: e.id
-    )
+    return send_events(events, lambda event: send(integration, event_message(event)))

@@ -112,6 +112,18 @@ def database(url: str | None, folder: Path) -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def bench_env(database_url: str, folder: Path) -> dict[str, str]:
+    """The environment of a benchmark's pointbridge: its own database and instance folder,
+    only the dry-run plugin."""
+    return {
+        "POINTBRIDGE_DATABASE_URL": database_url,
+        "POINTBRIDGE_INSTANCE": str(folder / "instance"),
+        "POINTBRIDGE_SECRET_KEY": "bench-only-secret-key-bench-only-secret-key",
+        "POINTBRIDGE_PLUGINS": "jsonl",
+        "POINTBRIDGE_PUBLIC_URL": "http://127.0.0.1",
+    }
+
+
 def prepare(env: dict[str, str], customers: int, folder: Path) -> tuple[str, str]:
     """Migrate and fill the database in this process; returns the token and webhook path."""
     os.environ.update(env)
@@ -440,13 +452,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="pointbridge-bench-api-"))
     try:
         with database(args.database_url, folder) as url:
-            env = {
-                "POINTBRIDGE_DATABASE_URL": url,
-                "POINTBRIDGE_INSTANCE": str(folder / "instance"),
-                "POINTBRIDGE_SECRET_KEY": "bench-only-secret-key-bench-only-secret-key",
-                "POINTBRIDGE_PLUGINS": "jsonl",
-                "POINTBRIDGE_PUBLIC_URL": "http://127.0.0.1",
-            }
+            env = bench_env(url, folder)
             token, webhook_path = prepare(env, args.customers, folder)
             database_name = "PostgreSQL" if args.database_url else "SQLite"
             print(

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from api import Shop, cpu_reference, database, prepare, request_for
+from api import Shop, bench_env, cpu_reference, database, prepare, request_for
 
 CPU_LOOP_NOTE = "CPU reference: {:.2f} s for 3,000,000 turns of a fixed Python loop"
 
@@ -108,13 +108,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="pointbridge-bench-profile-"))
     try:
         with database(args.database_url, folder) as url:
-            env = {
-                "POINTBRIDGE_DATABASE_URL": url,
-                "POINTBRIDGE_INSTANCE": str(folder / "instance"),
-                "POINTBRIDGE_SECRET_KEY": "bench-only-secret-key-bench-only-secret-key",
-                "POINTBRIDGE_PLUGINS": "jsonl",
-                "POINTBRIDGE_PUBLIC_URL": "http://127.0.0.1",
-            }
+            env = bench_env(url, folder)
             token, webhook_path = prepare(env, args.customers, folder)
             from pointbridge.web import create_app
 

@@ -29,7 +29,7 @@ class IntegrationError(PointbridgeError):
 def parse_notice_days(value: Any) -> list[int] | None:
     """The expiry reminders' days ahead, longest first: ``7``, ``[14, 3]`` (TOML) or ``14,3``
     (command line); None for 'off'."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+    if _off(value):
         return None
     try:
         days = sorted(
@@ -62,7 +62,7 @@ def parse_field_prefix(value: Any) -> str:
 
 def parse_disabled_events(value: Any) -> list[str]:
     """Event types not to send (``tier-changed,pin-changed``); 'none' or empty sends all."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+    if _off(value):
         return []
     names = [str(item).strip() for item in _items(value) if str(item).strip()]
     known = {str(event_type) for event_type in EventType}
@@ -78,7 +78,7 @@ def parse_disabled_events(value: Any) -> list[str]:
 
 def parse_reward_thresholds(value: Any) -> list[int]:
     """Balances whose upward crossing sends reward-available (``500,1000``); empty: none."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE):
+    if _off(value):
         return []
     try:
         thresholds = sorted(_distinct("reward_thresholds", map(whole_number, _items(value))))
@@ -92,6 +92,11 @@ def parse_reward_thresholds(value: Any) -> list[int]:
             f"{MAX_POINTS:,}."
         )
     return thresholds
+
+
+def _off(value: Any) -> bool:
+    """Nothing, or a word for nothing ("off", "none", ...)."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE)
 
 
 _WHOLE = re.compile(r"[+-]?[0-9]+")

@@ -36,6 +36,7 @@ from pointbridge.settings import Settings
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import SecretBox, redact
+from pointbridge.storage.sql import id_in
 
 HOST_SETTINGS = (
     "field_prefix",
@@ -52,8 +53,6 @@ SYNCED_TARGET = "pointbridge:synced_target"
 # out, a platform that keeps refusing is reported.
 INSTALL_ATTEMPTS = 8
 MAX_INSTALL_WAIT = 60.0
-# Ids are BIGINT on PostgreSQL: a larger number in a URL names no integration.
-MAX_INTEGRATION_ID = 2**63 - 1
 
 
 class IntegrationNotFound(IntegrationError):
@@ -84,15 +83,10 @@ def find_by_webhook(session: Session, integration_id: str, token: str) -> Integr
     """The integration a webhook URL names, or None for any other URL: an unknown id, a wrong
     token, or text no URL of ours holds (the checks come before anything that could overflow
     or fail on it)."""
-    if not (
-        integration_id.isascii()
-        and integration_id.isdigit()
-        and len(integration_id) <= len(str(MAX_INTEGRATION_ID))
-        and 0 < int(integration_id) <= MAX_INTEGRATION_ID
-        and token.isascii()
-    ):
+    row_id = id_in(integration_id)
+    if row_id is None or not token.isascii():
         return None
-    row = session.get(IntegrationRow, int(integration_id))
+    row = session.get(IntegrationRow, row_id)
     if row is None:
         return None
     # Constant time over bytes of equal length, whatever the caller sent.

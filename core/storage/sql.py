@@ -72,6 +72,19 @@ class Among(ColumnElement[bool]):
         return Among(self.column, self.ids, negated=not self.negated)
 
 
+# The largest id a BIGINT primary key holds.
+MAX_ID = 2**63 - 1
+
+
+def id_in(text: str) -> int | None:
+    """The row id ``text`` writes (ASCII digits), or None for text no row id can be: checked
+    before it reaches the database, where a larger number overflows."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 def among(column: ColumnElement[Any], ids: Collection[int] | str) -> Among:
     """``column`` is one of ``ids``: the ids themselves, or the name of the parameter that
     will carry them (for a statement built once and executed with different ids)."""

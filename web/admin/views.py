@@ -14,7 +14,7 @@ from pointbridge.integrations import IntegrationNotFound
 from pointbridge.loyalty.rules import LoyaltyError
 from pointbridge.loyalty.schema import has_unstorable
 from pointbridge.storage.models import IntegrationRow, LedgerEntry, PointLot
-from pointbridge.web.api.outbox import MAX_ROW_ID
+from pointbridge.storage.sql import id_in
 from pointbridge.web.services import services
 
 bp = Blueprint(
@@ -107,13 +107,14 @@ def replay() -> Response:
     integration = request.form.get("integration") or None
     # A crafted post: an id no row can have was a 500 (or, not a number, replayed every dead
     # letter); a name neither database can store was a 500 on PostgreSQL.
-    if raw_id and not (raw_id.isascii() and raw_id.isdecimal() and 0 < int(raw_id) <= MAX_ROW_ID):
+    row_id = id_in(raw_id)
+    if raw_id and row_id is None:
         flash(f"There is no dead letter {raw_id[:40]!r}: nothing was queued again.", "error")
         return redirect(url_for("admin.deliveries"))
     if integration is not None and has_unstorable(integration):
         flash("There is no such integration: nothing was queued again.", "error")
         return redirect(url_for("admin.deliveries"))
-    ids = [int(raw_id)] if raw_id else []
+    ids = [] if row_id is None else [row_id]
     try:
         result = outbox_admin.retry(services().db, integration, ids)
     except IntegrationNotFound as exc:

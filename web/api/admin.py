@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
 from pointbridge.delivery.exports import ExportError
-from pointbridge.integrations import MAX_INTEGRATION_ID, IntegrationNotFound, Integrations
+from pointbridge.integrations import IntegrationNotFound, Integrations
 from pointbridge.loyalty.schema import Text
 from pointbridge.plugins import UnknownPlatform
 from pointbridge.storage.models import IntegrationRow
+from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.errors import error_response
@@ -78,7 +79,7 @@ def find_integration(integrations: Integrations, session: Session, name: str) ->
     if len(name) > MAX_NAME:
         abort(404, description=missing)
     # Integrations.get takes digits as an id: only those an id can be.
-    if name.isdigit() and not (name.isascii() and int(name) <= MAX_INTEGRATION_ID):
+    if name.isdigit() and not (name.isascii() and int(name) <= MAX_ID):
         abort(404, description=missing)
     try:
         Text().deserialize(name)

@@ -9,11 +9,11 @@ from marshmallow import Schema, fields, validate
 
 from pointbridge.delivery import admin as outbox_admin
 from pointbridge.loyalty.schema import text
+from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.api.admin import find_integration, management_blueprint
 from pointbridge.web.services import services
 
 blp = management_blueprint("outbox", "The delivery queue: counts, dead letters, retry.")
-MAX_ROW_ID = 2**63 - 1
 
 
 class OutboxLineOut(Schema):
@@ -46,7 +46,7 @@ class RetryIn(Schema):
         100, metadata={"description": "Only this one; also lifts its failing state."}
     )
     ids = fields.List(
-        fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID)),
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID)),
         validate=validate.Length(max=10_000),
         load_default=list,
         metadata={"description": "Only these dead letters."},

@@ -11,11 +11,11 @@ from marshmallow import Schema, fields
 from pointbridge.access.tokens import issue_token, list_tokens, revoke_token
 from pointbridge.loyalty.schema import text
 from pointbridge.storage.models import ApiToken
+from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.api.admin import management_blueprint
 from pointbridge.web.services import services
 
 blp = management_blueprint("tokens", "REST API tokens: stored hashed, shown once.")
-MAX_TOKEN_ID = 2**63 - 1
 
 
 class TokenIn(Schema):
@@ -55,7 +55,7 @@ class Tokens(MethodView):
             return {**_out(row), "token": token}
 
 
-@blp.route(f"/tokens/<int(max={MAX_TOKEN_ID}):token_id>", methods=["DELETE"])
+@blp.route(f"/tokens/<int(max={MAX_ID}):token_id>", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(404, description="No such token.")
 def revoke(token_id: int) -> None:

@@ -16,6 +16,7 @@ from flask import current_app
 from pointbridge.access.tokens import create_token, list_tokens, revoke_token
 from pointbridge.storage.migrate import upgrade
 from pointbridge.storage.secrets import KEY_FILE, load_key
+from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.referrals import startup_warnings
 from pointbridge.web.services import services
 
@@ -190,7 +191,7 @@ def tokens_list() -> None:
 
 @tokens.command("revoke")
 # Ids beyond a 64-bit integer cannot exist, and would overflow the database's integer.
-@click.argument("token_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
+@click.argument("token_id", metavar="ID", type=click.IntRange(1, MAX_ID))
 def tokens_revoke(token_id: int) -> None:
     """Revoke a token: the next request that sends it is refused."""
     with services().db.transaction() as session:

@@ -22,6 +22,29 @@ def _error(response) -> dict:
     return body
 
 
+def test_a_replayed_reference_answers_what_the_first_request_was_answered(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """A shop system retrying a timed-out request gets the first answer again, as the README
+    says: the balance after that transaction, not the balance now (it answered 600 for 400)."""
+    customer = _create(client, auth, "retry@example.com")
+    url = f"/api/customers/{customer['id']}/transactions"
+    first = client.post(
+        url, json={"points": 400, "reason": "order", "reference": "a"}, headers=auth
+    )
+    client.post(url, json={"points": 200, "reason": "order", "reference": "b"}, headers=auth)
+
+    replay = client.post(
+        url, json={"points": 400, "reason": "order", "reference": "a"}, headers=auth
+    )
+
+    assert replay.status_code == 200 and replay.json["replayed"] is True
+    assert {k: v for k, v in replay.json.items() if k != "replayed"} == {
+        k: v for k, v in first.json.items() if k != "replayed"
+    }
+    assert replay.json["balance"] == 400
+
+
 def test_customer_lifecycle(client: FlaskClient, auth: dict[str, str]) -> None:
     created = _create(client, auth, "Jana@Example.com", first_name="Jana", external_id="c-1")
     assert created["email"] == "jana@example.com"

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import BigInteger, cast, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -305,10 +305,18 @@ class Loyalty:
         the customer does not exist (the entry is written from the customer row)."""
         earlier = None
         if reference is not None:
+            # The balance the first answer gave: the ledger's sum up to that entry (the
+            # balance is the ledger's sum, which `ledger verify` checks), not the balance now.
+            before = LEDGER.alias("before")
+            balance_then = (
+                select(cast(func.coalesce(func.sum(before.c.points), 0), BigInteger))
+                .where(before.c.customer_id == customer_id, before.c.id <= LEDGER.c.id)
+                .scalar_subquery()
+            )
             earlier = session.execute(
-                select(*ENTRY_COLUMNS, CUSTOMERS.c.balance)
-                .join_from(LEDGER, CUSTOMERS)
-                .where(LEDGER.c.customer_id == customer_id, LEDGER.c.reference == reference)
+                select(*ENTRY_COLUMNS, balance_then).where(
+                    LEDGER.c.customer_id == customer_id, LEDGER.c.reference == reference
+                )
             ).first()
         if earlier is None:
             raise CustomerNotFound(f"No customer with id {customer_id}.", id=customer_id)

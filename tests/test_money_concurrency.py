@@ -18,6 +18,8 @@ import requests
 from flask import Flask
 from sqlalchemy import func, select, text
 
+from pointbridge.delivery.export_pages import start
+from pointbridge.delivery.exports import cancel_export, queue_export
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, ExportJob, LedgerEntry, OutboxMessage
 from pointbridge.testing.served import served
@@ -311,3 +313,25 @@ def test_export_restarts_at_once_leave_one_export_to_run(shop: Shop, services: S
             .where(ExportJob.status.in_(["queued", "running", "failed"]))
         )
     assert unfinished == 1
+
+
+def test_an_export_cancelled_while_it_starts_stays_cancelled(
+    shop: Shop, services: Services
+) -> None:
+    """The runner read its job as queued; a restart cancelled it and committed; the runner's
+    start must see that, not write "running" over it and run beside the new export."""
+    if not services.db.is_postgres:
+        pytest.skip("SQLite runs one writer at a time: a cancel cannot land mid-start")
+    job_id = queue_export(services.db, _integration_id(services)).id
+    with services.db.transaction() as session:
+        job = session.get(ExportJob, job_id)
+        assert job is not None and job.status == "queued"
+        cancel_export(services.db, job.integration_id)  # another connection, committed
+        start(session, job)
+    with services.db.read() as session:
+        assert session.get(ExportJob, job_id).status == "cancelled"
+
+
+def _integration_id(services: Services) -> int:
+    with services.db.read() as session:
+        return services.integrations.get(session, "dry").id

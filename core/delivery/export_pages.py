@@ -43,7 +43,12 @@ MAX_PAGE_ATTEMPTS = 8
 
 
 def start(session: Session, job: ExportJob) -> None:
-    """A queued export starts: it counts the customers it is to send."""
+    """A queued export starts: it counts the customers it is to send.
+
+    The job is locked and read again first: on PostgreSQL a restart that cancelled it
+    between the caller's read and this write would otherwise be overwritten with "running",
+    and the old export would run beside the new one."""
+    session.refresh(job, with_for_update=True)
     if job.status == ExportStatus.QUEUED:
         job.status = ExportStatus.RUNNING
         job.last_error = None

@@ -52,7 +52,9 @@ def parse_field_prefix(value: Any) -> str:
     """The prefix of every field pointbridge writes: text of at most ``MAX_FIELD_PREFIX``
     characters (the column's width; longer was a 500 on PostgreSQL from the console and the
     command line, which the API refused)."""
-    prefix = str(value)
+    if not isinstance(value, str):
+        raise IntegrationError(f"field_prefix is text, e.g. ellity_, not {_shown(value)}.")
+    prefix = value
     if len(prefix) > MAX_FIELD_PREFIX or has_unstorable(prefix):
         raise IntegrationError(
             f"field_prefix is at most {MAX_FIELD_PREFIX} characters of text, e.g. ellity_."

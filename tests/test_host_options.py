@@ -99,7 +99,7 @@ def test_tier_ids_in_other_scripts_digits_give_no_direction() -> None:
     assert tier_change(("1", "Silver"), ("²", "Odd"), [])["direction"] is None
 
 
-@pytest.mark.parametrize("prefix", ["x" * 33, "x" * 40_000, "bad\x00"])
-def test_a_field_prefix_the_column_cannot_hold_is_refused(prefix: str) -> None:
+@pytest.mark.parametrize("prefix", ["x" * 33, "x" * 40_000, "bad\x00", None, 5, ["a", "b"]])
+def test_a_field_prefix_the_column_cannot_hold_is_refused(prefix: object) -> None:
     with pytest.raises(IntegrationError, match="field_prefix"):
         parse_field_prefix(prefix)

@@ -106,7 +106,7 @@ def test_a_webhook_credit_takes_a_handful_of_statements(
     assert not [s for s in sql_statements if "SAVEPOINT" in s.upper()]
 
 
-def test_a_replayed_reference_answers_the_first_entry_with_the_balance_now(
+def test_a_replayed_reference_answers_the_first_entry_as_first_answered(
     client: FlaskClient, auth: dict[str, str], customer_id: int
 ) -> None:
     first = _post(client, auth, customer_id, 40, reference="order-7")
@@ -115,7 +115,8 @@ def test_a_replayed_reference_answers_the_first_entry_with_the_balance_now(
     again = _post(client, auth, customer_id, 40, reference="order-7")
 
     assert again.status_code == 200
-    assert again.json == {**first.json, "balance": 45, "replayed": True}
+    # The balance is the one the first request was answered, not the balance now (45).
+    assert again.json == {**first.json, "balance": 40, "replayed": True}
     assert _post(client, auth, 999, 40, reference="order-7").status_code == 404
 
 

@@ -5,44 +5,59 @@ transaction, so it is queued exactly when the change is written."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.events import EventType
 from pointbridge.delivery.outbox import Outbox
-from pointbridge.storage.models import Customer
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the milestones of an update compare, before and after it."""
+
+    tier: tuple[str | None, str | None]  # (tier_id, tier_name)
+    referrals: int
 
 
 def update_events(
     outbox: Outbox,
     session: Session,
-    customer: Customer,
-    tier: tuple[str | None, str | None],
-    referrals: int,
+    changes: Sequence[tuple[int, Standing, Standing]],
     tier_order: Sequence[str],
 ) -> None:
-    """Queue what an update of ``customer`` means, given its tier and referral count before."""
-    new_tier = (customer.tier_id, customer.tier_name)
-    if changed := tier_change(tier, new_tier, tier_order):
-        outbox.event(session, customer.id, EventType.TIER_CHANGED, changed)
-    if completed := referral_completed(referrals or 0, customer.referrals or 0):
-        outbox.event(session, customer.id, EventType.REFERRAL_COMPLETED, completed)
+    """Queue what updates of customers mean: ``(customer id, standing before, after)`` each.
+    The REST API passes one customer, an import a batch: the same change, the same events."""
+    tiers, referrals = [], []
+    for customer_id, old, new in changes:
+        if changed := tier_change(old.tier, new.tier, tier_order):
+            tiers.append((customer_id, changed))
+        if completed := referral_completed(old.referrals, new.referrals):
+            referrals.append((customer_id, completed))
+    outbox.events(session, EventType.TIER_CHANGED, tiers)
+    outbox.events(session, EventType.REFERRAL_COMPLETED, referrals)
 
 
 def rewards_reached(
-    outbox: Outbox, session: Session, customer_id: int, before: int, after: int
+    outbox: Outbox, session: Session, balances: Sequence[tuple[int, int, int]]
 ) -> None:
-    """``reward-available`` to each integration whose thresholds the balance rose past."""
+    """``reward-available`` to each integration whose thresholds a balance rose past:
+    ``(customer id, balance before, after)`` each."""
     for target in outbox.targets(session):
-        threshold = thresholds_crossed(target.reward_thresholds, before, after)
-        if threshold is not None:
-            outbox.events(
-                session,
-                EventType.REWARD_AVAILABLE,
-                [(customer_id, {"threshold": threshold, "balance": after})],
-                integration_ids=[target.integration_id],
-            )
+        reached = [
+            (customer_id, {"threshold": threshold, "balance": after})
+            for customer_id, before, after in balances
+            if (threshold := thresholds_crossed(target.reward_thresholds, before, after))
+            is not None
+        ]
+        outbox.events(
+            session,
+            EventType.REWARD_AVAILABLE,
+            reached,
+            integration_ids=[target.integration_id],
+        )
 
 
 def tier_change(

@@ -33,7 +33,7 @@ from pointbridge.loyalty.ledger_sql import (
     consume_lots,
     due_points,
 )
-from pointbridge.loyalty.milestones import rewards_reached, update_events
+from pointbridge.loyalty.milestones import Standing, rewards_reached, update_events
 from pointbridge.loyalty.rules import (
     EXPIRATION_REASON,
     PIN_PATTERN,
@@ -84,6 +84,10 @@ def _unique_column(error: IntegrityError) -> str | None:
         ):
             return column
     return None
+
+
+def _standing(customer: Customer) -> Standing:
+    return Standing((customer.tier_id, customer.tier_name), customer.referrals or 0)
 
 
 class Loyalty:
@@ -145,13 +149,18 @@ class Loyalty:
         if "external_id" in values:
             self._check_external_id(session, values["external_id"], customer.id)
         pin = values.pop("pin", None)
-        tier, referrals = (customer.tier_id, customer.tier_name), customer.referrals
+        before = _standing(customer)
         for key in WRITABLE:
             if key in values:
                 setattr(customer, key, values[key])
         _flush_unique(session, customer.email, customer.external_id)
         self.outbox.contact_changed(session, customer.id)
-        update_events(self.outbox, session, customer, tier, referrals, self.settings.tier_order)
+        update_events(
+            self.outbox,
+            session,
+            [(customer.id, before, _standing(customer))],
+            self.settings.tier_order,
+        )
         if pin is not None:
             self.set_pin(session, customer, pin)
         return customer
@@ -241,7 +250,7 @@ class Loyalty:
             {"points": points, "balance": balance, "reason": reason},
         )
         if points > 0:
-            rewards_reached(self.outbox, session, customer_id, balance - points, balance)
+            rewards_reached(self.outbox, session, [(customer_id, balance - points, balance)])
         if isinstance(customer, Customer):
             for key, value in (
                 ("balance", balance),

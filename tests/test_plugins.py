@@ -111,6 +111,21 @@ def test_the_plugins_command_prints_json(site: Path, app) -> None:
     ]
 
 
+@pytest.mark.parametrize("rate", [0, -5, 0.0, float("nan"), float("inf"), True, "10"])
+def test_a_platform_refuses_an_event_rate_the_host_cannot_pace_by(rate: object) -> None:
+    """The host paces a night's expiry notices at 1 / event_rate: 0 was a ZeroDivisionError
+    in the scheduler, long after the plugin was written. The plugin author hears of it where
+    they declare the platform."""
+    from marshmallow import Schema
+
+    from pointbridge import Platform
+
+    with pytest.raises(ValueError, match=r"'paced': event_rate .* a positive number") as refused:
+        Platform(name="paced", title="Paced", settings_schema=Schema, event_rate=rate)  # type: ignore[arg-type]
+    assert repr(rate) in str(refused.value)
+    assert Platform(name="paced", title="Paced", settings_schema=Schema, event_rate=0.5)
+
+
 def test_hook_docs_stay_in_step_with_the_readme() -> None:
     """Every hook in core/hookspecs.py is documented in the README's plugin guide."""
     from pointbridge.contract import hookspecs

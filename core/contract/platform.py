@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -235,6 +236,22 @@ class Platform:
     written_lists: Callable[[Integration], Collection[str]] = no_written_lists
     webhook_bodies: Callable[[Sequence[str]], Sequence[tuple[str, str]]] = no_webhook_bodies
     event_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, where the plugin author sees it at import: the host divides by it
+        # when it paces a night's expiry notices, so 0 stopped that run (ZeroDivisionError)
+        # and a negative rate or NaN made no sense of the spacing.
+        rate = self.event_rate
+        if rate is not None and (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not math.isfinite(rate)
+            or rate <= 0
+        ):
+            raise ValueError(
+                f"Platform {self.name!r}: event_rate is the events a second the platform takes, "
+                f"a positive number (or None for rate_limit's), not {rate!r}."
+            )
 
     def events_per_second(self) -> float | None:
         """What the platform takes; None when it declares no budget."""

@@ -111,8 +111,13 @@ class Integrations:
         self.settings = settings
 
     def get(self, session: Session, name_or_id: str | int) -> IntegrationRow:
-        if isinstance(name_or_id, int) or str(name_or_id).isdigit():
-            row = session.get(IntegrationRow, int(name_or_id))
+        if isinstance(name_or_id, int):
+            row = session.get(IntegrationRow, name_or_id)
+        elif name_or_id.isdigit():
+            # Digits name an id, and only those a row id can be: a larger number overflowed
+            # the database's BIGINT (a traceback from the command line).
+            row_id = id_in(name_or_id)
+            row = None if row_id is None else session.get(IntegrationRow, row_id)
         else:
             row = session.scalar(select(IntegrationRow).where(IntegrationRow.name == name_or_id))
         if row is None:

@@ -14,7 +14,6 @@ from pointbridge.integrations import IntegrationNotFound, Integrations
 from pointbridge.loyalty.schema import Text
 from pointbridge.plugins import UnknownPlatform
 from pointbridge.storage.models import IntegrationRow
-from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.errors import error_response
@@ -77,9 +76,6 @@ def find_integration(integrations: Integrations, session: Session, name: str) ->
     for text no integration can be called, before it reaches the database."""
     missing = f"No integration named {name!r}."
     if len(name) > MAX_NAME:
-        abort(404, description=missing)
-    # Integrations.get takes digits as an id: only those an id can be.
-    if name.isdigit() and not (name.isascii() and int(name) <= MAX_ID):
         abort(404, description=missing)
     try:
         Text().deserialize(name)

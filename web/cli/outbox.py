@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from pointbridge.delivery import admin as outbox_admin
+from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.services import services
 
 
@@ -40,7 +41,7 @@ def status() -> None:
 
 @outbox.command("dead")
 @click.option("--integration", help="Only this integration.")
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, MAX_ID))
 def dead(integration: str | None, limit: int) -> None:
     """Dead letters with their last error."""
     letters = outbox_admin.dead_letters(services().db, integration, limit)
@@ -56,7 +57,7 @@ def dead(integration: str | None, limit: int) -> None:
 
 @outbox.command("retry")
 @click.option("--integration", help="Only this integration (also lifts its failing state).")
-@click.option("--id", "ids", multiple=True, type=int, help="Only these rows.")
+@click.option("--id", "ids", multiple=True, type=click.IntRange(1, MAX_ID), help="Only these rows.")
 def retry(integration: str | None, ids: tuple[int, ...]) -> None:
     """Send dead letters again."""
     result = outbox_admin.retry(services().db, integration, ids)

@@ -104,6 +104,41 @@ def test_a_changed_customer_is_updated_and_events_are_opt_in(
     assert events == ["credit-changed", "pin-changed"]
 
 
+def test_events_queue_what_the_single_customer_api_would_once(
+    client, auth, services, tmp_path
+) -> None:
+    """The bulk endpoint writes through the import's writer: with events=true, a tier moved, a
+    referral completed and a reward threshold crossed are announced as a PATCH and a credit
+    announce them, and the same body again announces nothing."""
+    with services.db.transaction() as session:
+        services.integrations.add(
+            session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl"), "reward_thresholds": "100"}
+        )
+    _bulk(client, auth, [{"email": "a@x.cz", "tier_id": "2", "tier_name": "Silver"}])
+    body = [{"email": "a@x.cz", "tier_id": "1", "tier_name": "Bronze", "referrals": 1,
+             "points": 150}]  # fmt: skip
+
+    def events() -> list[tuple[str, dict[str, Any]]]:
+        with services.db.read() as session:
+            rows = session.execute(
+                select(OutboxMessage.event_type, OutboxMessage.payload)
+                .where(OutboxMessage.event_type.is_not(None))
+                .order_by(OutboxMessage.id)
+            )
+            return [(event, payload) for event, payload in rows]
+
+    for _ in range(2):
+        response = client.post("/api/customers/bulk?events=true", json=body, headers=auth)
+        assert response.status_code == 200, response.json
+        assert events() == [
+            ("tier-changed", {"old_tier_id": "2", "old_tier_name": "Silver", "new_tier_id": "1",
+                              "new_tier_name": "Bronze", "direction": "down"}),
+            ("referral-completed", {"referrals": 1, "added": 1}),
+            ("credit-changed", {"points": 150, "balance": 150, "reason": "import"}),
+            ("reward-available", {"threshold": 100, "balance": 150}),
+        ]  # fmt: skip
+
+
 def test_an_external_id_of_another_customer_is_that_items_error(client, auth, services) -> None:
     client.post("/api/customers", json={"email": "a@x.cz", "external_id": "E1"}, headers=auth)
     clash = client.post(

@@ -114,6 +114,9 @@ REFUSED = [
     ("pin", "12"),
     ("registered", "maybe"),
     ("email", "not-an-email"),
+    ("points_to_next_tier", -1),
+    ("points_to_next_tier", 1_000_000_001),
+    ("tier_expires_at", "2027-02-30"),
 ]
 
 
@@ -315,6 +318,84 @@ def test_events_opts_in_to_pin_and_opening_balance_events(app, services, tmp_pat
         ("event", "credit-changed"),
         ("event", "pin-changed"),
     ]
+
+
+def _events(services: Services, email: str) -> list[tuple[str, dict[str, Any]]]:
+    """The events queued for the customer with ``email``, oldest first."""
+    with services.db.read() as session:
+        rows = session.execute(
+            select(OutboxMessage.event_type, OutboxMessage.payload)
+            .join(Customer, Customer.id == OutboxMessage.customer_id)
+            .where(Customer.email == email, OutboxMessage.event_type.is_not(None))
+            .order_by(OutboxMessage.id)
+        )
+        return [(event, payload) for event, payload in rows]
+
+
+def test_events_sends_what_rest_sends_for_the_same_change_once(
+    app, client, auth, services, tmp_path
+) -> None:
+    """A tier moved, a referral completed and a balance past a reward threshold: the import
+    with --events queues what REST queues for it (tier-changed, referral-completed and
+    reward-available were missing), and the same file again queues nothing."""
+    with services.db.transaction() as session:
+        services.integrations.add(
+            session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl"), "reward_thresholds": "100"}
+        )
+    start = "email,tier_id,tier_name,referrals\n{}\n"
+    before = "\n".join(f"{name}@x.cz,1,Bronze,2" for name in ("rest", "file"))
+    assert _import(app, _write(tmp_path, start.format(before))).exit_code == 0
+    assert _events(services, "rest@x.cz") == _events(services, "file@x.cz") == []
+
+    rest = client.get("/api/customers?email=rest@x.cz", headers=auth).json["items"][0]
+    change = {"tier_id": "2", "tier_name": "Silver", "referrals": 3}
+    patched = client.patch(f"/api/customers/{rest['id']}", json=change, headers=auth)
+    credit = {"points": 120, "reason": "import"}
+    posted = client.post(f"/api/customers/{rest['id']}/transactions", json=credit, headers=auth)
+    assert (patched.status_code, posted.status_code) == (200, 201)
+    source = _write(
+        tmp_path, "email,tier_id,tier_name,referrals,points\nfile@x.cz,2,Silver,3,120\n"
+    )
+    assert _import(app, source, "--events").exit_code == 0
+
+    expected = [
+        ("tier-changed", {"old_tier_id": "1", "old_tier_name": "Bronze", "new_tier_id": "2",
+                          "new_tier_name": "Silver", "direction": "up"}),
+        ("referral-completed", {"referrals": 3, "added": 1}),
+        ("credit-changed", {"points": 120, "balance": 120, "reason": "import"}),
+        ("reward-available", {"threshold": 100, "balance": 120}),
+    ]  # fmt: skip
+    assert _events(services, "file@x.cz") == _events(services, "rest@x.cz") == expected
+
+    queued = len(_outbox(services))
+    assert _import(app, source, "--events").exit_code == 0
+    assert len(_outbox(services)) == queued
+
+
+def test_tier_progress_is_imported_as_the_api_takes_it(
+    app, client, auth, services, tmp_path
+) -> None:
+    """tier_expires_at and points_to_next_tier, which the API's PATCH takes: a change queues one
+    contact update, the same file again nothing, an empty cell clears them as null does."""
+    _add_integration(services, tmp_path)
+    source = _write(tmp_path, f"email,tier_expires_at,points_to_next_tier\na@x.cz,{FUTURE},250\n")
+    assert _import(app, source).exit_code == 0
+    shown = client.get("/api/customers?email=a@x.cz", headers=auth).json["items"][0]
+    assert (shown["tier_expires_at"], shown["points_to_next_tier"]) == (FUTURE, 250)
+    assert len(_outbox(services)) == 1
+
+    assert "unchanged 1" in _import(app, source).output
+    assert len(_outbox(services)) == 1
+
+    _write(tmp_path, f"email,tier_expires_at,points_to_next_tier\na@x.cz,{FUTURE},40\n")
+    assert "updated 1" in _import(app, source).output
+    assert len(_outbox(services)) == 2
+
+    _write(tmp_path, "email,tier_expires_at,points_to_next_tier\na@x.cz,,\n")
+    assert "updated 1" in _import(app, source).output
+    shown = client.get(f"/api/customers/{shown['id']}", headers=auth).json
+    assert (shown["tier_expires_at"], shown["points_to_next_tier"]) == (None, None)
+    assert _outbox(services) == [("contact", None)] * 3
 
 
 # --- resumable -----------------------------------------------------------------------------

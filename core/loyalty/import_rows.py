@@ -22,8 +22,9 @@ from pointbridge.loyalty.rules import LoyaltyError
 from pointbridge.loyalty.schema import CustomerImport
 
 COLUMNS = tuple(CustomerImport().fields)
-# An empty cell clears these; an empty cell of any other column leaves the value as it is.
-CLEARABLE = ("external_id", "first_name", "last_name", "tier_id", "tier_name")
+# An empty cell clears the columns the API lets a customer clear (with null); an empty cell of
+# any other column leaves the value as it is.
+CLEARABLE = tuple(name for name, field in CustomerImport().fields.items() if field.allow_none)
 
 
 class ImportRefused(LoyaltyError):

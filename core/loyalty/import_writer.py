@@ -33,14 +33,15 @@ from sqlalchemy.orm import Session
 
 from pointbridge.contract.events import EventType
 from pointbridge.loyalty.import_rows import Row, RowError
-from pointbridge.loyalty.rules import IMPORT_REFERENCE, PROFILE_FIELDS, Conflict, referral_codes
-from pointbridge.loyalty.service import Loyalty
+from pointbridge.loyalty.milestones import Standing, rewards_reached, update_events
+from pointbridge.loyalty.rules import IMPORT_REFERENCE, Conflict, referral_codes
+from pointbridge.loyalty.service import WRITABLE, Loyalty
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import Customer, LedgerEntry, PointLot
 from pointbridge.storage.sql import among, executemany, insert_rows, reserve_ids
 
 # The columns an import writes, in the order of the upsert's parameters.
-WRITTEN = (*PROFILE_FIELDS, "pin")
+WRITTEN = (*WRITABLE, "pin")
 NEW_CUSTOMER = {
     "registered": False,
     "marketing_consent": False,
@@ -163,7 +164,8 @@ class CustomerWriter:
         changed = {ids[w["email"]] for w in (*updates, *inserts)} | set(credited)
         self.loyalty.outbox.contacts_changed(session, sorted(changed))
         if self.events:
-            self._queue_events(session, ids, pins, credited)
+            updated = [(existing[u["email"]], u) for u in updates]
+            self._queue_events(session, ids, pins, credited, updated)
         for email, status in statuses.items():
             if status == "unchanged" and ids[email] in credited:
                 status = "updated"  # the opening balance is a change of its own
@@ -285,8 +287,18 @@ class CustomerWriter:
         ids: dict[str, int],
         pins: dict[str, str],
         credited: dict[int, tuple[int, int]],
+        updated: list[tuple[dict[str, Any], dict[str, Any]]],
     ) -> None:
+        """The events the REST API queues for the same changes, in its order: a PATCH's
+        (``updated``: each customer's columns before and after), then the opening balance's
+        as a credit's. A customer created is a POST: no tier or referral event."""
         outbox = self.loyalty.outbox
+        update_events(
+            outbox,
+            session,
+            [(after["id"], _standing(before), _standing(after)) for before, after in updated],
+            self.loyalty.settings.tier_order,
+        )
         outbox.events(
             session,
             EventType.PIN_CHANGED,
@@ -299,6 +311,11 @@ class CustomerWriter:
                 (customer_id, {"points": points, "balance": balance, "reason": IMPORT_REFERENCE})
                 for customer_id, (points, balance) in credited.items()
             ],
+        )
+        rewards_reached(
+            outbox,
+            session,
+            [(c, balance - points, balance) for c, (points, balance) in credited.items()],
         )
 
 
@@ -384,6 +401,10 @@ def _merged(values: dict[str, Any], before: dict[str, Any] | None) -> dict[str, 
     """The customer's columns after the row: the row's values over what was there (and
     the row's opening balance, which no written column takes)."""
     return {**(before if before is not None else _NEW_ROW), **values}
+
+
+def _standing(columns: dict[str, Any]) -> Standing:
+    return Standing((columns["tier_id"], columns["tier_name"]), columns["referrals"])
 
 
 _NEW_ROW = {c: NEW_CUSTOMER.get(c) for c in WRITTEN}

@@ -108,8 +108,7 @@ class CustomerFields(Schema):
 
 
 class TierProgress(Schema):
-    """What the shop's tier data carries beside the tier itself (REST only: the CSV import
-    does not take them)."""
+    """What the shop's tier data carries beside the tier itself."""
 
     tier_expires_at = fields.Date(
         allow_none=True, metadata={"description": "When the customer's tier lapses."}
@@ -132,9 +131,6 @@ class CustomerUpdate(CustomerFields, TierProgress):
 
 class CustomerImport(CustomerCreate):
     """One row of a customer import: a customer and their opening balance."""
-
-    class Meta:
-        exclude = ("tier_expires_at", "points_to_next_tier")
 
     points = count()
     expires_at = fields.Date()

@@ -52,8 +52,8 @@ from pointbridge.loyalty.rules import (
 from pointbridge.settings import Settings
 from pointbridge.storage.models import Customer
 
-# What a customer create or update writes: the profile, and the tier progress the shop's tier
-# data carries (which the CSV import does not take).
+# What a customer create or update (or an import) writes: the profile, and the tier progress
+# the shop's tier data carries.
 WRITABLE = (*PROFILE_FIELDS, *TIER_PROGRESS_FIELDS)
 
 

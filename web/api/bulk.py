@@ -44,7 +44,10 @@ def _require_token() -> None:
 class BulkQuery(Schema):
     events = fields.Boolean(
         load_default=False,
-        metadata={"description": "Also send PIN-changed and opening-balance events."},
+        metadata={
+            "description": "Also send the events the single-customer API would for the same "
+            "changes (tier, referral, PIN, opening balance, reward), as the CSV import's --events."
+        },
     )
 
 

@@ -40,7 +40,12 @@ def customers() -> None:
 @click.option("--dry-run", is_flag=True, help="Check the whole file and stop: nothing is written.")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows of a file with errors.")
 @click.option("--resume", is_flag=True, help="Continue after the last batch a stopped run wrote.")
-@click.option("--events", is_flag=True, help="Also send PIN and opening-balance events.")
+@click.option(
+    "--events",
+    is_flag=True,
+    help="Also send the events the REST API would for the same changes (tier, referral, PIN, "
+    "opening balance, reward).",
+)
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -19,11 +19,33 @@ MAX_REMINDERS = 5
 MAX_THRESHOLDS = 20
 MAX_LIST_ID = 100  # ListMembership.list_id's length
 MAX_FIELD_PREFIX = 32  # IntegrationRow.field_prefix's length
+MAX_NAME = 100  # IntegrationRow.name's length
+# An integration's name is a segment of URLs (/api/integrations/{name}, the console's pages)
+# and a word in commands: ASCII letters, digits, '.', '-' and '_', beginning with a letter or
+# digit, so neither '.', '..' nor 'a/b' can be one, nor empty or blank text.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+NAME_RULE = (
+    f"An integration's name is 1 to {MAX_NAME} characters matching {NAME_PATTERN} (letters, "
+    "digits, '.', '-' and '_', beginning with a letter or digit), and not digits only (those "
+    "are ids): e.g. newsletter"
+)
 T = TypeVar("T")
 
 
 class IntegrationError(PointbridgeError):
     """Bad input for an integration: the message says what to fix."""
+
+
+def parse_integration_name(value: Any) -> str:
+    """A new integration's name, by ``NAME_RULE``."""
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_NAME
+        or re.fullmatch(NAME_PATTERN, value) is None
+        or value.isdigit()
+    ):
+        raise IntegrationError(f"{NAME_RULE}; not {_shown(value)}.")
+    return value
 
 
 def parse_notice_days(value: Any) -> list[int] | None:

@@ -26,6 +26,7 @@ from pointbridge.host_options import (
     IntegrationError,
     parse_disabled_events,
     parse_field_prefix,
+    parse_integration_name,
     parse_list_rewards,
     parse_notice_days,
     parse_reward_thresholds,
@@ -127,6 +128,7 @@ class Integrations:
     def add(
         self, session: Session, name: str, platform_name: str, values: Mapping[str, Any]
     ) -> IntegrationRow:
+        parse_integration_name(name)
         platform = self.host.platform(platform_name)
         if session.scalar(select(IntegrationRow.id).where(IntegrationRow.name == name)):
             raise IntegrationError(f"An integration named {name!r} exists already.")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
 from pointbridge.delivery.exports import ExportError
+from pointbridge.host_options import MAX_NAME
 from pointbridge.integrations import IntegrationNotFound, Integrations
 from pointbridge.loyalty.schema import Text
 from pointbridge.plugins import UnknownPlatform
@@ -17,8 +18,6 @@ from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.errors import error_response
-
-MAX_NAME = 100  # IntegrationRow.name's length
 
 
 class ChoiceOption(Schema):

@@ -19,8 +19,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from pointbridge.delivery import admin as outbox_admin
 from pointbridge.delivery.exports import activate
 from pointbridge.host_options import (
+    MAX_NAME,
+    NAME_PATTERN,
+    NAME_RULE,
     IntegrationError,
     parse_disabled_events,
+    parse_integration_name,
     parse_notice_days,
     parse_reward_thresholds,
 )
@@ -28,7 +32,6 @@ from pointbridge.integrations import HOST_SETTINGS
 from pointbridge.loyalty.schema import Text, text
 from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.admin import (
-    MAX_NAME,
     ChoiceRequiredOut,
     find_integration,
     management_blueprint,
@@ -108,14 +111,19 @@ class IntegrationCreate(HostSettings):
     name = text(
         MAX_NAME,
         required=True,
-        metadata={"description": "Your name for it; used in URLs, so no '/' and not digits."},
+        metadata={
+            "description": f"Your name for it, used in URLs. {NAME_RULE}.",
+            "pattern": NAME_PATTERN,
+        },
     )
     platform = text(100, required=True, metadata={"description": "See GET /api/platforms."})
 
     @validates("name")
     def _check_name(self, value: str, **kwargs: Any) -> None:
-        if "/" in value or value.isdigit():
-            raise ValidationError("Must not contain '/' nor be only digits (those are ids).")
+        try:
+            parse_integration_name(value)
+        except IntegrationError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class Health(Schema):

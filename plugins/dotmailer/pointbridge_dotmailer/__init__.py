@@ -1,8 +1,9 @@
 """pointbridge plugin for Dotdigital (formerly dotmailer).
 
-Keeps each customer's points balance, referral URL, membership state and VIP tier in Dotdigital
-contact data fields, and adds the contacts to one address book. Dotdigital gets no events and
-sends no webhooks in this integration: its automations read the data fields.
+Keeps each customer's points balance, referral URL, membership state, VIP tier and tier
+progress in Dotdigital contact data fields, and adds the contacts to one address book.
+Dotdigital gets no events and sends no webhooks in this integration: its automations read the
+data fields.
 """
 
 from __future__ import annotations

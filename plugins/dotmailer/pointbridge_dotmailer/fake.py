@@ -2,12 +2,12 @@
 
 It follows the documented API where a document exists (see the plugin README for what is
 confirmed): HTTP Basic with an API user, ``/v2/account-info`` naming the regional
-``ApiEndpoint``, v2 data fields and address books with ``{"message": "... ERROR_CODE"}``
-errors, v3 contacts (``PATCH /contacts/v3/email/{email}``, asynchronous
-``PUT /contacts/v3/import``) with ``{"errorCode", "description", "details"}`` errors, lower-case
-request enums and the 25-running-imports limit. Rate limits and failures are ``FakeServer``'s:
-pass ``throttled=throttled`` for Dotdigital's 429 with ``x-ratelimit-*`` headers, and plan them
-with ``server.fail_next(...)``::
+``ApiEndpoint``, v2 data fields (values checked by type: a Date takes ISO 8601 or ``null``) and
+address books with ``{"message": "... ERROR_CODE"}`` errors, v3 contacts (``PATCH
+/contacts/v3/email/{email}``, asynchronous ``PUT /contacts/v3/import``) with ``{"errorCode",
+"description", "details"}`` errors, lower-case request enums and the 25-running-imports limit.
+Rate limits and failures are ``FakeServer``'s: pass ``throttled=throttled`` for Dotdigital's 429
+with ``x-ratelimit-*`` headers, and plan them with ``server.fail_next(...)``::
 
     state = DotdigitalState(address_books={7: "Customers"})
     with FakeServer(create_app(state), throttled=throttled) as server:
@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NoReturn
 
 from flask import Flask, Response, request
@@ -42,9 +43,26 @@ from pointbridge.testing import fakes
 
 DATA_FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,20}")
 DEFAULT_DATA_FIELDS = ("FIRSTNAME", "LASTNAME", "FULLNAME", "GENDER", "POSTCODE")
+# ISO 8601, as every date in Dotdigital's API: a day, or a day and time with an optional offset.
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?")
+
+
+def _is_date(value: Any) -> bool:
+    """A Date data field's check: ``null`` (clears it) or an ISO 8601 text of a real day."""
+    if value is None:
+        return True
+    if not isinstance(value, str) or not ISO_DATE.fullmatch(value):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:  # 2026-02-30
+        return False
+    return True
+
+
 DATA_FIELD_CHECKS = {
     "String": fakes.nullable(str),
-    "Date": fakes.nullable(str),
+    "Date": _is_date,
     "Numeric": fakes.nullable(int, float),
     "Boolean": fakes.nullable(bool),
 }

@@ -23,7 +23,7 @@ from pointbridge_dotmailer.client import (
     is_data_field_error,
     regional_client,
 )
-from pointbridge_dotmailer.fields import data_field_values, field_specs
+from pointbridge_dotmailer.fields import data_field_values, written_specs
 
 # Import statuses that only an admin can resolve.
 OUTCOMES = {
@@ -39,7 +39,7 @@ OUTCOMES = {
 def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[ItemFailure]:
     client = regional_client(integration)
     known = integration.state(KnownContacts)
-    specs = field_specs(integration)
+    specs = written_specs(integration)
     smile = integration.settings.get("field_preset") == "smile"
     name_fields = list(integration.data.get("name_fields", ()))
     # The address book, once the admin has chosen it.

@@ -96,6 +96,9 @@ def make_contact() -> Callable[..., Contact]:
             "tier_name": "Gold",
             "rewards": 1,
             "referrals": 2,
+            "lifetime_points": 500,
+            "tier_expires_at": date(2027, 1, 31),
+            "points_to_next_tier": 380,
             **overrides,
         }
         if email is None:

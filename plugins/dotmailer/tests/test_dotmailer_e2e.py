@@ -24,6 +24,9 @@ FIELDS = {
     "ELLITY_STATE": "String",
     "ELLITY_TIER_NAME": "String",
     "ELLITY_TIER_ID": "String",
+    "ELLITY_LIFETIME_PTS": "Numeric",
+    "ELLITY_TIER_EXPIRES": "Date",
+    "ELLITY_TO_NEXT_TIER": "Numeric",
 }
 
 
@@ -124,6 +127,9 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
         "ELLITY_STATE": "guest",
         "ELLITY_TIER_NAME": None,
         "ELLITY_TIER_ID": None,
+        "ELLITY_LIFETIME_PTS": 120,
+        "ELLITY_TIER_EXPIRES": None,
+        "ELLITY_TO_NEXT_TIER": None,
         "FIRSTNAME": "Jana",
         "LASTNAME": "Nováková",
     }
@@ -131,19 +137,38 @@ def test_a_customer_from_the_rest_api_reaches_dotdigital_with_every_field(
     assert contact.lists == {BOOK}
     assert contact.status == "subscribed" and dd_state.optin_emails == []
 
-    pb.update_customer(customer["id"], registered=True, tier_id="gold", tier_name="Gold")
+    pb.update_customer(
+        customer["id"],
+        registered=True,
+        tier_id="gold",
+        tier_name="Gold",
+        tier_expires_at="2027-01-01",
+        points_to_next_tier=380,
+    )
     pb.transaction(customer["id"], -20, "manual")
     pb.deliver()
     fields = dd_state.contacts["jana@example.com"].data_fields
     assert fields["ELLITY_POINTS"] == 100
     assert fields["ELLITY_STATE"] == "member"
     assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == ("Gold", "gold")
+    # Spending does not lower the lifetime total. The tier ends on the day the shop set, in
+    # ISO 8601 (the fake refuses anything else in a Date field): the shop's zone (Europe/
+    # Prague by default) does not turn its midnight into UTC's 31 December.
+    assert fields["ELLITY_LIFETIME_PTS"] == 120
+    assert (fields["ELLITY_TIER_EXPIRES"], fields["ELLITY_TO_NEXT_TIER"]) == ("2027-01-01", 380)
 
-    pb.update_customer(customer["id"], tier_id=None, tier_name=None)
+    pb.update_customer(
+        customer["id"],
+        tier_id=None,
+        tier_name=None,
+        tier_expires_at=None,
+        points_to_next_tier=None,
+    )
     pb.deliver()
     fields = dd_state.contacts["jana@example.com"].data_fields
     # Cleared with null, as Dotdigital documents; "" would stay stored as an empty string.
     assert (fields["ELLITY_TIER_NAME"], fields["ELLITY_TIER_ID"]) == (None, None)
+    assert (fields["ELLITY_TIER_EXPIRES"], fields["ELLITY_TO_NEXT_TIER"]) == (None, None)
     assert fields["ELLITY_POINTS"] == 100
 
     # Dotdigital gets no events: the expiry notice is not offered.
@@ -181,9 +206,17 @@ def test_the_smile_preset_writes_smiles_data_fields_and_reuses_them(
     assert "SMILE_VIP_TIER_ID is numeric: a tier id not a number is left empty" in out
     assert {name: dd_state.data_fields[name]["type"] for name in SMILE} == SMILE
     assert not [name for name in dd_state.data_fields if name.startswith("ELLITY_")]
+    # Smile documents no lifetime total or tier progress: no SMILE_* field is invented.
+    assert sorted(n for n in dd_state.data_fields if n.startswith("SMILE_")) == sorted(SMILE)
 
     # Smile's tier ids are numbers; the shop's customers carry them over as text.
-    customer = pb.create_customer("jana@example.com", tier_id="426715794", tier_name="Gold")
+    customer = pb.create_customer(
+        "jana@example.com",
+        tier_id="426715794",
+        tier_name="Gold",
+        tier_expires_at="2027-01-01",
+        points_to_next_tier=380,
+    )
     pb.transaction(customer["id"], 120, "order")
     pb.deliver()
     assert dd_state.contacts["jana@example.com"].data_fields == {

@@ -72,6 +72,31 @@ def test_v3_enums_are_lower_case_and_fields_must_exist(api, dd_state) -> None:
     assert dd_state.contacts["a@example.com"].lists == {7}
 
 
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("2027-01-31", 201),
+        ("2027-01-31T00:00:00", 201),
+        ("2027-01-31T00:00:00Z", 201),
+        (None, 201),  # null clears the field
+        ("31.01.2027", 400),
+        ("2027-02-30", 400),
+        ("", 400),
+        (20270131, 400),
+    ],
+)
+def test_a_date_field_takes_iso_8601_or_null(api, dd_state, value, status) -> None:
+    dd_state.data_fields.add("EXPIRES", "Date")
+    response = api(
+        "PATCH", "/contacts/v3/email/a@example.com", json={"dataFields": {"EXPIRES": value}}
+    )
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["details"] == [
+            {"item": "EXPIRES", "description": "Invalid value for a Date field"}
+        ]
+
+
 def test_double_opt_in_sends_a_confirmation(api, dd_state) -> None:
     api(
         "PATCH",

@@ -16,6 +16,9 @@ EXPECTED = {
     "ELLITY_STATE": "String",
     "ELLITY_TIER_NAME": "String",
     "ELLITY_TIER_ID": "String",
+    "ELLITY_LIFETIME_PTS": "Numeric",
+    "ELLITY_TIER_EXPIRES": "Date",
+    "ELLITY_TO_NEXT_TIER": "Numeric",
 }
 
 
@@ -62,7 +65,7 @@ def test_second_install_reuses_every_field(make_integration, dd_state, dd_server
     assert again.created == []
     assert sorted(again.existing) == sorted(EXPECTED)
     assert len(dd_server.requests_to("POST", "/v2/data-fields")) == posts
-    assert len([n for n in dd_state.data_fields if n.startswith("ELLITY_")]) == 5
+    assert len([n for n in dd_state.data_fields if n.startswith("ELLITY_")]) == len(EXPECTED)
 
 
 def test_field_that_appears_meanwhile_counts_as_existing(
@@ -82,6 +85,7 @@ def test_field_that_appears_meanwhile_counts_as_existing(
 def test_legacy_prefix_names(make_integration, dd_state) -> None:
     result = install(make_integration(prefix="mehub_"))
     assert "MEHUB_REFERRAL_URL" in result.created
+    assert {"MEHUB_LIFETIME_PTS", "MEHUB_TIER_EXPIRES", "MEHUB_TO_NEXT_TIER"} <= set(result.created)
     assert "MEHUB_POINTS" in dd_state.data_fields
 
 

@@ -25,6 +25,9 @@ def test_single_contact_is_patched_with_its_loyalty_fields(
         "ELLITY_STATE": "member",
         "ELLITY_TIER_NAME": "Gold",
         "ELLITY_TIER_ID": "gold",
+        "ELLITY_LIFETIME_PTS": 500,
+        "ELLITY_TIER_EXPIRES": "2027-01-31",  # ISO 8601, the day the shop set
+        "ELLITY_TO_NEXT_TIER": 380,
         "FIRSTNAME": "Jana",
         "LASTNAME": "Nováková",
     }
@@ -84,6 +87,37 @@ def test_guest_without_tier_or_referral(installed, dd_state, make_contact) -> No
     assert fields["ELLITY_STATE"] == "guest"
     assert fields["ELLITY_POINTS"] == 0
     assert fields["ELLITY_TIER_ID"] is None and fields["ELLITY_REFERRAL_URL"] is None
+
+
+def test_tier_progress_the_shop_no_longer_sends_is_cleared_with_null(
+    installed, dd_state, make_contact
+) -> None:
+    push_contact(installed, [make_contact(3)])
+    push_contact(installed, [make_contact(3, tier_expires_at=None, points_to_next_tier=None)])
+    fields = dd_state.contacts["customer3@example.com"].data_fields
+    assert (fields["ELLITY_TIER_EXPIRES"], fields["ELLITY_TO_NEXT_TIER"]) == (None, None)
+    assert fields["ELLITY_LIFETIME_PTS"] == 500
+
+
+def test_an_integration_installed_before_the_tier_progress_fields_keeps_writing(
+    make_integration, dd_state, make_contact
+) -> None:
+    # Installed by a version that knew five fields: the account has only those, and a write
+    # naming a field it lacks would refuse every contact until the admin installs again.
+    old_fields = {"points", "referral_url", "state", "tier_name", "tier_id"}
+    data = dict(install(make_integration()).data)
+    for name in ("ELLITY_LIFETIME_PTS", "ELLITY_TIER_EXPIRES", "ELLITY_TO_NEXT_TIER"):
+        del dd_state.data_fields[name]
+    data["fields"] = {key: name for key, name in data["fields"].items() if key in old_fields}
+    assert push_contact(make_integration(data=data), [make_contact(3)]) == []
+    fields = dd_state.contacts["customer3@example.com"].data_fields
+    assert fields["ELLITY_POINTS"] == 120 and "ELLITY_LIFETIME_PTS" not in fields
+
+    # Installing again creates the three and the next write fills them.
+    data = dict(install(make_integration()).data)
+    assert push_contact(make_integration(data=data), [make_contact(3)]) == []
+    fields = dd_state.contacts["customer3@example.com"].data_fields
+    assert (fields["ELLITY_LIFETIME_PTS"], fields["ELLITY_TO_NEXT_TIER"]) == (500, 380)
 
 
 def test_batch_goes_through_one_import_and_waits_for_it(

@@ -299,6 +299,7 @@ def test_identical_patches_at_once_announce_a_tier_change_once(
 
 def test_export_restarts_at_once_leave_one_export_to_run(shop: Shop, services: Services) -> None:
     """A double-click on "Start over" (or a retrying script) must not export everyone twice."""
+    services.integrations.install(services.db, "dry")  # a never-installed one exports nothing
     url = f"{shop.url}/api/integrations/dry/export"
 
     def restart() -> requests.Response:
@@ -322,6 +323,7 @@ def test_an_export_cancelled_while_it_starts_stays_cancelled(
     start must see that, not write "running" over it and run beside the new export."""
     if not services.db.is_postgres:
         pytest.skip("SQLite runs one writer at a time: a cancel cannot land mid-start")
+    services.integrations.install(services.db, "dry")
     job_id = queue_export(services.db, _integration_id(services)).id
     with services.db.transaction() as session:
         job = session.get(ExportJob, job_id)

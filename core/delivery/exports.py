@@ -84,14 +84,25 @@ def progress_of(job: ExportJob) -> Progress:
 
 
 def queue_export(db: Database, integration_id: int, *, restart: bool = False) -> ExportJob:
-    """The integration's unfinished export, or a new queued one (``restart`` cancels the old)."""
+    """The integration's unfinished export, or a new queued one (``restart`` cancels the old).
+
+    An integration never installed is refused: its fields do not exist on the platform yet,
+    and the export would wait, queued, for an install nobody was told to run."""
     with db.transaction() as session:
         # One queuer at a time per integration (SQLite's writers are one at a time anyway): on
         # PostgreSQL, restarts at once each saw the same unfinished export, each queued its
         # own, and every one of them ran to the end.
-        session.execute(
-            select(IntegrationRow.id).where(IntegrationRow.id == integration_id).with_for_update()
-        )
+        name, status = session.execute(
+            select(IntegrationRow.name, IntegrationRow.status)
+            .where(IntegrationRow.id == integration_id)
+            .with_for_update()
+        ).one()
+        if status == IntegrationStatus.NEW:
+            raise ExportError(
+                f"{name} was never installed: install it first (`pointbridge integrations "
+                f"install {name}`, or POST /api/integrations/{name}/install), which creates its "
+                "fields on the platform; then export."
+            )
         existing = session.scalar(
             select(ExportJob)
             .where(ExportJob.integration_id == integration_id, ExportJob.status.in_(UNFINISHED))

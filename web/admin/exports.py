@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from pointbridge.contract.platform import Capability
 from pointbridge.delivery.exports import (
     UNFINISHED,
+    ExportError,
     Progress,
     cancel_export,
     latest_export,
@@ -72,9 +73,13 @@ def change_export(name: str) -> Response:
         cancelled = cancel_export(svc.db, row.id)
         flash("Export cancelled." if cancelled else "No export was running.")
     elif action in ("start", "restart"):
-        queue_export(svc.db, row.id, restart=action == "restart")
-        svc.outbox.wake()
-        flash("Export started." if action == "restart" else "Export queued.")
+        try:
+            queue_export(svc.db, row.id, restart=action == "restart")
+        except ExportError as refused:
+            flash(str(refused), "error")
+        else:
+            svc.outbox.wake()
+            flash("Export started." if action == "restart" else "Export queued.")
     else:
         abort(400, description=f"Unknown action {action!r}: start, restart or cancel.")
     return redirect(url_for("admin.export", name=row.name))

@@ -45,7 +45,9 @@ class Event:
     - ``tier-changed``: ``old_tier_id``, ``old_tier_name``, ``new_tier_id``, ``new_tier_name``
       (str or None), ``direction`` (``up`` or ``down``)
     - ``points-expired``: ``points`` (int > 0, taken), ``balance`` (int, left)
-    - ``referral-completed``: ``referrals`` (the referrer's count now), ``added`` (int > 0)
+    - ``referral-completed``: ``referrals`` (the referrer's count now), ``added`` (int > 0,
+      the referrals above the highest count they had: a count lowered and raised again
+      announces each referral once)
     - ``reward-available``: ``threshold`` (int, the highest one crossed), ``balance`` (int)
     """
 

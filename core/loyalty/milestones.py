@@ -8,10 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.events import EventType
 from pointbridge.delivery.outbox import Outbox
+from pointbridge.storage.models import Customer
+from pointbridge.storage.sql import among, executemany
+
+CUSTOMERS = Customer.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,15 +34,53 @@ def update_events(
     tier_order: Sequence[str],
 ) -> None:
     """Queue what updates of customers mean: ``(customer id, standing before, after)`` each.
-    The REST API passes one customer, an import a batch: the same change, the same events."""
-    tiers, referrals = [], []
+    The REST API passes one customer, an import a batch: the same change, the same events.
+    The customers' rows are the caller's to write (locked, or new in its transaction)."""
+    tiers = []
     for customer_id, old, new in changes:
         if changed := tier_change(old.tier, new.tier, tier_order):
             tiers.append((customer_id, changed))
-        if completed := referral_completed(old.referrals, new.referrals):
-            referrals.append((customer_id, completed))
     outbox.events(session, EventType.TIER_CHANGED, tiers)
-    outbox.events(session, EventType.REFERRAL_COMPLETED, referrals)
+    outbox.events(session, EventType.REFERRAL_COMPLETED, _referrals_completed(session, changes))
+
+
+def _referrals_completed(
+    session: Session, changes: Sequence[tuple[int, Standing, Standing]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """Each customer's ``referral-completed`` for the referrals above the highest count they
+    ever had (``customer.referrals_high``, kept here), not above the count before: a count
+    lowered by 1 and raised by 1 again is the same referral, announced once already."""
+    moved = [
+        (customer_id, old.referrals, new.referrals)
+        for customer_id, old, new in changes
+        if old.referrals != new.referrals
+    ]
+    if not moved:
+        return []
+    highs = dict(
+        session.execute(
+            select(CUSTOMERS.c.id, CUSTOMERS.c.referrals_high).where(
+                among(CUSTOMERS.c.id, sorted({c for c, _, _ in moved}))
+            )
+        ).all()
+    )
+    completed, raised = [], []
+    for customer_id, old, new in moved:
+        # The count before counts too: one set when the customer was created was never
+        # announced, yet lowering and raising it again completes no referral.
+        high = max(highs[customer_id], old)
+        if announced := referral_completed(high, new):
+            completed.append((customer_id, announced))
+        if max(high, new) != highs[customer_id]:
+            highs[customer_id] = max(high, new)
+            raised.append((highs[customer_id], customer_id))
+    executemany(
+        session.connection(),
+        "UPDATE customer SET referrals_high = {} WHERE id = {}",
+        [CUSTOMERS.c.referrals_high, CUSTOMERS.c.id],
+        raised,
+    )
+    return completed
 
 
 def rewards_reached(
@@ -94,7 +137,7 @@ def _direction(old: str | None, new: str | None, tier_order: Sequence[str]) -> s
 
 def referral_completed(old: int, new: int) -> dict[str, Any] | None:
     """The referrer's ``referral-completed`` when the shop raised their count of completed
-    referrals (pointbridge keeps the count, not who was referred)."""
+    referrals above ``old`` (pointbridge keeps the count, not who was referred)."""
     return {"referrals": new, "added": new - old} if new > old else None
 
 

@@ -86,6 +86,10 @@ class Customer(Base):
     missions: Mapped[int] = mapped_column(Integer, default=0)
     rewards: Mapped[int] = mapped_column(Integer, default=0)
     referrals: Mapped[int] = mapped_column(Integer, default=0)
+    # The highest referral count the customer has had: referral-completed goes out only for a
+    # count above it, so a count lowered (a refund) and raised again announces nothing twice.
+    # A server default, as the migration adds it, so rows written without it store 0.
+    referrals_high: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # Kept equal to the sum of the ledger in the same transaction as every entry, so snapshots
     # and exports of a million customers never sum a million ledgers.
     balance: Mapped[int] = mapped_column(BigInteger, default=0)

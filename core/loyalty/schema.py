@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
@@ -89,7 +89,20 @@ def check_future(day: date | None, field_name: str) -> None:
         raise ValidationError("Must be a future date.", field_name)
 
 
-class CustomerFields(Schema):
+class JsonIntegers(Schema):
+    """A schema of JSON input: each of its integer fields takes a JSON integer and nothing
+    else, the rule of the transactions endpoint's ``points``. A non-strict field truncated
+    10.5 to 10 and read "10" and 1e3 (a float) as numbers: the bulk API credited 10 points
+    for 10.5. A schema of CSV cells, which are all text, turns it off."""
+
+    json_integers: ClassVar[bool] = True
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        if isinstance(field_obj, fields.Integer):
+            field_obj.strict = self.json_integers
+
+
+class CustomerFields(JsonIntegers):
     external_id = text(200, allow_none=True)
     first_name = optional_text(200)
     last_name = optional_text(200)
@@ -107,7 +120,7 @@ class CustomerFields(Schema):
     referrals = count()
 
 
-class TierProgress(Schema):
+class TierProgress(JsonIntegers):
     """What the shop's tier data carries beside the tier itself."""
 
     tier_expires_at = fields.Date(
@@ -130,7 +143,10 @@ class CustomerUpdate(CustomerFields, TierProgress):
 
 
 class CustomerImport(CustomerCreate):
-    """One row of a customer import: a customer and their opening balance."""
+    """One row of a customer import: a customer and their opening balance, from a CSV
+    file's cells (text: "120" is a count)."""
+
+    json_integers = False
 
     points = count()
     expires_at = fields.Date()
@@ -171,6 +187,13 @@ class CustomerImport(CustomerCreate):
                     if row[name] is missing:
                         del row[name]
         return rows
+
+
+class CustomerItem(CustomerImport):
+    """One customer of the bulk API: a row of the import as JSON, whose numbers are JSON
+    integers, as everywhere else in the API."""
+
+    json_integers = True
 
 
 class _NotPlain(Exception):

@@ -21,7 +21,7 @@ from marshmallow import Schema, fields
 from pointbridge import untrusted_json
 from pointbridge.loyalty.import_rows import Row, RowError, SeenOnce, judge
 from pointbridge.loyalty.import_writer import BatchRefused, CustomerWriter, ImportResult, Outcome
-from pointbridge.loyalty.schema import CustomerImport
+from pointbridge.loyalty.schema import CustomerItem
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.services import services
 
@@ -78,8 +78,8 @@ _BODY = {
         "with an optional opening balance (points, expires_at) credited once."
     ),
     "content": {
-        "application/json": {"schema": {"type": "array", "items": CustomerImport}},
-        NDJSON: {"schema": CustomerImport},
+        "application/json": {"schema": {"type": "array", "items": CustomerItem}},
+        NDJSON: {"schema": CustomerItem},
     },
 }
 
@@ -139,7 +139,7 @@ def _error(index: int, errors: tuple[RowError, ...]) -> dict[str, Any]:
 
 def _judged(items: Iterator[Any]) -> list[Row]:
     """Each item as the schema loads it (its index as its line), or what is wrong with it."""
-    schema = CustomerImport()
+    schema = CustomerItem()
     seen = SeenOnce("item")
     rows = []
     for index, item in enumerate(items):

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from pointbridge.loyalty.rules import MAX_POINTS
-from pointbridge.loyalty.schema import PIN_RULE, REASON_RULE, Text, text
+from pointbridge.loyalty.schema import PIN_RULE, REASON_RULE, JsonIntegers, Text, text
 
 # The customer schemas are the core's, shared with the CSV import: one rule, one message.
 from pointbridge.loyalty.schema import CustomerCreate as CustomerCreate
@@ -65,10 +65,9 @@ class CustomerPage(Schema):
     )
 
 
-class TransactionIn(Schema):
+class TransactionIn(JsonIntegers):
     points = fields.Integer(
         required=True,
-        strict=True,
         validate=validate.Range(min=-MAX_POINTS, max=MAX_POINTS),
         metadata={"description": "Positive to credit, negative to debit."},
     )

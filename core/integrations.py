@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets as token_source
 import time
@@ -78,21 +77,6 @@ def reminder_days(row: IntegrationRow) -> list[int]:
 
 def webhook_token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
-
-
-def find_by_webhook(session: Session, integration_id: str, token: str) -> IntegrationRow | None:
-    """The integration a webhook URL names, or None for any other URL: an unknown id, a wrong
-    token, or text no URL of ours holds (the checks come before anything that could overflow
-    or fail on it)."""
-    row_id = id_in(integration_id)
-    if row_id is None or not token.isascii():
-        return None
-    row = session.get(IntegrationRow, row_id)
-    if row is None:
-        return None
-    # Constant time over bytes of equal length, whatever the caller sent.
-    expected = bytes.fromhex(row.webhook_token_hash)
-    return row if hmac.compare_digest(webhook_token_digest(token), expected) else None
 
 
 def _format_validation(error: marshmallow.ValidationError) -> str:

@@ -12,6 +12,7 @@ from pointbridge.plugins import PluginHost, allowed_plugins_from_env
 from pointbridge.settings import Settings
 from pointbridge.storage.db import Database
 from pointbridge.storage.secrets import SecretBox, load_key
+from pointbridge.webhook_targets import WebhookTargets
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     integrations: Integrations
     outbox: Outbox
     loyalty: Loyalty
+    webhook_targets: WebhookTargets
 
     @classmethod
     def build(cls, settings: Settings, host: PluginHost | None = None) -> Services:
@@ -32,13 +34,15 @@ class Services:
         box = SecretBox(lambda: load_key(settings.secret_key, settings.instance_path))
         outbox = Outbox(host)
         outbox.watch(db.sessions)
+        integrations = Integrations(host, box, settings)
         return cls(
             settings=settings,
             db=db,
             host=host,
-            integrations=Integrations(host, box, settings),
+            integrations=integrations,
             outbox=outbox,
             loyalty=Loyalty(settings, outbox),
+            webhook_targets=WebhookTargets(integrations),
         )
 
     def worker(self, **options: object) -> Worker:

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from pointbridge.services import Services
 from pointbridge.settings import Settings
 from pointbridge.storage.migrate import SecretKeyRequired, downgrade, upgrade
+from pointbridge.storage.models import IntegrationStatus
 from pointbridge.storage.secrets import load_key
 from pointbridge.testing.databases import fresh_postgres_database
 from pointbridge.web import create_app
@@ -208,3 +209,28 @@ def test_db_upgrade_keeps_the_old_url_working_and_shown(old_app: Flask) -> None:
         restored = connection.execute(text("SELECT webhook_token FROM integration")).scalar()
     engine.dispose()
     assert restored == CLEAR_TOKEN
+
+
+def test_a_change_another_process_made_is_seen_by_the_next_webhook(
+    app: Flask, services: Services, shop: str
+) -> None:
+    """This process keeps each integration's view between webhooks (the settings schema and
+    the decryptions cost more than the points): it must never outlive a change."""
+    assert _post(app, shop)[0] == 200  # the view of "shop" is now kept
+    elsewhere = Services.build(services.settings, services.host)
+    with elsewhere.db.transaction() as session:
+        row = elsewhere.integrations.get(session, "shop")
+        elsewhere.integrations.update(row, {"list_rewards": "1:50,2:80"})
+        new_secret = elsewhere.integrations.rotate_webhook_secret(row)
+
+    body = {"email": "jana@example.com", "list_id": "2", "subscribed": True}
+    response = app.test_client().post(urlsplit(shop).path, json=body)
+    assert response.status_code == 200 and "+80" in response.json["message"]
+    with services.db.read() as session:
+        target = services.webhook_targets.find(session, *urlsplit(shop).path.split("/")[2:])
+    assert target is not None and target.view().webhook_secret == new_secret
+
+    with elsewhere.db.transaction() as session:
+        elsewhere.integrations.get(session, "shop").status = IntegrationStatus.DISABLED
+    assert _post(app, shop)[0] == 403
+    elsewhere.db.dispose()

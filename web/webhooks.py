@@ -9,7 +9,6 @@ from flask import Blueprint, Response, jsonify, request
 
 from pointbridge.contract.errors import WebhookRejected
 from pointbridge.contract.platform import Capability, WebhookRequest
-from pointbridge.integrations import find_by_webhook
 from pointbridge.loyalty.webhook_actions import apply_actions
 from pointbridge.storage.models import IntegrationStatus
 from pointbridge.storage.secrets import redact
@@ -40,16 +39,17 @@ def probe(integration_id: str, token: str) -> tuple[str, int]:
 def receive(integration_id: str, token: str) -> tuple[Response, int]:
     svc = services()
     with svc.db.read() as session:
-        row = find_by_webhook(session, integration_id, token)
+        target = svc.webhook_targets.find(session, integration_id, token)
         # The same answer for an unknown integration and a wrong token: nothing to probe.
-        if row is None:
+        if target is None:
             return error_response(401, "Unknown webhook URL: copy it again from the integration.")
+        row = target.row
         if row.status == IntegrationStatus.DISABLED:
             return error_response(403, f"Integration {row.name!r} is disabled.")
         platform = svc.host.platform(row.platform)
         if not platform.supports(Capability.WEBHOOKS):
             return error_response(404, f"{platform.title} integrations take no webhooks.")
-        integration = svc.integrations.view(row)
+        integration = target.view()
     incoming = WebhookRequest(
         method=request.method,
         headers=dict(request.headers),

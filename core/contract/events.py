@@ -40,7 +40,9 @@ class Event:
 
     - ``credit-changed``: ``points`` (signed int), ``balance`` (int), ``reason`` (slug)
     - ``credit-expires``: ``points`` (int > 0), ``expires_on`` (``YYYY-MM-DD``),
-      ``days_before`` (int: which of the integration's reminders this is)
+      ``days_before`` (int: the days left until ``expires_on``; the reminder's own days,
+      14 of ``14,3``, when it goes out on time, fewer when it goes out late, as for points
+      credited 10 days before they expire)
     - ``pin-changed``: ``pin`` (str)
     - ``tier-changed``: ``old_tier_id``, ``old_tier_name``, ``new_tier_id``, ``new_tier_name``
       (str or None), ``direction`` (``up`` or ``down``)

@@ -270,7 +270,9 @@ class Expiry:
                             {
                                 "points": int(points),
                                 "expires_on": expires_on.isoformat(),
-                                "days_before": last,
+                                # The days left, not the reminder's: one sent late (a
+                                # credit made 10 days ahead, reminders 14,3) says 10.
+                                "days_before": offset,
                             },
                         )
                         for customer_id, points in rows

@@ -135,6 +135,16 @@ class PointLot(Base):
     __table_args__ = (
         CheckConstraint("remaining >= 0 AND remaining <= points", name="ck_lot_remaining_in_range"),
         Index("ix_lot_customer_open", "customer_id", "expires_on", "id"),
+        # A customer's lots with points left, for the next expiry and a debit: through the
+        # index above, every lot the customer had was read, spent ones too.
+        Index(
+            "ix_lot_open_by_customer",
+            "customer_id",
+            "expires_on",
+            "id",
+            postgresql_where=text("remaining > 0"),
+            sqlite_where=text("remaining > 0"),
+        ),
         Index(
             "ix_lot_expiring",
             "expires_on",

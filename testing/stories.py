@@ -17,7 +17,8 @@ machine meets exactly the faults a fast one does. A plugin subclasses ``PluginSt
             return None if contact is None else int(contact["points"])
 
 A platform that takes events also fills in ``credit_balances``, and each credit event is then
-checked to arrive once, in order.
+checked to arrive once, in order. ``refused_credentials`` (the contract's: settings the fake
+refuses) lets a story add the integration with wrong credentials and then correct them.
 
 The stories run with the platform's real pacing; a platform whose declared budget would make
 them slow (Dotdigital's 35 calls a minute) sets ``rate_limit`` to the same budget, faster.
@@ -26,24 +27,28 @@ them slow (Dotdigital's 35 calls a minute) sets ``rate_limit`` to the same budge
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy import select
 
 from pointbridge.delivery.export_pages import ExportRound, Page
 from pointbridge.delivery.exports import Exporter, Progress, queue_export
 from pointbridge.kit import ratelimit
 from pointbridge.kit.ratelimit import RateLimit
 from pointbridge.plugins import PluginHost, RegisteredPlatform
+from pointbridge.storage.models import ExportJob, ExportStatus
 from pointbridge.testing.contract import PluginContract
 from pointbridge.testing.e2e import Pointbridge
-from pointbridge.testing.server import FakeServer
+from pointbridge.testing.server import FakeServer, Throttled
 
 NAME = "shop"
 SHOPPERS = 12
@@ -51,6 +56,9 @@ EXPORTED = 10_001
 # Story 3 exports in pages this small, so a few dozen customers make several pages.
 SMALL_PAGE = 10
 _real_pacer_for = ratelimit.pacer_for
+# Where platforms' 429s say how long to wait (Splio: RateLimit-Reset; Dotdigital:
+# x-ratelimit-reset): a 429 without them leaves the wait to the host.
+WAIT_HEADERS = frozenset({"retry-after", "ratelimit-reset", "x-ratelimit-reset"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,39 @@ def count_accepted(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> Counter
     return accepted
 
 
+def naming_no_wait(throttled: Callable[[float], Throttled] | None) -> Callable[[float], Throttled]:
+    """The platform's own 429 (a bare one when the fake has none) without its wait headers."""
+
+    def respond(wait: float) -> Throttled:
+        if throttled is None:
+            return 429, {}, b""
+        status, headers, body = throttled(wait)
+        kept = {key: value for key, value in headers.items() if key.lower() not in WAIT_HEADERS}
+        return status, kept, body
+
+    return respond
+
+
+def work_until_exported(pb: Pointbridge, timeout: float = 60.0) -> None:
+    """Run the worker, as ``pointbridge run`` does, until the integration's exports have
+    finished: it sends their pages whenever no live change is due. No command is run."""
+    integration_id = pb.integration(NAME).id
+    deadline = time.monotonic() + timeout
+    while True:
+        with pb.services.db.read() as session:
+            statuses = set(
+                session.scalars(
+                    select(ExportJob.status).where(ExportJob.integration_id == integration_id)
+                )
+            )
+        if statuses == {ExportStatus.FINISHED}:
+            return
+        assert time.monotonic() < deadline, f"exports not finished in {timeout}s: {statuses}"
+        result = pb.worker.run_once()
+        if not (result.delivered or result.failed):
+            time.sleep(0.05)
+
+
 class PluginStories:
     """Subclass as ``Test<Platform>Stories`` and fill in the adapter methods."""
 
@@ -94,6 +135,7 @@ class PluginStories:
     fake = PluginContract.fake
     server_options = PluginContract.server_options
     settings = PluginContract.settings
+    refused_credentials = PluginContract.refused_credentials
 
     def points(self, account: Any, email: str) -> int | None:
         """The points balance the fake holds for this e-mail; None when it has no contact."""
@@ -124,17 +166,29 @@ class PluginStories:
         tmp_path: Path,
         database_url: str,
         monkeypatch: pytest.MonkeyPatch,
+        *,
+        existing: int = 0,
+        refused: Mapping[str, Any] | None = None,
+        quiet_429: bool = False,
         **platform_changes: Any,
     ) -> Iterator[Shop]:
         """A host whose platform is changed by ``platform_changes`` (and ``rate_limit``), with
-        the integration added and installed against a fresh fake account."""
+        ``existing`` customers already in the shop, and the integration added and installed
+        against a fresh fake account: with the ``refused`` credentials, added and failing.
+        ``quiet_429``: the fake's planned 429s say no wait."""
         host = self._host(platform_changes)
         app, account = self.fake()
+        options = dict(self.server_options())
+        if quiet_429:
+            options["throttled"] = naming_no_wait(options.get("throttled"))
         with (
-            FakeServer(app, **self.server_options()) as server,
+            FakeServer(app, **options) as server,
             Pointbridge(tmp_path, database_url=database_url, host=host) as pb,
         ):
-            pb.add_integration(NAME, self.platform_name, self.settings(server.url))
+            if existing:
+                pb.seed_customers(existing)
+            settings = {**self.settings(server.url), **(refused or {})}
+            pb.add_integration(NAME, self.platform_name, settings, exit_code=1 if refused else 0)
             server.clear()
             yield Shop(pb, server, account, count_accepted(host, monkeypatch))
 
@@ -289,6 +343,60 @@ class PluginStories:
             assert f"{3 * SMALL_PAGE - 1} customers sent, 0 refused" in out
             assert len(turns) >= 3
             pb.deliver()
+            self.assert_exact(shop)
+
+    def test_story_the_first_activation_sends_the_customers_already_there_by_itself(
+        self, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with self.running(tmp_path, database_url, monkeypatch, existing=SHOPPERS) as shop:
+            pb = shop.pb
+            assert pb.cli("export", NAME, "--status").startswith("export 1 queued")
+            work_until_exported(pb)
+            assert f"finished: {SHOPPERS}/{SHOPPERS}" in pb.cli("export", NAME, "--status")
+            assert shop.accepted == Counter(pb.balances().keys())  # each once
+            self.assert_exact(shop)
+
+    def test_story_corrected_credentials_resume_delivery_of_what_waited(
+        self, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        refused = self.refused_credentials()
+        with self.running(tmp_path, database_url, monkeypatch, refused=refused) as shop:
+            pb = shop.pb
+            customer = pb.create_customer("jana@example.com")
+            pb.transaction(customer["id"], 120, "order")
+            pb.worker.run_once()
+            assert pb.integration(NAME).status == "failing"
+            assert pb.pending(NAME) > 0 and self.points(shop.account, "jana@example.com") is None
+
+            good = self.settings(shop.server.url)
+            out = pb.cli("integrations", "set", NAME, *(f"{key}={good[key]}" for key in refused))
+            # Setting the credentials installs at once: no `integrations install` to run.
+            assert f"{NAME} is active" in out
+            pb.deliver()
+            assert pb.integration(NAME).status == "active"
+            self.assert_exact(shop)
+
+    def test_story_a_429_that_names_no_wait_costs_about_a_second(
+        self, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        with self.running(tmp_path, database_url, monkeypatch, quiet_429=True) as shop:
+            pb, server = shop.pb, shop.server
+            customer = pb.create_customer("jana@example.com")
+            pb.deliver()
+            server.clear()
+
+            # Were the wait headers left in, this 429 would say 30 s.
+            server.fail_next(1, "429", retry_after=30)
+            pb.transaction(customer["id"], 120, "order")
+            started = datetime.now(UTC)
+            pb.worker.run_once()
+            assert [r.status for r in server.requests] == [429]
+            resume_at = pb.integration(NAME).resume_at
+            assert resume_at is not None
+            # A second from the 429 (give or take the call itself), not a guessed 30 s.
+            assert 1.0 <= (resume_at - started).total_seconds() < 2.0
+            pb.deliver()
+            assert (datetime.now(UTC) - started).total_seconds() < 5.0
             self.assert_exact(shop)
 
 

@@ -34,11 +34,11 @@ class DotdigitalAdapter:
             "address_book_id": str(BOOK),
         }
 
-
-class TestDotdigitalContract(DotdigitalAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         return {"password": "not-the-password"}
 
+
+class TestDotdigitalContract(DotdigitalAdapter, PluginContract):
     def stored(self, account: DotdigitalState, email: str) -> bool:
         contact = account.contacts.get(email.lower())
         return contact is not None and BOOK in contact.lists

@@ -29,11 +29,11 @@ class EcomailAdapter:
     def settings(self, url: str) -> dict[str, Any]:
         return {"api_url": url, "api_key": API_KEY, "list_id": "1"}
 
-
-class TestEcomailContract(EcomailAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         return {"api_key": "not-the-key"}
 
+
+class TestEcomailContract(EcomailAdapter, PluginContract):
     def stored(self, account: FakeEcomail, email: str) -> bool:
         return account.status("1", email) is not None
 

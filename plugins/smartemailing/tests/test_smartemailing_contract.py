@@ -32,11 +32,11 @@ class SmartEmailingAdapter:
     def settings(self, url: str) -> dict[str, Any]:
         return {"api_url": url, "username": USERNAME, "api_key": API_KEY}
 
-
-class TestSmartEmailingContract(SmartEmailingAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         return {"api_key": "not-the-key"}
 
+
+class TestSmartEmailingContract(SmartEmailingAdapter, PluginContract):
     def stored(self, account: FakeSmartEmailing, email: str) -> bool:
         return email in account.contacts
 

@@ -26,11 +26,11 @@ class SplioAdapter:
     def settings(self, url: str) -> dict[str, Any]:
         return {"api_url": url, "api_key": API_KEY}
 
-
-class TestSplioContract(SplioAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         return {"api_key": "not-the-key"}
 
+
+class TestSplioContract(SplioAdapter, PluginContract):
     def stored(self, universe: FakeSplio, email: str) -> bool:
         return email in universe.contacts
 

@@ -21,12 +21,12 @@ class WebhooksAdapter:
     def settings(self, url: str) -> dict[str, Any]:
         return {"url": url + "/hook", "secret": SECRET}
 
-
-class TestWebhooksContract(WebhooksAdapter, PluginContract):
     def refused_credentials(self) -> dict[str, Any]:
         # A secret the receiver was never given: it answers 401 to every signature.
         return {"secret": NEXT_SECRET}
 
+
+class TestWebhooksContract(WebhooksAdapter, PluginContract):
     def stored(self, account: Receiver, email: str) -> bool:
         return account.got_contact(email)
 

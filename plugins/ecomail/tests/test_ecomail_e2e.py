@@ -88,7 +88,9 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, Any]:
     return {
         f"{PREFIX}credit": str(customer["balance"]),
         f"{PREFIX}credit_num": customer["balance"],
-        f"{PREFIX}pin": customer["pin"] or "",
+        # The REST API keeps showing a registered customer's PIN; the platform's field is
+        # for unregistered customers' PINs only.
+        f"{PREFIX}pin": "" if customer["registered"] else customer["pin"] or "",
         f"{PREFIX}registered": "1" if customer["registered"] else "0",
         f"{PREFIX}next_expiration_date": day(customer["next_expiration_date"]),
         f"{PREFIX}next_expiration_value": str(customer["next_expiration_points"]),
@@ -199,6 +201,13 @@ def test_a_customer_credited_through_the_api_reaches_ecomail_with_every_field(sh
     pb.deliver()
     assert fields_of(account, "jana@example.com")[f"{PREFIX}pin"] == "4821"
     assert events_of(account, "jana@example.com")[-1] == ("pin", {"pin": pin})
+
+    # The field holds the PIN of an unregistered customer: registering empties it.
+    pb.update_customer(created["id"], registered=True)
+    pb.deliver()
+    values = fields_of(account, "jana@example.com")
+    assert (values[f"{PREFIX}pin"], values[f"{PREFIX}registered"]) == ("", "1")
+    assert values == expected_fields(pb.customer(created["id"]))
 
 
 def test_an_event_for_a_contact_ecomail_does_not_know_yet_is_retried_not_lost(shop: Shop) -> None:

@@ -105,7 +105,9 @@ def expected_fields(customer: dict[str, Any]) -> dict[str, str | None]:
     return {
         f"{PREFIX}credit": str(customer["balance"]),
         f"{PREFIX}credit_num": str(customer["balance"]),
-        f"{PREFIX}pin": customer["pin"] or "",
+        # The REST API keeps showing a registered customer's PIN; the platform's field is
+        # for unregistered customers' PINs only.
+        f"{PREFIX}pin": "" if customer["registered"] else customer["pin"] or "",
         f"{PREFIX}registered": "1" if customer["registered"] else "0",
         f"{PREFIX}next_expiration_date": stamp(customer["next_expiration_date"]),
         f"{PREFIX}next_expiration_value": str(customer["next_expiration_points"]),
@@ -207,6 +209,13 @@ def test_a_customer_credited_through_the_api_reaches_smartemailing_with_every_fi
     pb.deliver()
     assert fake.field_values("jana@example.com")[f"{PREFIX}pin"] == "4821"
     assert events_of(fake, "jana@example.com")[-1] == ("ellity-pin-changed", {"pin": pin})
+
+    # The field holds the PIN of an unregistered customer: registering empties it.
+    pb.update_customer(created["id"], registered=True)
+    pb.deliver()
+    values = fake.field_values("jana@example.com")
+    assert (values[f"{PREFIX}pin"], values[f"{PREFIX}registered"]) == ("", "1")
+    assert values == expected_fields(pb.customer(created["id"]))
 
 
 def test_expiry_notice_goes_out_once_seven_days_ahead(shop: Shop) -> None:

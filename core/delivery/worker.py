@@ -61,6 +61,11 @@ from pointbridge.storage.models import (
 
 log = logging.getLogger(__name__)
 
+# How long changes may gather before a round that would carry only a few of them (fewer than
+# FEW_ROWS): a tenth of a second of latency, against a round's own cost paid per change.
+GATHER_SECONDS = 0.1
+FEW_ROWS = 50
+
 
 def call_plugin(
     host: PluginHost, integration: Integration, pacer: Pacer, hook: str, **kwargs: Any
@@ -98,6 +103,7 @@ class Worker:
         worker_id: str | None = None,
         round_seconds: float = 5.0,
         outbox: Outbox | None = None,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self.db = db
         self.integrations = integrations
@@ -116,6 +122,7 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self.round_seconds = round_seconds
+        self.gather_seconds = gather_seconds
 
     def _acquire(self, integration_id: int) -> bool:
         return leases.acquire(self.db, IntegrationRow, integration_id, self.worker_id, self.lease)
@@ -182,7 +189,14 @@ class Worker:
     def run_forever(
         self, stop: threading.Event, wakeup: threading.Event | None = None, idle: float = 1.0
     ) -> None:
-        """Deliver until ``stop`` is set; sleep ``idle`` seconds (or until woken) when idle."""
+        """Deliver until ``stop`` is set; sleep ``idle`` seconds (or until woken) when idle.
+
+        A round costs about as much as the rows it carries (the lease, the integration's
+        view, the claims): under a steady stream of changes, rounds run back to back each
+        carried two or three, and the worker spent 0.65 ms of CPU a change. So a woken worker,
+        and one whose round found only a few rows, gives the next changes ``gather_seconds``
+        to come before it starts another round; a backlog is sent without pause.
+        """
         log.info("worker %s started", self.worker_id)
         self.stop = stop
         while not stop.is_set():
@@ -191,10 +205,14 @@ class Worker:
             except Exception:
                 log.exception("delivery round failed; retrying shortly")
                 result = RoundResult()
-            if result.delivered or result.failed:
+            sent = result.delivered + result.failed
+            if sent:
+                if sent < FEW_ROWS:
+                    stop.wait(self.gather_seconds)
                 continue
             if wakeup is not None:
-                wakeup.wait(idle)
+                if wakeup.wait(idle):
+                    stop.wait(self.gather_seconds)
                 wakeup.clear()
             else:
                 stop.wait(idle)

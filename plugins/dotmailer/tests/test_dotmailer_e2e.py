@@ -1,8 +1,9 @@
 """The whole host against a fake Dotdigital over real HTTP: CLI, REST API, worker.
 
 Contact writes are paced by the integration's shared budget at the declared 35 calls a minute,
-as in production, so each delivered batch costs about 1.8 s of waiting. Throttling, faults and
-the big export are the stories every plugin passes (test_dotmailer_stories.py).
+as in production, so each delivered batch costs about 1.8 s of waiting. Throttling (a 429
+naming no wait too), faults, the big export, the first activation and corrected credentials
+are the stories every plugin passes (test_dotmailer_contract.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Ecomail end to end: the whole pointbridge host (REST API, CLI, webhooks, worker, export) over
 real HTTP against the fake Ecomail, checking what a shop would see in its Ecomail account.
-Throttling, faults and the big export are the stories every plugin passes
-(test_ecomail_stories.py); these are Ecomail's own."""
+Throttling (a 429 naming no wait too), faults, the big export, the first activation and
+corrected credentials are the stories every plugin passes (test_ecomail_contract.py); these
+are Ecomail's own."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """SmartEmailing end to end: the whole pointbridge host (REST API, CLI, webhooks, worker, export)
 over real HTTP against the fake SmartEmailing, checking what a shop would see in its account.
-Throttling, faults and the big export are the stories every plugin passes
-(test_smartemailing_stories.py); these are SmartEmailing's own."""
+Throttling (a 429 naming no wait too), faults, the big export, the first activation and
+corrected credentials are the stories every plugin passes (test_smartemailing_contract.py);
+these are SmartEmailing's own."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The whole host against a fake Splio over real HTTP: CLI, REST API, worker, export.
 
-Throttling, faults and the big export are the stories every plugin passes
-(test_splio_stories.py); these are Splio's own.
+Throttling (a 429 naming no wait too), faults, the big export, the first activation and
+corrected credentials are the stories every plugin passes (test_splio_contract.py); these are
+Splio's own.
 """
 
 from __future__ import annotations

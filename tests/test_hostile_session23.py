@@ -1,0 +1,90 @@
+"""Hostile review of what landed on 2026-11-30 (session 23): each test is a defect found, kept
+as a strict xfail until it is fixed, so that main stays green and the fix turns it into a pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from pointbridge.services import Services
+from pointbridge.storage.models import OutboxMessage
+from pointbridge.web.cli import cli
+
+
+def _add_dry_run(services: Services, tmp_path: Path) -> None:
+    """A jsonl integration, never installed: events are queued for integrations only."""
+    with services.db.transaction() as session:
+        services.integrations.add(session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl")})
+
+
+def _announced(services: Services) -> list[dict[str, Any]]:
+    with services.db.read() as session:
+        return list(
+            session.scalars(
+                select(OutboxMessage.payload)
+                .where(OutboxMessage.event_type == "referral-completed")
+                .order_by(OutboxMessage.id)
+            )
+        )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="customer.referrals_high is kept only by milestones.update_events, which the "
+    "import writer calls only with events: a count an import without events changed is "
+    "forgotten, and a PATCH back to it announces referrals the customer already had",
+)
+def test_a_count_an_import_without_events_lowered_is_still_a_count_the_customer_had(
+    client: FlaskClient, auth: dict[str, str], services: Services, tmp_path: Path
+) -> None:
+    """README: referral-completed goes out only for a count past the highest the customer
+    ever had; the same story told with PATCHes alone announces nothing
+    (test_referral_completed.py). Created with 3, lowered to 1 by the bulk API without
+    events, raised to 3 by a PATCH: 2 referrals are announced as completed."""
+    _add_dry_run(services, tmp_path)
+    created = client.post(
+        "/api/customers", json={"email": "eva@example.com", "referrals": 3}, headers=auth
+    )
+    assert created.status_code == 201, created.json
+    lowered = client.post(
+        "/api/customers/bulk", json=[{"email": "eva@example.com", "referrals": 1}], headers=auth
+    )
+    assert lowered.json["items"][0]["status"] == "updated", lowered.json
+
+    raised = client.patch(
+        f"/api/customers/{created.json['id']}", json={"referrals": 3}, headers=auth
+    )
+
+    assert raised.status_code == 200, raised.json
+    assert _announced(services) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="queue_export (core/delivery/exports.py) refuses only status NEW: an integration "
+    "never installed and then disabled is queued, and the export waits for nobody",
+)
+def test_an_integration_never_installed_but_disabled_is_refused_an_export_too(
+    app: Flask, client: FlaskClient, auth: dict[str, str], services: Services, tmp_path: Path
+) -> None:
+    """An export of an integration never installed is refused (CLI one line, API 409).
+    Disabling the new integration first gets round it: the CLI exits 0 with "run
+    `pointbridge export dry` again to continue", which never helps, and the API answers 202
+    "running" for an export that waits forever."""
+    _add_dry_run(services, tmp_path)
+    with services.db.transaction() as session:
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
+    runner = app.test_cli_runner()
+    assert runner.invoke(cli, ["integrations", "disable", "dry"]).exit_code == 0
+
+    exported = runner.invoke(cli, ["export", "dry"])
+    answer = client.post("/api/integrations/dry/export", json={}, headers=auth)
+
+    assert exported.exit_code != 0, exported.output
+    assert "install" in exported.output or "enable" in exported.output, exported.output
+    assert answer.status_code == 409, answer.json

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import operator
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,7 +39,7 @@ from pointbridge.loyalty.rules import IMPORT_REFERENCE, Conflict, referral_codes
 from pointbridge.loyalty.service import WRITABLE, Loyalty
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import Customer, LedgerEntry, PointLot
-from pointbridge.storage.sql import among, executemany, insert_rows, reserve_ids
+from pointbridge.storage.sql import among, executemany, fetch_rows, insert_rows, reserve_ids
 
 # The columns an import writes, in the order of the upsert's parameters.
 WRITTEN = (*WRITABLE, "pin")
@@ -61,9 +62,9 @@ class BatchRefused(Conflict):
         self.then = then
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one customer of a batch: created, updated, unchanged or error."""
+class Outcome(NamedTuple):
+    """What became of one customer of a batch: created, updated, unchanged or error (a
+    tuple: a batch makes thousands)."""
 
     status: str
     customer_id: int | None
@@ -143,17 +144,20 @@ class CustomerWriter:
         for email, row in sorted(latest.items()):
             values = row.values or {}
             before = existing.get(email)
+            # A new dict of the row's values over what was there (before's id among them).
             merged = _merged(values, before)
-            if merged["pin"] is not None and (before is None or before["pin"] != merged["pin"]):
-                pins[email] = merged["pin"]
+            pin = merged["pin"]
+            if pin is not None and (before is None or before["pin"] != pin):
+                pins[email] = pin
             if before is None:
                 statuses[email] = "created"
                 # The opening balance goes in with the row (and in the ledger by _credit).
-                points = values.get("points") or 0
-                inserts.append({**merged, "referral_code": next(codes), "points": points})
+                merged["referral_code"] = next(codes)
+                merged["points"] = values.get("points") or 0
+                inserts.append(merged)
             elif _written(merged) != _written(before):
                 statuses[email] = "updated"
-                updates.append({**merged, "id": before["id"]})
+                updates.append(merged)
             else:
                 statuses[email] = "unchanged"
         self._update(connection, updates, now)
@@ -166,11 +170,14 @@ class CustomerWriter:
         if self.events:
             updated = [(existing[u["email"]], u) for u in updates]
             self._queue_events(session, ids, pins, credited, updated)
+        counted: Counter[str] = Counter()
         for email, status in statuses.items():
             if status == "unchanged" and ids[email] in credited:
                 status = "updated"  # the opening balance is a change of its own
-            setattr(result, status, getattr(result, status) + 1)
+            counted[status] += 1
             outcomes[email] = Outcome(status, ids[email])
+        for status, count in counted.items():
+            setattr(result, status, getattr(result, status) + count)
         return outcomes
 
     def _existing(self, connection: Connection, emails: list[str]) -> dict[str, dict[str, Any]]:
@@ -183,9 +190,10 @@ class CustomerWriter:
         if self._lock:
             # Read what is there and write over it in one step: a REST change in between waits.
             statement = statement.with_for_update()
-        found = connection.execute(statement)
-        names = list(found.keys())
-        return {row.email: dict(zip(names, row, strict=True)) for row in found.all()}
+        names = [column.key for column in statement.selected_columns]
+        email = names.index("email")
+        rows = fetch_rows(connection, statement)
+        return {row[email]: dict(zip(names, row, strict=True)) for row in rows}
 
     @staticmethod
     def _update(connection: Connection, updates: list[dict[str, Any]], now: datetime) -> None:
@@ -251,8 +259,10 @@ class CustomerWriter:
     ) -> dict[int, tuple[int, int]]:
         """Credit each opening balance not credited before: customer id -> (points, balance).
         A new customer's balance is in its row already; an existing one's is added to."""
+        days = self.loyalty.settings.points_validity_days
+        default_expiry = now.date() + timedelta(days=days) if days else None
         wanted = {
-            ids[email]: (row.values["points"], self._expiry(row.values, now))
+            ids[email]: (row.values["points"], row.values.get("expires_at") or default_expiry)
             for email, row in latest.items()
             if row.values and row.values.get("points")
         }
@@ -276,10 +286,6 @@ class CustomerWriter:
             [(points, now, points, now, c) for points, c in raised],
         )  # fmt: skip
         return {c: (points, before.get(c, 0) + points) for c, (points, _) in credits.items()}
-
-    def _expiry(self, values: dict[str, Any], now: datetime) -> date | None:
-        days = self.loyalty.settings.points_validity_days
-        return values.get("expires_at") or (now.date() + timedelta(days=days) if days else None)
 
     def _queue_events(
         self,

@@ -8,7 +8,8 @@ Both databases still look each id up in the column's index.
 
 ``insert_rows``: many rows into a table at the driver's speed (executemany of plain tuples, or
 COPY on PostgreSQL), for the writes that go by the thousand (an import, a batch of outbox rows);
-``reserve_ids``: the ids such rows will have, before they are written.
+``reserve_ids``: the ids such rows will have, before they are written; ``fetch_rows``: the
+reads that go by the thousand, as plain tuples.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Connection, String, Table, bindparam
+from sqlalchemy import BigInteger, Boolean, Column, Connection, Select, String, Table, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -220,17 +221,47 @@ def _bound(
     connection: Connection, columns: list[Column[Any]], rows: list[tuple[Any, ...]]
 ) -> list[tuple[Any, ...]]:
     """``rows`` with each value as its column's bind processor makes it."""
-    processors = [
+    dialect = connection.dialect
+    return _processed(rows, [_processor(column, dialect) for column in columns])
+
+
+def fetch_rows(connection: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``statement`` as plain tuples, each value as SQLAlchemy would give it (a
+    date from SQLite's text, a bool from its 0 or 1): read by the driver, and each column's
+    result processor mapped over the column. SQLAlchemy's own rows cost more than SQLite's
+    reading them (an import reads back a customer a row)."""
+    result = connection.execute(statement)
+    try:
+        cursor = result.cursor
+        rows = cursor.fetchall()
+        described = cursor.description
+    finally:
+        result.close()
+    dialect = connection.dialect
+    return _processed(
+        rows,
+        [
+            column.type.dialect_impl(dialect).result_processor(dialect, description[1])
+            for column, description in zip(statement.selected_columns, described, strict=True)
+        ],
+    )
+
+
+def _processed(
+    rows: list[tuple[Any, ...]], processors: list[Callable[[Any], Any] | None]
+) -> list[tuple[Any, ...]]:
+    """``rows`` with each value through its column's processor (None: as it is)."""
+    wanted = [
         # Memoized: most processed values repeat (a few expiry dates among thousands of rows).
         (index, functools.lru_cache(maxsize=4096)(process))
-        for index, column in enumerate(columns)
-        if (process := _processor(column, connection.dialect)) is not None
+        for index, process in enumerate(processors)
+        if process is not None
     ]
-    if not processors:
+    if not wanted or not rows:
         return rows
     # A column at a time, by map() over the memoized processor: no Python call a row.
     by_column: list[Any] = list(zip(*rows, strict=True))
-    for index, process in processors:
+    for index, process in wanted:
         by_column[index] = map(process, by_column[index])
     return list(zip(*by_column, strict=True))
 

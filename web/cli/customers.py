@@ -20,6 +20,7 @@ from pointbridge.loyalty.customer_import import (
     CheckResult,
     CustomerLoader,
     check_file,
+    few_collections,
 )
 from pointbridge.loyalty.import_rows import ImportRefused, RowError
 from pointbridge.loyalty.import_writer import ImportResult
@@ -68,7 +69,7 @@ def import_(
     """
     report = report or source.with_name(source.name + ".errors.csv")
     svc = services()
-    with CheckedRows() as rows:
+    with few_collections(), CheckedRows() as rows:
         with source.open("rb") as stream:
             size = os.fstat(stream.fileno()).st_size
             with _progress("checking", size, lambda _: stream.tell()) as progress:

@@ -372,6 +372,18 @@ def test_events_sends_what_rest_sends_for_the_same_change_once(
     assert len(_outbox(services)) == queued
 
 
+def test_a_referral_count_a_quiet_import_lowered_is_not_announced_when_raised_back(
+    app, services, tmp_path
+) -> None:
+    """An import without --events still keeps the highest referral count a customer had: 3,
+    lowered to 1 quietly, raised to 3 with --events completes no referral; to 4, one."""
+    _add_integration(services, tmp_path)
+    for referrals, flags in ((3, ()), (1, ()), (3, ("--events",)), (4, ("--events",))):
+        source = _write(tmp_path, f"email,referrals\neva@x.cz,{referrals}\n")
+        assert _import(app, source, *flags).exit_code == 0
+    assert _events(services, "eva@x.cz") == [("referral-completed", {"referrals": 4, "added": 1})]
+
+
 def test_tier_progress_is_imported_as_the_api_takes_it(
     app, client, auth, services, tmp_path
 ) -> None:

@@ -3,6 +3,7 @@ as a strict xfail until it is fixed, so that main stays green and the fix turns 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from pointbridge.access.users import create_user
 from pointbridge.services import Services
 from pointbridge.storage.models import OutboxMessage
 from pointbridge.web.cli import cli
@@ -33,12 +35,6 @@ def _announced(services: Services) -> list[dict[str, Any]]:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="customer.referrals_high is kept only by milestones.update_events, which the "
-    "import writer calls only with events: a count an import without events changed is "
-    "forgotten, and a PATCH back to it announces referrals the customer already had",
-)
 def test_a_count_an_import_without_events_lowered_is_still_a_count_the_customer_had(
     client: FlaskClient, auth: dict[str, str], services: Services, tmp_path: Path
 ) -> None:
@@ -88,3 +84,47 @@ def test_an_integration_never_installed_but_disabled_is_refused_an_export_too(
     assert exported.exit_code != 0, exported.output
     assert "install" in exported.output or "enable" in exported.output, exported.output
     assert answer.status_code == 409, answer.json
+
+
+WEBHOOKS_SECRET = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX"  # 24 bytes, as the plugin wants
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="parse_integration_name (core/host_options.py) takes 'new', and the console's "
+    "/admin/integrations/new (web/admin/integrations.py) is the add form: that "
+    "integration's page is a URL no request can name",
+)
+def test_an_integration_named_new_is_refused_or_its_console_page_is_its_own(
+    app: Flask, client: FlaskClient, services: Services
+) -> None:
+    """97bc70a: one name rule for the command line, the API and the console, so that no
+    name becomes a URL segment no request can name. "new" passes it, and the dashboard's
+    link to the integration opens "Add an integration" instead: its settings, activation and
+    webhook URL cannot be reached from the console."""
+    added = app.test_cli_runner().invoke(
+        cli,
+        ["integrations", "add", "new", "--plugin", "webhooks", "--no-install"]
+        + ["--set", "url=https://shop.example/hook", "--set", f"secret={WEBHOOKS_SECRET}"],
+    )
+    if added.exit_code != 0:  # refused, in one line naming the rule: a fix as good
+        assert "new" in added.output and "Traceback" not in added.output, added.output
+        return
+    create_user(services.db, "admin@example.com", "correct horse battery staple")
+    login = client.get("/admin/login").get_data(as_text=True)
+    form = {"email": "admin@example.com", "password": "correct horse battery staple"}
+    assert client.post("/admin/login", data={**form, "csrf_token": _csrf(login)}).status_code == 302
+    dashboard = client.get("/admin/").get_data(as_text=True)
+    (link,) = re.findall(r'<a href="([^"]+)">new</a>', dashboard)
+
+    page = client.get(link).get_data(as_text=True)
+
+    assert "https://shop.example/hook" in page, (
+        "the link opened: " + re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))[:200]
+    )

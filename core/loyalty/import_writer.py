@@ -34,7 +34,12 @@ from sqlalchemy.orm import Session
 
 from pointbridge.contract.events import EventType
 from pointbridge.loyalty.import_rows import Row, RowError
-from pointbridge.loyalty.milestones import Standing, rewards_reached, update_events
+from pointbridge.loyalty.milestones import (
+    Standing,
+    keep_referral_highs,
+    rewards_reached,
+    update_events,
+)
 from pointbridge.loyalty.rules import IMPORT_REFERENCE, Conflict, referral_codes
 from pointbridge.loyalty.service import WRITABLE, Loyalty
 from pointbridge.storage.db import Database
@@ -167,9 +172,13 @@ class CustomerWriter:
         result.credited += len(credited)
         changed = {ids[w["email"]] for w in (*updates, *inserts)} | set(credited)
         self.loyalty.outbox.contacts_changed(session, sorted(changed))
+        standings = [(u["id"], _standing(existing[u["email"]]), _standing(u)) for u in updates]
         if self.events:
-            updated = [(existing[u["email"]], u) for u in updates]
-            self._queue_events(session, ids, pins, credited, updated)
+            self._queue_events(session, ids, pins, credited, standings)
+        else:
+            # Quiet, but a count it lowers is still one the customer had: raised back later,
+            # it completes no referral.
+            keep_referral_highs(session, standings)
         counted: Counter[str] = Counter()
         for email, status in statuses.items():
             if status == "unchanged" and ids[email] in credited:
@@ -293,18 +302,13 @@ class CustomerWriter:
         ids: dict[str, int],
         pins: dict[str, str],
         credited: dict[int, tuple[int, int]],
-        updated: list[tuple[dict[str, Any], dict[str, Any]]],
+        standings: list[tuple[int, Standing, Standing]],
     ) -> None:
         """The events the REST API queues for the same changes, in its order: a PATCH's
-        (``updated``: each customer's columns before and after), then the opening balance's
-        as a credit's. A customer created is a POST: no tier or referral event."""
+        (``standings`` of the customers updated, before and after), then the opening
+        balance's as a credit's. A customer created is a POST: no tier or referral event."""
         outbox = self.loyalty.outbox
-        update_events(
-            outbox,
-            session,
-            [(after["id"], _standing(before), _standing(after)) for before, after in updated],
-            self.loyalty.settings.tier_order,
-        )
+        update_events(outbox, session, standings, self.loyalty.settings.tier_order)
         outbox.events(
             session,
             EventType.PIN_CHANGED,

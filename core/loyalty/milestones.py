@@ -41,15 +41,16 @@ def update_events(
         if changed := tier_change(old.tier, new.tier, tier_order):
             tiers.append((customer_id, changed))
     outbox.events(session, EventType.TIER_CHANGED, tiers)
-    outbox.events(session, EventType.REFERRAL_COMPLETED, _referrals_completed(session, changes))
+    outbox.events(session, EventType.REFERRAL_COMPLETED, keep_referral_highs(session, changes))
 
 
-def _referrals_completed(
+def keep_referral_highs(
     session: Session, changes: Sequence[tuple[int, Standing, Standing]]
 ) -> list[tuple[int, dict[str, Any]]]:
     """Each customer's ``referral-completed`` for the referrals above the highest count they
     ever had (``customer.referrals_high``, kept here), not above the count before: a count
-    lowered by 1 and raised by 1 again is the same referral, announced once already."""
+    lowered by 1 and raised by 1 again is the same referral, announced once already. A change
+    that sends no events (an import without them) keeps the highs all the same."""
     moved = [
         (customer_id, old.referrals, new.referrals)
         for customer_id, old, new in changes

@@ -35,6 +35,12 @@ def _announced(services: Services) -> list[dict[str, Any]]:
         )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="customer.referrals_high is kept only by milestones.update_events, which the "
+    "import writer calls only with events: a count an import without events changed is "
+    "forgotten, and a PATCH back to it announces referrals the customer already had",
+)
 def test_a_count_an_import_without_events_lowered_is_still_a_count_the_customer_had(
     client: FlaskClient, auth: dict[str, str], services: Services, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from pointbridge.delivery.snapshots import lifetime_points, next_expirations
 from pointbridge.loyalty.ledger_sql import Entry
 from pointbridge.loyalty.rules import normalize_email
 from pointbridge.storage.models import Customer, LedgerEntry
+from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body, json_body
 from pointbridge.web.api.lean import documented_as, transaction_body, transaction_out
@@ -34,7 +35,6 @@ from pointbridge.web.api.schemas import (
 from pointbridge.web.services import services
 
 # Larger ids cannot exist and would overflow the database's integer: a plain 404.
-MAX_ID = 2**62
 CUSTOMER_PATH = f"/customers/<int(max={MAX_ID}):customer_id>"
 blp = Blueprint(
     "customers", __name__, description="Customers, points, PINs: what the shop's systems call."

@@ -32,7 +32,7 @@ def transaction_body(body: Any) -> dict[str, Any] | None:
     if type(body) is not dict or not body.keys() <= _FIELDS:
         return None
     points, reason = body.get("points"), body.get("reason")
-    # ``type is int``: the schema's strict Integer also takes booleans; those go its way.
+    # ``type is int``: a boolean is an int to Python; the schema refuses it in its own words.
     if type(points) is not int or not points or not -MAX_POINTS <= points <= MAX_POINTS:
         return None
     if type(reason) is not str or REASON_PATTERN.fullmatch(reason) is None:

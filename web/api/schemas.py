@@ -13,8 +13,7 @@ from pointbridge.loyalty.schema import PIN_RULE, REASON_RULE, JsonIntegers, Text
 # The customer schemas are the core's, shared with the CSV import: one rule, one message.
 from pointbridge.loyalty.schema import CustomerCreate as CustomerCreate
 from pointbridge.loyalty.schema import CustomerUpdate as CustomerUpdate
-
-MAX_ID = 2**62
+from pointbridge.storage.sql import MAX_ID
 
 
 class CustomerOut(Schema):

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 
 from pointbridge.access.tokens import create_token
 from pointbridge.access.users import create_user
 from pointbridge.services import Services
-from pointbridge.storage.models import OutboxMessage
+from pointbridge.storage.models import OutboxMessage, OutboxStatus
 from pointbridge.web import create_app
 from pointbridge.web.cli import cli
 from tests.conftest import make_settings
@@ -185,3 +185,37 @@ def test_writers_behind_another_process_answer_503_after_the_busy_timeout_not_in
 
     assert [status for status, _ in answers] == [503] * 4
     assert max(waited for _, waited in answers) < 2.5, sorted(answers)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="web/cli/outbox.py's dead passes --integration to delivery.admin.dead_letters, "
+    "which compares it with the name only (IntegrationRow.name == integration), never "
+    "through Integrations.get as retry does",
+)
+def test_outbox_dead_takes_an_integration_as_retry_does(
+    app: Flask, services: Services, tmp_path: Path
+) -> None:
+    """`pointbridge outbox retry --integration X` takes a name or an id and refuses an
+    unknown one in one line (as GET /api/outbox/dead?integration= answers 404), but `outbox
+    dead --integration X` with the integration's id, or a typo, says "no dead letters" and
+    exits 0 while a dead letter waits: the admin concludes there is nothing to replay."""
+    _add_dry_run(services, tmp_path)
+    with services.db.transaction() as session:
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
+        session.flush()
+        session.execute(
+            update(OutboxMessage).values(status=OutboxStatus.DEAD, attempts=12, last_error="x")
+        )
+        integration_id = services.integrations.get(session, "dry").id
+    runner = app.test_cli_runner()
+    by_name = runner.invoke(cli, ["outbox", "dead", "--integration", "dry"])
+    assert "jana@example.com" in by_name.output, by_name.output  # the dead letter is there
+
+    by_id = runner.invoke(cli, ["outbox", "dead", "--integration", str(integration_id)])
+    typo = runner.invoke(cli, ["outbox", "dead", "--integration", "dyr"])
+    retry_typo = runner.invoke(cli, ["outbox", "retry", "--integration", "dyr"])
+
+    assert retry_typo.exit_code == 1 and "dyr" in retry_typo.output, retry_typo.output
+    assert "jana@example.com" in by_id.output, by_id.output
+    assert typo.exit_code == 1 and "No integration named 'dyr'" in typo.output, typo.output

@@ -18,7 +18,7 @@ from sqlalchemy import event, select, update
 from pointbridge.access.tokens import create_token
 from pointbridge.access.users import create_user
 from pointbridge.services import Services
-from pointbridge.storage.models import OutboxMessage, OutboxStatus
+from pointbridge.storage.models import Customer, LedgerEntry, OutboxMessage, OutboxStatus
 from pointbridge.web import create_app
 from pointbridge.web.cli import cli
 from tests.conftest import make_settings
@@ -219,3 +219,29 @@ def test_outbox_dead_takes_an_integration_as_retry_does(
     assert retry_typo.exit_code == 1 and "dyr" in retry_typo.output, retry_typo.output
     assert "jana@example.com" in by_id.output, by_id.output
     assert typo.exit_code == 1 and "No integration named 'dyr'" in typo.output, typo.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="CustomerImport's counts are marshmallow Integer(strict=False) (core/loyalty/"
+    "schema.py, json_integers = False): a cell the plain path refuses falls to int(), which "
+    "reads '1_000' and other scripts' digits",
+)
+@pytest.mark.parametrize("cell", ["1_000", "\u0661\u0662\u0660"])
+def test_the_import_reads_a_count_as_the_api_and_the_command_line_do(
+    app: Flask, services: Services, tmp_path: Path, cell: str
+) -> None:
+    """README: the import's columns are "checked by the REST API's rules", and 463d527 keeps
+    the CSV schema "reading digits". `integrations set list_rewards=1:1_000` is refused
+    (host_options.whole_number: "1_4 or another script's digits raise ... rather than be
+    read as some other number"), yet an import cell "1_000" credits 1,000 opening points and
+    Arabic-Indic "120" credits 120, no bad row reported."""
+    source = tmp_path / "customers.csv"
+    source.write_text(f"email,points\njana@example.com,{cell}\n", encoding="utf-8")
+
+    imported = app.test_cli_runner().invoke(cli, ["customers", "import", str(source)])
+
+    assert imported.exit_code == 1, imported.output
+    with services.db.read() as session:
+        assert session.scalars(select(Customer.balance)).all() == []
+        assert session.scalars(select(LedgerEntry.points)).all() == []

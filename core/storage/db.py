@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from pointbridge.contract.errors import PointbridgeError
+from pointbridge.storage.write_turns import WriteTurns, busy_timeout_pragma
 
 READ_ONLY = "pointbridge_read_only"
 
@@ -38,7 +38,7 @@ def _create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, turns: WriteTurns) -> None:
     # pysqlite's own transaction handling defers BEGIN and then fails with "database is locked"
     # when a reader upgrades to a writer; BEGIN IMMEDIATE makes writers queue on busy_timeout
     # instead (the SQLAlchemy documentation's recipe for serializable SQLite). Transactions
@@ -48,15 +48,17 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(busy_timeout_pragma())
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            turns.begin_immediate(connection)
 
 
 class Database:
@@ -67,19 +69,14 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_options)
         self._file: Path | None = None
+        # One process's writers take turns before they ask SQLite (write_turns says why).
+        self._write_turn: Callable[[], AbstractContextManager[Any]] = nullcontext
         if self.engine.dialect.name == "sqlite":
             self._file = _sqlite_file(self.engine.url)
-            _configure_sqlite(self.engine)
+            turns = WriteTurns()
+            self._write_turn = turns.turn
+            _configure_sqlite(self.engine, turns)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time, and a connection that finds the write lock taken
-        # sleeps in SQLite's busy handler (1, 2, 5 ... up to 100 ms between tries): the API's
-        # threads, waiting for each other that way, spent a third of their time asleep while
-        # the lock was free. Within a process they queue on this lock instead, and the busy
-        # handler is left to the few other processes. Reentrant: a write transaction opened
-        # inside another by the same thread fails in SQLite, not here.
-        self._writer: AbstractContextManager[Any] = (
-            threading.RLock() if self.engine.dialect.name == "sqlite" else nullcontext()
-        )
         read_options: dict[str, Any] = {READ_ONLY: True}
         if self.engine.dialect.name == "postgresql":
             # Under READ COMMITTED each statement reads its own snapshot anyway; without a
@@ -109,7 +106,7 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together, or rolls back together on any error."""
         self.create_file()
-        with self._writer, self.sessions() as session, session.begin():
+        with self._write_turn(), self.sessions() as session, session.begin():
             yield session
 
     @contextmanager

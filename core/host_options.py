@@ -29,6 +29,8 @@ NAME_RULE = (
     "digits, '.', '-' and '_', beginning with a letter or digit), and not digits only (those "
     "are ids): e.g. newsletter"
 )
+# Names a console page already has: /admin/integrations/new is the form that adds one.
+RESERVED_NAMES = frozenset({"new"})
 T = TypeVar("T")
 
 
@@ -45,6 +47,10 @@ def parse_integration_name(value: Any) -> str:
         or value.isdigit()
     ):
         raise IntegrationError(f"{NAME_RULE}; not {_shown(value)}.")
+    if value in RESERVED_NAMES:
+        raise IntegrationError(
+            f"{value!r} names the console's page for adding an integration: choose another name."
+        )
     return value
 
 

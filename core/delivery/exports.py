@@ -87,7 +87,8 @@ def queue_export(db: Database, integration_id: int, *, restart: bool = False) ->
     """The integration's unfinished export, or a new queued one (``restart`` cancels the old).
 
     An integration never installed is refused: its fields do not exist on the platform yet,
-    and the export would wait, queued, for an install nobody was told to run."""
+    and the export would wait, queued, for an install nobody was told to run. So is a
+    disabled one, which nothing is sent to until it is enabled."""
     with db.transaction() as session:
         # One queuer at a time per integration (SQLite's writers are one at a time anyway): on
         # PostgreSQL, restarts at once each saw the same unfinished export, each queued its
@@ -102,6 +103,11 @@ def queue_export(db: Database, integration_id: int, *, restart: bool = False) ->
                 f"{name} was never installed: install it first (`pointbridge integrations "
                 f"install {name}`, or POST /api/integrations/{name}/install), which creates its "
                 "fields on the platform; then export."
+            )
+        if status == IntegrationStatus.DISABLED:
+            raise ExportError(
+                f"{name} is disabled: enable it first (`pointbridge integrations enable {name}`, "
+                f"or POST /api/integrations/{name}/enable); then export."
             )
         existing = session.scalar(
             select(ExportJob)

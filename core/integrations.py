@@ -89,6 +89,22 @@ def _format_validation(error: marshmallow.ValidationError) -> str:
     return str(messages)
 
 
+def integration_named(session: Session, name_or_id: str | int) -> IntegrationRow:
+    """The integration with this name or id, or ``IntegrationNotFound`` saying so."""
+    if isinstance(name_or_id, int):
+        row = session.get(IntegrationRow, name_or_id)
+    elif name_or_id.isdigit():
+        # Digits name an id, and only those a row id can be: a larger number overflowed
+        # the database's BIGINT (a traceback from the command line).
+        row_id = id_in(name_or_id)
+        row = None if row_id is None else session.get(IntegrationRow, row_id)
+    else:
+        row = session.scalar(select(IntegrationRow).where(IntegrationRow.name == name_or_id))
+    if row is None:
+        raise IntegrationNotFound(f"No integration named {name_or_id!r}.")
+    return row
+
+
 class Integrations:
     def __init__(self, host: PluginHost, box: SecretBox, settings: Settings) -> None:
         self.host = host
@@ -96,18 +112,7 @@ class Integrations:
         self.settings = settings
 
     def get(self, session: Session, name_or_id: str | int) -> IntegrationRow:
-        if isinstance(name_or_id, int):
-            row = session.get(IntegrationRow, name_or_id)
-        elif name_or_id.isdigit():
-            # Digits name an id, and only those a row id can be: a larger number overflowed
-            # the database's BIGINT (a traceback from the command line).
-            row_id = id_in(name_or_id)
-            row = None if row_id is None else session.get(IntegrationRow, row_id)
-        else:
-            row = session.scalar(select(IntegrationRow).where(IntegrationRow.name == name_or_id))
-        if row is None:
-            raise IntegrationNotFound(f"No integration named {name_or_id!r}.")
-        return row
+        return integration_named(session, name_or_id)
 
     def add(
         self, session: Session, name: str, platform_name: str, values: Mapping[str, Any]

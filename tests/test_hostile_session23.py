@@ -121,12 +121,6 @@ def test_an_integration_named_new_is_refused_or_its_console_page_is_its_own(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/cli/outbox.py's dead passes --integration to delivery.admin.dead_letters, "
-    "which compares it with the name only (IntegrationRow.name == integration), never "
-    "through Integrations.get as retry does",
-)
 def test_outbox_dead_takes_an_integration_as_retry_does(
     app: Flask, services: Services, tmp_path: Path
 ) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, delete, func, select, update
 
 from pointbridge.host_options import MAX_NOTICE_DAYS
-from pointbridge.integrations import IntegrationNotFound
+from pointbridge.integrations import integration_named
 from pointbridge.storage.db import Database
 from pointbridge.storage.models import (
     Customer,
@@ -104,7 +104,8 @@ def dead_letters(
             .limit(limit)
         )
         if integration:
-            statement = statement.where(IntegrationRow.name == integration)
+            named = integration_named(session, integration)
+            statement = statement.where(OutboxMessage.integration_id == named.id)
         return [DeadLetter(*row) for row in session.execute(statement)]
 
 
@@ -119,9 +120,7 @@ def retry(db: Database, integration: str | None = None, ids: Sequence[int] = ())
         statement = update(OutboxMessage).where(outbox_status_is(OutboxStatus.DEAD))
         reactivated: list[str] = []
         if integration:
-            row = session.scalar(select(IntegrationRow).where(IntegrationRow.name == integration))
-            if row is None:
-                raise IntegrationNotFound(f"No integration named {integration!r}.")
+            row = integration_named(session, integration)
             statement = statement.where(OutboxMessage.integration_id == row.id)
             if row.status == IntegrationStatus.FAILING:
                 row.status = IntegrationStatus.ACTIVE

@@ -92,9 +92,13 @@ def dashboard() -> str:
 
 
 @bp.route("/deliveries")
-def deliveries() -> str:
+def deliveries() -> str | Response:
     integration = request.args.get("integration") or None
-    letters = outbox_admin.dead_letters(services().db, integration, DEAD_SHOWN)
+    try:
+        letters = outbox_admin.dead_letters(services().db, integration, DEAD_SHOWN)
+    except IntegrationNotFound as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.deliveries"))
     return render_template(
         "admin/deliveries.html", letters=letters, integration=integration, shown=DEAD_SHOWN
     )

@@ -5,14 +5,19 @@ the account has (``ExistingField``); ``ensure_fields`` reuses those that match b
 the rest through the plugin's own call, and says where a field the admin made has another type.
 Running it again creates nothing, which is what makes ``install`` safe to repeat. A field
 another install created between the listing and the create (the platform answers "already
-exists") counts as existing: ``create`` raises ``FieldExists``.
+exists") counts as existing: ``create`` raises ``FieldExists``. A contact write fills only
+the fields install recorded (``installed_only``), so a field added to pointbridge since waits
+for the next install instead of failing every contact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +91,17 @@ def ensure_fields(
                 f"its type on the platform, or delete it and run install again."
             )
     return result
+
+
+def installed_only(fields: Mapping[K, V], installed: Container[K] | None) -> dict[K, V]:
+    """The ``fields`` a contact write fills: those whose key is in ``installed``, what install
+    recorded in the integration's data; all of them when it recorded nothing (never installed,
+    or its data lost: the platform's own answer then tells what is missing).
+
+    An integration installed before pointbridge wrote a field has no such field on the
+    platform, and naming one the account lacks makes the platform refuse every contact, which
+    pauses delivery. So it keeps writing the fields it has until install runs again and
+    creates the new one."""
+    if installed is None:
+        return dict(fields)
+    return {key: value for key, value in fields.items() if key in installed}

@@ -12,7 +12,7 @@ from typing import Any
 
 from pointbridge import Contact, Integration, MembershipState
 from pointbridge.kit.field_names import prefixed_names
-from pointbridge.kit.fields import FieldSpec
+from pointbridge.kit.fields import FieldSpec, installed_only
 
 # ``field_preset`` -> its fixed field prefix (None: the integration's); "smile" is Smile.io's.
 PRESETS = {"": None, "smile": "SMILE_"}
@@ -61,14 +61,8 @@ def field_specs(integration: Integration) -> dict[str, FieldSpec]:
 
 
 def written_specs(integration: Integration) -> dict[str, FieldSpec]:
-    """The ``field_specs`` a contact write fills: those install made sure of. An integration
-    installed before a field was added to pointbridge keeps writing the others (a field the
-    account lacks would refuse every contact) until install runs again and creates it."""
-    specs = field_specs(integration)
-    installed = integration.data.get("fields")
-    if installed is None:
-        return specs
-    return {key: spec for key, spec in specs.items() if key in installed}
+    """The ``field_specs`` a contact write fills: those install recorded, by key."""
+    return installed_only(field_specs(integration), integration.data.get("fields"))
 
 
 def data_field_values(

@@ -1,8 +1,9 @@
 """pointbridge plugin for Splio: loyalty fields on Splio contacts, events as interactions.
 
 The shop's Splio scenarios read the custom fields (points balance, missions, rewards, referrals
-counts, VIP tier); with an ``events_channel`` each event is an interaction (``events``) that
-starts them. Splio sends no webhooks in this integration.
+counts, lifetime points, VIP tier, its end and the points to the next one); with an
+``events_channel`` each event is an interaction (``events``) that starts them. Splio sends no
+webhooks in this integration.
 """
 
 from __future__ import annotations
@@ -118,7 +119,10 @@ def install(integration: Integration) -> InstallResult:
         created=fields.created,
         existing=fields.existing,
         data={
-            "fields": {name: int(i) for name, i in fields.ids.items() if i is not None},
+            # Every field install made sure of, by name, with its id where Splio gave one:
+            # contact writes fill these and no others (a field pointbridge added since
+            # waits for the next install, which creates it).
+            "fields": {name: None if i is None else int(i) for name, i in fields.ids.items()},
             "unique_key": unique_key,
         },
         message=" ".join([message, *notes]),

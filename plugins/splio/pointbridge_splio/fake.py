@@ -16,7 +16,9 @@ What it copies from Splio (https://api.splio.com/doc.json, dev-scp.splio.com):
 - ``PATCH /data/contacts/{key}``: merges custom fields; ``lists`` **replaces** memberships
   (as Splio documents), which is why the plugin must never send it; 404 for unknown contacts.
   Deleting a contact in Splio's UI is ``del fake.contacts[email]``.
-- custom field values checked against the field type (``wrong_type``).
+- custom field values checked against the field type (``wrong_type``): every value a JSON
+  string, a ``date`` one ``YYYY-MM-DD HH:MM:SS`` ("a date at format YYYY-MM-DD HH:MM:SS" in
+  the contact routes' reference) of a real day; ``2027-01-31`` alone is refused.
 - 429 ``{"message": "API rate limit exceeded"}`` with ``RateLimit-Limit``,
   ``RateLimit-Remaining``, ``RateLimit-Reset`` (``throttled``, for ``FakeServer.fail_next``).
 
@@ -47,6 +49,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response
@@ -66,11 +69,25 @@ def _string(pattern: str) -> Callable[[Any], bool]:
     )
 
 
+def _date(value: Any) -> bool:
+    """A date field's value: "YYYY-MM-DD HH:MM:SS", the one format Splio documents for it, of a
+    day and time that exist (not 2027-02-30), or "" as for any field."""
+    if value == "":
+        return True
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", value):
+        return False
+    try:
+        datetime.strptime(value, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return False
+    return True
+
+
 _VALUE_CHECKS = {
     "text": _string(".*"),
     "int": _string(r"-?\d+"),
     "double": _string(r"-?\d+(\.\d+)?"),
-    "date": _string(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"),
+    "date": _date,
 }
 
 

@@ -46,7 +46,9 @@ class ContactSync:
         self.client = client
         self.known = client.known
         self.prefix = integration.field_prefix
-        self.field_ids: Mapping[str, Any] = integration.data.get("fields") or {}
+        # The fields install recorded: an integration installed before one was added to
+        # pointbridge writes the others until it is installed again.
+        self.field_ids: Mapping[str, Any] | None = integration.data.get("fields")
         self.list_id: int | None = integration.settings.get("list_id")
         self.streak = FailureStreak(MAX_CONSECUTIVE_TRANSIENT)
 

@@ -27,6 +27,7 @@ FIELDS = {
     "ellity_tier": "text",
     "ellity_lifetime_points": "int",
     "ellity_points_to_next_tier": "int",
+    "ellity_tier_expires_at": "date",
 }
 
 
@@ -121,6 +122,7 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
         referrals=1,
         tier_id="gold",
         tier_name="Gold",
+        tier_expires_at="2027-01-01",
         points_to_next_tier=380,
     )
     pb.deliver()
@@ -132,14 +134,25 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
         "ellity_tier": "Gold",
         "ellity_lifetime_points": "120",
         "ellity_points_to_next_tier": "380",
+        # The day the shop set, in the one date format Splio documents (the fake refuses any
+        # other): the shop's zone (Europe/Prague by default) does not turn its midnight into
+        # UTC's 31 December.
+        "ellity_tier_expires_at": "2027-01-01 00:00:00",
     }
 
-    pb.update_customer(customer["id"], tier_id=None, tier_name=None, points_to_next_tier=None)
+    pb.update_customer(
+        customer["id"],
+        tier_id=None,
+        tier_name=None,
+        tier_expires_at=None,
+        points_to_next_tier=None,
+    )
     pb.transaction(customer["id"], -20, "manual")
     pb.deliver()
     values = universe.values("jana@example.com")
     assert values["ellity_tier"] == ""  # emptied when the customer left the tier
     assert values["ellity_points_to_next_tier"] == ""
+    assert values["ellity_tier_expires_at"] == ""
     assert values["ellity_points_balance"] == "100"
     assert values["ellity_lifetime_points"] == "120"  # a debit does not lower it
     # Existing contacts are updated by PATCH with the loyalty fields only: one call each, as
@@ -150,6 +163,45 @@ def test_a_customer_from_the_rest_api_reaches_splio_and_the_tier_only_while_in_o
 
     # No events_channel: no interaction is sent, whatever the events.
     assert universe.events == []
+
+
+def test_an_integration_installed_before_the_tier_end_field_keeps_delivering_the_others(
+    pb: Pointbridge, fake: FakeServer, universe: FakeSplio
+) -> None:
+    # As a pointbridge without ellity_tier_expires_at left it: the universe has seven fields,
+    # and the integration's install recorded seven.
+    _add(pb, fake)
+    pb.deliver()
+    del universe.fields[universe.field_by_name("ellity_tier_expires_at")["id"]]
+    with pb.services.db.transaction() as session:
+        row = pb.services.integrations.get(session, NAME)
+        recorded = dict(row.data["fields"])
+        del recorded["ellity_tier_expires_at"]
+        row.data = {**row.data, "fields": recorded}
+
+    customer = pb.create_customer("jana@example.com", tier_name="Gold")
+    pb.transaction(customer["id"], 120, "order")
+    pb.update_customer(customer["id"], tier_expires_at="2027-01-01", points_to_next_tier=380)
+    pb.deliver()
+    pb.update_customer(customer["id"], points_to_next_tier=300)
+    pb.deliver()
+    # Splio would refuse a field it does not have and pause the integration: the other seven
+    # reach it, created and then updated.
+    values = universe.values("jana@example.com")
+    assert (values["ellity_points_balance"], values["ellity_tier"]) == ("120", "Gold")
+    assert values["ellity_points_to_next_tier"] == "300"
+    assert "ellity_tier_expires_at" not in values
+    assert pb.integration(NAME).status == "active" and pb.dead(NAME) == 0
+    assert len(_patches(fake)) == 1
+
+    out = pb.cli("integrations", "install", NAME)
+    assert "created: ellity_tier_expires_at" in out
+    assert universe.field_by_name("ellity_tier_expires_at")["data_type"] == "date"
+    pb.transaction(customer["id"], 5, "order")
+    pb.deliver()
+    values = universe.values("jana@example.com")
+    assert values["ellity_tier_expires_at"] == "2027-01-01 00:00:00"
+    assert values["ellity_points_balance"] == "125"
 
 
 def test_the_initial_sync_updates_known_contacts_and_creates_the_rest_once(

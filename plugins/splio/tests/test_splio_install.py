@@ -18,6 +18,7 @@ OUR_FIELDS = {
     "ellity_tier": "text",
     "ellity_lifetime_points": "int",
     "ellity_points_to_next_tier": "int",
+    "ellity_tier_expires_at": "date",
 }
 
 
@@ -51,7 +52,7 @@ def test_a_refused_key_says_where_to_look_and_creates_nothing(
     assert server.requests_to("POST", "/data/fields") == []
 
 
-def test_install_creates_the_seven_fields_with_their_types(
+def test_install_creates_the_eight_fields_with_their_types(
     fake: FakeSplio, server: FakeServer, make_integration
 ) -> None:
     result = install(make_integration())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from pointbridge_splio import install, push_contact
 from pointbridge_splio.client import OFF_CONTACTS, SplioClient, contact_path
@@ -35,6 +37,7 @@ def test_new_contacts_get_their_loyalty_values_in_one_bulk_call(
         referrals=1,
         lifetime_points=150,
         points_to_next_tier=80,
+        tier_expires_at=date(2027, 1, 31),
     )
     petr = sample_contact(2, "petr@example.cz", points=0, first_name=None, last_name=None)
     assert push_contact(installed, [jana, petr]) == []
@@ -47,6 +50,7 @@ def test_new_contacts_get_their_loyalty_values_in_one_bulk_call(
         "ellity_tier": "Gold",
         "ellity_lifetime_points": "150",
         "ellity_points_to_next_tier": "80",
+        "ellity_tier_expires_at": "2027-01-31 00:00:00",  # a date value as Splio documents it
     }
     assert fake.contacts["jana@example.cz"]["firstname"] == "Jan"
     assert fake.values("petr@example.cz")["ellity_points_balance"] == "0"
@@ -156,6 +160,45 @@ def test_a_retyped_field_pauses_the_integration_instead_of_failing_every_contact
         assert fake.values("eva@example.cz")["ellity_points_balance"] == "10"
     else:
         assert "eva@example.cz" not in fake.contacts
+
+
+def test_the_tier_end_is_cleared_when_the_shop_sends_none(
+    fake: FakeSplio, installed: Integration
+) -> None:
+    push_contact(
+        installed, [sample_contact(3, "olga@example.cz", tier_expires_at=date(2027, 1, 31))]
+    )
+    push_contact(installed, [sample_contact(3, "olga@example.cz")])  # an update: sent empty
+    assert fake.values("olga@example.cz")["ellity_tier_expires_at"] == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("2027-01-31 00:00:00", 200),
+        ("2027-01-31 23:59:59", 200),
+        ("", 200),  # assumed to clear it, as for any field
+        ("2027-01-31", 400),
+        ("2027-01-31T00:00:00", 400),
+        ("31.01.2027 00:00:00", 400),
+        ("2027-02-30 00:00:00", 400),
+        (20270131, 400),
+    ],
+)
+def test_the_fake_takes_a_date_field_value_as_splio_documents_it(
+    fake: FakeSplio, installed: Integration, value: object, status: int
+) -> None:
+    fake.add_contact("eva@example.cz")
+    response = SplioClient(installed).request(
+        "PATCH",
+        contact_path("eva@example.cz"),
+        json={"custom_fields": [{"name": "ellity_tier_expires_at", "value": value}]},
+        passthrough=(400,),
+    )
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["errors"][0]["error"] == "wrong_type"
+        assert "ellity_tier_expires_at" not in fake.values("eva@example.cz")
 
 
 def test_more_than_a_bulk_is_split_at_1000(

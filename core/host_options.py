@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pointbridge.contract.errors import PointbridgeError
 from pointbridge.contract.events import EventType
-from pointbridge.loyalty.rules import MAX_POINTS
+from pointbridge.loyalty.rules import MAX_POINTS, WHOLE_NUMBER_TEXT
 from pointbridge.loyalty.schema import has_unstorable
 
 NO_NOTICE = {"", "off", "none", "no", "do not send", "never"}
@@ -129,16 +129,13 @@ def _off(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in NO_NOTICE)
 
 
-_WHOLE = re.compile(r"[+-]?[0-9]+")
-
-
 def whole_number(item: Any) -> int:
     """An integer as an admin writes it: a JSON or TOML integer, or ASCII digits. A float
     (3.7, 1e400, inf), a boolean, ``1_4`` or another script's digits raise ValueError rather
     than be read as some other number (``int(inf)`` was a 500)."""
     if isinstance(item, int) and not isinstance(item, bool):
         return item
-    if isinstance(item, str) and _WHOLE.fullmatch(item.strip()):
+    if isinstance(item, str) and WHOLE_NUMBER_TEXT.fullmatch(item.strip()):
         return int(item.strip())
     raise ValueError(f"not a whole number: {item!r}")
 

@@ -149,12 +149,6 @@ def test_outbox_dead_takes_an_integration_as_retry_does(
     assert typo.exit_code == 1 and "No integration named 'dyr'" in typo.output, typo.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CustomerImport's counts are marshmallow Integer(strict=False) (core/loyalty/"
-    "schema.py, json_integers = False): a cell the plain path refuses falls to int(), which "
-    "reads '1_000' and other scripts' digits",
-)
 @pytest.mark.parametrize("cell", ["1_000", "\u0661\u0662\u0660"])
 def test_the_import_reads_a_count_as_the_api_and_the_command_line_do(
     app: Flask, services: Services, tmp_path: Path, cell: str

@@ -18,6 +18,9 @@ MAX_POINTS = 1_000_000_000
 # "$" alone also matches before a trailing newline.
 REASON_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,12}$")
+# An integer written as text (a setting, a CSV cell), once stripped: ASCII digits and a sign.
+# int() also reads "1_000" and other scripts' digits ("١٢٠"), which no shop means as a number.
+WHOLE_NUMBER_TEXT = re.compile(r"[+-]?[0-9]+")
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # References pointbridge writes itself (the nightly expiry's ``expiration:<day>``, the CSV
 # import's opening balance): a shop's reference in this space would make the job's own write

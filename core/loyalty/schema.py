@@ -18,6 +18,7 @@ from pointbridge.loyalty.rules import (
     MAX_POINTS,
     PIN_PATTERN,
     REASON_PATTERN,
+    WHOLE_NUMBER_TEXT,
     LoyaltyError,
     normalize_email,
 )
@@ -80,8 +81,18 @@ def optional_text(max_length: int) -> Text:
     return Text(validate=validate.Length(max=max_length), allow_none=True)
 
 
+class WholeNumber(fields.Integer):
+    """An integer; written as text (a CSV cell), by ``WHOLE_NUMBER_TEXT``, as the settings
+    read one: the field's own int() credited 1,000 points for "1_000"."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str) and WHOLE_NUMBER_TEXT.fullmatch(value.strip()) is None:
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 def count() -> fields.Integer:
-    return fields.Integer(validate=validate.Range(min=0, max=MAX_POINTS))
+    return WholeNumber(validate=validate.Range(min=0, max=MAX_POINTS))
 
 
 def check_future(day: date | None, field_name: str) -> None:
@@ -126,7 +137,7 @@ class TierProgress(JsonIntegers):
     tier_expires_at = fields.Date(
         allow_none=True, metadata={"description": "When the customer's tier lapses."}
     )
-    points_to_next_tier = fields.Integer(
+    points_to_next_tier = WholeNumber(
         allow_none=True,
         validate=validate.Range(min=0, max=MAX_POINTS),
         metadata={"description": "Points the next tier still wants."},
@@ -228,7 +239,7 @@ def _plain_converter(field: fields.Field) -> Callable[[Sequence[Any]], list[Any]
         convert = _plain_emails
     elif isinstance(field, Text):
         convert = _plain_texts
-    elif type(field) is fields.Integer and not field.strict:
+    elif type(field) is WholeNumber and not field.strict:
         convert = _plain_counts
     elif type(field) is fields.Boolean:
         truthy, falsy = field.truthy, field.falsy

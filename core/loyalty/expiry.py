@@ -200,14 +200,17 @@ class Expiry:
                 )
                 .order_by(IntegrationRow.id)
             ).all()
-            # A platform without events has nowhere to put a notice: the outbox would drop it,
-            # so counting it would report (and dry-run promise) notices that never go out.
-            takes_events = {
-                t.integration_id for t in self.outbox.targets(session) if t.takes_events
+            # A platform without events, or an integration that switched reminders off
+            # (disabled_events), has nowhere to put a notice: the outbox would drop it, so
+            # counting it would report (and dry-run promise) notices that never go out.
+            takes_reminders = {
+                t.integration_id
+                for t in self.outbox.targets(session)
+                if t.takes(EventType.CREDIT_EXPIRES)
             }
         start = datetime.now(UTC)
         for integration_id, name, days, reminders, platform in integrations:
-            if integration_id not in takes_events:
+            if integration_id not in takes_reminders:
                 continue
             pacing = self._pacing(platform, start)
             report.notices[name] = 0

@@ -121,3 +121,23 @@ def test_notices_page_through_every_customer_and_date_exactly_once(shop, databas
 
     assert report.notices == {"shop": 21}
     assert sorted(shop.notices()) == sorted(expected)
+
+
+def test_an_integration_that_switched_reminders_off_is_promised_none(shop, database_url):
+    """disabled_events=credit-expires sends no reminder, so the run's report (what `expiry run`
+    and its --dry-run print) counts none for it, while its points-expired still goes."""
+    week = shop.jsonl("week", notice_days=7)
+    quiet = shop.jsonl("quiet", notice_days=7)
+    with shop.db.transaction() as session:
+        row = shop.services.integrations.get(session, "quiet")
+        shop.services.integrations.update(row, {"disabled_events": ["credit-expires"]})
+    ana = shop.customer("ana@example.com", [(10, DAY), (70, DAY + 7 * D)])
+    shop.forget_outbox()
+
+    assert shop.run(DAY, dry_run=True).notices == {"week": 1}
+    report = shop.run(DAY)
+
+    assert report.notices == {"week": 1}, report.summary()
+    assert shop.notices(quiet) == []
+    assert shop.notices(week) == [(week, ana, 70, "2025-03-17")]
+    assert [m.customer_id for m in shop.outbox(event_type="points-expired")] == [ana, ana]

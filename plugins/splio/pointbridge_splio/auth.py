@@ -1,9 +1,10 @@
 """Splio's JWT: when it expires, and when to renew it.
 
-``POST /authenticate`` answers ``{"token": "<JWT>"}`` and nothing about its lifetime; Splio's
-pages disagree on it (24 hours on the reference home page, one hour in the authentication
-guide). So the expiry is read from the token's own ``exp`` claim when it has one, and an hour
-is assumed otherwise: renewing early costs one call, renewing late costs a 401.
+``POST /authenticate`` answers ``{"token": "<JWT>"}`` and nothing about its lifetime in the
+answer; the endpoint's reference (dev-scp.splio.com/reference/post_authenticate) gives it as
+one hour, though an older page said 24 hours. So the expiry is read from the token's own
+``exp`` claim when it has one, and that hour is assumed otherwise: renewing early costs one
+call, renewing late costs a 401.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ What it copies from Splio (https://api.splio.com/doc.json, dev-scp.splio.com):
 - ``POST /authenticate {"api_key"}`` → ``{"token": <JWT>}``; a wrong key is a **400**
   ``authentication.failed``, a missing one a 400 ``is_blank``. Other routes need
   ``Authorization: Bearer <token>`` and answer 401 with the bare JSON string
-  ``"Authentication failed."`` otherwise. Tokens expire after ``token_lifetime`` seconds
-  (``exp`` claim set accordingly); set it short to test renewal.
+  ``"Authentication failed."`` otherwise. Tokens expire after ``token_lifetime`` seconds,
+  one hour as Splio's authentication reference says (``exp`` claim set accordingly); set it
+  short to test renewal.
 - errors as ``{"status": N, "errors": [{"error_key", "error", "error_description"}]}``.
 - ``GET /data/fields/contacts`` paged (``page_number``, ``per_page``; ``count_element``,
   ``current_page``, ``per_page``, ``elements``); ``POST /data/fields`` with scope/name/type.
@@ -116,7 +117,7 @@ class FakeSplio:
     """The universe's state, shared by the request threads; read it in assertions."""
 
     api_keys: set[str] = field(default_factory=lambda: {"test-api-key"})
-    token_lifetime: float = 24 * 3600.0
+    token_lifetime: float = 3600.0
     unique_key: str = "email"
     # Make every bearer check fail, as for an API user whose rights were withdrawn.
     reject_tokens: bool = False

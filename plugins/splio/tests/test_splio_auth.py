@@ -151,3 +151,15 @@ def test_a_429_during_install_says_how_long_and_the_retry_creates_nothing_twice(
     assert len(result.created) + len(result.existing) == len(FIELDS)
     # Nothing created twice by the retry: the universe's civility and ours.
     assert len(fake.custom_field_names()) == len(FIELDS) + 1
+
+
+def test_splios_hour_long_token_is_renewed_five_minutes_before_it_ends(
+    installed: Integration,
+) -> None:
+    # Splio's authentication reference: a token is valid for one hour (not 24 h), and the
+    # fake's default token says so in its exp claim; renewal comes five minutes before that.
+    kept = SplioClient(installed).auth
+    expiry = jwt_expiry(kept.value or "")
+    assert expiry is not None
+    assert 3600 - 30 <= expiry - time.time() <= 3600
+    assert 3600 - 300 - 30 <= kept.renew_at - time.monotonic() <= 3600 - 300

@@ -3,14 +3,17 @@ xfails, each fixed by the change its reason names."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from pointbridge_splio.fake import FakeSplio, serve
 from sqlalchemy import func, select, update
 
+from pointbridge.access.users import create_user
 from pointbridge.services import Services
 from pointbridge.storage.models import OutboxMessage, OutboxStatus, outbox_status_is
 from pointbridge.testing import FakeServer
@@ -100,3 +103,34 @@ def test_outbox_retry_with_an_empty_integration_refuses_instead_of_retrying_ever
     assert retried.exit_code != 0, retried.output
     assert dead == 2, retried.output  # nothing was queued again
     assert listed.exit_code != 0, listed.output
+
+
+def _log_in(client: FlaskClient, services: Services) -> None:
+    create_user(services.db, "admin@example.com", "correct horse battery staple")
+    login = client.get("/admin/login").get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', login)
+    assert found is not None
+    form = {"email": "admin@example.com", "password": "correct horse battery staple"}
+    assert (
+        client.post("/admin/login", data={**form, "csrf_token": found.group(1)}).status_code == 302
+    )
+
+
+def test_the_deliveries_page_refuses_a_nul_in_its_integration_filter_without_a_500(
+    request: pytest.FixtureRequest, client: FlaskClient, services: Services
+) -> None:
+    """/admin/deliveries?integration= looks the integration up since 79025bc and flashes an
+    unknown one; a NUL, which no name holds, must get that answer too. PostgreSQL refuses
+    NUL in text, so there the lookup's query fails: a 500 page."""
+    if "postgres" in request.node.callspec.id:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="core/integrations.py integration_named sends any text to the "
+                "database; the NUL guard is web/api/admin.py find_integration's, which "
+                "web/admin/views.py deliveries (via delivery/admin.py dead_letters) skips",
+            )
+        )
+    _log_in(client, services)
+    response = client.get("/admin/deliveries", query_string={"integration": "dry\x00"})
+    assert response.status_code < 500, response.get_data(as_text=True)[:300]

@@ -47,8 +47,11 @@ HOST_SETTINGS = (
 )
 # Host settings that change only what pointbridge itself does: no install needed after them.
 HOST_ONLY_SETTINGS = frozenset(HOST_SETTINGS) - {"field_prefix"}
-# In an integration's data, beside the plugin's own: the target its initial sync went to.
+# In an integration's data, beside the plugin's own: the target its initial sync went to, and
+# the field prefix it wrote under (every field's name: a new prefix starts with empty fields).
 SYNCED_TARGET = "pointbridge:synced_target"
+SYNCED_PREFIX = "pointbridge:synced_prefix"
+HOST_DATA = frozenset({SYNCED_TARGET, SYNCED_PREFIX})
 # Installs run in the admin's terminal or page: a few minutes of a platform's 429s are waited
 # out, a platform that keeps refusing is reported.
 INSTALL_ATTEMPTS = 8
@@ -246,7 +249,7 @@ class Integrations:
             name=row.name,
             platform=row.platform,
             settings=loaded,
-            data={k: v for k, v in (row.data or {}).items() if k != SYNCED_TARGET},
+            data={k: v for k, v in (row.data or {}).items() if k not in HOST_DATA},
             field_prefix=row.field_prefix,
             expiry_notice_days=row.expiry_notice_days,
             webhook_secret=self.webhook_secret(row),
@@ -359,16 +362,20 @@ class Integrations:
             row = self.get(session, name)
             if not self.host.platform(row.platform).export_after_install:
                 return None
-            target, synced = self._target(row), (row.data or {}).get(SYNCED_TARGET)
+            data = row.data or {}
+            target, synced = self._target(row), data.get(SYNCED_TARGET)
+            # A sync recorded before the prefix was counted is taken to be under this prefix.
+            new_prefix = data.get(SYNCED_PREFIX, row.field_prefix) != row.field_prefix
             if resync:
                 reason = InitialSync.ASKED
             elif synced is None:
                 reason = InitialSync.FIRST
-            elif synced != target:
+            elif synced != target or new_prefix:
                 reason = InitialSync.TARGET_CHANGED
             else:
-                return None
-            row.data = {**(row.data or {}), SYNCED_TARGET: target}
+                reason = None
+            if reason is not None or SYNCED_PREFIX not in data:
+                row.data = {**data, SYNCED_TARGET: target, SYNCED_PREFIX: row.field_prefix}
             return reason
 
     def disable(self, row: IntegrationRow) -> None:

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 
 from pointbridge import Capability, Integration, ListSubscription, Platform, hookimpl
-from pointbridge.integrations import IntegrationError
+from pointbridge.integrations import SYNCED_PREFIX, IntegrationError
 from pointbridge.services import Services
 from pointbridge.settings import ConfigError, Settings, load_config_file
 from pointbridge.web.cli import cli
@@ -237,3 +237,50 @@ def test_a_list_id_longer_than_pointbridge_stores_is_refused(vault: Services) ->
             "vault",
             {"login": "shop@example.com", "api_key": API_KEY, "list_rewards": "1" * 101 + ":5"},
         )
+
+
+def test_a_new_field_prefix_sends_every_customer_again_as_a_new_target_does(
+    services: Services, app, tmp_path: Path
+) -> None:
+    """Under a new prefix every field the platform gets is a new, empty one: the install
+    that the change runs sends every customer again, or segments would read empty fields until
+    each customer next changed. The same prefix installed again sends nobody."""
+    runner = app.test_cli_runner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    with services.db.transaction() as session:
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
+    added = run("integrations", "add", "dry", "--plugin", "jsonl", "--set", f"path={tmp_path}/d")
+    assert "queued (export 1) for its first activation" in added
+    assert "none is sent again" in run("integrations", "install", "dry")
+
+    moved = run("integrations", "set", "dry", "field_prefix=shop_")
+    assert "initial sync of every customer queued (export 2) for its new target" in moved
+    assert "none is sent again" in run("integrations", "install", "dry")
+    # A host setting of pointbridge's own changes no field and sends nobody.
+    assert "queued" not in run("integrations", "set", "dry", "disabled_events=pin-changed")
+
+
+def test_an_integration_synced_before_prefixes_were_recorded_is_not_sent_again(
+    services: Services, tmp_path: Path
+) -> None:
+    with services.db.transaction() as session:
+        services.integrations.add(session, "dry", "jsonl", {"path": str(tmp_path / "d")})
+    services.integrations.install(services.db, "dry")
+    assert services.integrations.claim_initial_sync(services.db, "dry") is not None
+    with services.db.transaction() as session:
+        row = services.integrations.get(session, "dry")
+        row.data = {k: v for k, v in row.data.items() if k != SYNCED_PREFIX}  # as upgraded
+
+    # Re-installing the same target after the upgrade costs no sync of every customer ...
+    assert services.integrations.claim_initial_sync(services.db, "dry") is None
+    # ... and from then on a new prefix is one.
+    with services.db.transaction() as session:
+        services.integrations.update(
+            services.integrations.get(session, "dry"), {"field_prefix": "x_"}
+        )
+    assert services.integrations.claim_initial_sync(services.db, "dry") is not None

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,53 @@ def export_in_child(folder: Path, database_url: str, integration: str) -> dict[s
 # one database ----------------------------------------------------------------------------
 
 
+def add_history(db: Any, entries: int) -> None:
+    """Give every customer ``entries`` spent credits: a credit, its lot used up, and the debit
+    that spent it (the balance stays). A shop's customers have such a past; a snapshot reads
+    it (lifetime points, the next expiry among lots with points left), and an export must not
+    slow down with it."""
+    from sqlalchemy import literal, select
+
+    from pointbridge.storage.models import Customer, LedgerEntry, PointLot
+
+    ledger, lots, customer = LedgerEntry.__table__, PointLot.__table__, Customer.__table__
+    now = literal(datetime.now(UTC), ledger.c.created_at.type)
+    columns = ["customer_id", "points", "reason", "reference", "created_at"]
+    with db.transaction() as session:
+        for number in range(entries):
+            for points, reference in ((10, f"history-{number}"), (-10, f"history-{number}-spent")):
+                session.execute(
+                    ledger.insert().from_select(
+                        columns,
+                        select(
+                            customer.c.id,
+                            literal(points, ledger.c.points.type),
+                            literal("order"),
+                            literal(reference),
+                            now,
+                        ),
+                    )
+                )
+            session.execute(
+                lots.insert().from_select(
+                    ["customer_id", "entry_id", "points", "remaining", "expires_on"],
+                    select(
+                        ledger.c.customer_id,
+                        ledger.c.id,
+                        ledger.c.points,
+                        literal(0, lots.c.remaining.type),
+                        literal(date(2027, 1, 1) + timedelta(days=number), lots.c.expires_on.type),
+                    ).where(ledger.c.reference == f"history-{number}"),
+                )
+            )
+
+
 def run(
-    database_url: str | None, customers: int, platforms: Iterable[str], latency: float
+    database_url: str | None,
+    customers: int,
+    platforms: Iterable[str],
+    latency: float,
+    history: int = 0,
 ) -> dict[str, Any]:
     from pointbridge.testing.e2e import Pointbridge
 
@@ -161,9 +207,13 @@ def run(
             # Customers who agreed to marketing e-mail: Dotdigital creates one without consent
             # as unsubscribed, which takes a lookup per address it has not seen (README).
             pb.seed_customers(customers, marketing_consent=True)
+            add_history(pb.services.db, history)
             if pb.services.db.is_postgres:
-                with pb.services.db.engine.begin() as connection:
-                    connection.exec_driver_sql("ANALYZE")  # as autovacuum would after the load
+                # As autovacuum would after the load: statistics, and the visibility map
+                # without which an index-only scan (the history's sums) reads the rows too.
+                engine = pb.services.db.engine.execution_options(isolation_level="AUTOCOMMIT")
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("VACUUM ANALYZE")
             for platform in platforms:
                 fake = make_fake(platform)
                 with fake_platform(platform, latency) as fake_url:
@@ -231,15 +281,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per request")
     parser.add_argument("--database-url", default=None, help="default: a SQLite file")
     parser.add_argument("--output", type=Path, default=None, help="the JSON file to write")
+    parser.add_argument(
+        "--history", type=int, default=0, help="spent credits each customer has had (default 0)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("POINTBRIDGE_SECRET_KEY", SECRET_KEY)
 
     reference = cpu_reference()
-    figures = run(args.database_url, args.customers, args.platform or PLATFORMS, args.latency)
+    figures = run(
+        args.database_url, args.customers, args.platform or PLATFORMS, args.latency, args.history
+    )
     kind = "postgresql" if args.database_url else "sqlite"
     result = {
         "database": kind,
         "latency_seconds": args.latency,
+        "history_entries": args.history,
         "cpu_reference_seconds": round(reference, 3),
         "platforms": figures,
     }

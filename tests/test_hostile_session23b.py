@@ -15,7 +15,12 @@ from sqlalchemy import func, select, update
 
 from pointbridge.access.users import create_user
 from pointbridge.services import Services
-from pointbridge.storage.models import OutboxMessage, OutboxStatus, outbox_status_is
+from pointbridge.storage.models import (
+    IntegrationStatus,
+    OutboxMessage,
+    OutboxStatus,
+    outbox_status_is,
+)
 from pointbridge.testing import FakeServer
 from pointbridge.testing.e2e import Pointbridge
 from pointbridge.web.cli import cli
@@ -134,3 +139,33 @@ def test_the_deliveries_page_refuses_a_nul_in_its_integration_filter_without_a_5
     _log_in(client, services)
     response = client.get("/admin/deliveries", query_string={"integration": "dry\x00"})
     assert response.status_code < 500, response.get_data(as_text=True)[:300]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="delivery/exports.py queue_export refuses never-installed and disabled "
+    "integrations (065accc) but queues one paused as failing, which neither the worker "
+    "(_candidates: ACTIVE only) nor the CLI's exporter sends to",
+)
+def test_an_export_of_a_failing_integration_says_why_it_cannot_run(
+    pb: Pointbridge, tmp_path: Path
+) -> None:
+    """An integration paused by a refused key: `pointbridge export NAME` exits 0 with
+    'stopped at 0 of 3; run `pointbridge export dry` again to continue', which does the same
+    again, and POST .../export answers 202 'queued' for an export nothing will run until the
+    key is fixed: the symptom 065accc fixed for a disabled integration."""
+    pb.cli("integrations", "add", "dry", "--plugin", "jsonl", "--set", f"path={tmp_path}/o")
+    pb.deliver()
+    for number in range(3):
+        pb.create_customer(f"c{number}@example.com")
+    pb.deliver()
+    with pb.services.db.transaction() as session:
+        row = pb.services.integrations.get(session, "dry")
+        row.status = IntegrationStatus.FAILING
+        row.last_error = "The platform refused the API key."
+
+    out = pb.cli("export", "dry", exit_code=None)
+    answer = pb.api("POST", "/integrations/dry/export", json={"restart": True})
+
+    assert "failing" in out or "refused the API key" in out, out
+    assert answer.status_code == 409 or "failing" in answer.text, answer.text

@@ -18,6 +18,7 @@ from pointbridge_smartemailing.fake import SERVER_OPTIONS, FakeSmartEmailing, cr
 from sqlalchemy import update
 
 from pointbridge.delivery.admin import outbox_status
+from pointbridge.host_options import NAME_RULE
 from pointbridge.services import Services
 from pointbridge.storage.models import ExportJob, ExportStatus, IntegrationRow, IntegrationStatus
 from pointbridge.testing import FakeServer
@@ -179,9 +180,7 @@ def test_a_form_the_database_could_not_keep_is_refused_with_what_is_wrong(
     page.get_by_label("Name", exact=True).fill("42")
     page.get_by_label("API key").fill("key")
     page.get_by_role("button", name="Save and activate").click()
-    expect(page.get_by_role("alert")).to_have_text(
-        "name: Must not contain '/' nor be only digits (those are ids)."
-    )
+    expect(page.get_by_role("alert")).to_have_text(f"name: {NAME_RULE}; not 42.")
     # What no browser sends but a hand-made post can: text PostgreSQL cannot store.
     token = page.locator("input[name=csrf_token]").first.input_value()
     refused = page.request.post(

@@ -181,7 +181,13 @@ class Integrations:
             row.expiry_notice_days = days[0] if days else None
             row.expiry_reminders = days
         if "disabled_events" in values:
-            row.disabled_events = parse_disabled_events(values.pop("disabled_events")) or None
+            disabled = parse_disabled_events(values.pop("disabled_events"))
+            if disabled and not platform.supports(Capability.EVENTS):
+                raise IntegrationError(
+                    f"{platform.title} has no events in pointbridge, so disabled_events do "
+                    "not apply; leave them unset."
+                )
+            row.disabled_events = disabled or None
         if "reward_thresholds" in values:
             thresholds = parse_reward_thresholds(values.pop("reward_thresholds"))
             if thresholds and not platform.supports(Capability.EVENTS):

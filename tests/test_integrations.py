@@ -85,6 +85,10 @@ def test_the_cli_never_prints_a_secret(vault: Services, app) -> None:
         ({"login": "not-an-email", "api_key": "k"}, "login"),
         ({"login": "shop@example.com", "api_key": "k", "colour": "red"}, "no setting colour"),
         ({"login": "shop@example.com", "api_key": "k", "expiry_notice_days": "7"}, "no events"),
+        (
+            {"login": "shop@example.com", "api_key": "k", "disabled_events": "pin-changed"},
+            "no events",
+        ),
         ({"login": "shop@example.com", "api_key": "k", "list_rewards": "1=50"}, "LIST_ID:POINTS"),
         # A reward no transaction may carry would make every subscription webhook fail.
         (

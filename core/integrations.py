@@ -108,6 +108,15 @@ def integration_named(session: Session, name_or_id: str | int) -> IntegrationRow
     return row
 
 
+def _only_with_events(platform: Platform, setting: str, value: Any, what: str = "") -> None:
+    """Refuse a setting about events on a platform pointbridge sends none: it would do nothing."""
+    if value and not platform.supports(Capability.EVENTS):
+        raise IntegrationError(
+            f"{platform.title} has no events in pointbridge, so {what or setting} does not "
+            f"apply; leave {setting} unset."
+        )
+
+
 class Integrations:
     def __init__(self, host: PluginHost, box: SecretBox, settings: Settings) -> None:
         self.host = host
@@ -173,28 +182,16 @@ class Integrations:
             row.field_prefix = parse_field_prefix(values.pop("field_prefix"))
         if "expiry_notice_days" in values:
             days = parse_notice_days(values.pop("expiry_notice_days"))
-            if days is not None and not platform.supports(Capability.EVENTS):
-                raise IntegrationError(
-                    f"{platform.title} has no events in pointbridge, so the expiry notice does "
-                    "not apply; leave expiry_notice_days unset."
-                )
+            _only_with_events(platform, "expiry_notice_days", days, "the expiry notice")
             row.expiry_notice_days = days[0] if days else None
             row.expiry_reminders = days
         if "disabled_events" in values:
             disabled = parse_disabled_events(values.pop("disabled_events"))
-            if disabled and not platform.supports(Capability.EVENTS):
-                raise IntegrationError(
-                    f"{platform.title} has no events in pointbridge, so disabled_events do "
-                    "not apply; leave them unset."
-                )
+            _only_with_events(platform, "disabled_events", disabled)
             row.disabled_events = disabled or None
         if "reward_thresholds" in values:
             thresholds = parse_reward_thresholds(values.pop("reward_thresholds"))
-            if thresholds and not platform.supports(Capability.EVENTS):
-                raise IntegrationError(
-                    f"{platform.title} has no events in pointbridge, so reward_thresholds do "
-                    "not apply; leave them unset."
-                )
+            _only_with_events(platform, "reward_thresholds", thresholds)
             row.reward_thresholds = thresholds or None
         if "list_rewards" in values:
             row.list_rewards = parse_list_rewards(values.pop("list_rewards"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from pointbridge.delivery.snapshots import contact_page
@@ -208,3 +210,23 @@ def test_a_registered_customers_pin_is_sent_empty(services: Services) -> None:
         )
     # The PIN field holds the PIN of an unregistered customer: once registered, it is empty.
     assert sent_pin() is None
+
+
+def test_a_registered_customers_new_pin_is_kept_but_sent_nowhere(
+    client: FlaskClient, auth: dict[str, str], services: Services, tmp_path: Path
+) -> None:
+    """README: platforms get the PIN only while the customer is unregistered. A PIN set over
+    REST for a registered customer is stored and answered, and queues nothing."""
+    _add_jsonl(services, tmp_path)
+    created = client.post(
+        "/api/customers", json={"email": "jana@example.com", "registered": True}, headers=auth
+    )
+    with services.db.read() as session:
+        queued = session.scalar(select(func.count(OutboxMessage.id)))
+
+    answer = client.put(f"/api/customers/{created.json['id']}/pin", json={}, headers=auth)
+
+    assert answer.status_code == 200 and len(answer.json["pin"]) == 6
+    with services.db.read() as session:
+        assert session.scalar(select(func.count(OutboxMessage.id))) == queued
+        assert session.scalar(select(Customer.pin)) == answer.json["pin"]

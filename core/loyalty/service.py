@@ -177,14 +177,17 @@ class Loyalty:
             )
 
     def set_pin(self, session: Session, customer: Customer, pin: str | None = None) -> str:
-        """Set the PIN (or generate one) and tell the platforms."""
+        """Set the PIN (or generate one) and tell the platforms, while the customer is
+        unregistered: a PIN is how an unregistered customer claims their points, and once
+        registered the platforms' PIN field stays empty, so no event mails it either."""
         pin = generate_pin() if pin is None else pin
         if not PIN_PATTERN.fullmatch(pin):
             raise LoyaltyError("A PIN is 4 to 12 letters or digits.", field="pin")
         customer.pin = pin
         session.flush()
-        self.outbox.contact_changed(session, customer.id)
-        self.outbox.event(session, customer.id, EventType.PIN_CHANGED, {"pin": pin})
+        if not customer.registered:
+            self.outbox.contact_changed(session, customer.id)
+            self.outbox.event(session, customer.id, EventType.PIN_CHANGED, {"pin": pin})
         return pin
 
     # points ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pointbridge.storage.models import (
     OutboxStatus,
     utcnow,
 )
-from pointbridge.storage.sql import insert_rows
+from pointbridge.storage.sql import insert_per_id
 
 _PENDING_WAKE = "pointbridge.delivery.outbox.wake"
 _TARGETS = "pointbridge.delivery.outbox.targets"
@@ -126,32 +126,34 @@ class Outbox:
         """Enqueue a contact update of each customer for every integration (or only those
         in ``integration_ids``).
 
-        The rows go in as plain tuples at the driver's speed (COPY on PostgreSQL): an import
-        or an expiry run queues them by the thousand, and SQLAlchemy's executemany of a dict
-        a row cost more than the database's insert."""
+        The rows go in by one statement an integration, the customer ids as one value
+        (``insert_per_id``; COPY on PostgreSQL): an import or an expiry run queues them by the
+        thousand, and SQLAlchemy's executemany of a dict a row cost more than the database's
+        insert."""
         targets = self.targets(session)
         if integration_ids is not None:
             wanted = set(integration_ids)
             targets = [t for t in targets if t.integration_id in wanted]
-        rows = [(t.integration_id, c) for t in targets for c in customer_ids]
-        if not rows:
+        if not targets or not customer_ids:
             return
         now = utcnow()
-        insert_rows(
-            session.connection(),
-            OutboxMessage.__table__,
-            ("integration_id", "customer_id"),
-            rows,
-            # Every column a contact update sets, as the model's defaults would.
-            constants={
-                "kind": OutboxKind.CONTACT.value,
-                "payload": {},
-                "status": OutboxStatus.PENDING.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            },
-        )
+        for target in targets:
+            insert_per_id(
+                session.connection(),
+                OutboxMessage.__table__,
+                "customer_id",
+                customer_ids,
+                # Every column a contact update sets, as the model's defaults would.
+                constants={
+                    "integration_id": target.integration_id,
+                    "kind": OutboxKind.CONTACT.value,
+                    "payload": {},
+                    "status": OutboxStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                },
+            )
         self._queued(session)
 
     def changed(

@@ -184,23 +184,24 @@ class CustomerLoader(CustomerWriter):
         point = ResumePoint(self.loyalty.settings.instance_path, fingerprint)
         result = ImportResult(resumed_after_line=point.read() if resume else 0)
         rows = (row for row in every if row.line > result.resumed_after_line)
-        read = 0
-        for batch in _batches(rows, batch_size):
-            valid = [row for row in batch if row.values is not None]
-            result.skipped += len(batch) - len(valid)
-            if valid:
-                try:
-                    self.write(valid, result)
-                except BatchRefused as exc:
-                    first = batch[0].line
-                    raise ImportRefused(
-                        f"Lines {first}-{batch[-1].line}: {exc.message}. The batches before "
-                        f"line {first} are imported; {exc.then} with --resume."
-                    ) from None
-            point.save(batch[-1].line)
-            result.batches += 1
-            read += len(batch)
-            if on_batch:
-                on_batch(result, read)
+        with self.db.few_checkpoints():
+            read = 0
+            for batch in _batches(rows, batch_size):
+                valid = [row for row in batch if row.values is not None]
+                result.skipped += len(batch) - len(valid)
+                if valid:
+                    try:
+                        self.write(valid, result)
+                    except BatchRefused as exc:
+                        first = batch[0].line
+                        raise ImportRefused(
+                            f"Lines {first}-{batch[-1].line}: {exc.message}. The batches before "
+                            f"line {first} are imported; {exc.then} with --resume."
+                        ) from None
+                point.save(batch[-1].line)
+                result.batches += 1
+                read += len(batch)
+                if on_batch:
+                    on_batch(result, read)
         point.clear()
         return result

@@ -15,6 +15,8 @@ from pointbridge.contract.errors import PointbridgeError
 from pointbridge.storage.write_turns import WriteTurns, busy_timeout_pragma
 
 READ_ONLY = "pointbridge_read_only"
+# SQLite's default: the write-ahead log is copied into the database file at 1,000 pages.
+_WAL_AUTOCHECKPOINT = 1_000
 
 
 class NoDatabase(PointbridgeError):
@@ -121,6 +123,40 @@ class Database:
             )
         with self._read_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def few_checkpoints(self, pages: int = 10_000) -> Iterator[None]:
+        """Let this process's SQLite commits grow the write-ahead log to ``pages`` (4 KiB
+        each) before one copies it into the database file, instead of SQLite's 1,000; one
+        copy at the end. For a bulk load: each batch rewrites index pages all over the file
+        (e-mails, referral codes), and copying them after every few batches was a third of its
+        commits' CPU. Durability at commit is unchanged. Nothing to do on PostgreSQL."""
+        if self.engine.dialect.name != "sqlite":
+            yield
+            return
+
+        def checkout(dbapi_connection: Any, *_: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")
+
+        def checkin(dbapi_connection: Any, *_: Any) -> None:
+            # A pooled connection goes back to what every other user of the pool expects.
+            if dbapi_connection is not None:
+                dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+
+        event.listen(self.engine, "checkout", checkout)
+        event.listen(self.engine, "checkin", checkin)
+        try:
+            yield
+        finally:
+            event.remove(self.engine, "checkout", checkout)
+            event.remove(self.engine, "checkin", checkin)
+            if self._missing_file() is None:
+                raw = self.engine.raw_connection()
+                try:
+                    # PASSIVE: copies what no reader still needs, and waits for nobody.
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -22,6 +22,7 @@ from pointbridge.contract.errors import (
 )
 from pointbridge.contract.platform import Capability, InstallResult, Integration, Platform
 from pointbridge.host_options import (
+    MAX_NAME,
     IntegrationError,
     parse_disabled_events,
     parse_field_prefix,
@@ -31,6 +32,7 @@ from pointbridge.host_options import (
     parse_reward_thresholds,
 )
 from pointbridge.kit.ratelimit import throttle_cleared
+from pointbridge.loyalty.schema import has_unstorable
 from pointbridge.plugins import PluginHost
 from pointbridge.settings import Settings
 from pointbridge.storage.db import Database
@@ -93,7 +95,10 @@ def _format_validation(error: marshmallow.ValidationError) -> str:
 
 
 def integration_named(session: Session, name_or_id: str | int) -> IntegrationRow:
-    """The integration with this name or id, or ``IntegrationNotFound`` saying so."""
+    """The integration with this name or id, or ``IntegrationNotFound`` saying so (also for
+    text no name can be, before it reaches the database: PostgreSQL cannot take a NUL)."""
+    if isinstance(name_or_id, str) and (len(name_or_id) > MAX_NAME or has_unstorable(name_or_id)):
+        raise IntegrationNotFound(f"No integration named {name_or_id!r}.")
     if isinstance(name_or_id, int):
         row = session.get(IntegrationRow, name_or_id)
     elif name_or_id.isdigit():

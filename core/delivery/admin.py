@@ -103,7 +103,7 @@ def dead_letters(
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
-        if integration:
+        if integration is not None:  # an empty name is a name no integration has
             named = integration_named(session, integration)
             statement = statement.where(OutboxMessage.integration_id == named.id)
         return [DeadLetter(*row) for row in session.execute(statement)]
@@ -119,7 +119,7 @@ def retry(db: Database, integration: str | None = None, ids: Sequence[int] = ())
     with db.transaction() as session:
         statement = update(OutboxMessage).where(outbox_status_is(OutboxStatus.DEAD))
         reactivated: list[str] = []
-        if integration:
+        if integration is not None:  # an empty name is a name no integration has
             row = integration_named(session, integration)
             statement = statement.where(OutboxMessage.integration_id == row.id)
             if row.status == IntegrationStatus.FAILING:

@@ -87,8 +87,8 @@ def queue_export(db: Database, integration_id: int, *, restart: bool = False) ->
     """The integration's unfinished export, or a new queued one (``restart`` cancels the old).
 
     An integration never installed is refused: its fields do not exist on the platform yet,
-    and the export would wait, queued, for an install nobody was told to run. So is a
-    disabled one, which nothing is sent to until it is enabled."""
+    and the export would wait, queued, for an install nobody was told to run. So are a
+    disabled one and a failing one, which nothing is sent to until they are enabled or fixed."""
     with db.transaction() as session:
         # One queuer at a time per integration (SQLite's writers are one at a time anyway): on
         # PostgreSQL, restarts at once each saw the same unfinished export, each queued its
@@ -108,6 +108,12 @@ def queue_export(db: Database, integration_id: int, *, restart: bool = False) ->
             raise ExportError(
                 f"{name} is disabled: enable it first (`pointbridge integrations enable {name}`, "
                 f"or POST /api/integrations/{name}/enable); then export."
+            )
+        if status == IntegrationStatus.FAILING:
+            raise ExportError(
+                f"{name} is failing (`pointbridge integrations show {name}` says why): fix it "
+                f"and install again (`pointbridge integrations install {name}`), which resumes "
+                "delivery; then export."
             )
         existing = session.scalar(
             select(ExportJob)

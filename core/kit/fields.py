@@ -96,12 +96,13 @@ def ensure_fields(
 def installed_only(fields: Mapping[K, V], installed: Container[K] | None) -> dict[K, V]:
     """The ``fields`` a contact write fills: those whose key is in ``installed``, what install
     recorded in the integration's data; all of them when it recorded nothing (never installed,
-    or its data lost: the platform's own answer then tells what is missing).
+    or its data lost) or nothing of these (a record made under another field prefix, whose
+    install has not run yet): the platform's own answer then tells what is missing, where
+    writing none of them would send contacts without their loyalty data as if delivered.
 
     An integration installed before pointbridge wrote a field has no such field on the
     platform, and naming one the account lacks makes the platform refuse every contact, which
     pauses delivery. So it keeps writing the fields it has until install runs again and
     creates the new one."""
-    if installed is None:
-        return dict(fields)
-    return {key: value for key, value in fields.items() if key in installed}
+    kept = {key: value for key, value in fields.items() if installed and key in installed}
+    return kept or dict(fields)

@@ -310,14 +310,19 @@ def test_a_changed_row_queues_one_contact_update(app, services, tmp_path) -> Non
 
 
 def test_events_opts_in_to_pin_and_opening_balance_events(app, services, tmp_path) -> None:
+    """Jana is registered: her PIN is kept but mailed nowhere, as REST does. Eva is not, and
+    her PIN goes out as pin-changed."""
     _add_integration(services, tmp_path)
-    assert _import(app, _write(tmp_path, CSV), "--events").exit_code == 0
+    unregistered = CSV + "eva@example.com,Eva,no,,,Eva12345,,\n"
+    assert _import(app, _write(tmp_path, unregistered), "--events").exit_code == 0
     assert _outbox(services) == [
+        ("contact", None),
         ("contact", None),
         ("contact", None),
         ("event", "credit-changed"),
         ("event", "pin-changed"),
     ]
+    assert _events(services, "eva@example.com") == [("pin-changed", {"pin": "Eva12345"})]
 
 
 def _events(services: Services, email: str) -> list[tuple[str, dict[str, Any]]]:

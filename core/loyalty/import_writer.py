@@ -152,7 +152,9 @@ class CustomerWriter:
             # A new dict of the row's values over what was there (before's id among them).
             merged = _merged(values, before)
             pin = merged["pin"]
-            if pin is not None and (before is None or before["pin"] != pin):
+            # A registered customer's PIN is kept but mailed nowhere (Loyalty.set_pin).
+            changed_pin = pin is not None and (before is None or before["pin"] != pin)
+            if changed_pin and not merged["registered"]:
                 pins[email] = pin
             if before is None:
                 statuses[email] = "created"

@@ -218,6 +218,9 @@ class Platform:
         interactions take one event a request, within their request budget); the host paces
         a night's expiry notices by it. Default: ``rate_limit``'s calls a second x
         ``max_event_batch``
+    :param events_setting: for a platform whose events an integration may leave unset, the
+        setting without which it takes none (Splio's ``events_channel``): the host then
+        queues no event for that integration, and counts it out of a night's reminders
     """
 
     name: str
@@ -236,6 +239,7 @@ class Platform:
     written_lists: Callable[[Integration], Collection[str]] = no_written_lists
     webhook_bodies: Callable[[Sequence[str]], Sequence[tuple[str, str]]] = no_webhook_bodies
     event_rate: float | None = None
+    events_setting: str | None = None
 
     def __post_init__(self) -> None:
         # Checked here, where the plugin author sees it at import: the host divides by it
@@ -252,6 +256,12 @@ class Platform:
                 f"Platform {self.name!r}: event_rate is the events a second the platform takes, "
                 f"a positive number (or None for rate_limit's), not {rate!r}."
             )
+
+    def takes_events(self, settings: Mapping[str, Any]) -> bool:
+        """Whether an integration with these (stored, non-secret) settings is sent events."""
+        if not self.supports(Capability.EVENTS):
+            return False
+        return self.events_setting is None or bool(settings.get(self.events_setting))
 
     def events_per_second(self) -> float | None:
         """What the platform takes; None when it declares no budget."""

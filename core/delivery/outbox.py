@@ -14,7 +14,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from pointbridge.contract.events import EventType
-from pointbridge.contract.platform import Capability
 from pointbridge.delivery.wakeup import notify_on_commit
 from pointbridge.plugins import PluginHost
 from pointbridge.storage.models import (
@@ -36,6 +35,7 @@ _integration = IntegrationRow.__table__.c
 _TARGETS_QUERY = select(
     _integration.id,
     _integration.platform,
+    _integration.settings,
     _integration.disabled_events,
     _integration.reward_thresholds,
 ).where(_integration.status != IntegrationStatus.DISABLED)
@@ -100,18 +100,18 @@ class Outbox:
         return [
             Target(
                 row.id,
-                self._takes_events(row.platform),
+                self._takes_events(row.platform, row.settings or {}),
                 frozenset(row.disabled_events or ()),
                 tuple(row.reward_thresholds or ()),
             )
             for row in rows
         ]
 
-    def _takes_events(self, platform_name: str) -> bool:
+    def _takes_events(self, platform_name: str, settings: Mapping[str, Any]) -> bool:
         registered = self.host.platforms.get(platform_name)
         # A platform whose plugin is not loaded in this process keeps its events: the worker
         # that has the plugin delivers them.
-        return registered is None or registered.platform.supports(Capability.EVENTS)
+        return registered is None or registered.platform.takes_events(settings)
 
     def contact_changed(self, session: Session, customer_id: int) -> None:
         # One plain INSERT: COPY's extra round trip costs a single row more than it saves.

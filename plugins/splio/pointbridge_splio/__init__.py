@@ -68,6 +68,8 @@ PLATFORM = Platform(
     # Interactions (``POST /events/``) go one a request, under the budget of every endpoint
     # but contacts.
     event_rate=10.0,
+    # Without the channel the shop set up for pointbridge, an integration takes no events.
+    events_setting="events_channel",
     # Existing contacts are updated one PATCH at a time: with one call in flight, Splio's
     # round trip (100-200 ms) would cap updates far below the 20/s budget. Four calls at
     # once fill it; the shared pacer still keeps them under 20/s together.

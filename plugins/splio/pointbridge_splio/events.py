@@ -49,7 +49,8 @@ def interaction(integration: Integration, event: Event) -> dict[str, Any]:
 @hookimpl
 def emit_event(integration: Integration, events: Sequence[Event]) -> list[ItemFailure]:
     if not integration.settings.get("events_channel"):
-        return []  # the shop set up no channel: events are off for this integration
+        # Queued before the channel was unset (the host queues none without it): nowhere to go.
+        return []
     client = SplioClient(integration)
     streak = FailureStreak(MAX_CONSECUTIVE_FAILURES)
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from pointbridge_splio.fake import FakeSplio, serve
+from sqlalchemy import select
 
+from pointbridge.storage.models import OutboxMessage, OutboxStatus
 from pointbridge.testing.e2e import Pointbridge
 
 KEY = "splio-e2e-key-0123456789"
@@ -78,8 +80,25 @@ def test_a_switched_off_event_and_an_integration_without_channel_send_nothing(
     shop.deliver()
     assert interactions(universe, "eva@example.com") == ["ellity-tier-changed"]
 
-    shop.cli("integrations", "set", NAME, "events_channel=")
+    shop.cli("integrations", "set", NAME, "events_channel=", "expiry_notice_days=10")
+    expires = date.today() + timedelta(days=20)
+    shop.transaction(customer["id"], 5, "order", expires_at=expires)
     shop.update_customer(customer["id"], tier_id="3")
+    # Nothing is queued for events it cannot send, and a night's reminders do not count it.
+    assert {kind for kind, _ in queued(shop)} == {"contact"}
+    night = (expires - timedelta(days=10)).isoformat()
+    assert "would notify: none" in shop.cli("expiry", "run", "--dry-run", "--date", night)
     shop.deliver()
     assert interactions(universe, "eva@example.com") == ["ellity-tier-changed"]
     assert shop.pending(NAME) == 0
+
+
+def queued(shop: Pointbridge) -> list[tuple[str, str | None]]:
+    """The kinds and event types pending for the integration, oldest first."""
+    with shop.services.db.read() as session:
+        rows = session.execute(
+            select(OutboxMessage.kind, OutboxMessage.event_type)
+            .where(OutboxMessage.status == OutboxStatus.PENDING)
+            .order_by(OutboxMessage.id)
+        )
+        return [(kind, event_type) for kind, event_type in rows]

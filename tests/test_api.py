@@ -103,6 +103,14 @@ def test_customers_are_listed_in_keyset_pages_and_found_by_email(
     assert [c["id"] for c in found["items"]] == [ids[3]]
 
 
+@pytest.mark.parametrize("limit", ["\u0662", "1_0", "2.0", " "])
+def test_a_page_size_is_ascii_digits(client: FlaskClient, auth: dict[str, str], limit: str) -> None:
+    """A query string's number is read as the CSV import reads one: int() took Arabic-Indic
+    digits and 1_0."""
+    answer = client.get("/api/customers", query_string={"limit": limit}, headers=auth)
+    assert answer.status_code == 422 and "limit" in answer.json["errors"], answer.json
+
+
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}],

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from pointbridge.delivery import admin as outbox_admin
-from pointbridge.loyalty.schema import text
+from pointbridge.loyalty.schema import WholeNumber, text
 from pointbridge.storage.sql import MAX_ID
 from pointbridge.web.api.admin import find_integration, management_blueprint
 from pointbridge.web.services import services
@@ -27,7 +27,7 @@ class OutboxLineOut(Schema):
 
 class DeadQuery(Schema):
     integration = text(100, metadata={"description": "Only this integration."})
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    limit = WholeNumber(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 class DeadLetterOut(Schema):

@@ -8,7 +8,14 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from pointbridge.loyalty.rules import MAX_POINTS
-from pointbridge.loyalty.schema import PIN_RULE, REASON_RULE, JsonIntegers, Text, text
+from pointbridge.loyalty.schema import (
+    PIN_RULE,
+    REASON_RULE,
+    JsonIntegers,
+    Text,
+    WholeNumber,
+    text,
+)
 
 # The customer schemas are the core's, shared with the CSV import: one rule, one message.
 from pointbridge.loyalty.schema import CustomerCreate as CustomerCreate
@@ -45,12 +52,14 @@ class CustomerOut(Schema):
 
 
 class PageQuery(Schema):
-    after = fields.Integer(
+    # A query string is text: read as the CSV import reads a count (ASCII digits), where
+    # int() took Arabic-Indic digits and "1_0".
+    after = WholeNumber(
         load_default=0,
         validate=validate.Range(min=0, max=MAX_ID),
         metadata={"description": "Return items with an id above this (keyset pagination)."},
     )
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    limit = WholeNumber(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
 class CustomerQuery(PageQuery):

@@ -26,7 +26,6 @@ from pointbridge.web.admin.forms import (
     setting_fields,
 )
 from pointbridge.web.admin.views import bp
-from pointbridge.web.api.admin import find_integration
 from pointbridge.web.api.integrations import SERVER_FILE_PLATFORMS, IntegrationCreate, storable
 from pointbridge.web.services import services
 
@@ -96,7 +95,7 @@ def saved_integration(name: str) -> IntegrationRow:
     svc = services()
     with svc.db.read() as session:
         try:
-            row = find_integration(svc.integrations, session, name)
+            row = svc.integrations.get(session, name)
         except IntegrationNotFound as exc:
             abort(404, description=str(exc))
         session.expunge(row)

@@ -1,20 +1,15 @@
-"""What the management blueprints share: the token check, their errors as JSON, and finding
-the integration a URL names."""
+"""What the management blueprints share: the token check and their errors as JSON."""
 
 from __future__ import annotations
 
-from flask import Response, abort
+from flask import Response
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields
-from sqlalchemy.orm import Session
+from marshmallow import Schema, fields
 
 from pointbridge.contract.errors import ChoiceRequired, ConfigurationError, DeliveryError
 from pointbridge.delivery.exports import ExportError
-from pointbridge.host_options import MAX_NAME
-from pointbridge.integrations import IntegrationNotFound, Integrations
-from pointbridge.loyalty.schema import Text
+from pointbridge.integrations import IntegrationNotFound
 from pointbridge.plugins import UnknownPlatform
-from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.auth import require_token
 from pointbridge.web.api.body import check_json_body
 from pointbridge.web.errors import error_response
@@ -68,16 +63,3 @@ def management_blueprint(name: str, description: str) -> Blueprint:
         return error_response(409, str(error))
 
     return blp
-
-
-def find_integration(integrations: Integrations, session: Session, name: str) -> IntegrationRow:
-    """The integration named (or numbered) in a URL; 404 naming it for anything else, also
-    for text no integration can be called, before it reaches the database."""
-    missing = f"No integration named {name!r}."
-    if len(name) > MAX_NAME:
-        abort(404, description=missing)
-    try:
-        Text().deserialize(name)
-    except ValidationError:
-        abort(404, description=missing)
-    return integrations.get(session, name)

@@ -16,7 +16,7 @@ from pointbridge.delivery.exports import (
     progress_of,
     queue_export,
 )
-from pointbridge.web.api.admin import find_integration, management_blueprint
+from pointbridge.web.api.admin import management_blueprint
 from pointbridge.web.services import services
 
 blp = management_blueprint("exports", "Exports of every customer to an integration.")
@@ -63,7 +63,7 @@ def progress_out(progress: Progress) -> dict[str, Any]:
 def _integration_id(name: str) -> int:
     svc = services()
     with svc.db.read() as session:
-        return find_integration(svc.integrations, session, name).id
+        return svc.integrations.get(session, name).id
 
 
 @blp.route("/integrations/<name>/export")

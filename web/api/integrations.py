@@ -33,7 +33,6 @@ from pointbridge.loyalty.schema import Text, text
 from pointbridge.storage.models import IntegrationRow
 from pointbridge.web.api.admin import (
     ChoiceRequiredOut,
-    find_integration,
     management_blueprint,
 )
 from pointbridge.web.api.registry import HOST_SETTINGS_SCHEMA
@@ -245,7 +244,7 @@ def _described(row: IntegrationRow) -> dict[str, Any]:
 def _show(name: str) -> dict[str, Any]:
     svc = services()
     with svc.db.read() as session:
-        return _described(find_integration(svc.integrations, session, name))
+        return _described(svc.integrations.get(session, name))
 
 
 @blp.route("/integrations")
@@ -298,7 +297,7 @@ class IntegrationByName(MethodView):
         """Change settings; the answer says whether an install must check them."""
         svc = services()
         with svc.db.transaction() as session:
-            row = find_integration(svc.integrations, session, name)
+            row = svc.integrations.get(session, name)
             _refuse_server_files(row.platform)
             changed = svc.integrations.update(row, _values(body))
             name = row.name
@@ -314,7 +313,7 @@ class IntegrationByName(MethodView):
         """Delete it with what is queued for it; the points customers got stay theirs."""
         svc = services()
         with svc.db.transaction() as session:
-            row = find_integration(svc.integrations, session, name)
+            row = svc.integrations.get(session, name)
             name = row.name
             svc.integrations.remove(session, row)
         note = None
@@ -326,7 +325,7 @@ class IntegrationByName(MethodView):
 def _activate(name: str, resync: bool) -> dict[str, Any]:
     svc = services()
     with svc.db.read() as session:
-        name = find_integration(svc.integrations, session, name).name
+        name = svc.integrations.get(session, name).name
     done = activate(svc.db, svc.integrations, name, resync=resync)
     initial = None
     if done.initial_sync is not None and done.export is not None:
@@ -379,7 +378,7 @@ def disable(name: str) -> dict[str, Any]:
     """Stop syncing to it: nothing more is queued or sent."""
     svc = services()
     with svc.db.transaction() as session:
-        row = find_integration(svc.integrations, session, name)
+        row = svc.integrations.get(session, name)
         svc.integrations.disable(row)
         name = row.name
     return _show(name)
@@ -394,7 +393,7 @@ def rotate_webhook(body: dict[str, Any], name: str) -> dict[str, Any]:
     from now on."""
     svc = services()
     with svc.db.transaction() as session:
-        row = find_integration(svc.integrations, session, name)
+        row = svc.integrations.get(session, name)
         rotated = {"webhook_url": svc.integrations.rotate_webhook(row)}
         if body["secret"]:
             rotated["webhook_secret"] = svc.integrations.rotate_webhook_secret(row)

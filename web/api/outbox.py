@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from pointbridge.delivery import admin as outbox_admin
 from pointbridge.loyalty.schema import WholeNumber, text
 from pointbridge.storage.sql import MAX_ID
-from pointbridge.web.api.admin import find_integration, management_blueprint
+from pointbridge.web.api.admin import management_blueprint
 from pointbridge.web.services import services
 
 blp = management_blueprint("outbox", "The delivery queue: counts, dead letters, retry.")
@@ -65,7 +65,7 @@ def _integration(name: str | None) -> str | None:
         return None
     svc = services()
     with svc.db.read() as session:
-        return find_integration(svc.integrations, session, name).name
+        return svc.integrations.get(session, name).name
 
 
 @blp.route("/outbox", methods=["GET"])

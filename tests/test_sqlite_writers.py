@@ -92,5 +92,6 @@ def test_writers_behind_another_process_answer_503_after_one_busy_timeout(
     services.db.dispose()
 
     assert [status for status, _ in answers] == [503] * 4
-    # Four in turn would take four busy_timeouts; together, one and what a turn costs.
-    assert max(waited for _, waited in answers) < 2.5, sorted(answers)
+    # Four in turn take four busy_timeouts at least (the fourth answers after 4 s); together,
+    # one and what a request costs, which a busy core may stretch: the bound sits between.
+    assert max(waited for _, waited in answers) < 3.5, sorted(answers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -22,42 +21,6 @@ def _add_dry_run(services: Services, tmp_path: Path) -> None:
     """A jsonl integration, never installed: events are queued for integrations only."""
     with services.db.transaction() as session:
         services.integrations.add(session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl")})
-
-
-def _announced(services: Services) -> list[dict[str, Any]]:
-    with services.db.read() as session:
-        return list(
-            session.scalars(
-                select(OutboxMessage.payload)
-                .where(OutboxMessage.event_type == "referral-completed")
-                .order_by(OutboxMessage.id)
-            )
-        )
-
-
-def test_a_count_an_import_without_events_lowered_is_still_a_count_the_customer_had(
-    client: FlaskClient, auth: dict[str, str], services: Services, tmp_path: Path
-) -> None:
-    """README: referral-completed goes out only for a count past the highest the customer
-    ever had; the same story told with PATCHes alone announces nothing
-    (test_referral_completed.py). Created with 3, lowered to 1 by the bulk API without
-    events, raised to 3 by a PATCH: 2 referrals are announced as completed."""
-    _add_dry_run(services, tmp_path)
-    created = client.post(
-        "/api/customers", json={"email": "eva@example.com", "referrals": 3}, headers=auth
-    )
-    assert created.status_code == 201, created.json
-    lowered = client.post(
-        "/api/customers/bulk", json=[{"email": "eva@example.com", "referrals": 1}], headers=auth
-    )
-    assert lowered.json["items"][0]["status"] == "updated", lowered.json
-
-    raised = client.patch(
-        f"/api/customers/{created.json['id']}", json={"referrals": 3}, headers=auth
-    )
-
-    assert raised.status_code == 200, raised.json
-    assert _announced(services) == []
 
 
 def test_an_integration_never_installed_but_disabled_is_refused_an_export_too(

@@ -88,6 +88,30 @@ def test_the_bulk_api_keeps_the_same_highest_count(
     assert _announced(services) == [{"referrals": 2, "added": 2}, {"referrals": 3, "added": 1}]
 
 
+def test_a_count_an_import_without_events_lowered_is_still_a_count_the_customer_had(
+    client: FlaskClient, auth: dict[str, str], services: Services
+) -> None:
+    """README: referral-completed goes out only for a count past the highest the customer
+    ever had; the same story told with PATCHes alone announces nothing
+    (the tests above). Created with 3, lowered to 1 by the bulk API without
+    events, raised to 3 by a PATCH: 2 referrals are announced as completed."""
+    created = client.post(
+        "/api/customers", json={"email": "eva@example.com", "referrals": 3}, headers=auth
+    )
+    assert created.status_code == 201, created.json
+    lowered = client.post(
+        "/api/customers/bulk", json=[{"email": "eva@example.com", "referrals": 1}], headers=auth
+    )
+    assert lowered.json["items"][0]["status"] == "updated", lowered.json
+
+    raised = client.patch(
+        f"/api/customers/{created.json['id']}", json={"referrals": 3}, headers=auth
+    )
+
+    assert raised.status_code == 200, raised.json
+    assert _announced(services) == []
+
+
 def test_customers_from_before_the_upgrade_start_at_their_count(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     upgrade(url, "0010")

@@ -271,3 +271,30 @@ def test_a_contact_who_left_the_list_stays_off_it_after_an_update(
     assert universe.contacts["left@example.com"]["lists"] == [other]
     assert universe.values("left@example.com")["ellity_points_balance"] == "10"
     assert all("lists" not in body for _, body in _patches(fake))
+
+
+def test_splio_prefix_change_without_install_does_not_deliver_empty_contacts(
+    pb: Pointbridge, fake: FakeServer, universe: FakeSplio
+) -> None:
+    """A field_prefix changed while the install it runs fails (Splio down): no contact may go
+    out without its loyalty fields and count as delivered (hostile review, session 23)."""
+    _add(pb, fake)
+    pb.deliver()
+    # The install that `integrations set` runs at once meets a Splio outage (503s): the new
+    # prefix is saved, the integration stays active.
+    fake.fail_next(50, "503", path="/universes/unique-key")
+    pb.cli("integrations", "set", NAME, "field_prefix=shop_", exit_code=None)
+    with fake._lock:
+        fake._planned.clear()
+    assert pb.integration(NAME).status == "active"
+
+    customer = pb.create_customer("jana@example.com")
+    pb.transaction(customer["id"], 120, "order")
+    pb.worker.run_once()  # delivers, or finds the platform refusing and holds the rows
+    # Either the points reach Splio (under either prefix) or the delivery is still owed (in
+    # the outbox, or the integration paused): never a contact 'delivered' with no points.
+    known = "jana@example.com" in universe.contacts
+    values = universe.values("jana@example.com") if known else {}
+    delivered = any(key.endswith("points_balance") for key in values)
+    owed = pb.pending(NAME) + pb.dead(NAME) > 0
+    assert delivered or owed or pb.integration(NAME).status != "active", values

@@ -30,6 +30,19 @@ class HeldGathering(threading.Event):
         return super().wait(timeout)
 
 
+class SeenWaiting(threading.Event):
+    """A worker's ``wakeup`` that tells when the worker first waits on it: idle, with nothing
+    claimed, so the test's first change cannot be taken by a round already running."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
 def test_changes_made_while_a_woken_worker_gathers_go_out_in_one_call(
     pb: Pointbridge, fake: Any, kit: Any
 ) -> None:
@@ -37,12 +50,14 @@ def test_changes_made_while_a_woken_worker_gathers_go_out_in_one_call(
         kit.add_integration(pb, "shop", server)
         loyalty = pb.services.loyalty
         stop = HeldGathering()
+        wakeup = pb.services.outbox.wakeup = SeenWaiting()  # commits wake the worker by it
         worker = Worker(pb.services.db, pb.services.integrations, gather_seconds=GATHER)
         thread = threading.Thread(
-            target=worker.run_forever, args=(stop, pb.services.outbox.wakeup), kwargs={"idle": 60}
+            target=worker.run_forever, args=(stop, wakeup), kwargs={"idle": 60}
         )
         thread.start()
         try:
+            assert wakeup.waiting.wait(30), "the worker did not go idle"
             calls_before = fake.calls
             with pb.services.db.transaction() as session:  # wakes the worker as it commits
                 loyalty.create_customer(session, {"email": "first@example.com"})

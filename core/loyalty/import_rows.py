@@ -12,7 +12,9 @@ import codecs
 import csv
 import difflib
 import hashlib
-from collections.abc import Iterator, Sequence
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -51,33 +53,41 @@ class _QuoteLeftOpen(Exception):
     """The csv reader asked for another line to finish a quoted field."""
 
 
-class _Lines:
+class CsvLines:
     """The file's lines as text, for the csv reader, one record a line: no customer field
     holds a line break, so a quote still open at the end of a line is the file's mistake, and
     the next line is read as a record of its own (not swallowed into the field).
 
     A line that is not UTF-8 is noted in ``undecoded`` (and decoded with U+FFFD in place of the
-    bad bytes, so its row is still read and reported as a whole)."""
+    bad bytes, so its row is still read and reported as a whole). Lines are numbered from
+    ``first`` (a part of a file read on its own: ``import_split``); ``reader`` gives the
+    records."""
 
-    def __init__(self, source: IO[bytes], digest: Any) -> None:
+    def __init__(self, source: Iterable[bytes], digest: Any | None, first: int = 1) -> None:
         self.line = 0
         self.text = ""
         self.undecoded: str | None = None
-        self._lines = enumerate(source, start=1)
+        self._lines = enumerate(source, start=first)
         self._digest = digest
         self._pending: tuple[int, bytes] | None = None
         self._in_record = False
+        # strict: text after a closing quote is an error, not a guess.
+        self.reader = csv.reader(self, strict=True)
 
-    def __iter__(self) -> _Lines:
+    def __iter__(self) -> CsvLines:
         return self
 
     def __next__(self) -> str:
-        number, raw = self._pending or next(self._lines)
+        if self._pending is None:
+            number, raw = next(self._lines)
+            # Every byte once, as read (a line held back below was seen then).
+            if self._digest is not None:
+                self._digest.update(raw)
+        else:
+            number, raw = self._pending
         if self._in_record:
             self._pending = number, raw
             raise _QuoteLeftOpen
-        if self._pending is None:
-            self._digest.update(raw)
         self._pending, self._in_record = None, True
         if number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
@@ -201,21 +211,38 @@ def read_rows(source: IO[bytes], digest: Any = None) -> Iterator[Row]:
     """Every data row of the CSV in ``source``, judged by ``CustomerImport``; lines start at
     1 with the header, as an editor numbers them. ``digest`` (a hashlib object) sees every
     byte read."""
-    lines = _Lines(source, digest or hashlib.sha256())
-    # strict: text after a closing quote is an error, not a guess.
-    reader = csv.reader(lines, strict=True)
-    header = _header(reader)
+    header, lines = read_header(source, digest or hashlib.sha256())
+    yield from once(judged_rows(header, lines))
+
+
+def read_header(source: Iterable[bytes], digest: Any) -> tuple[list[str], CsvLines]:
+    """The file's header (or ``ImportRefused``), and its lines after the header."""
+    lines = CsvLines(source, digest)
+    header = _header(lines.reader)
     lines.record_done()
-    schema = CustomerImport()
+    return header, lines
+
+
+def once(rows: Iterable[Row]) -> Iterator[Row]:
+    """``rows`` in their order, each one that names a customer an earlier one named made a
+    bad row (``SeenOnce``)."""
     seen = SeenOnce()
+    for row in rows:
+        yield seen.repeated(row) if row.values else row
+
+
+def judged_rows(header: list[str], lines: CsvLines) -> Iterator[Row]:
+    """The data rows of ``lines`` (after the header), judged; customers named twice are not
+    looked for (``once``)."""
+    schema = CustomerImport()
     records: list[_Record] = []
     while True:
         try:
-            cells = next(reader)
+            cells = next(lines.reader)
         except StopIteration:
             break
         except (csv.Error, _QuoteLeftOpen) as exc:
-            yield from _judged(schema, header, records, seen)
+            yield from _judge_together(schema, header, records)
             records = []
             yield _not_csv(header, lines.text, lines.line, exc)
             continue
@@ -224,9 +251,9 @@ def read_rows(source: IO[bytes], digest: Any = None) -> Iterator[Row]:
         if cells:
             records.append((lines.line, cells, lines.undecoded))
             if len(records) == JUDGED_TOGETHER:
-                yield from _judged(schema, header, records, seen)
+                yield from _judge_together(schema, header, records)
                 records = []
-    yield from _judged(schema, header, records, seen)
+    yield from _judge_together(schema, header, records)
 
 
 # A line's number, its cells and why it is not UTF-8 (None when it is).
@@ -234,13 +261,6 @@ _Record = tuple[int, list[str], str | None]
 # Rows judged a column at a time (``CustomerImport.load_plain_columns``): a bad one among them
 # is found by halving, at the cost of judging about as many rows again.
 JUDGED_TOGETHER = 1_000
-
-
-def _judged(
-    schema: CustomerImport, header: list[str], records: list[_Record], seen: SeenOnce
-) -> Iterator[Row]:
-    for row in _judge_together(schema, header, records):
-        yield seen.repeated(row) if row.values else row
 
 
 def _judge_together(schema: CustomerImport, header: list[str], records: list[_Record]) -> list[Row]:
@@ -295,3 +315,36 @@ def judge(schema: CustomerImport, line: int, data: Any) -> Row:
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"": exc.messages}
         return Row(line, None, _flatten(line, messages))
+
+
+class CheckedRows:
+    """Judged rows kept in a temporary file, in their order: the check's verdict on every row,
+    for the load (the CSV is read and judged once: judging was half an import's time), or the
+    rows the check's second process judged (``import_split``). Private to the process and its
+    forks, and gone when closed."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by __exit__
+
+    def __enter__(self) -> CheckedRows:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def add(self, batch: list[Row]) -> None:
+        # Tuples: pickling a slotted dataclass costs a dataclasses.fields() call per row.
+        rows = [(row.line, row.values, row.errors) for row in batch]
+        pickle.dump(rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def __iter__(self) -> Iterator[Row]:
+        self._file.seek(0)
+        while True:
+            try:
+                rows = pickle.load(self._file)
+            except EOFError:
+                return
+            yield from (Row(*row) for row in rows)

@@ -18,7 +18,7 @@ from pointbridge.kit.halving import refused_alone
 from pointbridge.kit.http import ApiClient, error_summary
 from pointbridge_ecomail import client
 from pointbridge_ecomail.client import BULK_MAX, BULK_TIMEOUT
-from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, custom_fields, oversize
+from pointbridge_ecomail.fields import CUSTOM_FIELDS_MAX_CHARS, FieldsBuilder, oversize
 
 
 def subscriber(contact: Contact, fields: dict[str, Any]) -> dict[str, Any]:
@@ -44,9 +44,9 @@ def push_contact(integration: Integration, contacts: Sequence[Contact]) -> list[
     api = client.api(integration)
     failures: list[ItemFailure] = []
     ready: list[tuple[Contact, dict[str, Any]]] = []
-    prefix, timezone = integration.field_prefix, integration.timezone
+    custom_fields = FieldsBuilder(integration.field_prefix, integration.timezone)
     for contact in contacts:
-        built = custom_fields(prefix, contact, timezone)
+        built = custom_fields(contact)
         size = oversize(built)
         if size is not None:
             why = (

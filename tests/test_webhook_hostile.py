@@ -129,3 +129,29 @@ def test_the_platforms_help_comes_with_the_refusal(client, services, hook) -> No
     response = client.post(hook.path, data="[" * 100_000, headers=hook.headers)
     assert response.status_code == 400
     assert HINTS[hook.platform] in response.json["hint"]
+
+
+def test_an_integration_removed_while_its_webhook_is_read_is_an_unknown_url(
+    client: FlaskClient, services: Services, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin removes the integration after the webhook found it, before its points are
+    written: the platform gets the answer of a removed integration, not a 500, and nothing
+    is credited."""
+    call = services.host.call
+
+    def removed_meanwhile(hook_name: str, *args, **kwargs):
+        answer = call(hook_name, *args, **kwargs)
+        if hook_name == "handle_webhook":
+            with services.db.transaction() as session:
+                services.integrations.remove(session, services.integrations.get(session, "shop"))
+        return answer
+
+    monkeypatch.setattr(services.host, "call", removed_meanwhile)
+    before = _counts(services)
+
+    response = client.post(hook.path, data=subscription(hook.platform, "1"), headers=hook.headers)
+
+    assert response.status_code == 401, response.json
+    assert "Unknown webhook URL" in response.json["message"]
+    ledger, _outbox, memberships = _counts(services)
+    assert (ledger, memberships) == (before[0], 0)

@@ -6,11 +6,12 @@ import logging
 import re
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy.exc import IntegrityError
 
 from pointbridge.contract.errors import WebhookRejected
 from pointbridge.contract.platform import Capability, WebhookRequest
 from pointbridge.loyalty.webhook_actions import apply_actions
-from pointbridge.storage.models import IntegrationStatus
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import redact
 from pointbridge.web.errors import error_response
 from pointbridge.web.services import services
@@ -21,6 +22,7 @@ bp = Blueprint("webhooks", __name__)
 # Both parts are plain strings: anything that is not one of our URLs (an id that overflows a
 # BIGINT, a token no token_urlsafe could make) gets the same 401 as a wrong token, not a 404.
 ROUTE = "/webhooks/<integration_id>/<token>"
+UNKNOWN_URL = "Unknown webhook URL: copy it again from the integration."
 _TOKEN_IN_PATH = re.compile(r"^(/webhooks/[^/]*/)([^/]+)")
 
 
@@ -42,7 +44,7 @@ def receive(integration_id: str, token: str) -> tuple[Response, int]:
         target = svc.webhook_targets.find(session, integration_id, token)
         # The same answer for an unknown integration and a wrong token: nothing to probe.
         if target is None:
-            return error_response(401, "Unknown webhook URL: copy it again from the integration.")
+            return error_response(401, UNKNOWN_URL)
         row = target.row
         if row.status == IntegrationStatus.DISABLED:
             return error_response(403, f"Integration {row.name!r} is disabled.")
@@ -64,7 +66,15 @@ def receive(integration_id: str, token: str) -> tuple[Response, int]:
         extra = {"hint": exc.hint} if exc.hint else {}
         return error_response(exc.status, exc.message, **extra)
     written = {str(list_id) for list_id in platform.written_lists(integration)}
-    with svc.db.transaction() as session:
-        results = apply_actions(session, svc.loyalty, row, actions or [], written)
+    try:
+        with svc.db.transaction() as session:
+            results = apply_actions(session, svc.loyalty, row, actions or [], written)
+    except IntegrityError:
+        # Removed by an admin since it was found: its rows' foreign keys refuse the write,
+        # which rolled back whole. Checked here, not locked beforehand on every request.
+        with svc.db.read() as session:
+            if session.get(IntegrationRow, row.id) is not None:
+                raise
+        return error_response(401, UNKNOWN_URL)
     log.info("webhook for %s: %s", row.name, "; ".join(results) or "no actions")
     return jsonify({"message": "; ".join(results) or "No actions.", "results": results}), 200

@@ -192,6 +192,20 @@ def test_a_broken_body_is_a_4xx_naming_the_line_and_writes_nothing(
     assert _count(services, Customer) == 0
 
 
+@pytest.mark.parametrize("content_type", ["application/json", NDJSON])
+def test_a_body_that_starts_with_a_byte_order_mark_is_read_as_without_it(
+    client, auth, services, content_type
+) -> None:
+    """Windows tools (Notepad, PowerShell's UTF8 encoding) write one; JSON allows a reader to
+    ignore it, and the CSV import already does."""
+    items = [{"email": "jana@example.com"}, {"email": "petr@example.com"}]
+    text = json.dumps(items) if content_type == "application/json" else _ndjson(items)
+    response = _bulk(client, auth, "\ufeff".encode() + text.encode(), content_type)
+    assert response.status_code == 200, response.json
+    assert response.json["created"] == 2
+    assert _count(services, Customer) == 2
+
+
 HOSTILE_ITEMS = [
     {"email": ["a@x.cz"]},
     {"email": {"$ne": None}},

@@ -157,7 +157,8 @@ def _ndjson_items(stream: IO[bytes]) -> Iterator[Any]:
         if len(raw) > MAX_ITEM_SIZE and not raw.endswith(b"\n"):
             _too_large(number)
         try:
-            text = raw.decode("utf-8")
+            # A byte-order mark (Windows tools write one) may start the body, as JSON allows.
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
             abort(400, description=f"Line {number}: not UTF-8 ({exc.reason}).")
         if text.strip():
@@ -185,7 +186,8 @@ class _ArrayReader:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
-        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        # utf-8-sig: a byte-order mark starting the body is dropped, as JSON allows.
+        self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self._json = json.JSONDecoder()
         self._text = ""
         self._at = 0

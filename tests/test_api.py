@@ -160,6 +160,21 @@ def test_duplicates_are_409(client: FlaskClient, auth) -> None:
     assert moved.status_code == 409 and "a@b.cz" in moved.json["message"]
 
 
+COMPOSED, DECOMPOSED = "jan\u00e1k@example.cz", "jana\u0301k@example.cz"  # "janák" both
+
+
+def test_an_address_typed_composed_or_decomposed_is_one_customer(client, auth) -> None:
+    """Browsers and platforms send an accented letter either as one code point or as a
+    letter and a combining accent; it is one address, stored composed (NFC)."""
+    created = _create(client, auth, DECOMPOSED)
+    assert created["email"] == COMPOSED
+    again = client.post("/api/customers", json={"email": COMPOSED}, headers=auth)
+    assert again.status_code == 409
+    for typed in (COMPOSED, DECOMPOSED):
+        found = client.get("/api/customers", query_string={"email": typed}, headers=auth).json
+        assert [c["id"] for c in found["items"]] == [created["id"]]
+
+
 def test_unknown_customers_are_404(client: FlaskClient, auth) -> None:
     for method, path, body in [
         ("get", "/api/customers/999", None),

@@ -75,3 +75,38 @@ def test_rows_queued_before_the_partial_indexes_are_still_found_after_upgrading(
     finally:
         db.dispose()
     assert (line.integration, line.pending, line.retrying, line.dead) == ("shop", 1, 1, 1)
+
+
+def test_addresses_stored_decomposed_are_composed_unless_another_customer_has_that_form(
+    database_url: str,
+) -> None:
+    from pointbridge.storage.migrate import downgrade
+
+    composed, decomposed = "jan\u00e1k@example.cz", "jana\u0301k@example.cz"
+    eva_composed, eva_decomposed = "\u00e9va@example.cz", "e\u0301va@example.cz"
+    downgrade(database_url, "0012")
+    engine = create_engine(database_url)
+    customers = Customer.__table__
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(customers),
+                [
+                    {"id": 1, "email": decomposed, "referral_code": "R1"},
+                    {"id": 2, "email": eva_composed, "referral_code": "R2"},
+                    {"id": 3, "email": eva_decomposed, "referral_code": "R3"},
+                    {"id": 4, "email": "plain@example.cz", "referral_code": "R4"},
+                ],
+            )
+        upgrade(database_url)
+        with engine.connect() as connection:
+            stored = dict(
+                connection.execute(
+                    customers.select().with_only_columns(customers.c.id, customers.c.email)
+                ).all()
+            )
+    finally:
+        engine.dispose()
+        upgrade(database_url)  # the PostgreSQL database is the next test's too
+    # Eva twice is for an admin to merge: neither customer's points can move by themselves.
+    assert stored == {1: composed, 2: eva_composed, 3: eva_decomposed, 4: "plain@example.cz"}

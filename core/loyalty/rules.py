@@ -72,13 +72,14 @@ class InsufficientPoints(Conflict):
 
 
 def normalize_email(email: str) -> str:
-    """The address as stored: trimmed and lower-cased; anything else is a ``LoyaltyError``.
+    """The address as stored: trimmed, lower-cased and in Unicode NFC (an "á" typed as "a"
+    and a combining accent is the same address); anything else is a ``LoyaltyError``.
 
     Control, format, private-use and surrogate characters are refused: no platform accepts
     them, NUL and lone surrogates cannot even be stored, and U+202E and friends make one
     address look like another in an admin's list.
     """
-    normalized = email.strip().lower()
+    normalized = unicodedata.normalize("NFC", email.strip().lower())
     if (
         len(normalized) > 320
         or not EMAIL_PATTERN.fullmatch(normalized)

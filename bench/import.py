@@ -130,9 +130,13 @@ def bench(kind: str, source: Path, rows: int, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--database", choices=["sqlite", "postgres", "postgresql", "both"], default="both"
+    )
     options = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if options.database == "both" else [options.database]
+    kinds = {"both": ["sqlite", "postgres"], "postgresql": ["postgres"]}.get(
+        options.database, [options.database]
+    )
     with tempfile.TemporaryDirectory(prefix="import-bench-") as tmp:
         workdir = Path(tmp)
         source = workdir / "customers.csv"

@@ -4,15 +4,18 @@ judged by a forked process, and the verdicts, messages and resume point are a si
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
 
 from pointbridge.loyalty import import_split
-from pointbridge.loyalty.customer_import import check_file
-from pointbridge.loyalty.import_rows import CheckedRows, Row, RowError
+from pointbridge.loyalty.customer_import import CheckedRows, check_file
+from pointbridge.loyalty.import_rows import RowError
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer
 from pointbridge.web.cli import cli
@@ -74,23 +77,28 @@ def test_a_file_judged_in_two_processes_gets_a_single_pass_verdicts(tmp_path, mo
     assert "on an earlier line" in errors[1].message
 
 
-def test_a_failed_second_process_leaves_the_rows_to_this_one(tmp_path, monkeypatch) -> None:
+def test_a_failed_second_process_leaves_its_rows_to_this_one(tmp_path, monkeypatch) -> None:
     source = _file(tmp_path)
     one = _check(source)
     monkeypatch.setattr(import_split, "SPLIT_BYTES", 0)
-    monkeypatch.setattr(import_split.CheckedRows, "add", _fail_in_fork(import_split.os.getpid()))
+    # It hands back a batch of 5 rows, then fails: this process judges the rest.
+    monkeypatch.setattr(import_split, "_HANDED_TOGETHER", 5)
+    monkeypatch.setattr(import_split.pickle, "dump", _fails_in_fork_after_one(os.getpid()))
     assert _check(source) == one
 
 
-def _fail_in_fork(parent: int) -> Callable[[CheckedRows, list[Row]], None]:
-    add = CheckedRows.add
+def _fails_in_fork_after_one(parent: int) -> Callable[..., None]:
+    dump = pickle.dump
+    calls = []
 
-    def add_or_fail(self: CheckedRows, batch: list[Row]) -> None:
-        if import_split.os.getpid() != parent:
-            raise OSError("disk full")
-        add(self, batch)
+    def dump_or_fail(*args: Any, **kwargs: Any) -> None:
+        if os.getpid() != parent:
+            calls.append(1)
+            if len(calls) > 1:
+                raise OSError("disk full")
+        dump(*args, **kwargs)
 
-    return add_or_fail
+    return dump_or_fail
 
 
 def test_a_file_judged_in_two_processes_imports_its_valid_rows(

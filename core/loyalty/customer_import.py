@@ -13,12 +13,14 @@ import contextlib
 import gc
 import hashlib
 import json
+import pickle
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from pointbridge.loyalty.import_rows import CheckedRows, ImportRefused, Row, RowError
+from pointbridge.loyalty.import_rows import ImportRefused, Row, RowError
 from pointbridge.loyalty.import_split import read_rows_split
 from pointbridge.loyalty.import_writer import (
     BatchRefused,
@@ -59,6 +61,35 @@ def few_collections() -> Iterator[None]:
 
 
 # phase 1: the check ------------------------------------------------------------------------
+
+
+class CheckedRows:
+    """The check's verdict on every row, kept in a temporary file for the load: the CSV is
+    read and judged once (judging was half an import's time). Written and read by this
+    process only, and gone when closed."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by __exit__
+
+    def __enter__(self) -> CheckedRows:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._file.close()
+
+    def add(self, batch: list[Row]) -> None:
+        # Tuples: pickling a slotted dataclass costs a dataclasses.fields() call per row.
+        rows = [(row.line, row.values, row.errors) for row in batch]
+        pickle.dump(rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __iter__(self) -> Iterator[Row]:
+        self._file.seek(0)
+        while True:
+            try:
+                rows = pickle.load(self._file)
+            except EOFError:
+                return
+            yield from (Row(*row) for row in rows)
 
 
 def check_file(

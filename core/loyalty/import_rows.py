@@ -12,8 +12,6 @@ import codecs
 import csv
 import difflib
 import hashlib
-import pickle
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -315,36 +313,3 @@ def judge(schema: CustomerImport, line: int, data: Any) -> Row:
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"": exc.messages}
         return Row(line, None, _flatten(line, messages))
-
-
-class CheckedRows:
-    """Judged rows kept in a temporary file, in their order: the check's verdict on every row,
-    for the load (the CSV is read and judged once: judging was half an import's time), or the
-    rows the check's second process judged (``import_split``). Private to the process and its
-    forks, and gone when closed."""
-
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by __exit__
-
-    def __enter__(self) -> CheckedRows:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._file.close()
-
-    def add(self, batch: list[Row]) -> None:
-        # Tuples: pickling a slotted dataclass costs a dataclasses.fields() call per row.
-        rows = [(row.line, row.values, row.errors) for row in batch]
-        pickle.dump(rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def flush(self) -> None:
-        self._file.flush()
-
-    def __iter__(self) -> Iterator[Row]:
-        self._file.seek(0)
-        while True:
-            try:
-                rows = pickle.load(self._file)
-            except EOFError:
-                return
-            yield from (Row(*row) for row in rows)

@@ -25,9 +25,9 @@ from pointbridge.storage.models import ApiToken, LedgerEntry, OutboxMessage, Poi
 CREDIT_STATEMENTS = 6
 # A debit reads the open lots and updates the ones it takes from instead of adding one.
 DEBIT_STATEMENTS = 7
-# A webhook reads its integration (and SQLite's BEGIN), then locks the customer, reads and
-# writes the membership, and makes the credit.
-WEBHOOK_STATEMENTS = 11
+# A webhook reads its integration (one statement, no transaction around it), then locks the
+# customer, reads and writes the membership, and makes the credit.
+WEBHOOK_STATEMENTS = 10
 
 
 @pytest.fixture

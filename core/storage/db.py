@@ -15,6 +15,8 @@ from pointbridge.contract.errors import PointbridgeError
 from pointbridge.storage.write_turns import WriteTurns, busy_timeout_pragma
 
 READ_ONLY = "pointbridge_read_only"
+# A read whose statements need not share one snapshot (most often: it has one statement).
+UNSNAPPED = "pointbridge_unsnapped"
 # SQLite's default: the write-ahead log is copied into the database file at 1,000 pages.
 _WAL_AUTOCHECKPOINT = 1_000
 # SQLite's default page cache: 2,000 KiB (negative: a size in KiB, not in pages).
@@ -59,8 +61,12 @@ def _configure_sqlite(engine: Engine, turns: WriteTurns) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY):
+            # Without BEGIN each statement is its own read transaction: a webhook's one
+            # lookup then costs no BEGIN and COMMIT on the request path.
+            if not options.get(UNSNAPPED):
+                connection.exec_driver_sql("BEGIN")
         else:
             turns.begin_immediate(connection)
 
@@ -89,6 +95,10 @@ class Database:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(**read_options), expire_on_commit=False
         )
+        self._unsnapped_read_sessions = sessionmaker(
+            self.engine.execution_options(**read_options, **{UNSNAPPED: True}),
+            expire_on_commit=False,
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -114,16 +124,18 @@ class Database:
             yield session
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self, *, snapshot: bool = True) -> Iterator[Session]:
         """A session that only reads. On SQLite it is one transaction, a consistent snapshot
-        that takes no lock; on PostgreSQL each statement sees the latest committed data, as
+        that takes no lock (``snapshot=False``: each statement reads on its own, for a read of
+        one statement); on PostgreSQL each statement sees the latest committed data, as
         statements in a READ COMMITTED transaction would."""
         # Connecting would create an empty file, and the read would fail on a missing table.
         if missing := self._missing_file():
             raise NoDatabase(
                 f"There is no database at {missing} yet: create it with `pointbridge db upgrade`."
             )
-        with self._read_sessions() as session, session.begin():
+        sessions = self._read_sessions if snapshot else self._unsnapped_read_sessions
+        with sessions() as session, session.begin():
             yield session
 
     @contextmanager

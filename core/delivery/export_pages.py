@@ -13,6 +13,7 @@ customer known sent, re-sending at most what was in flight (contact pushes are u
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -65,8 +66,8 @@ class Page:
     contacts: list[Contact]
     failures: Sequence[ItemFailure] | None = None  # set once the platform answered
 
-    @property
-    def customer_ids(self) -> frozenset[int]:
+    @functools.cached_property
+    def customer_ids(self) -> frozenset[int]:  # a page's contacts are never changed
         return frozenset(c.customer_id for c in self.contacts)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, String, bindparam, case, cast, func, select
+from sqlalchemy import BigInteger, Dialect, Select, String, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from pointbridge.contract.contact import Contact
@@ -117,9 +118,63 @@ def load_contacts(
     return {c.customer_id: c for c in _contacts(session, statement, referral_prefix)}
 
 
+_PAGE = (
+    select(*SNAPSHOT_COLUMNS)
+    .where(_customer.id > bindparam("after"))
+    .order_by(_customer.id)
+    .limit(bindparam("limit"))
+)
+
+
+class _PageReader:
+    """An export page's statement compiled once for a dialect, run on the driver's cursor.
+
+    Through ``Session.execute`` a page cost more than twice the driver's own work: the
+    statement's cache lookup and the result's processing of every value of every row. Here
+    only the columns whose type converts a value (SQLite's booleans and dates, the UTC
+    moments) go through their type's result processor, the same one SQLAlchemy runs."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._compiled = _PAGE.compile(dialect=dialect)
+        self._names = self._compiled.positiontup if self._compiled.positional else None
+        self._processors = [
+            (index, processor)
+            for index, column in enumerate(_PAGE.selected_columns)
+            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
+        ]
+
+    def __call__(
+        self, session: Session, after: int, limit: int, referral_prefix: str
+    ) -> list[Contact]:
+        values = self._compiled.construct_params(
+            {"after": after, "limit": limit, "referral_prefix": referral_prefix}
+        )
+        parameters = values if self._names is None else [values[n] for n in self._names]
+        # The session's connection, so the read is in the session's transaction (SQLite:
+        # the read's snapshot) as any other statement of it.
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute(self._compiled.string, parameters)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if not self._processors:
+            return [Contact(*row) for row in rows]
+        contacts = []
+        for row in rows:
+            row = list(row)
+            for index, processor in self._processors:
+                row[index] = processor(row[index])
+            contacts.append(Contact(*row))
+        return contacts
+
+
+@functools.lru_cache(maxsize=16)
+def _page_reader(dialect: Dialect) -> _PageReader:
+    return _PageReader(dialect)
+
+
 def contact_page(session: Session, after: int, limit: int, referral_prefix: str) -> list[Contact]:
     """The next ``limit`` customers with an id above ``after``, in id order (keyset paging)."""
-    statement = (
-        select(*SNAPSHOT_COLUMNS).where(_customer.id > after).order_by(_customer.id).limit(limit)
-    )
-    return _contacts(session, statement, referral_prefix)
+    reader = _page_reader(session.get_bind().dialect)
+    return reader(session, after, limit, referral_prefix)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Integer, Select, String, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -35,7 +35,6 @@ from pointbridge.storage.models import (
     IntegrationRow,
     IntegrationStatus,
     JobRun,
-    OutboxMessage,
     PointLot,
 )
 
@@ -70,13 +69,16 @@ class DayReport:
         )
 
 
-def notice_key(
-    integration_id: int, customer_id: int, expires_on: str, reminder: int | None = None
-) -> str:
-    """The first reminder keeps the key notices had before there were several, so an
-    upgrade sends no notice again; each later one is keyed by its days ahead."""
-    suffix = "" if reminder is None else f":{reminder}d"
-    return f"credit-expires:{integration_id}:{customer_id}:{expires_on}{suffix}"
+def notice_key_parts(
+    integration_id: int, expires_on: date, reminder: int | None
+) -> tuple[str, str]:
+    """A notice's dedupe key, before and after the customer id (the database puts the
+    page's ids in). The first reminder keeps the key notices had before there were several,
+    so an upgrade sends no notice again; each later one is keyed by its days ahead."""
+    return (
+        f"credit-expires:{integration_id}:",
+        f":{expires_on.isoformat()}" + ("" if reminder is None else f":{reminder}d"),
+    )
 
 
 def reminder_windows(reminders: list[int]) -> list[tuple[int, int, int | None]]:
@@ -97,9 +99,6 @@ class Pacing:
 
     start: datetime
     spacing: timedelta
-
-    def times(self, first: int, count: int) -> list[datetime]:
-        return [self.start + self.spacing * n for n in range(first, first + count)]
 
 
 class Expiry:
@@ -250,92 +249,90 @@ class Expiry:
         # of a million customers' night.
         for offset in range(first, last + 1):
             expires_on = day + timedelta(days=offset)
+            prefix, suffix = notice_key_parts(integration_id, expires_on, reminder)
             after = 0
             while True:
                 with self.db.transaction() as session:
-                    rows = session.execute(
-                        select(PointLot.customer_id, func.sum(PointLot.remaining))
-                        .where(
-                            PointLot.remaining > 0,
-                            PointLot.expires_on == expires_on,
-                            PointLot.customer_id > after,
-                        )
-                        .group_by(PointLot.customer_id)
-                        .order_by(PointLot.customer_id)
-                        .limit(self.page_size)
-                    ).all()
+                    page = _due_on(expires_on, after, None).limit(self.page_size)
+                    rows = session.execute(page).all()
                     if not rows:
                         break
-                    after = rows[-1][0]
-                    items = [
-                        (
-                            customer_id,
-                            {
-                                "points": int(points),
-                                "expires_on": expires_on.isoformat(),
-                                # The days left, not the reminder's: one sent late (a
-                                # credit made 10 days ahead, reminders 14,3) says 10.
-                                "days_before": offset,
-                            },
-                        )
-                        for customer_id, points in rows
-                    ]
-                    fresh = self._unsent(session, integration_id, items, reminder)
-                    if not report.dry_run and fresh:
-                        self.outbox.events(
+                    # The outbox writes (or counts) the page's notices again from the lots,
+                    # in the database: the rows here only bound the page and name a sample.
+                    source = _due_on(expires_on, after, rows[-1][0]).add_columns(
+                        _json_object(
                             session,
-                            EventType.CREDIT_EXPIRES,
-                            fresh,
-                            dedupe_key=lambda iid, customer_id, data: notice_key(
-                                iid, customer_id, data["expires_on"], reminder
-                            ),
-                            integration_ids=[integration_id],
-                            not_before=None if pacing is None else pacing.times(count, len(fresh)),
-                        )
+                            points=func.sum(PointLot.remaining),
+                            expires_on=cast(literal(expires_on.isoformat()), String),
+                            # The days left, not the reminder's: one sent late (a credit made
+                            # 10 days ahead, reminders 14,3) says 10.
+                            days_before=literal(offset, Integer),
+                        ).label("payload"),
+                        (
+                            literal(prefix) + cast(PointLot.customer_id, String) + literal(suffix)
+                        ).label("dedupe_key"),
+                    )
+                    after = rows[-1][0]
+                    fresh = self.outbox.keyed_events(
+                        session,
+                        EventType.CREDIT_EXPIRES,
+                        integration_id,
+                        source,
+                        paced=None
+                        if pacing is None
+                        else (pacing.start + pacing.spacing * count, pacing.spacing),
+                        dry_run=report.dry_run,
+                    )
                     count += len(fresh)
                     if len(report.sample_notices) < SAMPLE_SIZE and fresh:
-                        self._sample_notices(session, name, fresh, report)
+                        points = dict(rows)
+                        self._sample_notices(
+                            session,
+                            name,
+                            [(c, int(points[c]), expires_on) for c in fresh[:SAMPLE_SIZE]],
+                            report,
+                        )
         return count
 
     def _sample_notices(
         self,
         session: Session,
         name: str,
-        fresh: list[tuple[int, dict[str, Any]]],
+        fresh: list[tuple[int, int, date]],
         report: DayReport,
     ) -> None:
         emails = dict(
             session.execute(
-                select(Customer.id, Customer.email).where(
-                    Customer.id.in_([c for c, _ in fresh[:SAMPLE_SIZE]])
-                )
+                select(Customer.id, Customer.email).where(Customer.id.in_([c for c, _, _ in fresh]))
             ).all()
         )
-        for customer_id, data in fresh[: SAMPLE_SIZE - len(report.sample_notices)]:
-            report.sample_notices.append(
-                (name, emails[customer_id], data["points"], date.fromisoformat(data["expires_on"]))
-            )
+        for customer_id, points, expires_on in fresh[: SAMPLE_SIZE - len(report.sample_notices)]:
+            report.sample_notices.append((name, emails[customer_id], points, expires_on))
 
-    def _unsent(
-        self,
-        session: Session,
-        integration_id: int,
-        items: list[tuple[int, dict[str, Any]]],
-        reminder: int | None,
-    ) -> list[tuple[int, dict[str, Any]]]:
-        keys = {
-            notice_key(integration_id, customer_id, data["expires_on"], reminder): (
-                customer_id,
-                data,
-            )
-            for customer_id, data in items
-        }
-        sent = set(
-            session.scalars(
-                select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(list(keys)))
-            )
-        )
-        return [item for key, item in keys.items() if key not in sent]
+
+def _due_on(expires_on: date, after: int, last: int | None) -> Select[Any]:
+    """The customers with open lots expiring on ``expires_on``, after the id ``after`` (up
+    to ``last``), and the points: a seek along ix_lot_expiring."""
+    bounds = [PointLot.customer_id > after]
+    if last is not None:
+        bounds.append(PointLot.customer_id <= last)
+    return (
+        select(PointLot.customer_id, func.sum(PointLot.remaining))
+        .where(PointLot.remaining > 0, PointLot.expires_on == expires_on, *bounds)
+        .group_by(PointLot.customer_id)
+        .order_by(PointLot.customer_id)
+    )
+
+
+def _json_object(session: Session, **fields: ColumnElement[Any]) -> ColumnElement[Any]:
+    build = (
+        func.json_build_object
+        if session.get_bind().dialect.name == "postgresql"
+        else func.json_object
+    )
+    return build(
+        *[part for name, value in fields.items() for part in (cast(literal(name), String), value)]
+    )
 
 
 def _insert_ignore(

@@ -4,7 +4,7 @@ so a contact change made after the run reaches the platform before the notices a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -87,3 +87,39 @@ def test_a_contact_changed_after_the_run_goes_out_before_the_nights_notices(
 
     notices = [e for e in _events(slow_events) if e.startswith("credit-expires:")]
     assert notices == [f"credit-expires:{email}" for email in noticed]
+
+
+def test_each_notice_is_due_at_its_turn_to_the_microsecond_and_a_rerun_paces_only_new_ones(
+    shop: Shop, slow_events: SlowEventsPlugin, clock: time_machine.Coordinates
+):
+    with shop.db.transaction() as session:
+        shop.services.integrations.add(session, "slow", "slow-events", {"expiry_notice_days": 7})
+    shop.services.integrations.install(shop.db, "slow")
+    # Two expiry dates: the later date's notices queue behind the earlier date's.
+    for n in range(NOTICES):
+        shop.customer(f"c{n}@example.com", [(10, DAY + timedelta(days=2 + n % 2))])
+    shop.forget_outbox()
+    spacing = timedelta(seconds=1 / 30)
+    start = datetime.now(UTC)
+
+    shop.run(DAY)
+
+    due = [(m.customer_id, m.next_attempt_at) for m in shop.outbox(event_type="credit-expires")]
+    # Soonest expiry first (c0, c2 and c4 expire a day earlier), then by customer.
+    order = sorted(c for c, _ in due)
+    order = order[0::2] + order[1::2]
+    assert sorted(due, key=lambda d: d[1]) == [
+        (customer, start + spacing * n) for n, customer in enumerate(order)
+    ]
+
+    # A credit made the next day: the next night's run queues its one notice, due at the
+    # run's start, not behind the six already queued ones.
+    clock.shift(timedelta(days=1))
+    late = shop.customer("late@example.com", [(10, DAY + timedelta(days=5))])
+    shop.forget_outbox()
+    report = shop.run(DAY + timedelta(days=1))
+
+    assert report.notices == {"slow": 1}
+    assert [
+        (m.customer_id, m.next_attempt_at) for m in shop.outbox(event_type="credit-expires")
+    ] == [(late, start + timedelta(days=1))]

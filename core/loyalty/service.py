@@ -20,6 +20,7 @@ from pointbridge.contract.events import EventType
 from pointbridge.delivery.outbox import Outbox
 from pointbridge.loyalty.ledger_sql import (
     ADD_TO_BALANCE,
+    CREDIT_IN_ONE_STATEMENT,
     CUSTOMERS,
     ENTRY_COLUMNS,
     INSERT_ENTRIES,
@@ -228,24 +229,34 @@ class Loyalty:
         # The ORM session's own execute adds a third of the CPU of running these Core
         # statements on its connection, and has nothing to flush or load for them.
         connection = session.connection()
-        entry_id = connection.execute(
-            INSERT_ENTRY[connection.dialect.name],
-            {
-                "customer_id": customer_id,
-                "points": points,
-                "reason": reason,
-                "reference": reference,
-                "expires_on": expires_on,
-                "now": now,
-            },
-        ).scalar_one_or_none()
+        values = {
+            "customer_id": customer_id,
+            "points": points,
+            "reason": reason,
+            "reference": reference,
+            "expires_on": expires_on,
+            "now": now,
+        }
+        # The entry, the balance and the lot: in one statement for a credit on PostgreSQL
+        # (each round trip costs both processes CPU), else one after another.
+        in_one = points > 0 and connection.dialect.name == "postgresql"
+        if in_one:
+            written = connection.execute(CREDIT_IN_ONE_STATEMENT, values).first()
+            entry_id = None if written is None else written.id
+        else:
+            entry_id = connection.execute(
+                INSERT_ENTRY[connection.dialect.name], values
+            ).scalar_one_or_none()
         if entry_id is None:
             earlier = self._replayed(session, customer_id, reference, points, reason)
             if isinstance(customer, Customer):
                 set_committed_value(customer, "balance", earlier.balance)
             return earlier, False
-        balance = self._move_balance(session, customer_id, entry_id, points, now)
-        self._move_lots(session, customer_id, entry_id, points, expires_on)
+        if in_one:
+            balance = int(written.balance)
+        else:
+            balance = self._move_balance(session, customer_id, entry_id, points, now)
+            self._move_lots(session, customer_id, entry_id, points, expires_on)
         self.outbox.changed(
             session,
             customer_id,

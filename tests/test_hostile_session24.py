@@ -81,20 +81,11 @@ def test_a_removed_integrations_webhook_credits_nothing_when_a_new_integration_i
     services: Services,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
 ) -> None:
     """37947c0 answers 401 when the foreign key refuses the write; on SQLite an integration
     added after the removal takes the removed one's id (INTEGER PRIMARY KEY without
     AUTOINCREMENT reuses the largest id), so the stale webhook's membership and points are
     written, under the new integration."""
-    if services.db.engine.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite reuses a removed integration's id: its in-flight webhook "
-                "credits 30 points and writes a membership under the integration added since",
-            )
-        )
     path = _shop(services, tmp_path)
 
     def replace(session: Any) -> None:
@@ -112,12 +103,6 @@ def test_a_removed_integrations_webhook_credits_nothing_when_a_new_integration_i
     assert (_balance(services), _memberships(services)) == (0, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the webhook writes from the integration row it read before parsing: disabling it, "
-    "or taking list 7's reward away, before the write still credits the old reward (removing "
-    "it is refused since 37947c0)",
-)
 @pytest.mark.parametrize("change", ["disable", "reward taken away"])
 def test_an_integration_disabled_or_unrewarded_before_the_write_credits_nothing(
     client: FlaskClient,
@@ -307,17 +292,11 @@ def test_a_byte_order_mark_anywhere_but_the_start_is_a_400_naming_the_line(
 COMPOSED, DECOMPOSED = "jan\u00e1k@example.cz", "jana\u0301k@example.cz"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NFC keeps fullwidth letters: jana@example.com typed in fullwidth (U+FF4A...; "
-    "NFKC folds it) is a second customer that reads as the first in an admin's list, "
-    "the look-alike "
-    "normalize_email refuses U+202E for",
-)
 def test_a_fullwidth_look_alike_of_an_address_is_not_a_second_customer(
     client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    assert client.post("/api/customers", json={"email": "jana@example.com"}, headers=auth).ok
+    created = client.post("/api/customers", json={"email": "jana@example.com"}, headers=auth)
+    assert created.status_code == 201
     twin = client.post(
         "/api/customers", json={"email": "\uff4a\uff41\uff4e\uff41@example.com"}, headers=auth
     )

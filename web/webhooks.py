@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pointbridge.contract.errors import WebhookRejected
 from pointbridge.contract.platform import Capability, WebhookRequest
-from pointbridge.loyalty.webhook_actions import apply_actions
+from pointbridge.loyalty.webhook_actions import UNKNOWN_URL, apply_actions
 from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import redact
 from pointbridge.web.errors import error_response
@@ -22,7 +22,6 @@ bp = Blueprint("webhooks", __name__)
 # Both parts are plain strings: anything that is not one of our URLs (an id that overflows a
 # BIGINT, a token no token_urlsafe could make) gets the same 401 as a wrong token, not a 404.
 ROUTE = "/webhooks/<integration_id>/<token>"
-UNKNOWN_URL = "Unknown webhook URL: copy it again from the integration."
 _TOKEN_IN_PATH = re.compile(r"^(/webhooks/[^/]*/)([^/]+)")
 
 

@@ -86,6 +86,13 @@ def normalize_email(email: str) -> str:
         or any(unicodedata.category(char).startswith("C") for char in normalized)
     ):
         raise LoyaltyError(f"{email!r} is not an e-mail address.", field="email")
+    if unicodedata.normalize("NFKC", normalized) != normalized:
+        # Full-width letters, ligatures and the like: an address that reads as another in an
+        # admin's list. Folding them (NFKC) would send mail to that other address instead.
+        raise LoyaltyError(
+            f"{email!r} has full-width or other compatibility characters: type it plainly.",
+            field="email",
+        )
     return normalized
 
 

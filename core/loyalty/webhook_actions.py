@@ -11,15 +11,33 @@ from pointbridge.contract.platform import ListSubscription, WebhookAction
 from pointbridge.loyalty.ledger_sql import CUSTOMERS
 from pointbridge.loyalty.rules import CustomerNotFound, LoyaltyError, normalize_email
 from pointbridge.loyalty.service import Loyalty
-from pointbridge.storage.models import IntegrationRow, ListMembership
+from pointbridge.storage.models import IntegrationRow, IntegrationStatus, ListMembership
 
 SUBSCRIPTION_REASON = "subscription"
+# The answer to a webhook URL that names no integration (or another than it did).
+UNKNOWN_URL = "Unknown webhook URL: copy it again from the integration."
 MEMBERSHIPS = ListMembership.__table__
+INTEGRATIONS = IntegrationRow.__table__
+# What the write must see as the webhook's lookup saw it: an admin may disable the
+# integration, change its rewards, or remove it (and SQLite gives a new one the freed id)
+# while the request is parsed.
+_CURRENT = ("status", "list_rewards", "webhook_token_hash")
+_NOW = {
+    name: select(INTEGRATIONS.c[name])
+    .where(INTEGRATIONS.c.id == bindparam("integration_id"))
+    .scalar_subquery()
+    .label(name)
+    for name in _CURRENT
+}
 # Built once: on the request path, building a statement costs more CPU than running it.
+# The integration's current state comes with the customer's lock, in the same statement.
 _LOCK_CUSTOMER = (
-    select(CUSTOMERS.c.id, CUSTOMERS.c.balance)
+    select(CUSTOMERS.c.id, CUSTOMERS.c.balance, *_NOW.values())
     .where(CUSTOMERS.c.email == bindparam("email"))
-    .with_for_update()
+    .with_for_update(of=CUSTOMERS)
+)
+_INTEGRATION_NOW = select(*(INTEGRATIONS.c[name] for name in _CURRENT)).where(
+    INTEGRATIONS.c.id == bindparam("integration_id")
 )
 _MEMBERSHIP = select(
     MEMBERSHIPS.c.id, MEMBERSHIPS.c.subscribed, MEMBERSHIPS.c.credited_points
@@ -38,6 +56,14 @@ _UPDATE_MEMBERSHIP = (
 
 class UnknownList(LoyaltyError):
     status = 422
+
+
+class UnknownWebhookUrl(LoyaltyError):
+    status = 401
+
+
+class IntegrationDisabled(LoyaltyError):
+    status = 403
 
 
 def apply_actions(
@@ -72,7 +98,19 @@ def apply_list_subscription(
             "writes to itself (it syncs contacts there), so the subscription may be its own; "
             "nothing credited. Reward a different list."
         )
-    rewards = integration.list_rewards or {}
+    email = normalize_email(action.email)
+    # Lock the customer first so two deliveries of the same webhook serialize here, and read
+    # the balance under that lock.
+    # On the session's connection: the ORM's execute has nothing to flush or load for these.
+    connection = session.connection()
+    key = {"email": email, "integration_id": integration.id}
+    customer = connection.execute(_LOCK_CUSTOMER, key).first()
+    current = customer or connection.execute(_INTEGRATION_NOW, key).first()
+    if current is None or current.webhook_token_hash != integration.webhook_token_hash:
+        raise UnknownWebhookUrl(UNKNOWN_URL)
+    if current.status == IntegrationStatus.DISABLED:
+        raise IntegrationDisabled(f"Integration {integration.name!r} is disabled.")
+    rewards = current.list_rewards or {}
     if action.list_id not in rewards:
         configured = ", ".join(sorted(rewards)) or "none"
         raise UnknownList(
@@ -81,12 +119,6 @@ def apply_list_subscription(
             f"{integration.name} list_rewards={action.list_id}:POINTS",
             list_id=action.list_id,
         )
-    email = normalize_email(action.email)
-    # Lock the customer first so two deliveries of the same webhook serialize here, and read
-    # the balance under that lock.
-    # On the session's connection: the ORM's execute has nothing to flush or load for these.
-    connection = session.connection()
-    customer = connection.execute(_LOCK_CUSTOMER, {"email": email}).first()
     if customer is None:
         raise CustomerNotFound(f"No customer with e-mail {email}.", email=email)
     key = {"integration_id": integration.id, "customer_id": customer.id, "list_id": action.list_id}

@@ -1,11 +1,11 @@
 """Waking workers in other processes on PostgreSQL: LISTEN / NOTIFY.
 
-A transaction that writes outbox rows also sends ``NOTIFY pointbridge_outbox``, which
-PostgreSQL delivers when (and only if) it commits. Each worker process listens on a
-connection of its own and wakes its worker at once, so a standalone ``pointbridge worker``
-sends as soon as an API or CLI process commits a change, not at its next poll. SQLite has no
-such channel: there the embedded worker is woken in-process (``Outbox.wake``) and a
-standalone one polls.
+An insert into the outbox sends ``NOTIFY pointbridge_outbox`` by a trigger (migration
+0014), which PostgreSQL delivers when (and only if) its transaction commits. Each worker
+process listens on a connection of its own and wakes its worker at once, so a standalone
+``pointbridge worker`` sends as soon as an API or CLI process commits a change, not at its
+next poll. SQLite has no such channel: there the embedded worker is woken in-process
+(``Outbox.wake``) and a standalone one polls.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from pointbridge.storage.db import Database
 
@@ -25,11 +22,6 @@ STOP_CHECK_SECONDS = 1.0
 RECONNECT_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
-
-
-def notify_on_commit(session: Session) -> None:
-    """Have this transaction's commit wake the workers of every process."""
-    session.execute(text(f"NOTIFY {CHANNEL}"))
 
 
 def listen(db: Database, wakeup: threading.Event, stop: threading.Event) -> None:

@@ -21,10 +21,11 @@ from pointbridge.services import Services
 from pointbridge.storage.models import ApiToken, LedgerEntry, OutboxMessage, PointLot
 
 # A credit: the ledger row, the balance, the lot, the integrations to queue for, their outbox
-# rows, and SQLite's BEGIN IMMEDIATE (PostgreSQL's BEGIN is no statement of its own).
+# rows, and SQLite's BEGIN IMMEDIATE (PostgreSQL's BEGIN is no statement of its own; there the
+# first three are one statement).
 CREDIT_STATEMENTS = 6
-# A debit reads the open lots and updates the ones it takes from instead of adding one.
-DEBIT_STATEMENTS = 7
+# A debit takes from the open lots, in one statement, instead of adding one.
+DEBIT_STATEMENTS = 6
 # A webhook reads its integration (one statement, no transaction around it), then locks the
 # customer, reads and writes the membership, and makes the credit.
 WEBHOOK_STATEMENTS = 10

@@ -84,26 +84,17 @@ ADD_TO_BALANCE = (
 INSERT_LOT = insert(LOTS)
 
 
-def _credit_in_one_statement() -> Any:
-    """PostgreSQL: a credit's ledger row, balance and lot in one statement (data-modifying
-    CTEs), one round trip where three were a third of a request's. It returns the entry's id
-    and the new balance, or no row when the entry was not written (a used reference, or no
-    such customer), and then changes nothing. The balance's UPDATE waits for the entry, whose
-    rows it reads, and takes the customer's lock as the UPDATE of the other path does; a
-    credit needs no overdraft guard."""
+def _entry_and_balance() -> Any:
+    """PostgreSQL: a transaction's ledger row, its balance and (a credit's) lot in one
+    statement (data-modifying CTEs), one round trip where three were a third of a request's.
+    It returns the entry's id and the new balance; no row when the entry was not written (a
+    used reference, or no such customer), which then changes nothing; a balance of None when
+    the guard refused a debit, whose entry the caller then removes. The balance's UPDATE waits
+    for the entry, whose rows it reads, and takes the customer's lock, rechecking its guard on
+    the balance another transaction left, as ``ADD_TO_BALANCE`` does."""
     entry = INSERT_ENTRY["postgresql"].cte("entry")
-    moved = (
-        update(CUSTOMERS)
-        .where(CUSTOMERS.c.id == bindparam("customer_id"), exists(select(entry.c.id)))
-        .values(
-            balance=CUSTOMERS.c.balance + bindparam("points"),
-            last_change_at=bindparam("now"),
-            last_change_points=bindparam("points"),
-            updated_at=bindparam("now"),
-        )
-        .returning(CUSTOMERS.c.balance)
-        .cte("moved")
-    )
+    moved = ADD_TO_BALANCE.where(exists(select(entry.c.id))).cte("moved")
+    points = bindparam("points", type_=LOTS.c.points.type)
     lot = (
         insert(LOTS)
         .from_select(
@@ -111,28 +102,23 @@ def _credit_in_one_statement() -> Any:
             select(
                 bindparam("customer_id", type_=LOTS.c.customer_id.type),
                 entry.c.id,
-                bindparam("points", type_=LOTS.c.points.type),
-                bindparam("points", type_=LOTS.c.remaining.type),
+                points,
+                points,
                 bindparam("expires_on", type_=LOTS.c.expires_on.type),
-            ).select_from(entry),
+            )
+            .select_from(entry)
+            .where(points > 0),
         )
         .cte("lot")
     )
     # The lot is no column of the answer: add_cte renders it all the same, and PostgreSQL runs
     # every data-modifying CTE to completion whether the query reads it or not.
-    return select(entry.c.id, moved.c.balance).join_from(entry, moved, true()).add_cte(lot)
+    return (
+        select(entry.c.id, moved.c.balance).select_from(entry.outerjoin(moved, true())).add_cte(lot)
+    )
 
 
-CREDIT_IN_ONE_STATEMENT = _credit_in_one_statement()
-_OPEN_LOTS = (
-    select(LOTS.c.id, LOTS.c.remaining)
-    .where(LOTS.c.customer_id == bindparam("customer_id"), LOTS.c.remaining > 0)
-    .order_by(LOTS.c.expires_on.is_(None), LOTS.c.expires_on, LOTS.c.id)
-)
-_TAKE_FROM_LOT = (
-    update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(remaining=bindparam("remaining"))
-)
-
+ENTRY_AND_BALANCE = _entry_and_balance()
 # The set-based debits (``post_debits``, ``expire_lots``): one statement per step for a page of
 # customers, each entry written under the job's reference and read back by reference.
 LOCK_CUSTOMERS = (
@@ -175,21 +161,39 @@ TAKE_ENTRIES_FROM_BALANCES = (
     )
     .returning(CUSTOMERS.c.id, CUSTOMERS.c.balance)
 )
-_open = LOTS.alias("open_lot")
-# Per open lot, the points its customer's debit still wants when this lot's turn comes: the
-# debit less every earlier lot, in ``_OPEN_LOTS``'s order (earliest expiry first, none last).
-_wanted = (
-    select(
-        _open.c.id,
-        (
-            -LEDGER.c.points
-            - func.sum(_open.c.remaining).over(
-                partition_by=_open.c.customer_id,
-                order_by=(_open.c.expires_on.is_(None), _open.c.expires_on, _open.c.id),
+
+
+def _still_wanted(open_lot: Any, debit: Any) -> Any:
+    """Per open lot, the points its customer's ``debit`` still wants when this lot's turn
+    comes: the debit less every earlier lot, earliest expiry first and lots without expiry
+    last."""
+    return (
+        debit
+        - func.sum(open_lot.c.remaining).over(
+            partition_by=open_lot.c.customer_id,
+            order_by=(open_lot.c.expires_on.is_(None), open_lot.c.expires_on, open_lot.c.id),
+        )
+        + open_lot.c.remaining
+    ).label("wanted")
+
+
+def _take_from_lots(wanted: Any) -> Any:
+    """The UPDATE that takes from each lot of ``wanted`` (id, wanted) what is wanted of it."""
+    return (
+        update(LOTS)
+        .where(LOTS.c.id == wanted.c.id, wanted.c.wanted > 0)
+        .values(
+            remaining=case(
+                (wanted.c.wanted >= LOTS.c.remaining, 0), else_=LOTS.c.remaining - wanted.c.wanted
             )
-            + _open.c.remaining
-        ).label("wanted"),
+        )
     )
+
+
+_open = LOTS.alias("open_lot")
+# The debits of a page of customers, each under the job's reference.
+TAKE_ENTRIES_FROM_LOTS = _take_from_lots(
+    select(_open.c.id, _still_wanted(_open, -LEDGER.c.points))
     .join_from(
         _open,
         LEDGER,
@@ -202,14 +206,13 @@ _wanted = (
     .where(LEDGER.c.customer_id.in_(bindparam("ids", expanding=True)), _open.c.remaining > 0)
     .subquery("wanted")
 )
-TAKE_ENTRIES_FROM_LOTS = (
-    update(LOTS)
-    .where(LOTS.c.id == _wanted.c.id, _wanted.c.wanted > 0)
-    .values(
-        remaining=case(
-            (_wanted.c.wanted >= LOTS.c.remaining, 0), else_=LOTS.c.remaining - _wanted.c.wanted
-        )
-    )
+# One customer's debit: one statement, where reading the lots and writing each was two. Run
+# under the customer's lock (the balance's UPDATE), it reads the lots as they are then.
+TAKE_DEBIT_FROM_LOTS = _take_from_lots(
+    select(_open.c.id, _still_wanted(_open, bindparam("debit", type_=LOTS.c.points.type)))
+    # Not "customer_id": an UPDATE of the lots keeps its columns' names for their new values.
+    .where(_open.c.customer_id == bindparam("debtor"), _open.c.remaining > 0)
+    .subquery("wanted")
 )
 
 
@@ -222,12 +225,4 @@ def due_points(session: Session, customer_ids: Sequence[int], day: date) -> dict
 
 def consume_lots(session: Session, customer_id: int, points: int) -> None:
     """Take ``points`` from the lots that expire first; lots without expiry go last."""
-    lots = session.execute(_OPEN_LOTS, {"customer_id": customer_id})
-    taken: list[dict[str, int]] = []
-    for lot_id, remaining in lots:
-        if points == 0:
-            break
-        take = min(remaining, points)
-        taken.append({"lot_id": lot_id, "remaining": remaining - take})
-        points -= take
-    session.execute(_TAKE_FROM_LOT, taken)
+    session.connection().execute(TAKE_DEBIT_FROM_LOTS, {"debtor": customer_id, "debit": points})

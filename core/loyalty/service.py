@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import BigInteger, cast, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,8 +20,8 @@ from pointbridge.contract.events import EventType
 from pointbridge.delivery.outbox import Outbox
 from pointbridge.loyalty.ledger_sql import (
     ADD_TO_BALANCE,
-    CREDIT_IN_ONE_STATEMENT,
     CUSTOMERS,
+    ENTRY_AND_BALANCE,
     ENTRY_COLUMNS,
     INSERT_ENTRIES,
     INSERT_ENTRY,
@@ -237,26 +237,29 @@ class Loyalty:
             "expires_on": expires_on,
             "now": now,
         }
-        # The entry, the balance and the lot: in one statement for a credit on PostgreSQL
-        # (each round trip costs both processes CPU), else one after another.
-        in_one = points > 0 and connection.dialect.name == "postgresql"
+        # The entry, the balance and a credit's lot: in one statement on PostgreSQL (each
+        # round trip costs both processes CPU), else one after another.
+        in_one = connection.dialect.name == "postgresql"
         if in_one:
-            written = connection.execute(CREDIT_IN_ONE_STATEMENT, values).first()
+            written = connection.execute(ENTRY_AND_BALANCE, values).first()
             entry_id = None if written is None else written.id
         else:
-            entry_id = connection.execute(
-                INSERT_ENTRY[connection.dialect.name], values
-            ).scalar_one_or_none()
+            entry_id = connection.execute(INSERT_ENTRY["sqlite"], values).scalar_one_or_none()
         if entry_id is None:
             earlier = self._replayed(session, customer_id, reference, points, reason)
             if isinstance(customer, Customer):
                 set_committed_value(customer, "balance", earlier.balance)
             return earlier, False
         if in_one:
-            balance = int(written.balance)
+            balance = written.balance
+            if balance is None:
+                self._refuse_overdraft(session, customer_id, entry_id, points)
         else:
             balance = self._move_balance(session, customer_id, entry_id, points, now)
-            self._move_lots(session, customer_id, entry_id, points, expires_on)
+        if points < 0:
+            consume_lots(session, customer_id, -points)
+        elif not in_one:
+            self._add_lot(session, customer_id, entry_id, points, expires_on)
         self.outbox.changed(
             session,
             customer_id,
@@ -277,13 +280,10 @@ class Loyalty:
         return entry, True
 
     @staticmethod
-    def _move_lots(
+    def _add_lot(
         session: Session, customer_id: int, entry_id: int, points: int, expires_on: date | None
     ) -> None:
-        """A credit's points become a lot of their own; a debit spends the oldest lots."""
-        if points < 0:
-            consume_lots(session, customer_id, -points)
-            return
+        """A credit's points become a lot of their own (a debit spends the oldest lots)."""
         session.connection().execute(
             INSERT_LOT,
             {
@@ -307,14 +307,19 @@ class Loyalty:
             .scalar_one_or_none()
         )
         if balance is None:
-            # The entry is this transaction's own, seen by nobody: gone, it leaves the
-            # transaction as it was for a caller that goes on after the refusal.
-            session.execute(delete(LEDGER).where(LEDGER.c.id == entry_id))
-            current = session.scalar(
-                select(CUSTOMERS.c.balance).where(CUSTOMERS.c.id == customer_id)
-            )
-            raise insufficient(current or 0, points)
+            Loyalty._refuse_overdraft(session, customer_id, entry_id, points)
         return int(balance)
+
+    @staticmethod
+    def _refuse_overdraft(
+        session: Session, customer_id: int, entry_id: int, points: int
+    ) -> NoReturn:
+        """Refuse a debit the balance cannot cover. The entry is this transaction's own, seen
+        by nobody: gone, it leaves the transaction as it was for a caller that goes on after
+        the refusal."""
+        session.execute(delete(LEDGER).where(LEDGER.c.id == entry_id))
+        current = session.scalar(select(CUSTOMERS.c.balance).where(CUSTOMERS.c.id == customer_id))
+        raise insufficient(current or 0, points)
 
     def _replayed(
         self,

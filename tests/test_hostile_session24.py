@@ -30,16 +30,12 @@ BOM = "\ufeff".encode()
 
 def _shop(services: Services, tmp_path: Path) -> str:
     """An integration rewarding list 7 and one customer; the webhook's path."""
+    settings = {"path": str(tmp_path / "out.jsonl"), "list_rewards": f"7:{LIST_REWARD}"}
     with services.db.transaction() as session:
-        row = services.integrations.add(
-            session,
-            "dry",
-            "jsonl",
-            {"path": str(tmp_path / "out.jsonl"), "list_rewards": f"7:{LIST_REWARD}"},
-        )
-        url = services.integrations.webhook_url(row)
+        row = services.integrations.add(session, "dry", "jsonl", settings)
         services.loyalty.create_customer(session, {"email": "jana@example.com"})
-    return url.replace(services.settings.public_url, "", 1)
+        path = services.integrations.webhook_url(row).removeprefix(services.settings.public_url)
+    return path
 
 
 def _subscribe(client: FlaskClient, path: str) -> Any:

@@ -8,6 +8,7 @@ and whoever is left out was skipped: ``failures_unnamed`` fails those.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
 from pointbridge.contract.contact import Contact
@@ -15,12 +16,18 @@ from pointbridge.contract.errors import DeliveryError
 from pointbridge.contract.platform import ItemFailure
 
 
+def address_key(email: str) -> str:
+    """An address as platforms compare them: trimmed, ignoring case, and in Unicode NFC (as
+    pointbridge stores it), whichever form of an accented letter the platform echoes."""
+    return unicodedata.normalize("NFC", email.strip()).lower()
+
+
 def failures_by_email(
     contacts: Sequence[Contact], refused: Iterable[tuple[str, DeliveryError]]
 ) -> list[ItemFailure]:
     """One ``ItemFailure`` per ``(email, error)`` refusal that names a contact of the batch.
 
-    An address is matched exactly first, then ignoring case (platforms compare addresses so),
+    An address is matched exactly first, then by ``address_key`` (platforms compare addresses so),
     and each contact fails at most once: of two customers sharing an address in different
     case, the copy the platform named fails. Refusals naming no contact sent are left out.
     """
@@ -29,7 +36,7 @@ def failures_by_email(
     for email, error in refused:
         email = email.strip()
         match = next((c for c in remaining if c.email.strip() == email), None) or next(
-            (c for c in remaining if c.email.strip().lower() == email.lower()), None
+            (c for c in remaining if address_key(c.email) == address_key(email)), None
         )
         if match is not None:
             remaining.remove(match)
@@ -41,10 +48,10 @@ def failures_unnamed(
     contacts: Sequence[Contact], named: Iterable[str], error: Callable[[Contact], DeliveryError]
 ) -> list[ItemFailure]:
     """An ``ItemFailure`` with ``error(contact)`` for every contact of the batch whose address
-    is not among the ``named`` ones (compared ignoring case, as platforms compare addresses)."""
-    taken = {email.strip().lower() for email in named}
+    is not among the ``named`` ones (compared by ``address_key``)."""
+    taken = set(map(address_key, named))
     return [
         ItemFailure(contact.customer_id, error(contact))
         for contact in contacts
-        if contact.email.strip().lower() not in taken
+        if address_key(contact.email) not in taken
     ]

@@ -131,19 +131,28 @@ def test_the_platforms_help_comes_with_the_refusal(client, services, hook) -> No
     assert HINTS[hook.platform] in response.json["hint"]
 
 
-def test_an_integration_removed_while_its_webhook_is_read_is_an_unknown_url(
-    client: FlaskClient, services: Services, hook: Hook, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("change", ["removed", "webhook URL rotated"])
+def test_an_integration_removed_or_given_a_new_url_while_its_webhook_is_read_refuses_it(
+    client: FlaskClient,
+    services: Services,
+    hook: Hook,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
 ) -> None:
-    """An admin removes the integration after the webhook found it, before its points are
-    written: the platform gets the answer of a removed integration, not a 500, and nothing
-    is credited."""
+    """An admin removes the integration, or gives it a new webhook URL, after the webhook
+    found it and before its points are written: the old URL is refused as it would be a
+    moment later (not a 500), and nothing is credited."""
     call = services.host.call
 
     def removed_meanwhile(hook_name: str, *args, **kwargs):
         answer = call(hook_name, *args, **kwargs)
         if hook_name == "handle_webhook":
             with services.db.transaction() as session:
-                services.integrations.remove(session, services.integrations.get(session, "shop"))
+                row = services.integrations.get(session, "shop")
+                if change == "removed":
+                    services.integrations.remove(session, row)
+                else:
+                    services.integrations.rotate_webhook(row)
         return answer
 
     monkeypatch.setattr(services.host, "call", removed_meanwhile)

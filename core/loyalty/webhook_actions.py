@@ -21,24 +21,17 @@ INTEGRATIONS = IntegrationRow.__table__
 # What the write must see as the webhook's lookup saw it: an admin may disable the
 # integration, change its rewards, or remove it (and SQLite gives a new one the freed id)
 # while the request is parsed.
-_CURRENT = ("status", "list_rewards", "webhook_token_hash")
-_NOW = {
-    name: select(INTEGRATIONS.c[name])
-    .where(INTEGRATIONS.c.id == bindparam("integration_id"))
-    .scalar_subquery()
-    .label(name)
-    for name in _CURRENT
-}
+_CURRENT = (INTEGRATIONS.c.status, INTEGRATIONS.c.list_rewards, INTEGRATIONS.c.webhook_token_hash)
+_THE_INTEGRATION = INTEGRATIONS.c.id == bindparam("integration_id")
 # Built once: on the request path, building a statement costs more CPU than running it.
 # The integration's current state comes with the customer's lock, in the same statement.
 _LOCK_CUSTOMER = (
-    select(CUSTOMERS.c.id, CUSTOMERS.c.balance, *_NOW.values())
+    select(CUSTOMERS.c.id, CUSTOMERS.c.balance, *_CURRENT)
+    .select_from(CUSTOMERS.outerjoin(INTEGRATIONS, _THE_INTEGRATION))
     .where(CUSTOMERS.c.email == bindparam("email"))
     .with_for_update(of=CUSTOMERS)
 )
-_INTEGRATION_NOW = select(*(INTEGRATIONS.c[name] for name in _CURRENT)).where(
-    INTEGRATIONS.c.id == bindparam("integration_id")
-)
+_INTEGRATION_NOW = select(*_CURRENT).where(_THE_INTEGRATION)
 _MEMBERSHIP = select(
     MEMBERSHIPS.c.id, MEMBERSHIPS.c.subscribed, MEMBERSHIPS.c.credited_points
 ).where(

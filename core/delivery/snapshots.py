@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from pointbridge.contract.contact import Contact
 from pointbridge.storage.models import Customer, LedgerEntry, PointLot
-from pointbridge.storage.sql import among
+from pointbridge.storage.sql import among, processed_rows
 
 # Core columns, not ORM objects or ORM-enabled selects: building a few hundred Customer
 # objects per batch was the largest cost of a delivery call, and the ORM's row loading was
@@ -138,9 +138,8 @@ class _PageReader:
         self._compiled = _PAGE.compile(dialect=dialect)
         self._names = self._compiled.positiontup if self._compiled.positional else None
         self._processors = [
-            (index, processor)
-            for index, column in enumerate(_PAGE.selected_columns)
-            if (processor := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in _PAGE.selected_columns
         ]
 
     def __call__(
@@ -158,15 +157,7 @@ class _PageReader:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        if not self._processors:
-            return [Contact(*row) for row in rows]
-        contacts = []
-        for row in rows:
-            row = list(row)
-            for index, processor in self._processors:
-                row[index] = processor(row[index])
-            contacts.append(Contact(*row))
-        return contacts
+        return [Contact(*row) for row in processed_rows(rows, self._processors)]
 
 
 @functools.lru_cache(maxsize=16)

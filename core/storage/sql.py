@@ -9,6 +9,7 @@ Both databases still look each id up in the column's index.
 ``insert_rows``: many rows into a table at the driver's speed (executemany of plain tuples, or
 COPY on PostgreSQL), for the writes that go by the thousand (an import, a batch of outbox rows);
 ``insert_per_id``: a row for each of many ids, the rest of each row the same;
+``processed_rows``: a driver's rows with each column through its type's processor;
 ``reserve_ids``: the ids such rows will have, before they are written; ``fetch_rows``: the
 reads that go by the thousand, as plain tuples.
 """
@@ -251,7 +252,7 @@ def _bound(
 ) -> list[tuple[Any, ...]]:
     """``rows`` with each value as its column's bind processor makes it."""
     dialect = connection.dialect
-    return _processed(rows, [_processor(column, dialect) for column in columns])
+    return processed_rows(rows, [_processor(column, dialect) for column in columns])
 
 
 def fetch_rows(connection: Connection, statement: Select[Any]) -> list[tuple[Any, ...]]:
@@ -267,7 +268,7 @@ def fetch_rows(connection: Connection, statement: Select[Any]) -> list[tuple[Any
     finally:
         result.close()
     dialect = connection.dialect
-    return _processed(
+    return processed_rows(
         rows,
         [
             column.type.dialect_impl(dialect).result_processor(dialect, description[1])
@@ -276,7 +277,7 @@ def fetch_rows(connection: Connection, statement: Select[Any]) -> list[tuple[Any
     )
 
 
-def _processed(
+def processed_rows(
     rows: list[tuple[Any, ...]], processors: list[Callable[[Any], Any] | None]
 ) -> list[tuple[Any, ...]]:
     """``rows`` with each value through its column's processor (None: as it is)."""

@@ -16,6 +16,7 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
+from pointbridge.loyalty.expiry import Expiry
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, LedgerEntry, PointLot
 from pointbridge.testing.served import served
@@ -160,3 +161,25 @@ def test_two_debits_of_the_whole_balance_at_once_take_it_once_and_empty_every_lo
     after = _post(requests.Session(), url, auth, -1)
     assert after.status_code == REFUSED, after.text
     assert _state(services)[1].count(-50) == 1
+
+
+def test_the_nightly_expiry_amid_live_debits_empties_the_due_lots_and_keeps_the_sums(
+    url: str, app: Flask, services: Services, auth: dict[str, str]
+) -> None:
+    """The expiry's set-based debit and the live one share the window (64b2f06) and the
+    customer's lock: whichever comes first, the other takes from the lots as it left them."""
+    for points, days in ((30, 2), (25, None), (20, 4), (40, 30)):
+        _credit(url, auth, points, days)
+    day = date.today() + timedelta(days=5)
+    calls: list[Callable[[requests.Session], Any]] = [
+        lambda http: _post(http, url, auth, -9) for _ in range(THREADS - 1)
+    ]
+    calls.append(lambda http: Expiry(services.db, services.loyalty).run_day(day))
+
+    answers = _in_parallel(calls)
+
+    statuses = Counter(r.status_code for r in answers[:-1])
+    assert set(statuses) <= {201, REFUSED}, statuses
+    lots = _consistent(services, app)
+    assert [lot.remaining for lot in lots if lot.expires_on and lot.expires_on <= day] == [0, 0]
+    _taken_earliest_first(lots)

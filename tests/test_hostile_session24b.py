@@ -183,3 +183,27 @@ def test_the_nightly_expiry_amid_live_debits_empties_the_due_lots_and_keeps_the_
     lots = _consistent(services, app)
     assert [lot.remaining for lot in lots if lot.expires_on and lot.expires_on <= day] == [0, 0]
     _taken_earliest_first(lots)
+
+
+def test_a_refused_debits_reference_is_free_again_while_a_credit_races_its_retries(
+    url: str, app: Flask, services: Services, auth: dict[str, str]
+) -> None:
+    """On PostgreSQL a refused debit's entry is written, then removed in the same transaction;
+    a retry of its reference waiting on that entry's key must then write its own, once."""
+    _credit(url, auth, 10, 3)
+    calls: list[Callable[[requests.Session], requests.Response]] = [
+        lambda http: _post(http, url, auth, -15, reference="order-9") for _ in range(THREADS - 1)
+    ]
+    calls.append(lambda http: _post(http, url, auth, 10))
+
+    responses = _in_parallel(calls)
+
+    debits = Counter(r.status_code for r in responses[:-1])
+    assert responses[-1].status_code == 201, responses[-1].text
+    assert set(debits) <= {200, 201, REFUSED} and debits[201] <= 1, debits
+    assert (debits[200] > 0) <= (debits[201] == 1), debits
+    _, ledger, _ = _state(services)
+    assert ledger.count(-15) == debits[201]
+    replayed = {r.json()["id"] for r in responses[:-1] if r.status_code in (200, 201)}
+    assert len(replayed) <= 1
+    _taken_earliest_first(_consistent(services, app))

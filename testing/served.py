@@ -1,11 +1,15 @@
-"""Serve a pointbridge app the way ``pointbridge run`` does (waitress) on a loopback port."""
+"""Serve a pointbridge app the way ``pointbridge run`` does (waitress) on a loopback port, and
+send it requests from many client threads at once."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
+import requests
 from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
@@ -13,6 +17,10 @@ from waitress.server import create_server
 # What ``pointbridge run`` uses, so a test meets the same request concurrency.
 SERVER_THREADS = 8
 LOOP_TIMEOUT = 0.05
+# Client threads of ``released_together``: more than the server's, so requests queue there.
+CLIENT_THREADS = 24
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -36,3 +44,24 @@ def served(app: Flask, threads: int = SERVER_THREADS) -> Iterator[str]:
     finally:
         stopping.set()
         thread.join(timeout=30)
+
+
+def released_together(
+    calls: list[Callable[[requests.Session], T]], threads: int = CLIENT_THREADS
+) -> list[T]:
+    """Each call's answer, the calls run on ``threads`` client threads released at once by
+    one event (no sleep decides who goes first), each thread with its own keep-alive
+    connection, as a shop system's HTTP pool has."""
+    go = threading.Event()
+    local = threading.local()
+
+    def run(call: Callable[[requests.Session], T]) -> T:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        go.wait(timeout=60)
+        return call(local.session)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(run, call) for call in calls]
+        go.set()
+        return [future.result() for future in futures]

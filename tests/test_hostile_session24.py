@@ -4,10 +4,8 @@ with a byte-order mark, and e-mails in Unicode NFC (migration 0013 included)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from sqlalchemy import create_engine, insert, select
 from pointbridge.services import Services
 from pointbridge.storage.migrate import downgrade, upgrade
 from pointbridge.storage.models import Customer, LedgerEntry, ListMembership, PointLot, User
-from pointbridge.testing.served import served
+from pointbridge.testing.served import released_together, served
 from pointbridge.web.cli import cli
 
 LIST_REWARD = 30
@@ -129,23 +127,6 @@ def test_an_integration_disabled_or_unrewarded_before_the_write_credits_nothing(
 THREADS = 24
 
 
-def _in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
-    """All calls released at once by one event, each on its own keep-alive client."""
-    go = threading.Event()
-    local = threading.local()
-
-    def run(call: Callable[[requests.Session], Any]) -> Any:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        go.wait(timeout=60)
-        return call(local.session)
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        go.set()
-        return [future.result() for future in futures]
-
-
 @pytest.fixture
 def base(app: Flask) -> Iterator[str]:
     with served(app) as url:
@@ -194,7 +175,7 @@ def test_one_reference_sent_at_once_with_two_amounts_credits_once_and_409s_the_o
     url = f"{base}/api/customers/{customer_id}/transactions"
     amounts = [25 if n % 2 else 40 for n in range(THREADS)]
 
-    responses = _in_parallel(
+    responses = released_together(
         [lambda http, p=p: _post(http, url, auth, p, reference="order-1") for p in amounts]
     )
 
@@ -237,7 +218,7 @@ def test_credits_debits_and_subscription_webhooks_on_one_customer_keep_lots_on_t
         else:
             calls.append(flip(kind == 2))
 
-    responses = _in_parallel(calls)
+    responses = released_together(calls)
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {200, 201, 409}, statuses

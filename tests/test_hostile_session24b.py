@@ -4,10 +4,8 @@ databases: lots of several expiry dates and none, debits and credits at once, ov
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,28 +17,11 @@ from sqlalchemy import select
 from pointbridge.loyalty.expiry import Expiry
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, LedgerEntry, PointLot
-from pointbridge.testing.served import served
+from pointbridge.testing.served import released_together, served
 from pointbridge.web.cli import cli
 
 THREADS = 24
 REFUSED = 409  # an overdraft's answer, as tests/test_money_concurrency.py has it
-
-
-def _in_parallel(calls: list[Callable[[requests.Session], Any]]) -> list[Any]:
-    """All calls released at once by one event, each on its own keep-alive client."""
-    go = threading.Event()
-    local = threading.local()
-
-    def run(call: Callable[[requests.Session], Any]) -> Any:
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        go.wait(timeout=60)
-        return call(local.session)
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        go.set()
-        return [future.result() for future in futures]
 
 
 @pytest.fixture
@@ -107,12 +88,12 @@ def test_concurrent_debits_take_earliest_expiry_first_and_refused_ones_leave_no_
                                             **({} if d is None else {"expires_at": str(
                                                 date.today() + timedelta(days=d))}))
                for n, d in enumerate(expiries)]  # fmt: skip
-    assert Counter(r.status_code for r in _in_parallel(credits)) == {201: len(expiries)}
+    assert Counter(r.status_code for r in released_together(credits)) == {201: len(expiries)}
     funded = sum(10 + n for n in range(len(expiries)))  # 91
 
     # 7s and 11s: more asked than there is, so some are refused; the last lot is partly taken
     debits = [7 if n % 2 else 11 for n in range(THREADS)]
-    responses = _in_parallel([lambda http, p=p: _post(http, url, auth, -p) for p in debits])
+    responses = released_together([lambda http, p=p: _post(http, url, auth, -p) for p in debits])
 
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) == {201, REFUSED}, statuses
@@ -137,7 +118,7 @@ def test_debits_and_credits_of_every_expiry_at_once_keep_balance_ledger_and_lots
         else:
             calls.append(lambda http, n=n: _post(http, url, auth, -(3 + n % 4)))
 
-    statuses = Counter(r.status_code for r in _in_parallel(calls))
+    statuses = Counter(r.status_code for r in released_together(calls))
 
     assert set(statuses) <= {201, REFUSED}, statuses
     _consistent(services, app)
@@ -152,7 +133,7 @@ def test_two_debits_of_the_whole_balance_at_once_take_it_once_and_empty_every_lo
     for points, days in ((13, None), (8, 40), (21, 2), (5, None), (3, 2)):
         _credit(url, auth, points, days)
 
-    responses = _in_parallel([lambda http: _post(http, url, auth, -50) for _ in range(2)])
+    responses = released_together([lambda http: _post(http, url, auth, -50) for _ in range(2)])
 
     assert sorted(r.status_code for r in responses) == [201, REFUSED]
     assert [r.json()["balance"] for r in responses if r.status_code == 201] == [0]
@@ -176,7 +157,7 @@ def test_the_nightly_expiry_amid_live_debits_empties_the_due_lots_and_keeps_the_
     ]
     calls.append(lambda http: Expiry(services.db, services.loyalty).run_day(day))
 
-    answers = _in_parallel(calls)
+    answers = released_together(calls)
 
     statuses = Counter(r.status_code for r in answers[:-1])
     assert set(statuses) <= {201, REFUSED}, statuses
@@ -196,7 +177,7 @@ def test_a_refused_debits_reference_is_free_again_while_a_credit_races_its_retri
     ]
     calls.append(lambda http: _post(http, url, auth, 10))
 
-    responses = _in_parallel(calls)
+    responses = released_together(calls)
 
     debits = Counter(r.status_code for r in responses[:-1])
     assert responses[-1].status_code == 201, responses[-1].text

@@ -8,7 +8,6 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from pointbridge.delivery.export_pages import start
 from pointbridge.delivery.exports import cancel_export, queue_export
 from pointbridge.services import Services
 from pointbridge.storage.models import Customer, ExportJob, LedgerEntry, OutboxMessage
-from pointbridge.testing.served import served
+from pointbridge.testing.served import released_together, served
 from pointbridge.web.cli import cli
 
 THREADS = 40
@@ -62,16 +61,7 @@ def _client() -> requests.Session:
 
 def _in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
     """Run the calls on THREADS client threads, all released at once."""
-    go = threading.Event()
-
-    def run(call: Callable[[], Any]) -> Any:
-        go.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        futures = [pool.submit(run, call) for call in calls]
-        go.set()
-        return [future.result() for future in futures]
+    return released_together([lambda _http, call=call: call() for call in calls], THREADS)
 
 
 def _create(shop: Shop, email: str) -> dict[str, Any]:

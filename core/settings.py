@@ -15,12 +15,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
 from pointbridge.contract.errors import PointbridgeError
+from pointbridge.kit.setting_fields import is_web_address
 
 
 class ConfigError(PointbridgeError):
@@ -97,7 +97,7 @@ class Settings:
             )
         self.tier_order = [str(tier) for tier in self.tier_order]
         landing = self.referral_landing_url
-        if landing is not None and not _is_web_address(landing):
+        if landing is not None and not is_web_address(landing):
             raise ConfigError(
                 f"[pointbridge] referral_landing_url = {landing!r} is no web address; write "
                 'one like "https://shop.example.com/referral".'
@@ -141,14 +141,6 @@ _HOST_KEYS = {
     "max_attempts",
     "tier_order",
 }
-
-
-def _is_web_address(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unbalanced IPv6 bracket
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from pointbridge import (
     send_events,
     shop_time,
 )
+from pointbridge.kit import setting_fields
 from pointbridge_webhooks import signing
 
 NAME = "webhooks"
@@ -55,10 +56,8 @@ def _check_secret(value: str | None) -> None:
 
 
 class WebhooksSettings(Schema):
-    url = fields.Url(
+    url = setting_fields.WebAddress(
         required=True,
-        schemes={"https", "http"},
-        require_tld=False,
         metadata={"description": "The receiver's endpoint; every message is POSTed there."},
     )
     secret = fields.String(

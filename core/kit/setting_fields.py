@@ -3,6 +3,7 @@ something the admin picks on the platform (a contact list, an address book)."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,7 +33,31 @@ def is_web_address(url: str) -> bool:
         parts.port  # noqa: B018 - raises for a port that is no number or out of range
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    return _is_sendable_host(parts.netloc.rpartition("@")[2], host)
+
+
+def _is_sendable_host(host_and_port: str, host: str) -> bool:
+    """Whether requests can connect to ``host``: ``urlsplit`` also takes hosts it cannot, and
+    sending to one raises urllib3's ``LocationParseError`` or requests' ``InvalidURL``, no
+    connection error, so each delivery would fail as a plugin bug, retried forever."""
+    if host_and_port.startswith("["):
+        # Only a port may follow the bracket; IPvFuture ("[v1.x]") has no connection.
+        after = host_and_port.partition("]")[2]
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return not after or after.startswith(":")
+    if "%" in host or host.startswith("*"):
+        return False
+    try:
+        host.encode("idna")  # what urllib3 checks before connecting: no label empty or > 63
+    except UnicodeError:
+        return False
+    return True
 
 
 class WebAddress(fields.Url):

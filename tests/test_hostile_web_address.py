@@ -5,9 +5,9 @@ management API, the JSON Schema and the config file.
 ``urlsplit`` alone took hosts that marshmallow's validator refused and that requests cannot
 send to: an empty or 64-character label, a leading dot or ``*``, junk after an IPv6
 bracket, an IPvFuture literal, a percent sign. Saved, each made every delivery raise
-urllib3's ``LocationParseError`` or requests' ``InvalidURL``, which ``ApiClient`` does not
+urllib3's ``LocationParseError`` or requests' ``InvalidURL``, which ``ApiClient`` did not
 map, so the worker logged a plugin traceback and retried forever instead of the admin being
-told when saving."""
+told when saving. Such a URL stored before now pauses its integration for an admin."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from pointbridge.contract.errors import TransientError
+from pointbridge.contract.errors import ConfigurationError, TransientError
 from pointbridge.kit.http import ApiClient
 from pointbridge.kit.setting_fields import is_web_address
 from pointbridge.services import Services
@@ -141,6 +141,25 @@ def test_every_usable_address_reaches_the_network_as_a_connection_attempt(
 @pytest.mark.parametrize("url", UNSENDABLE)
 def test_no_address_the_check_takes_makes_requests_raise_past_the_api_client(url: str) -> None:
     assert not is_web_address(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # A full-width dot: a host the check takes and the HTTP client's parser refuses.
+        "http://user:s3cret@ex\uff0eample.com/",
+        # Saved before settings were checked as they are now.
+        *(url.replace("://", "://user:s3cret@", 1) for url in UNSENDABLE),
+    ],
+)
+def test_a_stored_url_http_cannot_use_waits_for_an_admin_and_keeps_its_password(
+    url: str,
+) -> None:
+    """Not a plugin traceback retried forever: the integration pauses (ConfigurationError)
+    with a message that says which setting to fix, and no proxy password in it."""
+    with pytest.raises(ConfigurationError, match="set api_url again") as refused:
+        ApiClient(url, timeout=(0.5, 0.5)).get("contacts")
+    assert "s3cret" not in str(refused.value)
 
 
 @pytest.mark.parametrize(

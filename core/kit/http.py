@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationValueError
 
 from pointbridge.contract.errors import (
     AuthError,
+    ConfigurationError,
     DeliveryError,
     PermanentError,
     RateLimited,
@@ -196,6 +198,16 @@ class ApiClient:
             raise TransientError(f"{method} {path}: the platform did not answer in time") from exc
         except requests.ConnectionError as exc:
             raise TransientError(f"{method} {path}: could not connect to the platform") from exc
+        except (requests.exceptions.InvalidURL, LocationValueError) as exc:
+            # A host the HTTP client cannot send to (saved before settings were checked as
+            # they are now, or refused only by its parser): no retry can change that, so the
+            # integration waits for an admin. The URL itself is not quoted: it may hold a
+            # proxy's password.
+            host = urlsplit(self.base_url).hostname
+            raise ConfigurationError(
+                f"{method} {path}: the API URL's host {host!r} is not one HTTP can be sent to; "
+                "set api_url again."
+            ) from exc
         if not response.ok and self.platform_error is not None:
             error = self.platform_error(response)
             if error is not None:

@@ -160,7 +160,12 @@ class Integrations:
         """Apply changed settings; returns the names of what changed."""
         # A reward set before pointbridge refused them stays (the webhook ignores it), so
         # that an old config file still loads; no change may add another.
-        allowed = self._self_rewarded(row)
+        try:
+            allowed = self._self_rewarded(row)
+        except marshmallow.ValidationError:
+            # Settings saved before they were checked as they are now, which this change is
+            # likely fixing: the rewards they had are kept as they were, not re-judged.
+            allowed = set(row.list_rewards or {})
         self._apply(row, self.host.platform(row.platform), values)
         self._refuse_self_rewards(row, allowed)
         return sorted(values)

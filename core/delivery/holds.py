@@ -31,13 +31,13 @@ def paused_for(db: Database, integration_id: int) -> float:
     return 0.0 if resume_at is None else max(0.0, (resume_at - datetime.now(UTC)).total_seconds())
 
 
-def mark_failing(db: Database, integration: Integration, message: str) -> None:
+def mark_failing(db: Database, integration: Integration | IntegrationRow, message: str) -> None:
     """Configuration the platform refused: nothing is sent until an admin fixes it."""
     log.warning("%s needs an admin; its deliveries wait: %s", integration.name, message)
     _hold(db, integration, status=IntegrationStatus.FAILING, last_error=message)
 
 
-def _hold(db: Database, integration: Integration, **values: object) -> None:
+def _hold(db: Database, integration: Integration | IntegrationRow, **values: object) -> None:
     with db.transaction() as session:
         session.execute(
             update(IntegrationRow)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import marshmallow
 from sqlalchemy import exists, or_, select
 
 from pointbridge.contract.errors import (
@@ -236,7 +237,21 @@ class Worker:
             row = session.get(IntegrationRow, integration_id)
             if row is None:
                 return RoundResult()
-            integration = self.integrations.view(row)
+            try:
+                integration = self.integrations.view(row)
+            except marshmallow.ValidationError as exc:
+                # Settings saved before they were checked as they are now: no round can load
+                # them, so the integration waits for an admin instead of failing every round
+                # (and the rounds of the integrations after it). The values are not quoted.
+                refused = exc.normalized_messages()
+                names = ", ".join(refused) if isinstance(refused, dict) else "the settings"
+                mark_failing(
+                    self.db,
+                    row,
+                    f"the stored {names} is no longer accepted ({_reasons(refused)}); "
+                    f"set {names} again.",
+                )
+                return RoundResult()
         platform = self.host.platform(integration.platform)
         deadline = time.monotonic() + self.round_seconds
         turn = _Turn(
@@ -365,6 +380,16 @@ class Worker:
             log.exception("%s.%s raised unexpectedly", integration.platform, call.hook)
             error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
             return [ItemFailure(key, error) for key in keys], error
+
+
+def _reasons(messages: Any) -> str:
+    """marshmallow's messages as one line: ``api_url: Not a valid URL.``"""
+    if not isinstance(messages, dict):
+        return str(messages)
+    return "; ".join(
+        f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in messages.items()
+    )
 
 
 class _StopIntegration(Exception):

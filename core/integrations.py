@@ -122,6 +122,21 @@ def _only_with_events(platform: Platform, setting: str, value: Any, what: str = 
         )
 
 
+def settings_no_longer_load(error: marshmallow.ValidationError) -> str:
+    """What to tell an admin when an integration's stored settings fail its schema (saved
+    before they were checked as they are now): which ones, why, and to set them again. The
+    values are not quoted: a URL may hold a proxy's password."""
+    refused = error.normalized_messages()
+    if not isinstance(refused, dict):
+        return f"the stored settings are no longer accepted ({refused}); set them again."
+    names = ", ".join(map(str, refused))
+    reasons = "; ".join(
+        f"{name}: {' '.join(map(str, why)) if isinstance(why, list) else why}"
+        for name, why in refused.items()
+    )
+    return f"the stored {names} is no longer accepted ({reasons}); set {names} again."
+
+
 class Integrations:
     def __init__(self, host: PluginHost, box: SecretBox, settings: Settings) -> None:
         self.host = host

@@ -127,3 +127,26 @@ def test_an_export_to_a_refused_stored_url_stops_with_the_same_message(
     pb.cli("integrations", "set", NAME, f"api_url={api.url}")
     out = pb.cli("export", NAME)
     assert "finished: 3 customers sent" in out, out
+
+
+def test_a_webhook_meanwhile_is_asked_again_later_and_credits_once_the_admin_fixed_it(
+    shop: Shop,
+) -> None:
+    """A platform retries a 5xx: the subscription is not lost while settings wait for an
+    admin, and the answer says why (no traceback, no 500, no password)."""
+    _account, api, pb = shop
+    pb.cli("integrations", "set", NAME, "list_rewards=7:50")
+    customer = pb.create_customer(EMAIL)
+    store_api_url(pb, "http://user:s3cret@a..b/")
+    subscribed = {"payload": {"email": EMAIL, "status": "SUBSCRIBED", "listId": 7}}
+
+    waiting = pb.webhook(NAME, json=subscribed)
+    assert waiting.status_code == 503
+    message = waiting.json()["message"]
+    assert "waits for an admin" in message and "set api_url again" in message
+    assert "s3cret" not in message
+    assert pb.customer(customer["id"])["balance"] == 0
+
+    pb.cli("integrations", "set", NAME, f"api_url={api.url}")
+    assert pb.webhook(NAME, json=subscribed).status_code == 200
+    assert pb.customer(customer["id"])["balance"] == 50

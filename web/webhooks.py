@@ -6,10 +6,12 @@ import logging
 import re
 
 from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from pointbridge.contract.errors import WebhookRejected
 from pointbridge.contract.platform import Capability, WebhookRequest
+from pointbridge.integrations import settings_no_longer_load
 from pointbridge.loyalty.webhook_actions import UNKNOWN_URL, apply_actions
 from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import redact
@@ -50,7 +52,13 @@ def receive(integration_id: str, token: str) -> tuple[Response, int]:
         platform = svc.host.platform(row.platform)
         if not platform.supports(Capability.WEBHOOKS):
             return error_response(404, f"{platform.title} integrations take no webhooks.")
-        integration = target.view()
+        try:
+            integration = target.view()
+        except ValidationError as exc:
+            # Settings saved before they were checked as they are now: the worker holds the
+            # integration for an admin, and the platform is asked to send this again later.
+            why = settings_no_longer_load(exc)
+            return error_response(503, f"Integration {row.name!r} waits for an admin: {why}")
     incoming = WebhookRequest(
         method=request.method,
         headers=dict(request.headers),

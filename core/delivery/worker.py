@@ -46,7 +46,7 @@ from pointbridge.delivery.export_pages import ExportPages, ExportRound
 from pointbridge.delivery.holds import mark_failing, pause
 from pointbridge.delivery.outbox import Outbox
 from pointbridge.delivery.outcomes import Backoff, Outcomes, RoundResult, now_utc, record_page
-from pointbridge.integrations import Integrations
+from pointbridge.integrations import Integrations, settings_no_longer_load
 from pointbridge.kit.ratelimit import Pacer, pacer_for, throttle_cleared, throttle_wait
 from pointbridge.plugins import PluginHost
 from pointbridge.storage.db import Database
@@ -242,15 +242,8 @@ class Worker:
             except marshmallow.ValidationError as exc:
                 # Settings saved before they were checked as they are now: no round can load
                 # them, so the integration waits for an admin instead of failing every round
-                # (and the rounds of the integrations after it). The values are not quoted.
-                refused = exc.normalized_messages()
-                names = ", ".join(refused) if isinstance(refused, dict) else "the settings"
-                mark_failing(
-                    self.db,
-                    row,
-                    f"the stored {names} is no longer accepted ({_reasons(refused)}); "
-                    f"set {names} again.",
-                )
+                # (and the rounds of the integrations after it).
+                mark_failing(self.db, row, settings_no_longer_load(exc))
                 return RoundResult()
         platform = self.host.platform(integration.platform)
         deadline = time.monotonic() + self.round_seconds
@@ -380,16 +373,6 @@ class Worker:
             log.exception("%s.%s raised unexpectedly", integration.platform, call.hook)
             error = TransientError(f"plugin error: {type(exc).__name__}: {exc}")
             return [ItemFailure(key, error) for key in keys], error
-
-
-def _reasons(messages: Any) -> str:
-    """marshmallow's messages as one line: ``api_url: Not a valid URL.``"""
-    if not isinstance(messages, dict):
-        return str(messages)
-    return "; ".join(
-        f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
-        for key, value in messages.items()
-    )
 
 
 class _StopIntegration(Exception):

@@ -64,6 +64,20 @@ class IntegrationNotFound(IntegrationError):
     pass
 
 
+class StoredSettingsRefused(IntegrationError):
+    """An integration's stored settings fail its schema: saved before they were checked as
+    they are now. Nothing can use them until an admin sets them again; the message says which
+    and why, without quoting the values (a URL may hold a proxy's password)."""
+
+    def __init__(self, error: marshmallow.ValidationError) -> None:
+        refused = error.normalized_messages()
+        names = ", ".join(map(str, refused)) if isinstance(refused, dict) else "settings"
+        super().__init__(
+            f"the stored {names} is no longer accepted ({_format_validation(error)}); "
+            f"set {names} again."
+        )
+
+
 class InitialSync(StrEnum):
     """Why an install starts the initial sync of every customer."""
 
@@ -122,21 +136,6 @@ def _only_with_events(platform: Platform, setting: str, value: Any, what: str = 
         )
 
 
-def settings_no_longer_load(error: marshmallow.ValidationError) -> str:
-    """What to tell an admin when an integration's stored settings fail its schema (saved
-    before they were checked as they are now): which ones, why, and to set them again. The
-    values are not quoted: a URL may hold a proxy's password."""
-    refused = error.normalized_messages()
-    if not isinstance(refused, dict):
-        return f"the stored settings are no longer accepted ({refused}); set them again."
-    names = ", ".join(map(str, refused))
-    reasons = "; ".join(
-        f"{name}: {' '.join(map(str, why)) if isinstance(why, list) else why}"
-        for name, why in refused.items()
-    )
-    return f"the stored {names} is no longer accepted ({reasons}); set {names} again."
-
-
 class Integrations:
     def __init__(self, host: PluginHost, box: SecretBox, settings: Settings) -> None:
         self.host = host
@@ -177,7 +176,7 @@ class Integrations:
         # that an old config file still loads; no change may add another.
         try:
             allowed = self._self_rewarded(row)
-        except marshmallow.ValidationError:
+        except StoredSettingsRefused:
             # Settings saved before they were checked as they are now, which this change is
             # likely fixing: the rewards they had are kept as they were, not re-judged.
             allowed = set(row.list_rewards or {})
@@ -269,9 +268,12 @@ class Integrations:
     def view(self, row: IntegrationRow) -> Integration:
         """The plugin's view: settings loaded by the schema, secrets decrypted."""
         platform = self.host.platform(row.platform)
-        loaded = platform.settings_schema().load(
-            {**row.settings, **self.box.decrypt_json(row.secrets)}
-        )
+        try:
+            loaded = platform.settings_schema().load(
+                {**row.settings, **self.box.decrypt_json(row.secrets)}
+            )
+        except marshmallow.ValidationError as exc:
+            raise StoredSettingsRefused(exc) from None
         return Integration(
             id=row.id,
             name=row.name,

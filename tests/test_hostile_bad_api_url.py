@@ -150,3 +150,23 @@ def test_a_webhook_meanwhile_is_asked_again_later_and_credits_once_the_admin_fix
     pb.cli("integrations", "set", NAME, f"api_url={api.url}")
     assert pb.webhook(NAME, json=subscribed).status_code == 200
     assert pb.customer(customer["id"])["balance"] == 50
+
+
+def test_commands_and_routes_that_need_the_settings_say_which_to_set_again(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """Install and the CSV export, from the CLI and over REST: the admin's answer, not a
+    traceback or a 500."""
+    _account, _api, pb = shop
+    store_api_url(pb, "http://user:s3cret@a..b/")
+    for command in (
+        ("integrations", "install", NAME),
+        ("export", NAME, "--csv", str(tmp_path / "out.csv")),
+    ):
+        out = pb.cli(*command, exit_code=1)
+        assert "set api_url again" in out and "Traceback" not in out, (command, out)
+        assert "s3cret" not in out
+    installed = pb.api("POST", f"/integrations/{NAME}/install")
+    assert installed.status_code == 422, installed.text
+    assert "set api_url again" in installed.json()["message"]
+    assert "s3cret" not in installed.text

@@ -6,12 +6,11 @@ import logging
 import re
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from pointbridge.contract.errors import WebhookRejected
 from pointbridge.contract.platform import Capability, WebhookRequest
-from pointbridge.integrations import settings_no_longer_load
+from pointbridge.integrations import StoredSettingsRefused
 from pointbridge.loyalty.webhook_actions import UNKNOWN_URL, apply_actions
 from pointbridge.storage.models import IntegrationRow, IntegrationStatus
 from pointbridge.storage.secrets import redact
@@ -54,11 +53,10 @@ def receive(integration_id: str, token: str) -> tuple[Response, int]:
             return error_response(404, f"{platform.title} integrations take no webhooks.")
         try:
             integration = target.view()
-        except ValidationError as exc:
-            # Settings saved before they were checked as they are now: the worker holds the
-            # integration for an admin, and the platform is asked to send this again later.
-            why = settings_no_longer_load(exc)
-            return error_response(503, f"Integration {row.name!r} waits for an admin: {why}")
+        except StoredSettingsRefused as exc:
+            # The worker holds the integration for an admin; the platform is asked to send
+            # this again later, when the admin may have fixed them.
+            return error_response(503, f"Integration {row.name!r} waits for an admin: {exc}")
     incoming = WebhookRequest(
         method=request.method,
         headers=dict(request.headers),

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import marshmallow
 from sqlalchemy import exists, or_, select
 
 from pointbridge.contract.errors import (
@@ -46,7 +45,7 @@ from pointbridge.delivery.export_pages import ExportPages, ExportRound
 from pointbridge.delivery.holds import mark_failing, pause
 from pointbridge.delivery.outbox import Outbox
 from pointbridge.delivery.outcomes import Backoff, Outcomes, RoundResult, now_utc, record_page
-from pointbridge.integrations import Integrations, settings_no_longer_load
+from pointbridge.integrations import Integrations, StoredSettingsRefused
 from pointbridge.kit.ratelimit import Pacer, pacer_for, throttle_cleared, throttle_wait
 from pointbridge.plugins import PluginHost
 from pointbridge.storage.db import Database
@@ -239,11 +238,10 @@ class Worker:
                 return RoundResult()
             try:
                 integration = self.integrations.view(row)
-            except marshmallow.ValidationError as exc:
-                # Settings saved before they were checked as they are now: no round can load
-                # them, so the integration waits for an admin instead of failing every round
-                # (and the rounds of the integrations after it).
-                mark_failing(self.db, row, settings_no_longer_load(exc))
+            except StoredSettingsRefused as exc:
+                # No round can load them, so the integration waits for an admin instead of
+                # failing every round (and the rounds of the integrations after it).
+                mark_failing(self.db, row, str(exc))
                 return RoundResult()
         platform = self.host.platform(integration.platform)
         deadline = time.monotonic() + self.round_seconds

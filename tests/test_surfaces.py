@@ -7,6 +7,7 @@ import os
 import stat
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -190,3 +191,20 @@ def test_files_with_customers_pins_are_created_owner_only(
     assert "4321" in dry_run.read_text() and "4321" in csv_file.read_text()
     assert stat.S_IMODE(dry_run.stat().st_mode) == 0o600
     assert stat.S_IMODE(csv_file.stat().st_mode) == 0o600
+
+
+def test_a_csv_export_to_a_dash_goes_to_stdout(
+    app: Flask, services: Services, tmp_path: Path
+) -> None:
+    with services.db.transaction() as session:
+        services.integrations.add(session, "dry", "jsonl", {"path": str(tmp_path / "o.jsonl")})
+        services.loyalty.create_customer(session, {"email": "jana@example.com"})
+    services.integrations.install(services.db, "dry")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # click deprecates what it may drop in a release
+        result = app.test_cli_runner().invoke(cli, ["export", "dry", "--csv", "-"])
+
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()[:2]
+    assert header.startswith("email,") and row.startswith("jana@example.com,")

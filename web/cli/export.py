@@ -98,7 +98,8 @@ def export(name: str, csv_file: str | None, restart: bool, cancel: bool, show_st
     """Send every customer to integration NAME (resumable), or write them to a CSV file."""
     svc = services()
     if csv_file == "-":
-        write_csv(svc.db, svc.integrations, name, click.get_text_stream("stdout"))
+        with click.open_file("-", "w") as stdout:
+            write_csv(svc.db, svc.integrations, name, stdout)
         return
     if csv_file is not None:
         with open_private(csv_file, "w", newline="") as out:

@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from pointbridge import Integration
 from pointbridge.contract.errors import ConfigurationError, TransientError
 from pointbridge.kit.http import ApiClient
 from pointbridge.kit.setting_fields import is_web_address
@@ -180,3 +181,14 @@ def test_the_config_files_referral_landing_url(
         return
     with pytest.raises(ConfigError, match=r"referral_landing_url = .* is no web address"):
         make_settings(tmp_path, sqlite_url, referral_landing_url=landing)
+
+
+def test_a_plugin_whose_url_setting_has_another_name_is_told_that_name() -> None:
+    """The webhooks plugin keeps its receiver's address in ``url``: the admin is told to set
+    that, not an ``api_url`` it does not have."""
+    import pointbridge_webhooks
+
+    settings = {"url": "https://receiver\uff0eexample.com/hook", "secret": "whsec_" + "A" * 32}
+    integration = Integration(9, "hooks", "webhooks", settings, {}, "ellity_", None, "s", "u")
+    with pytest.raises(ConfigurationError, match="set url again"):
+        pointbridge_webhooks.send(integration, ("msg_1", b"{}"))

@@ -126,6 +126,8 @@ class ApiClient:
     :param auth: a ``requests`` auth (e.g. ``("user", "key")`` for Basic)
     :param headers: sent with every request (an API-key header, say)
     :param auth_message: what an ``AuthError`` tells the admin ("Check the e-mail and API key")
+    :param url_setting: the setting that holds ``base_url``, which the admin is told to set
+        again when the HTTP client cannot send to its host
     :param retry_after: reads the wait from a 429 response; the default reads ``Retry-After``.
         Platforms that signal differently (``RateLimit-Reset``) pass their own.
     :param platform_error: the platform's own reading of a failed response, asked before the
@@ -143,6 +145,7 @@ class ApiClient:
         auth: Any = None,
         headers: Mapping[str, str] | None = None,
         auth_message: str = "The platform refused the credentials; check them.",
+        url_setting: str = "api_url",
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         retry_after: Callable[[requests.Response], float | None] | None = None,
         pool_size: int = 8,
@@ -154,6 +157,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.auth_message = auth_message
+        self.url_setting = url_setting
         self._retry_after = retry_after or (
             lambda response: parse_retry_after(response.headers.get("Retry-After"))
         )
@@ -206,7 +210,7 @@ class ApiClient:
             host = urlsplit(self.base_url).hostname
             raise ConfigurationError(
                 f"{method} {path}: the API URL's host {host!r} is not one HTTP can be sent to; "
-                "set api_url again."
+                f"set {self.url_setting} again."
             ) from exc
         if not response.ok and self.platform_error is not None:
             error = self.platform_error(response)
@@ -264,6 +268,7 @@ def client_for(
     auth: Any = None,
     headers: Mapping[str, str] | None = None,
     auth_message: str = "The platform refused the credentials; check them.",
+    url_setting: str = "api_url",
     retry_after: Callable[[requests.Response], float | None] | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     paced: bool = True,
@@ -295,6 +300,7 @@ def client_for(
                 auth=auth,
                 headers=headers,
                 auth_message=auth_message,
+                url_setting=url_setting,
                 retry_after=retry_after,
                 timeout=timeout,
                 platform_error=platform_error,

@@ -143,7 +143,7 @@ def send(integration: Integration, message: tuple[str, bytes]) -> None:
     message_id, body = message
     url = str(integration.settings["url"])
     secrets = signing_secrets(integration.settings, datetime.now(UTC))
-    integration.client(url, auth_message=AUTH_MESSAGE).post(
+    integration.client(url, auth_message=AUTH_MESSAGE, url_setting="url").post(
         url, data=body, headers=signing.headers(secrets, message_id, int(time.time()), body)
     )
 

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pointbridge_webhooks
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -186,8 +187,6 @@ def test_the_config_files_referral_landing_url(
 def test_a_plugin_whose_url_setting_has_another_name_is_told_that_name() -> None:
     """The webhooks plugin keeps its receiver's address in ``url``: the admin is told to set
     that, not an ``api_url`` it does not have."""
-    import pointbridge_webhooks
-
     settings = {"url": "https://receiver\uff0eexample.com/hook", "secret": "whsec_" + "A" * 32}
     integration = Integration(9, "hooks", "webhooks", settings, {}, "ellity_", None, "s", "u")
     with pytest.raises(ConfigurationError, match="set url again"):

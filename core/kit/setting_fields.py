@@ -69,7 +69,7 @@ class WebAddress(fields.Url):
     it a URL."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(require_tld=False, schemes={"http", "https"}, **kwargs)
+        super().__init__(**kwargs)
         self.validators = [v for v in self.validators if not isinstance(v, validate.URL)]
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
